@@ -15,6 +15,7 @@
 //! - [`route`]: route search, valuation and splitting.
 //! - [`step`], [`plan`]: steps with compensations and timing; the checked [`Plan`].
 //! - [`planner`]: [`plan()`], which ties them together.
+//! - [`describe`]: a plan as text.
 //! - [`spec`]: file formats for intents and snapshots, converted to domain types at the boundary.
 //!
 //! ## Feature flags
@@ -22,6 +23,7 @@
 
 pub mod amm;
 pub mod amount;
+pub mod describe;
 pub mod error;
 pub mod graph;
 pub mod ids;

@@ -35,6 +35,9 @@ pub struct IntentSpec {
     pub inputs: Vec<InputSpec>,
     /// What the user must receive.
     pub outputs: Vec<OutputSpec>,
+    /// For example intents: the error code planning is expected to end with (`None`: a plan).
+    #[serde(default)]
+    pub expect: Option<String>,
 }
 
 /// A deadline: absolute unix seconds, or seconds after "now" (the snapshot's time).
