@@ -62,7 +62,7 @@ mod tests {
         assert_eq!(amount_out(u(100), u(1000), u(1000), 0), Some(u(90)));
         assert_eq!(amount_out(u(500), u(1000), u(2000), 0), Some(u(666)));
         // 1,000 USDC (6 decimals) into 1,000,000 USDC / 500 WETH:
-        // 1e9·9970·5e20 / (1e12·10000 + 1e9·9970) = 498_003_490_519_739_770 wei (hand: 4.98e17).
+        // 1e9·9970·5e20 / (1e12·10000 + 1e9·9970) = 498_003_490_519_951_608 wei (hand: 4.98e17).
         assert_eq!(
             amount_out(
                 u(1_000_000_000),
@@ -70,7 +70,7 @@ mod tests {
                 u(500_000_000_000_000_000_000),
                 30
             ),
-            Some(u(498_003_490_519_739_770))
+            Some(u(498_003_490_519_951_608))
         );
         assert_eq!(amount_out(u(0), u(1000), u(1000), 30), Some(u(0)));
         assert_eq!(amount_out(u(1), u(1000), u(1000), 10_000), None);

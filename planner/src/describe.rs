@@ -38,7 +38,6 @@ pub fn describe(plan: &Plan, snapshot: &LiquiditySnapshot) -> String {
     }
     for l in plan.legs() {
         let input = intent.inputs()[l.input].asset;
-        let output = intent.outputs()[l.output].asset;
         let mut route = format!(
             "{} → fill {}",
             u(input, l.leg.amount_in),

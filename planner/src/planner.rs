@@ -27,6 +27,8 @@ pub struct PlannerConfig {
     pub slippage_bps: u32,
     /// A step waits while its chain's gas price is above this percentage of the snapshot's price.
     pub fee_ceiling_pct: u32,
+    /// Whether a leg may be split across two routes when that delivers more.
+    pub split: bool,
 }
 
 impl Default for PlannerConfig {
@@ -35,6 +37,7 @@ impl Default for PlannerConfig {
             max_hops: 3,
             slippage_bps: 50,
             fee_ceiling_pct: 300,
+            split: true,
         }
     }
 }
@@ -94,7 +97,7 @@ fn shares(graph: &LiquidityGraph, intent: &Intent, config: &PlannerConfig) -> Re
     if outputs.len() == 1 {
         return Ok(vec![PPB]);
     }
-    let market = Market::new(graph, config.max_hops);
+    let market = Market::new(graph, config.max_hops, config.split);
     // What output `j` receives when it gets `share` ppb of every input (each input valued alone).
     let delivered = |j: usize, share: u64| -> Result<Amount> {
         let mut total = Amount::ZERO;
@@ -161,7 +164,7 @@ fn route_legs(
     config: &PlannerConfig,
     shares: &[u64],
 ) -> Result<Vec<PlannedLeg>> {
-    let mut market = Market::new(graph, config.max_hops);
+    let mut market = Market::new(graph, config.max_hops, config.split);
     let mut planned = Vec::new();
     for (i, input) in intent.inputs().iter().enumerate() {
         let mut left = input.amount;

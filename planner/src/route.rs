@@ -83,6 +83,7 @@ pub(crate) struct Market<'g> {
     reserves: BTreeMap<usize, (U256, U256)>,
     promised: BTreeMap<Asset, Amount>,
     max_hops: usize,
+    split: bool,
 }
 
 /// A leg's costs and shape, fixed before its amount is known.
@@ -96,12 +97,14 @@ struct Priced<'p> {
 }
 
 impl<'g> Market<'g> {
-    pub(crate) fn new(graph: &'g LiquidityGraph, max_hops: usize) -> Self {
+    /// A market at the snapshot's state; `split` allows two-route legs.
+    pub(crate) fn new(graph: &'g LiquidityGraph, max_hops: usize, split: bool) -> Self {
         Self {
             graph,
             reserves: BTreeMap::new(),
             promised: BTreeMap::new(),
             max_hops,
+            split,
         }
     }
 
@@ -179,7 +182,7 @@ impl<'g> Market<'g> {
             .iter()
             .map(|(i, _)| *i)
             .find(|i| *i != first && paths[*i].hops.iter().all(|h| !pools.contains(&h.pool)));
-        let split = match alternative {
+        let split = match alternative.filter(|_| self.split) {
             Some(second) => {
                 let second = self.price(input, &paths[second], false)?;
                 self.split(&priced[first], &second, amount)
