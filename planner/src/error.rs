@@ -79,19 +79,10 @@ pub enum PlanError {
     },
     /// Solver inventory on the destination is too small.
     #[error(
-        "not enough solver inventory of {asset}: the fill needs {needed}, {available} is available; \
-         the largest input that can be filled now is {max_input}"
+        "not enough solver inventory of {}: the fill needs {}, {} is available; \
+         the largest input that can be filled now is {}", .0.asset, .0.needed, .0.available, .0.max_input
     )]
-    InsufficientInventory {
-        /// The inventory token.
-        asset: Asset,
-        /// What the fill needs.
-        needed: Amount,
-        /// What the solver holds.
-        available: Amount,
-        /// The largest input amount (of the intent's input) that fits.
-        max_input: Amount,
-    },
+    InsufficientInventory(Box<InventoryShortfall>),
     /// The best route delivers less than the output's minimum.
     #[error(
         "not enough liquidity for output {output}: at least {min} was asked, the best route delivers {best}"
@@ -134,6 +125,19 @@ pub enum PlanError {
     },
 }
 
+/// What [`PlanError::InsufficientInventory`] reports (boxed: it is the largest error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryShortfall {
+    /// The inventory token.
+    pub asset: Asset,
+    /// What the fill needs.
+    pub needed: Amount,
+    /// What the solver holds (less what earlier legs of the intent promised).
+    pub available: Amount,
+    /// The largest input amount (of the intent's input) that fits.
+    pub max_input: Amount,
+}
+
 impl PlanError {
     /// The machine-readable code of this error, stable across releases.
     pub fn code(&self) -> &'static str {
@@ -147,7 +151,7 @@ impl PlanError {
             Self::DeadlinePassed { .. } => "deadline_passed",
             Self::DeadlineTooSoon { .. } => "deadline_too_soon",
             Self::NoRoute { .. } => "no_route",
-            Self::InsufficientInventory { .. } | Self::InsufficientLiquidity { .. } => {
+            Self::InsufficientInventory(_) | Self::InsufficientLiquidity { .. } => {
                 "insufficient_liquidity"
             }
             Self::Overflow { .. } => "amount_out_of_range",

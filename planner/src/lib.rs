@@ -37,7 +37,7 @@ pub mod spec;
 pub mod step;
 
 pub use amount::Amount;
-pub use error::{PlanError, Result};
+pub use error::{InventoryShortfall, PlanError, Result};
 pub use graph::LiquidityGraph;
 pub use ids::{Asset, ChainId, IntentId, OrderId, StepId, TokenAddress};
 pub use intent::{DestinationCall, Input, Intent, Output};

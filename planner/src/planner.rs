@@ -115,8 +115,7 @@ fn shares(graph: &LiquidityGraph, intent: &Intent, config: &PlannerConfig) -> Re
                         "output",
                     )?;
                 }
-                Err(PlanError::AmountTooSmall { .. } | PlanError::InsufficientInventory { .. }) => {
-                }
+                Err(PlanError::AmountTooSmall { .. } | PlanError::InsufficientInventory(_)) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -17,7 +17,7 @@ use petgraph::graph::NodeIndex;
 
 use crate::amm;
 use crate::amount::{Amount, mul_div};
-use crate::error::{PlanError, Result};
+use crate::error::{InventoryShortfall, PlanError, Result};
 use crate::graph::{Edge, LiquidityGraph};
 use crate::ids::Asset;
 
@@ -429,12 +429,14 @@ impl<'g> Market<'g> {
     fn explain(&self, p: &Priced<'_>, amount: Amount, target: Asset) -> PlanError {
         match self.value(p, amount, true) {
             Err(Infeasible::Gas(gas)) => PlanError::AmountTooSmall { input: 0, gas },
-            Err(Infeasible::Capacity { needed, available }) => PlanError::InsufficientInventory {
-                asset: p.path.entry,
-                needed,
-                available,
-                max_input: self.max_input(p, amount),
-            },
+            Err(Infeasible::Capacity { needed, available }) => {
+                PlanError::InsufficientInventory(Box::new(InventoryShortfall {
+                    asset: p.path.entry,
+                    needed,
+                    available,
+                    max_input: self.max_input(p, amount),
+                }))
+            }
             _ => PlanError::NoRoute {
                 from: p.input,
                 to: target,

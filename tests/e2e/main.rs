@@ -1,0 +1,5 @@
+//! End-to-end tests across crates, driving the `baton` binary as a user would.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod cli;
