@@ -44,7 +44,9 @@ pub fn describe(plan: &Plan, snapshot: &LiquiditySnapshot) -> String {
             u(l.leg.path.entry, l.leg.bridged)
         );
         for (hop, out) in l.leg.path.hops.iter().zip(&l.leg.hop_outs) {
-            let pool = &snapshot.pools[hop.pool];
+            let Some(pool) = snapshot.pools.get(hop.pool) else {
+                continue;
+            };
             let _ = write!(
                 route,
                 " → swap {} → {}",

@@ -2,10 +2,7 @@
 
 use baton_planner::{Action, Compensation, Plan, PlanError, StepId};
 
-use crate::support::{amount, two_chains};
-
-const USDC: u128 = 1_000_000;
-const ETH: u128 = 1_000_000_000_000_000_000;
+use crate::support::{ETH, USDC, amount, two_chains};
 
 fn rebuild(
     plan: &Plan,

@@ -1,13 +1,9 @@
 //! Planning stories: what a route delivers, how the DAG is shaped, and how bad intents are refused.
 
 use alloy::primitives::U256;
-use baton_planner::amm::amount_out;
 use baton_planner::{Action, Compensation, PlanError, PlannerConfig, StepId, plan};
 
-use crate::support::{NOW, amount, two_chains};
-
-const USDC: u128 = 1_000_000;
-const ETH: u128 = 1_000_000_000_000_000_000;
+use crate::support::{ETH, NOW, USDC, amount, direct_pool_output, two_chains};
 
 #[test]
 fn a_cross_chain_swap_fills_from_inventory_and_swaps_on_the_destination() {
@@ -20,13 +16,7 @@ fn a_cross_chain_swap_fills_from_inventory_and_swaps_on_the_destination() {
         .unwrap();
 
     // Free gas, no solver fee: exactly the pool's constant-product output for 1,000 USDC.
-    let expected = amount_out(
-        U256::from(1_000 * USDC),
-        U256::from(1_000_000 * USDC),
-        U256::from(400 * ETH),
-        30,
-    )
-    .unwrap();
+    let expected = direct_pool_output(1_000 * USDC);
     assert_eq!(p.outputs()[0].expected.raw(), expected);
     assert!(p.outputs()[0].guaranteed >= amount(39 * ETH / 100));
     assert!(p.outputs()[0].guaranteed <= p.outputs()[0].expected);
@@ -301,13 +291,7 @@ fn bad_intents_are_refused_with_what_is_wrong() {
         panic!("{e}")
     };
     assert_eq!(min, amount(ETH));
-    let expected = amount_out(
-        U256::from(1_000 * USDC),
-        U256::from(1_000_000 * USDC),
-        U256::from(400 * ETH),
-        30,
-    )
-    .unwrap();
+    let expected = direct_pool_output(1_000 * USDC);
     assert_eq!(
         best.raw(),
         expected,

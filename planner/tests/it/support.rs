@@ -7,6 +7,20 @@ use baton_planner::{
 };
 
 pub const NOW: u64 = 1_767_225_600;
+/// One USDC (6 decimals) and one WETH or DAI (18), in base units.
+pub const USDC: u128 = 1_000_000;
+pub const ETH: u128 = 1_000_000_000_000_000_000;
+
+/// What `usdc` buys in [`two_chains`]'s USDC/WETH pool (1,000,000 USDC / 400 WETH, 0.3 %).
+pub fn direct_pool_output(usdc: u128) -> U256 {
+    baton_planner::amm::amount_out(
+        U256::from(usdc),
+        U256::from(1_000_000 * USDC),
+        U256::from(400 * ETH),
+        30,
+    )
+    .unwrap()
+}
 
 /// A deterministic address for a name.
 pub fn addr(name: &str) -> Address {
