@@ -1,18 +1,25 @@
 //! # baton-adapters
 //!
-//! Owns the port through which everything reaches a chain, and its implementations:
-//! - the `ChainAdapter` trait (object-safe, `Send + Sync`, held as `Arc<dyn ChainAdapter>`): head and
-//!   finalized blocks, network conditions, liquidity reads into a
-//!   [`baton_planner::LiquiditySnapshot`], preparing a step as a signed transaction, idempotent
-//!   broadcast, transaction status and outcome evidence;
-//! - `evm`, on alloy (signing, nonces, fees, receipts, confirmations, reorg detection);
-//! - `sim`, an in-memory chain with deterministic fault injection, for fast tests;
-//! - `devnet`, which starts anvil nodes and deploys the fixture contracts.
+//! Owns the port through which everything reaches a chain, and its implementations.
 //!
-//! Depends on the planner only (its domain types). **Status:** empty so far; the next issue (real
-//! chains: settler contracts, the anvil devnet and the adapters) fills it.
+//! ## Layout
+//! - [`contracts`]: alloy bindings to the fixture contracts (from the committed artifacts).
+//! - [`devnet`]: starts anvil nodes on 127.0.0.1, deploys and seeds the contracts; stops them on drop.
+//! - [`error`]: the adapters' error type, [`AdapterError`].
+//!
+//! **Status:** the `ChainAdapter` trait (object-safe, `Send + Sync`: heads, conditions, liquidity
+//! reads, signed-but-unsent steps, idempotent broadcast, status, outcome evidence), the `evm` adapter
+//! on alloy, the `sim` chain and the conformance suite are not built yet; the devnet and the
+//! contracts' behaviour on anvil are.
+//!
+//! Depends on the planner only (its domain types).
 //!
 //! ## Feature flags
 //! None yet.
 
+pub mod contracts;
+pub mod devnet;
+pub mod error;
+
 pub use baton_planner as planner;
+pub use error::{AdapterError, Result};

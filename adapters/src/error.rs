@@ -1,0 +1,36 @@
+//! The adapters' error type.
+
+/// An adapters result.
+pub type Result<T, E = AdapterError> = std::result::Result<T, E>;
+
+/// What went wrong reaching a chain.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// The anvil binary is not installed where baton looks.
+    #[error(
+        "anvil was not found on PATH or in node_modules/@foundry-rs: run `npm ci` in the baton repository \
+         to install the pinned @foundry-rs/anvil"
+    )]
+    AnvilNotFound,
+    /// An anvil node did not start.
+    #[error("anvil did not start: {0}")]
+    AnvilStart(String),
+    /// A call or transaction failed.
+    #[error("{what}: {detail}")]
+    Chain {
+        /// What was being done.
+        what: String,
+        /// The error from the node or the transport.
+        detail: String,
+    },
+}
+
+impl AdapterError {
+    /// Wraps a node or transport error with what was being done.
+    pub fn chain(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        Self::Chain {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
