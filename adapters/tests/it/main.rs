@@ -2,4 +2,24 @@
 
 #![allow(missing_docs, unreachable_pub, clippy::unwrap_used)]
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+mod pool;
+mod refund;
 mod settlers;
+
+/// The revert reason of a call that must fail.
+pub fn reverted<T>(result: Result<T, alloy::contract::Error>) -> String {
+    match result {
+        Ok(_) => panic!("the call succeeded; a revert was expected"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Wall-clock unix seconds (anvil's block time follows it).
+pub fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
+}

@@ -1,8 +1,6 @@
 //! The settlers on two anvil chains: the order id the contract computes is the planner's, and an
 //! order opens, fills once, and settles once against the attester's signature.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use alloy::primitives::{Bytes, U256};
 use alloy::signers::Signer;
 use alloy::sol_types::SolStruct;
@@ -13,22 +11,9 @@ use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, send};
 use baton_planner::order::{domain, order_data_type};
 use baton_planner::{Amount, Asset, ChainId, Input, Intent, Output, TokenAddress};
 
+use crate::{now, reverted};
+
 const USDC: u64 = 1_000_000;
-
-/// The revert reason of a call that must fail.
-fn reverted<T>(result: Result<T, alloy::contract::Error>) -> String {
-    match result {
-        Ok(_) => panic!("the call succeeded; a revert was expected"),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn now() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as u32
-}
 
 #[tokio::test]
 async fn an_order_opens_fills_once_and_settles_once_with_the_planners_order_id() {

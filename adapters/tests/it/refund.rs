@@ -1,0 +1,136 @@
+//! Refunds: after the fill deadline to anyone's call, or earlier with the attester's cancel; once.
+
+use alloy::primitives::{Bytes, U256};
+use alloy::providers::Provider;
+use alloy::signers::Signer;
+use alloy::sol_types::SolStruct;
+use baton_adapters::contracts::{Cancel, OriginSettler, TestToken, gasless_order};
+use baton_adapters::devnet::{ATTESTER, Devnet, USER, send};
+use baton_planner::order::domain;
+use baton_planner::{Amount, Asset, ChainId, Input, Intent, Order, Output, TokenAddress};
+
+use crate::{now, reverted};
+
+fn order(chain: &baton_adapters::devnet::DevnetChain, nonce: u64) -> Order {
+    let intent = Intent::new(
+        chain.account(USER),
+        U256::from(nonce),
+        now() + 60,
+        now() + 120,
+        vec![Input {
+            asset: Asset::new(ChainId(chain.chain_id), TokenAddress(chain.tokens["USDC"])),
+            amount: Amount::from(5_000_000),
+        }],
+        vec![Output {
+            asset: Asset::new(
+                ChainId(chain.chain_id + 1),
+                TokenAddress(chain.tokens["WETH"]),
+            ),
+            min_amount: Amount::from(1),
+            recipient: chain.account(USER),
+            call: None,
+        }],
+    )
+    .unwrap();
+    intent
+        .orders(|_| Some(chain.origin_settler))
+        .unwrap()
+        .remove(0)
+}
+
+async fn open(chain: &baton_adapters::devnet::DevnetChain, order: &Order) {
+    let settler = OriginSettler::new(chain.origin_settler, chain.provider.clone());
+    let sig = chain
+        .signer(USER)
+        .sign_hash(&order.signing_hash())
+        .await
+        .unwrap();
+    send(
+        settler
+            .openFor(
+                gasless_order(order.order()),
+                Bytes::from(sig.as_bytes().to_vec()),
+                Bytes::new(),
+            )
+            .send()
+            .await,
+        "open",
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn refunds_wait_for_the_deadline_or_an_attested_cancel_and_happen_once() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let chain = &devnet.chains[0];
+    let user = chain.account(USER);
+    let usdc = TestToken::new(chain.tokens["USDC"], chain.provider.clone());
+    let usdc_as_user = TestToken::new(chain.tokens["USDC"], chain.provider_as(USER));
+    send(
+        usdc_as_user
+            .approve(chain.origin_settler, U256::MAX)
+            .send()
+            .await,
+        "approve",
+    )
+    .await
+    .unwrap();
+    let settler = OriginSettler::new(chain.origin_settler, chain.provider.clone());
+    let start = usdc.balanceOf(user).call().await.unwrap();
+
+    // With an attested cancel, at once.
+    let first = order(chain, 1);
+    open(chain, &first).await;
+    assert_eq!(
+        usdc.balanceOf(user).call().await.unwrap(),
+        start - U256::from(5_000_000u64)
+    );
+    let early = reverted(settler.refund(first.id().0).call().await);
+    assert!(early.contains("fill deadline not passed"), "{early}");
+    let digest = Cancel {
+        orderId: first.id().0,
+    }
+    .eip712_signing_hash(&domain(ChainId(chain.chain_id), chain.origin_settler));
+    let cancel = Bytes::from(
+        chain
+            .signer(ATTESTER)
+            .sign_hash(&digest)
+            .await
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+    );
+    send(
+        settler
+            .refundWithCancel(first.id().0, cancel.clone())
+            .send()
+            .await,
+        "cancel",
+    )
+    .await
+    .unwrap();
+    assert_eq!(usdc.balanceOf(user).call().await.unwrap(), start);
+    let twice = reverted(settler.refundWithCancel(first.id().0, cancel).call().await);
+    assert!(twice.contains("not open"), "{twice}");
+
+    // After the fill deadline, to anyone's call.
+    let second = order(chain, 2);
+    open(chain, &second).await;
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request("evm_increaseTime".into(), (200u64,))
+        .await
+        .unwrap();
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request("evm_mine".into(), ())
+        .await
+        .unwrap();
+    send(settler.refund(second.id().0).send().await, "refund")
+        .await
+        .unwrap();
+    assert_eq!(usdc.balanceOf(user).call().await.unwrap(), start);
+    let twice = reverted(settler.refund(second.id().0).call().await);
+    assert!(twice.contains("not open"), "{twice}");
+}
