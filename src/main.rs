@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use baton_adapters::devnet::{Devnet, DevnetFile, stop_detached};
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
 use baton_planner::{LiquidityGraph, LiquiditySnapshot, PlannerConfig, describe::describe, plan};
 use clap::{Parser, Subcommand};
@@ -37,7 +38,37 @@ enum Command {
         #[arg(long, default_value_t = PlannerConfig::default().slippage_bps)]
         slippage_bps: u32,
     },
+    /// Start or stop the local devnet: anvil chains with the fixture contracts deployed and seeded.
+    Devnet {
+        #[command(subcommand)]
+        action: DevnetAction,
+    },
 }
+
+#[derive(Subcommand)]
+enum DevnetAction {
+    /// Start anvil nodes on 127.0.0.1, deploy and seed the contracts, write the devnet file, and
+    /// leave the nodes running.
+    Up {
+        /// How many chains (ids 1001, 1002, …).
+        #[arg(long, default_value_t = 2)]
+        chains: usize,
+        /// Seconds per block; without it, every transaction is mined at once.
+        #[arg(long)]
+        block_time: Option<u64>,
+        /// Where to write the devnet file.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        file: PathBuf,
+    },
+    /// Stop the nodes named in the devnet file and remove it.
+    Down {
+        /// The devnet file.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        file: PathBuf,
+    },
+}
+
+const DEVNET_FILE: &str = ".baton/devnet.json";
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -64,7 +95,67 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             plan_files(&intents, &snapshot, &config)
         }
+        Command::Devnet {
+            action:
+                DevnetAction::Up {
+                    chains,
+                    block_time,
+                    file,
+                },
+        } => devnet_up(chains, block_time, &file),
+        Command::Devnet {
+            action: DevnetAction::Down { file },
+        } => devnet_down(&file),
     }
+}
+
+fn devnet_up(chains: usize, block_time: Option<u64>, file: &Path) -> Result<ExitCode> {
+    if !(1..=8).contains(&chains) {
+        bail!("--chains must be between 1 and 8, not {chains}");
+    }
+    if file.exists() {
+        bail!(
+            "{} exists: a devnet is already up; run `baton devnet down` first",
+            file.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let devnet = runtime.block_on(Devnet::start_detached(chains, block_time))?;
+    let description = devnet.file();
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let written = serde_json::to_string_pretty(&description)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| std::fs::write(file, text + "\n").map_err(anyhow::Error::from));
+    if let Err(e) = written {
+        stop_detached(description.chains.iter().filter_map(|c| c.pid));
+        return Err(e.context(format!("writing {}", file.display())));
+    }
+    for c in &description.chains {
+        println!(
+            "chain {} at {}: origin settler {}, destination settler {}",
+            c.chain_id, c.rpc_url, c.origin_settler, c.destination_settler
+        );
+    }
+    println!(
+        "devnet up; described in {}; stop it with `baton devnet down`",
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn devnet_down(file: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {} (is a devnet up?)", file.display()))?;
+    let description: DevnetFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a devnet file", file.display()))?;
+    stop_detached(description.chains.iter().filter_map(|c| c.pid));
+    std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+    println!("devnet down: stopped {} chain(s)", description.chains.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Plans every intent file; fails when a file cannot be read or a plan's result differs from the

@@ -10,12 +10,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 use alloy::network::EthereumWallet;
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::reqwest::Url;
 
 use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Result};
@@ -29,14 +31,16 @@ pub const USER: usize = 1;
 /// Dev account index of the attester.
 pub const ATTESTER: usize = 9;
 
-/// Finds the anvil binary: `$BATON_ANVIL`, then `PATH`, then `node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil`
+/// Finds the anvil binary: `$BATON_ANVIL` when set (and nothing else then), then `PATH`, then
+/// `node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil`
 /// in the current directory or any ancestor (the repository root after `npm ci`).
 pub fn find_anvil() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("BATON_ANVIL")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    {
-        return Ok(p);
+    if let Some(p) = std::env::var_os("BATON_ANVIL").map(PathBuf::from) {
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(AdapterError::AnvilNotFound)
+        };
     }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -64,9 +68,39 @@ pub fn find_anvil() -> Result<PathBuf> {
         .ok_or(AdapterError::AnvilNotFound)
 }
 
+/// The private keys of anvil's ten well-known dev accounts (its default mnemonic). Public test keys:
+/// they hold funds only on local devnets and may appear in devnet files.
+pub const DEV_KEYS: [&str; 10] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+];
+
+/// Dev account `k`'s signer (`k` < 10).
+pub fn dev_signer(k: usize) -> PrivateKeySigner {
+    DEV_KEYS[k % DEV_KEYS.len()]
+        .parse()
+        .expect("the dev keys are valid private keys")
+}
+
+/// How a devnet node lives: stopped with the [`Devnet`] (tests), or left running for
+/// `baton devnet down` (the CLI).
+enum Node {
+    Guarded(AnvilInstance),
+    Detached(Child),
+}
+
 /// One devnet chain: its node, a provider that signs as the solver, and the deployed contracts.
 pub struct DevnetChain {
-    node: AnvilInstance,
+    node: Node,
+    rpc_url: Url,
     /// The solver's provider (dev account 0).
     pub provider: DynProvider,
     /// Chain id.
@@ -83,42 +117,67 @@ pub struct DevnetChain {
 
 impl DevnetChain {
     /// The node's RPC URL.
-    pub fn rpc_url(&self) -> String {
-        self.node.endpoint()
+    pub fn rpc_url(&self) -> &Url {
+        &self.rpc_url
     }
 
     /// Dev account `k`'s signer.
     pub fn signer(&self, k: usize) -> PrivateKeySigner {
-        PrivateKeySigner::from(self.node.keys()[k].clone())
+        dev_signer(k)
     }
 
     /// Dev account `k`'s address.
     pub fn account(&self, k: usize) -> Address {
-        self.node.addresses()[k]
+        dev_signer(k).address()
     }
 
     /// A provider that signs as dev account `k`.
     pub fn provider_as(&self, k: usize) -> DynProvider {
-        let wallet = EthereumWallet::from(self.signer(k));
-        ProviderBuilder::new()
-            .wallet(wallet)
-            .connect_http(self.node.endpoint_url())
-            .erased()
+        provider(&self.rpc_url, k)
+    }
+
+    /// The node's process id, when it was started detached.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.node {
+            Node::Guarded(_) => None,
+            Node::Detached(child) => Some(child.id()),
+        }
+    }
+
+    /// The keys anvil reported at start (guarded nodes only).
+    pub fn reported_keys(&self) -> Option<Vec<PrivateKeySigner>> {
+        match &self.node {
+            Node::Guarded(n) => Some(
+                n.keys()
+                    .iter()
+                    .cloned()
+                    .map(PrivateKeySigner::from)
+                    .collect(),
+            ),
+            Node::Detached(_) => None,
+        }
     }
 }
 
-/// Running devnet chains; dropping it stops them.
+fn provider(url: &Url, k: usize) -> DynProvider {
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(dev_signer(k)))
+        .connect_http(url.clone())
+        .erased()
+}
+
+/// Running devnet chains; dropping it stops the guarded ones.
 pub struct Devnet {
     /// The chains, in chain-id order.
     pub chains: Vec<DevnetChain>,
 }
 
-/// Token amounts minted and seeded, in whole tokens.
+/// Token amounts minted to the user and the solver, in whole tokens.
 const MINT: u64 = 10_000_000;
 
 impl Devnet {
-    /// Starts `chains` anvil nodes (automine when `block_time` is `None`) and deploys and seeds the
-    /// fixture contracts on each.
+    /// Starts `chains` anvil nodes on free ports (automine when `block_time` is `None`), deploys and
+    /// seeds the fixture contracts on each. The nodes stop when the `Devnet` is dropped.
     pub async fn start(chains: usize, block_time: Option<u64>) -> Result<Self> {
         let anvil = find_anvil()?;
         let mut out = Vec::with_capacity(chains);
@@ -135,18 +194,119 @@ impl Devnet {
             let node = builder
                 .try_spawn()
                 .map_err(|e| AdapterError::AnvilStart(e.to_string()))?;
-            out.push(deploy(node, chain_id).await?);
+            let url = node.endpoint_url();
+            out.push(deploy(Node::Guarded(node), url, chain_id).await?);
+        }
+        Ok(Self { chains: out })
+    }
+
+    /// Like [`Devnet::start`], but the nodes keep running after this process exits (for
+    /// `baton devnet up`); stop them with [`stop_detached`]. If deploying fails, the nodes started so
+    /// far are stopped.
+    pub async fn start_detached(chains: usize, block_time: Option<u64>) -> Result<Self> {
+        let anvil = find_anvil()?;
+        let mut out: Vec<DevnetChain> = Vec::with_capacity(chains);
+        for k in 0..chains {
+            let chain_id = FIRST_CHAIN_ID + k as u64;
+            match spawn_detached(&anvil, chain_id, block_time).await {
+                Ok((child, url)) => match deploy(Node::Detached(child), url, chain_id).await {
+                    Ok(chain) => out.push(chain),
+                    Err(e) => {
+                        stop_detached(out.iter().filter_map(DevnetChain::pid));
+                        return Err(e);
+                    }
+                },
+                Err(e) => {
+                    stop_detached(out.iter().filter_map(DevnetChain::pid));
+                    return Err(e);
+                }
+            }
         }
         Ok(Self { chains: out })
     }
 }
 
-async fn deploy(node: AnvilInstance, chain_id: u64) -> Result<DevnetChain> {
-    let solver = PrivateKeySigner::from(node.keys()[SOLVER].clone());
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(solver))
-        .connect_http(node.endpoint_url())
-        .erased();
+/// Starts anvil on a free port without tying its life to this process, and waits until it answers.
+async fn spawn_detached(
+    anvil: &Path,
+    chain_id: u64,
+    block_time: Option<u64>,
+) -> Result<(Child, Url)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| AdapterError::AnvilStart(format!("no free port: {e}")))?
+        .port();
+    let mut cmd = Command::new(anvil);
+    cmd.args([
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--chain-id",
+        &chain_id.to_string(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if let Some(secs) = block_time {
+        cmd.args(["--block-time", &secs.to_string()]);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| AdapterError::AnvilStart(e.to_string()))?;
+    let url: Url = format!("http://127.0.0.1:{port}")
+        .parse()
+        .map_err(|e| AdapterError::AnvilStart(format!("{e}")))?;
+    let probe = ProviderBuilder::new().connect_http(url.clone());
+    for _ in 0..100 {
+        if probe.get_chain_id().await.is_ok() {
+            return Ok((child, url));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(AdapterError::AnvilStart(format!(
+                "anvil exited at start ({status}); is port {port} taken?"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    Err(AdapterError::AnvilStart(
+        "anvil did not answer within 5 s".into(),
+    ))
+}
+
+/// Stops detached devnet nodes by process id: SIGTERM, then SIGKILL if a node is still there after
+/// 5 s. A pid that no longer belongs to an anvil process (the node died and the pid was reused) is
+/// left alone. Returns once every node is gone.
+pub fn stop_detached(pids: impl IntoIterator<Item = u32>) {
+    let is_anvil = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains("anvil"))
+            .unwrap_or(false)
+    };
+    let signal = |sig: &str, pid: u32| {
+        let _ = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    };
+    let pids: Vec<u32> = pids.into_iter().filter(|p| is_anvil(*p)).collect();
+    for pid in &pids {
+        signal("-TERM", *pid);
+    }
+    for _ in 0..100 {
+        if !pids.iter().any(|p| is_anvil(*p)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for pid in pids.into_iter().filter(|p| is_anvil(*p)) {
+        signal("-KILL", pid);
+    }
+}
+
+async fn deploy(node: Node, rpc_url: Url, chain_id: u64) -> Result<DevnetChain> {
+    let provider = provider(&rpc_url, SOLVER);
     let fail = |what: &str| {
         let what = what.to_string();
         move |e: alloy::contract::Error| AdapterError::chain(what, e)
@@ -157,7 +317,7 @@ async fn deploy(node: AnvilInstance, chain_id: u64) -> Result<DevnetChain> {
             .await
             .map_err(fail("deploying a test token"))?;
         let unit = U256::from(10u64).pow(U256::from(decimals));
-        for account in [node.addresses()[SOLVER], node.addresses()[USER]] {
+        for account in [dev_signer(SOLVER).address(), dev_signer(USER).address()] {
             send(
                 token.mint(account, U256::from(MINT) * unit).send().await,
                 "minting",
@@ -196,7 +356,7 @@ async fn deploy(node: AnvilInstance, chain_id: u64) -> Result<DevnetChain> {
         .await?;
         pools.insert(format!("{a}/{b}"), *pool.address());
     }
-    let origin_settler = *OriginSettler::deploy(&provider, node.addresses()[ATTESTER])
+    let origin_settler = *OriginSettler::deploy(&provider, dev_signer(ATTESTER).address())
         .await
         .map_err(fail("deploying the origin settler"))?
         .address();
@@ -205,13 +365,14 @@ async fn deploy(node: AnvilInstance, chain_id: u64) -> Result<DevnetChain> {
         .map_err(fail("deploying the destination settler"))?
         .address();
     Ok(DevnetChain {
+        node,
+        rpc_url,
         provider,
         chain_id,
         tokens,
         pools,
         origin_settler,
         destination_settler,
-        node,
     })
 }
 
@@ -233,4 +394,79 @@ pub async fn send<N: alloy::network::Network>(
         return Err(AdapterError::chain(what, "the transaction reverted"));
     }
     Ok(receipt)
+}
+
+/// The devnet file `baton devnet up` writes and `serve`, tests and replay read: chain ids, RPC URLs,
+/// contract and token addresses, and the dev accounts (private keys only for anvil's well-known dev
+/// accounts).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevnetFile {
+    /// The chains.
+    pub chains: Vec<DevnetFileChain>,
+    /// Role → dev account.
+    pub accounts: BTreeMap<String, DevAccount>,
+}
+
+/// One chain in a devnet file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevnetFileChain {
+    /// Chain id.
+    pub chain_id: u64,
+    /// JSON-RPC URL on 127.0.0.1.
+    pub rpc_url: String,
+    /// The anvil process, when started detached.
+    pub pid: Option<u32>,
+    /// Tokens by symbol.
+    pub tokens: BTreeMap<String, Address>,
+    /// Pools by "A/B".
+    pub pools: BTreeMap<String, Address>,
+    /// ERC-7683 origin settler.
+    pub origin_settler: Address,
+    /// ERC-7683 destination settler.
+    pub destination_settler: Address,
+}
+
+/// A dev account in a devnet file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevAccount {
+    /// Its index among anvil's dev accounts.
+    pub index: usize,
+    /// Its address.
+    pub address: Address,
+    /// Its private key: anvil's public test key, never a real secret.
+    pub dev_private_key: String,
+}
+
+impl Devnet {
+    /// The devnet file describing these chains.
+    pub fn file(&self) -> DevnetFile {
+        let accounts = [("solver", SOLVER), ("user", USER), ("attester", ATTESTER)]
+            .into_iter()
+            .map(|(role, k)| {
+                let account = DevAccount {
+                    index: k,
+                    address: dev_signer(k).address(),
+                    dev_private_key: DEV_KEYS[k].into(),
+                };
+                (role.to_string(), account)
+            })
+            .collect();
+        let chains = self
+            .chains
+            .iter()
+            .map(|c| DevnetFileChain {
+                chain_id: c.chain_id,
+                rpc_url: c.rpc_url.to_string(),
+                pid: c.pid(),
+                tokens: c.tokens.clone(),
+                pools: c.pools.clone(),
+                origin_settler: c.origin_settler,
+                destination_settler: c.destination_settler,
+            })
+            .collect();
+        DevnetFile { chains, accounts }
+    }
 }

@@ -8,8 +8,8 @@ pub type Result<T, E = AdapterError> = std::result::Result<T, E>;
 pub enum AdapterError {
     /// The anvil binary is not installed where baton looks.
     #[error(
-        "anvil was not found on PATH or in node_modules/@foundry-rs: run `npm ci` in the baton repository \
-         to install the pinned @foundry-rs/anvil"
+        "anvil was not found ($BATON_ANVIL, PATH, node_modules/@foundry-rs/anvil-linux-amd64): run `npm ci` \
+         in the baton repository to install the pinned anvil"
     )]
     AnvilNotFound,
     /// An anvil node did not start.

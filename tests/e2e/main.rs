@@ -4,3 +4,4 @@
 
 mod cli;
 mod contracts;
+mod devnet;

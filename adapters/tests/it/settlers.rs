@@ -183,3 +183,20 @@ async fn an_order_opens_fills_once_and_settles_once_with_the_planners_order_id()
     let refund = settler.refund(order.id().0).call().await;
     assert!(reverted(refund).contains("not open"));
 }
+
+#[tokio::test]
+async fn the_dev_keys_are_the_ones_anvil_reports() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let reported = devnet.chains[0].reported_keys().unwrap();
+    for (k, key) in reported
+        .iter()
+        .enumerate()
+        .take(baton_adapters::devnet::DEV_KEYS.len())
+    {
+        assert_eq!(
+            key.address(),
+            devnet.chains[0].account(k),
+            "dev account {k}"
+        );
+    }
+}

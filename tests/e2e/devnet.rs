@@ -1,0 +1,106 @@
+//! `baton devnet up|down`: nodes that outlive the command, described in a file, stopped by `down`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn baton(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// Runs `baton devnet down` on drop, so a failing test leaves no node behind.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = baton(&["devnet", "down", "--file", self.0.to_str().unwrap()], &[]);
+        }
+    }
+}
+
+/// Whether `pid` is a running anvil (an exited node may linger as a zombie with an empty command
+/// line until its new parent reaps it).
+fn alive(pid: u64) -> bool {
+    std::fs::read(Path::new(&format!("/proc/{pid}/cmdline")))
+        .map(|c| String::from_utf8_lossy(&c).contains("anvil"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn devnet_up_leaves_nodes_running_and_down_stops_them() {
+    let dir = std::env::temp_dir().join(format!("baton-devnet-{}", std::process::id()));
+    let file = dir.join("devnet.json");
+    let guard = Down(file.clone());
+    let path = file.to_str().unwrap();
+
+    let out = baton(&["devnet", "up", "--chains", "2", "--file", path], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let described: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let chains = described["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 2);
+    assert_eq!(
+        (
+            chains[0]["chain_id"].as_u64(),
+            chains[1]["chain_id"].as_u64()
+        ),
+        (Some(1001), Some(1002))
+    );
+    let pids: Vec<u64> = chains.iter().map(|c| c["pid"].as_u64().unwrap()).collect();
+    assert!(
+        pids.iter().all(|p| alive(*p)),
+        "the nodes outlive `devnet up`"
+    );
+    assert!(
+        chains[0]["rpc_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    assert_eq!(described["accounts"]["user"]["index"], 1);
+
+    let again = baton(&["devnet", "up", "--file", path], &[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
+
+    let out = baton(&["devnet", "down", "--file", path], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!file.exists());
+    assert!(
+        pids.iter().all(|p| !alive(*p)),
+        "down waits until the nodes are gone"
+    );
+    drop(guard);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_anvil_devnet_up_says_how_to_install_it() {
+    let file =
+        std::env::temp_dir().join(format!("baton-devnet-missing-{}.json", std::process::id()));
+    let out = baton(
+        &["devnet", "up", "--file", file.to_str().unwrap()],
+        &[("BATON_ANVIL", "/nonexistent/anvil")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("anvil was not found") && err.contains("npm ci"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+    assert!(!file.exists());
+}
