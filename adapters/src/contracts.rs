@@ -57,3 +57,9 @@ alloy::sol! {
         bytes32 orderId;
     }
 }
+
+sol!(
+    #[sol(rpc)]
+    Vault,
+    "../fixtures/contracts/artifacts/Vault.json"
+);

@@ -19,5 +19,5 @@ fn committed_artifacts_match_a_fresh_compile() {
         .expect("node runs (install Node.js 20+)");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("5 artifacts match"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6 artifacts match"));
 }

@@ -4,6 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod calls;
 mod pool;
 mod refund;
 mod settlers;
