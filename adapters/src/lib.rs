@@ -5,6 +5,7 @@
 //! ## Layout
 //! - [`contracts`]: alloy bindings to the fixture contracts (from the committed artifacts).
 //! - [`devnet`]: starts anvil nodes on 127.0.0.1, deploys and seeds the contracts; stops them on drop.
+//! - [`port`]: the `ChainAdapter` trait and its types; [`evm`]: its alloy implementation.
 //! - [`error`]: the adapters' error type, [`AdapterError`].
 //!
 //! **Status:** the `ChainAdapter` trait (object-safe, `Send + Sync`: heads, conditions, liquidity
@@ -20,6 +21,8 @@
 pub mod contracts;
 pub mod devnet;
 pub mod error;
+pub mod evm;
+pub mod port;
 
 pub use baton_planner as planner;
 pub use error::{AdapterError, Result};

@@ -5,6 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod calls;
+mod evm;
 mod pool;
 mod refund;
 mod settlers;
