@@ -5,6 +5,8 @@
 //! **Status:** first cut; see [`crate::port`] for what the port does not cover yet.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy::eips::{BlockNumberOrTag, Encodable2718};
@@ -16,7 +18,9 @@ use alloy::transports::http::reqwest::Url;
 use baton_planner::ChainId;
 
 use crate::error::{AdapterError, Result};
-use crate::port::{BlockRef, BoxFuture, CallRequest, ChainAdapter, Inclusion, SignedTx, TxStatus};
+use crate::port::{
+    BlockRef, BoxFuture, CallRequest, ChainAdapter, Conditions, Inclusion, SignedTx, TxStatus,
+};
 
 /// An EVM chain reached over JSON-RPC, acting as one account.
 pub struct EvmAdapter {
@@ -25,6 +29,9 @@ pub struct EvmAdapter {
     signer: PrivateKeySigner,
     /// The next nonce to assign; `None` until read from the node.
     next_nonce: Mutex<Option<u64>>,
+    calls: AtomicU64,
+    errors: AtomicU64,
+    latency_us: AtomicU64,
 }
 
 impl EvmAdapter {
@@ -35,7 +42,34 @@ impl EvmAdapter {
             provider: ProviderBuilder::new().connect_http(rpc_url).erased(),
             signer,
             next_nonce: Mutex::new(None),
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
         }
+    }
+
+    /// Runs one RPC read, counting it, its failure and its latency for [`ChainAdapter::conditions`].
+    /// (Broadcasts are not counted: a node refusing known bytes is not an RPC fault.)
+    async fn rpc<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        call: impl std::future::IntoFuture<Output = std::result::Result<T, E>>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let result = call.await;
+        let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.latency_us.fetch_add(us, Ordering::Relaxed);
+        result.map_err(|e| {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            AdapterError::chain(what, e)
+        })
+    }
+
+    async fn block(&self, at: BlockNumberOrTag) -> Result<alloy::rpc::types::Block> {
+        self.rpc("reading a block", self.provider.get_block_by_number(at))
+            .await?
+            .ok_or_else(|| AdapterError::chain("reading a block", format!("no block {at}")))
     }
 
     /// The account this adapter signs as.
@@ -50,12 +84,13 @@ impl EvmAdapter {
             .map_err(|_| AdapterError::chain("nonce", "lock poisoned"))?;
         let base = match known {
             Some(n) => n,
-            None => self
-                .provider
-                .get_transaction_count(self.address())
-                .pending()
-                .await
-                .map_err(|e| AdapterError::chain("reading the nonce", e))?,
+            None => {
+                let count = self
+                    .provider
+                    .get_transaction_count(self.address())
+                    .pending();
+                self.rpc("reading the nonce", count).await?
+            }
         };
         let mut guard = self
             .next_nonce
@@ -68,10 +103,6 @@ impl EvmAdapter {
     }
 }
 
-fn rpc_error(what: &str) -> impl Fn(alloy::transports::TransportError) -> AdapterError + '_ {
-    move |e| AdapterError::chain(what, e)
-}
-
 impl ChainAdapter for EvmAdapter {
     fn chain_id(&self) -> ChainId {
         self.chain
@@ -79,15 +110,41 @@ impl ChainAdapter for EvmAdapter {
 
     fn head(&self) -> BoxFuture<'_, Result<BlockRef>> {
         Box::pin(async move {
-            let block = self
-                .provider
-                .get_block_by_number(BlockNumberOrTag::Latest)
-                .await
-                .map_err(rpc_error("reading the head"))?
-                .ok_or_else(|| AdapterError::chain("reading the head", "no latest block"))?;
+            let block = self.block(BlockNumberOrTag::Latest).await?;
             Ok(BlockRef {
                 number: block.header.number,
                 hash: block.header.hash,
+            })
+        })
+    }
+
+    fn conditions(&self) -> BoxFuture<'_, Result<Conditions>> {
+        Box::pin(async move {
+            let head = self.block(BlockNumberOrTag::Latest).await?;
+            let span = head.header.number.min(10);
+            let block_time_ms = if span == 0 {
+                0
+            } else {
+                let earlier = self
+                    .block(BlockNumberOrTag::Number(head.header.number - span))
+                    .await?;
+                head.header
+                    .timestamp
+                    .saturating_sub(earlier.header.timestamp)
+                    * 1000
+                    / span
+            };
+            let calls = self.calls.load(Ordering::Relaxed);
+            Ok(Conditions {
+                head: BlockRef {
+                    number: head.header.number,
+                    hash: head.header.hash,
+                },
+                base_fee: head.header.base_fee_per_gas.map_or(0, u128::from),
+                block_time_ms,
+                rpc_calls: calls,
+                rpc_errors: self.errors.load(Ordering::Relaxed),
+                rpc_latency_ms: self.latency_us.load(Ordering::Relaxed) / calls.max(1) / 1000,
             })
         })
     }
@@ -151,10 +208,11 @@ impl ChainAdapter for EvmAdapter {
     ) -> BoxFuture<'a, Result<TxStatus>> {
         Box::pin(async move {
             let receipt = self
-                .provider
-                .get_transaction_receipt(tx.hash)
-                .await
-                .map_err(rpc_error("reading a receipt"))?;
+                .rpc(
+                    "reading a receipt",
+                    self.provider.get_transaction_receipt(tx.hash),
+                )
+                .await?;
             if let Some(r) = receipt {
                 let (Some(number), Some(hash)) = (r.block_number(), r.block_hash()) else {
                     return Ok(TxStatus::Pending);
@@ -170,10 +228,11 @@ impl ChainAdapter for EvmAdapter {
                 }));
             }
             let pending = self
-                .provider
-                .get_transaction_by_hash(tx.hash)
-                .await
-                .map_err(rpc_error("reading a transaction"))?
+                .rpc(
+                    "reading a transaction",
+                    self.provider.get_transaction_by_hash(tx.hash),
+                )
+                .await?
                 .is_some();
             Ok(match (pending, seen) {
                 (_, Some(was)) => TxStatus::ReorgedOut { was: *was },

@@ -1,9 +1,9 @@
 //! The `ChainAdapter` port: how the engine reaches a chain. Solvers implement it for their own
 //! chains; baton ships `evm` (alloy) and, later, `sim`.
 //!
-//! **Status:** this first cut covers heads, signing a step without sending it (write-ahead: the raw
-//! bytes, hash and nonce exist before any broadcast), idempotent broadcast and transaction status
-//! with reorg detection. Network conditions, liquidity reads, outcome evidence, fee replacement and
+//! **Status:** this first cut covers heads, network conditions, signing a step without sending it
+//! (write-ahead: the raw bytes, hash and nonce exist before any broadcast), idempotent broadcast and
+//! transaction status with reorg detection. Liquidity reads, outcome evidence, fee replacement and
 //! rate limits are still to come, with the conformance suite they need.
 
 use std::future::Future;
@@ -24,6 +24,23 @@ pub struct BlockRef {
     pub number: u64,
     /// Hash.
     pub hash: B256,
+}
+
+/// A chain's network conditions as the adapter sees them now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conditions {
+    /// The latest block.
+    pub head: BlockRef,
+    /// The latest block's base fee, wei per gas.
+    pub base_fee: u128,
+    /// Mean time between the last (up to) ten blocks, milliseconds; 0 when there is no history.
+    pub block_time_ms: u64,
+    /// RPC calls this adapter has made, and how many failed.
+    pub rpc_calls: u64,
+    /// Failed RPC calls.
+    pub rpc_errors: u64,
+    /// Mean RPC latency, milliseconds.
+    pub rpc_latency_ms: u64,
 }
 
 /// A contract call a step makes, with its gas and fee bounds, before it is signed.
@@ -93,6 +110,8 @@ pub trait ChainAdapter: Send + Sync {
     fn chain_id(&self) -> ChainId;
     /// The latest block.
     fn head(&self) -> BoxFuture<'_, Result<BlockRef>>;
+    /// Base fee, observed block time and RPC health.
+    fn conditions(&self) -> BoxFuture<'_, Result<Conditions>>;
     /// Signs `call` as the adapter's account with its next nonce, without sending it.
     fn prepare(&self, call: CallRequest) -> BoxFuture<'_, Result<SignedTx>>;
     /// Sends signed bytes. Idempotent: a node that already has them (pending or included) is success.

@@ -85,3 +85,40 @@ async fn prepared_transactions_pipeline_broadcast_idempotently_and_report_their_
     let head = adapter.head().await.unwrap();
     assert!(head.number < inc_b.block.number || head.hash != inc_b.block.hash);
 }
+
+#[tokio::test]
+async fn conditions_report_base_fee_observed_block_time_and_rpc_health() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let chain = &devnet.chains[0];
+    let adapter = EvmAdapter::new(
+        ChainId(chain.chain_id),
+        chain.rpc_url().clone(),
+        dev_signer(SOLVER),
+    );
+    // Ten blocks two seconds apart: the observed block time is exactly 2 s.
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request("anvil_mine".into(), (10u64, 2u64))
+        .await
+        .unwrap();
+    let c = adapter.conditions().await.unwrap();
+    assert_eq!(c.block_time_ms, 2_000);
+    assert!(c.base_fee > 0);
+    assert_eq!(c.head, adapter.head().await.unwrap());
+    assert!(c.rpc_calls >= 2 && c.rpc_errors == 0);
+
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request(
+            "anvil_setNextBlockBaseFeePerGas".into(),
+            (U256::from(77_000_000_000u64),),
+        )
+        .await
+        .unwrap();
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request("evm_mine".into(), ())
+        .await
+        .unwrap();
+    assert_eq!(adapter.conditions().await.unwrap().base_fee, 77_000_000_000);
+}
