@@ -116,6 +116,20 @@ pub struct DevnetChain {
 }
 
 impl DevnetChain {
+    fn new(node: Node, rpc_url: Url, chain_id: u64, c: Contracts) -> Self {
+        let provider = provider(&rpc_url, SOLVER);
+        Self {
+            node,
+            rpc_url,
+            provider,
+            chain_id,
+            tokens: c.tokens,
+            pools: c.pools,
+            origin_settler: c.origin_settler,
+            destination_settler: c.destination_settler,
+        }
+    }
+
     /// The node's RPC URL.
     pub fn rpc_url(&self) -> &Url {
         &self.rpc_url
@@ -195,7 +209,13 @@ impl Devnet {
                 .try_spawn()
                 .map_err(|e| AdapterError::AnvilStart(e.to_string()))?;
             let url = node.endpoint_url();
-            out.push(deploy(Node::Guarded(node), url, chain_id).await?);
+            let contracts = deploy(&url).await?;
+            out.push(DevnetChain::new(
+                Node::Guarded(node),
+                url,
+                chain_id,
+                contracts,
+            ));
         }
         Ok(Self { chains: out })
     }
@@ -207,15 +227,8 @@ impl Devnet {
         let anvil = find_anvil()?;
         let mut out: Vec<DevnetChain> = Vec::with_capacity(chains);
         for k in 0..chains {
-            let chain_id = FIRST_CHAIN_ID + k as u64;
-            match spawn_detached(&anvil, chain_id, block_time).await {
-                Ok((child, url)) => match deploy(Node::Detached(child), url, chain_id).await {
-                    Ok(chain) => out.push(chain),
-                    Err(e) => {
-                        stop_detached(out.iter().filter_map(DevnetChain::pid));
-                        return Err(e);
-                    }
-                },
+            match start_one_detached(&anvil, FIRST_CHAIN_ID + k as u64, block_time).await {
+                Ok(chain) => out.push(chain),
                 Err(e) => {
                     stop_detached(out.iter().filter_map(DevnetChain::pid));
                     return Err(e);
@@ -223,6 +236,27 @@ impl Devnet {
             }
         }
         Ok(Self { chains: out })
+    }
+}
+
+/// Starts one detached node and deploys onto it; stops the node again if deploying fails.
+async fn start_one_detached(
+    anvil: &Path,
+    chain_id: u64,
+    block_time: Option<u64>,
+) -> Result<DevnetChain> {
+    let (child, url) = spawn_detached(anvil, chain_id, block_time).await?;
+    match deploy(&url).await {
+        Ok(contracts) => Ok(DevnetChain::new(
+            Node::Detached(child),
+            url,
+            chain_id,
+            contracts,
+        )),
+        Err(e) => {
+            stop_detached([child.id()]);
+            Err(e)
+        }
     }
 }
 
@@ -305,21 +339,20 @@ pub fn stop_detached(pids: impl IntoIterator<Item = u32>) {
     }
 }
 
-async fn deploy(node: Node, rpc_url: Url, chain_id: u64) -> Result<DevnetChain> {
-    let provider = provider(&rpc_url, SOLVER);
+async fn deploy(rpc_url: &Url) -> Result<Contracts> {
+    let provider = provider(rpc_url, SOLVER);
     let fail = |what: &str| {
         let what = what.to_string();
         move |e: alloy::contract::Error| AdapterError::chain(what, e)
     };
     let mut tokens = BTreeMap::new();
-    for (symbol, decimals) in [("USDC", 6u8), ("WETH", 18), ("DAI", 18)] {
+    for (symbol, decimals) in TOKENS {
         let token = TestToken::deploy(&provider, symbol.to_string(), symbol.to_string(), decimals)
             .await
             .map_err(fail("deploying a test token"))?;
-        let unit = U256::from(10u64).pow(U256::from(decimals));
         for account in [dev_signer(SOLVER).address(), dev_signer(USER).address()] {
             send(
-                token.mint(account, U256::from(MINT) * unit).send().await,
+                token.mint(account, units(symbol, MINT)).send().await,
                 "minting",
             )
             .await?;
@@ -337,10 +370,6 @@ async fn deploy(node: Node, rpc_url: Url, chain_id: u64) -> Result<DevnetChain> 
         let pool = Pool::deploy(&provider, tokens[a], tokens[b], U256::from(30u8))
             .await
             .map_err(fail("deploying a pool"))?;
-        let amount = |symbol: &str, whole: u64| {
-            let decimals = if symbol == "USDC" { 6u8 } else { 18 };
-            U256::from(whole) * U256::from(10u64).pow(U256::from(decimals))
-        };
         for symbol in [a, b] {
             let token = TestToken::new(tokens[symbol], &provider);
             send(
@@ -350,7 +379,7 @@ async fn deploy(node: Node, rpc_url: Url, chain_id: u64) -> Result<DevnetChain> 
             .await?;
         }
         send(
-            pool.addLiquidity(amount(a, ra), amount(b, rb)).send().await,
+            pool.addLiquidity(units(a, ra), units(b, rb)).send().await,
             "seeding a pool",
         )
         .await?;
@@ -364,16 +393,32 @@ async fn deploy(node: Node, rpc_url: Url, chain_id: u64) -> Result<DevnetChain> 
         .await
         .map_err(fail("deploying the destination settler"))?
         .address();
-    Ok(DevnetChain {
-        node,
-        rpc_url,
-        provider,
-        chain_id,
+    Ok(Contracts {
         tokens,
         pools,
         origin_settler,
         destination_settler,
     })
+}
+
+/// The test tokens every devnet chain gets, with their decimals.
+const TOKENS: [(&str, u8); 3] = [("USDC", 6), ("WETH", 18), ("DAI", 18)];
+
+/// `whole` tokens of `symbol` in base units.
+fn units(symbol: &str, whole: u64) -> U256 {
+    let decimals = TOKENS
+        .iter()
+        .find(|(s, _)| *s == symbol)
+        .map_or(18, |(_, d)| *d);
+    U256::from(whole) * U256::from(10u64).pow(U256::from(decimals))
+}
+
+/// What [`deploy`] put on a chain.
+struct Contracts {
+    tokens: BTreeMap<String, Address>,
+    pools: BTreeMap<String, Address>,
+    origin_settler: Address,
+    destination_settler: Address,
 }
 
 /// Waits for a sent transaction's receipt and requires success.

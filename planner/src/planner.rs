@@ -231,24 +231,25 @@ fn guaranteed(
     let swapped = expected.checked_sub(direct, "swapped output")?;
     let slip = swapped.mul_div(U256::from(slippage_bps), U256::from(10_000u32), "slippage")?;
     let total = expected.saturating_sub(slip).max(min);
-    let mut pool = total.checked_sub(direct, "guaranteed swapped")?;
+    // What the swap legs must deliver between them; the last swap leg takes the rounding remainder.
+    let swap_share = total.checked_sub(direct, "guaranteed swapped")?;
+    let mut left = swap_share;
     let last_swap = legs.iter().rposition(|l| !l.leg.path.hops.is_empty());
     let mut mins = Vec::with_capacity(legs.len());
     for (k, l) in legs.iter().enumerate() {
         let m = if l.leg.path.hops.is_empty() {
             l.leg.out
-        } else if Some(k) == last_swap {
-            pool
         } else {
-            l.leg.out.mul_div(
-                total.checked_sub(direct, "")?.raw(),
-                swapped.raw(),
-                "leg minimum",
-            )?
+            let m = if Some(k) == last_swap {
+                left
+            } else {
+                l.leg
+                    .out
+                    .mul_div(swap_share.raw(), swapped.raw(), "leg minimum")?
+            };
+            left = left.checked_sub(m, "leg minimum")?;
+            m
         };
-        if !l.leg.path.hops.is_empty() {
-            pool = pool.checked_sub(m, "leg minimum")?;
-        }
         mins.push(m);
     }
     Ok((total, mins))

@@ -4,13 +4,15 @@
 use std::sync::Arc;
 
 use alloy::primitives::{Address, Bytes, U256};
-use alloy::providers::Provider;
 use alloy::sol_types::SolCall;
 use baton_adapters::contracts::TestToken;
 use baton_adapters::devnet::{Devnet, SOLVER, dev_signer};
 use baton_adapters::evm::EvmAdapter;
 use baton_adapters::port::{CallRequest, ChainAdapter, TxStatus};
 use baton_planner::ChainId;
+use serde_json::json;
+
+use crate::anvil;
 
 fn transfer(token: Address, to: Address, amount: u64) -> CallRequest {
     CallRequest {
@@ -69,11 +71,7 @@ async fn prepared_transactions_pipeline_broadcast_idempotently_and_report_their_
     );
 
     // Roll b's block back: the inclusion seen before is gone.
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request("anvil_rollback".into(), (Some(1u64),))
-        .await
-        .unwrap();
+    anvil(chain, "anvil_rollback", json!([1])).await;
     let status = adapter.status(&b, Some(&inc_b.block)).await.unwrap();
     match status {
         TxStatus::ReorgedOut { was } => assert_eq!(was, inc_b.block),
@@ -96,29 +94,15 @@ async fn conditions_report_base_fee_observed_block_time_and_rpc_health() {
         dev_signer(SOLVER),
     );
     // Ten blocks two seconds apart: the observed block time is exactly 2 s.
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request("anvil_mine".into(), (10u64, 2u64))
-        .await
-        .unwrap();
+    anvil(chain, "anvil_mine", json!([10, 2])).await;
     let c = adapter.conditions().await.unwrap();
     assert_eq!(c.block_time_ms, 2_000);
     assert!(c.base_fee > 0);
     assert_eq!(c.head, adapter.head().await.unwrap());
     assert!(c.rpc_calls >= 2 && c.rpc_errors == 0);
 
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request(
-            "anvil_setNextBlockBaseFeePerGas".into(),
-            (U256::from(77_000_000_000u64),),
-        )
-        .await
-        .unwrap();
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request("evm_mine".into(), ())
-        .await
-        .unwrap();
+    let fee = U256::from(77_000_000_000u64);
+    anvil(chain, "anvil_setNextBlockBaseFeePerGas", json!([fee])).await;
+    anvil(chain, "evm_mine", json!([])).await;
     assert_eq!(adapter.conditions().await.unwrap().base_fee, 77_000_000_000);
 }

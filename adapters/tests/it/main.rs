@@ -18,6 +18,20 @@ pub fn reverted<T>(result: Result<T, alloy::contract::Error>) -> String {
     }
 }
 
+/// Calls an anvil-only JSON-RPC method (time travel, mining, rollback, fee spikes) and requires success.
+pub async fn anvil(
+    chain: &baton_adapters::devnet::DevnetChain,
+    method: &'static str,
+    params: serde_json::Value,
+) {
+    use alloy::providers::Provider;
+    let _: serde_json::Value = chain
+        .provider
+        .raw_request(method.into(), params)
+        .await
+        .unwrap();
+}
+
 /// Wall-clock unix seconds (anvil's block time follows it).
 pub fn now() -> u32 {
     SystemTime::now()

@@ -1,15 +1,15 @@
 //! Refunds: after the fill deadline to anyone's call, or earlier with the attester's cancel; once.
 
 use alloy::primitives::{Bytes, U256};
-use alloy::providers::Provider;
 use alloy::signers::Signer;
 use alloy::sol_types::SolStruct;
 use baton_adapters::contracts::{Cancel, OriginSettler, TestToken, gasless_order};
 use baton_adapters::devnet::{ATTESTER, Devnet, USER, send};
 use baton_planner::order::domain;
 use baton_planner::{Amount, Asset, ChainId, Input, Intent, Order, Output, TokenAddress};
+use serde_json::json;
 
-use crate::{now, reverted};
+use crate::{anvil, now, reverted};
 
 fn order(chain: &baton_adapters::devnet::DevnetChain, nonce: u64) -> Order {
     let intent = Intent::new(
@@ -117,16 +117,8 @@ async fn refunds_wait_for_the_deadline_or_an_attested_cancel_and_happen_once() {
     // After the fill deadline, to anyone's call.
     let second = order(chain, 2);
     open(chain, &second).await;
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request("evm_increaseTime".into(), (200u64,))
-        .await
-        .unwrap();
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request("evm_mine".into(), ())
-        .await
-        .unwrap();
+    anvil(chain, "evm_increaseTime", json!([200])).await;
+    anvil(chain, "evm_mine", json!([])).await;
     send(settler.refund(second.id().0).send().await, "refund")
         .await
         .unwrap();
