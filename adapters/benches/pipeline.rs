@@ -6,31 +6,28 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, Bytes, U256};
-use alloy::sol_types::SolCall;
-use baton_adapters::contracts::TestToken;
-use baton_adapters::devnet::{Devnet, SOLVER, dev_signer};
-use baton_adapters::evm::EvmAdapter;
-use baton_adapters::port::{CallRequest, ChainAdapter, SignedTx, TxStatus};
+use alloy::primitives::{Address, U256};
+use baton_adapters::devnet::{Devnet, SOLVER};
+use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::port::{ChainAdapter, Fees, Op, SignedTx, TxRequest, TxStatus};
 use baton_planner::ChainId;
 
-fn transfer(token: Address, to: Address) -> CallRequest {
-    CallRequest {
-        to: token,
-        data: Bytes::from(
-            TestToken::transferCall {
-                to,
-                amount: U256::from(1u8),
-            }
-            .abi_encode(),
-        ),
-        value: U256::ZERO,
-        gas_limit: 60_000,
-        max_fee_per_gas: 50_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-    }
+fn transfer(token: Address, to: Address) -> TxRequest {
+    TxRequest::new(
+        Op::Transfer {
+            token,
+            to,
+            amount: U256::from(1u8),
+        },
+        Fees {
+            gas_limit: 60_000,
+            max_fee_per_gas: 50_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+        },
+    )
 }
 
 async fn included(adapter: &EvmAdapter, tx: &SignedTx) {
@@ -57,11 +54,14 @@ fn main() {
     runtime.block_on(async {
         let devnet = Devnet::start(1, Some(1)).await.unwrap();
         let chain = &devnet.chains[0];
-        let adapter = EvmAdapter::new(
+        // A local node: no need for the default 200 calls/s limit.
+        let mut config = EvmConfig::new(
             ChainId(chain.chain_id),
             chain.rpc_url().clone(),
-            dev_signer(SOLVER),
+            chain.settlers(),
         );
+        config.requests_per_second = NonZeroU32::new(1_000_000).unwrap();
+        let adapter = EvmAdapter::new(config, chain.signer(SOLVER)).unwrap();
         let (token, to) = (chain.tokens["USDC"], chain.account(4));
 
         let start = Instant::now();

@@ -43,6 +43,22 @@ pub fn gasless_order(
     }
 }
 
+/// The origin settler's ABI order as the planner's type (the inverse of [`gasless_order`]).
+pub fn planner_order(
+    o: &OriginSettler::GaslessCrossChainOrder,
+) -> baton_planner::order::GaslessCrossChainOrder {
+    baton_planner::order::GaslessCrossChainOrder {
+        originSettler: o.originSettler,
+        user: o.user,
+        nonce: o.nonce,
+        originChainId: o.originChainId,
+        openDeadline: o.openDeadline,
+        fillDeadline: o.fillDeadline,
+        orderDataType: o.orderDataType,
+        orderData: o.orderData.clone(),
+    }
+}
+
 alloy::sol! {
     /// What the attester signs (EIP-712, under the origin settler's domain) once a fill is final.
     #[derive(Debug)]

@@ -150,6 +150,26 @@ impl DevnetChain {
         provider(&self.rpc_url, k)
     }
 
+    /// The chain's settler contracts.
+    pub fn settlers(&self) -> crate::abi::Settlers {
+        crate::abi::Settlers {
+            origin: self.origin_settler,
+            destination: self.destination_settler,
+        }
+    }
+
+    /// An [`crate::evm::EvmAdapter`] acting as dev account `k`, with the default configuration.
+    pub fn adapter(&self, k: usize) -> Result<crate::evm::EvmAdapter> {
+        crate::evm::EvmAdapter::new(
+            crate::evm::EvmConfig::new(
+                baton_planner::ChainId(self.chain_id),
+                self.rpc_url().clone(),
+                self.settlers(),
+            ),
+            self.signer(k),
+        )
+    }
+
     /// The node's process id, when it was started detached.
     pub fn pid(&self) -> Option<u32> {
         match &self.node {

@@ -15,7 +15,19 @@ pub enum AdapterError {
     /// An anvil node did not start.
     #[error("anvil did not start: {0}")]
     AnvilStart(String),
-    /// A call or transaction failed.
+    /// The node refused a transaction or an op (nonce already used, fee too low, bad signature,
+    /// unknown contract): sending it again will not help.
+    #[error("{what} was refused: {reason}")]
+    Rejected {
+        /// What was being done.
+        what: String,
+        /// The node's reason.
+        reason: String,
+    },
+    /// The adapter cannot do this op on its chain.
+    #[error("{0} is not supported by this adapter")]
+    Unsupported(String),
+    /// A call failed on the way (transport, node error), after the retries the adapter allows.
     #[error("{what}: {detail}")]
     Chain {
         /// What was being done.
@@ -31,6 +43,14 @@ impl AdapterError {
         Self::Chain {
             what: what.into(),
             detail: detail.to_string(),
+        }
+    }
+
+    /// The node refused what was sent.
+    pub fn rejected(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Rejected {
+            what: what.into(),
+            reason: reason.to_string(),
         }
     }
 }

@@ -1,32 +1,133 @@
-//! The EVM adapter on alloy: local signing with a nonce manager that keeps several transactions in
-//! flight (the next nonce is assigned locally, not read back per transaction), idempotent raw
-//! broadcast, receipts and reorg detection.
+//! The EVM adapter on alloy, over JSON-RPC (HTTP).
 //!
-//! **Status:** first cut; see [`crate::port`] for what the port does not cover yet.
+//! - Signing is local ([`PrivateKeySigner`]); a nonce manager hands out nonces without reading them
+//!   back per transaction, so many transactions are in flight per block (pipelining).
+//! - Every RPC call waits for the endpoint's rate limit (a `governor` limiter shared by every adapter
+//!   on the same URL), times out after [`EvmConfig::timeout`], and is retried with exponential
+//!   backoff only when the failure is retryable (timeout, connection failure, HTTP 429/503, a node's
+//!   "rate limited" answer). Anything else (a revert, a refused transaction) is returned at once.
+//! - A reverted transaction's reason is recovered by replaying it with `eth_call` (against its
+//!   parent block, then its own block when the parent says it would succeed, as when an earlier
+//!   transaction of the same block caused the revert).
+//! - Stuck transactions are replaced by the caller: `prepare` with `TxRequest::nonce = Some(n)` and
+//!   [`crate::port::Fees::bumped`].
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy::eips::{BlockNumberOrTag, Encodable2718};
-use alloy::network::{ReceiptResponse, TxSignerSync};
-use alloy::primitives::{Address, TxKind};
+use alloy::consensus::{Transaction, TxEnvelope};
+use alloy::eips::{BlockId, BlockNumberOrTag, Decodable2718};
+use alloy::network::{ReceiptResponse, TransactionBuilder};
+use alloy::primitives::{Address, U256, keccak256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::rpc::types::{Filter, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::transports::http::reqwest::Url;
-use baton_planner::ChainId;
+use alloy::sol_types::SolValue;
+use alloy::transports::http::reqwest::{self, Url};
+use alloy::transports::{RpcError, TransportError, TransportErrorKind};
+use baton_planner::{ChainId, OrderId};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::abi::{self, Settlers};
+use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Result};
 use crate::port::{
-    BlockRef, BoxFuture, CallRequest, ChainAdapter, Conditions, Inclusion, SignedTx, TxStatus,
+    BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, EventAt, Evidence, Inclusion,
+    Reserves, SignedTx, TxRequest, TxStatus,
 };
+
+/// How an [`EvmAdapter`] reaches its chain.
+#[derive(Clone, Debug)]
+pub struct EvmConfig {
+    /// The chain's id (checked into every signature).
+    pub chain: ChainId,
+    /// JSON-RPC over HTTP.
+    pub rpc_url: Url,
+    /// The chain's settler contracts.
+    pub settlers: Settlers,
+    /// Calls per second allowed to this endpoint, shared by every adapter on the same URL.
+    pub requests_per_second: NonZeroU32,
+    /// Retries of a retryable failure (so up to `1 + max_retries` attempts).
+    pub max_retries: u32,
+    /// Backoff before the first retry; doubled for each next one.
+    pub backoff: Duration,
+    /// Time allowed to one HTTP request.
+    pub timeout: Duration,
+    /// The first block searched for settler events.
+    pub logs_from_block: u64,
+}
+
+impl EvmConfig {
+    /// Defaults for a local node: 200 calls/s, 4 retries from 50 ms, 10 s timeout.
+    pub fn new(chain: ChainId, rpc_url: Url, settlers: Settlers) -> Self {
+        Self {
+            chain,
+            rpc_url,
+            settlers,
+            requests_per_second: NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN),
+            max_retries: 4,
+            backoff: Duration::from_millis(50),
+            timeout: Duration::from_secs(10),
+            logs_from_block: 0,
+        }
+    }
+}
+
+/// The limiter of an endpoint, shared by every adapter that uses the same URL.
+fn limiter(url: &Url, per_second: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
+    static LIMITERS: OnceLock<Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>> =
+        OnceLock::new();
+    let mut map = LIMITERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    map.entry(url.to_string())
+        .or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_second(per_second))))
+        .clone()
+}
+
+/// Whether a failure is worth retrying: the request may not have been served.
+fn retryable(e: &TransportError) -> bool {
+    match e {
+        RpcError::Transport(TransportErrorKind::Custom(inner)) => inner
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|r| r.is_timeout() || r.is_connect()),
+        RpcError::Transport(kind) => kind.is_retry_err(),
+        RpcError::ErrorResp(payload) => payload.is_retry_err(),
+        _ => false,
+    }
+}
+
+/// Errors that may carry a transport error.
+trait Transported: std::fmt::Display {
+    fn transport(&self) -> Option<&TransportError>;
+}
+
+impl Transported for TransportError {
+    fn transport(&self) -> Option<&TransportError> {
+        Some(self)
+    }
+}
+
+impl Transported for alloy::contract::Error {
+    fn transport(&self) -> Option<&TransportError> {
+        match self {
+            alloy::contract::Error::TransportError(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// An EVM chain reached over JSON-RPC, acting as one account.
 pub struct EvmAdapter {
-    chain: ChainId,
+    config: EvmConfig,
     provider: DynProvider,
     signer: PrivateKeySigner,
+    limiter: Arc<DefaultDirectRateLimiter>,
     /// The next nonce to assign; `None` until read from the node.
     next_nonce: Mutex<Option<u64>>,
     calls: AtomicU64,
@@ -35,46 +136,77 @@ pub struct EvmAdapter {
 }
 
 impl EvmAdapter {
-    /// Connects to `rpc_url` (chain `chain`) acting as `signer`.
-    pub fn new(chain: ChainId, rpc_url: Url, signer: PrivateKeySigner) -> Self {
-        Self {
-            chain,
-            provider: ProviderBuilder::new().connect_http(rpc_url).erased(),
+    /// Connects as `signer` with `config`.
+    pub fn new(config: EvmConfig, signer: PrivateKeySigner) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| AdapterError::chain("building the HTTP client", e))?;
+        let client = RpcClient::new_http_with_client(http, config.rpc_url.clone());
+        Ok(Self {
+            provider: ProviderBuilder::new().connect_client(client).erased(),
+            limiter: limiter(&config.rpc_url, config.requests_per_second),
+            config,
             signer,
             next_nonce: Mutex::new(None),
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
-        }
-    }
-
-    /// Runs one RPC read, counting it, its failure and its latency for [`ChainAdapter::conditions`].
-    /// (Broadcasts are not counted: a node refusing known bytes is not an RPC fault.)
-    async fn rpc<T, E: std::fmt::Display>(
-        &self,
-        what: &str,
-        call: impl std::future::IntoFuture<Output = std::result::Result<T, E>>,
-    ) -> Result<T> {
-        let start = Instant::now();
-        let result = call.await;
-        let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.latency_us.fetch_add(us, Ordering::Relaxed);
-        result.map_err(|e| {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-            AdapterError::chain(what, e)
         })
     }
 
-    async fn block(&self, at: BlockNumberOrTag) -> Result<alloy::rpc::types::Block> {
-        self.rpc("reading a block", self.provider.get_block_by_number(at))
-            .await?
-            .ok_or_else(|| AdapterError::chain("reading a block", format!("no block {at}")))
+    /// Runs one RPC call under the endpoint's rate limit, retrying retryable failures with
+    /// backoff; counts every attempt, failure and latency for [`ChainAdapter::conditions`].
+    async fn rpc<T, E, F>(&self, what: &str, call: impl Fn() -> F) -> Result<T>
+    where
+        E: Transported,
+        F: std::future::IntoFuture<Output = std::result::Result<T, E>>,
+    {
+        let mut attempt = 0;
+        loop {
+            self.limiter.until_ready().await;
+            let start = Instant::now();
+            let result = call().await;
+            let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.latency_us.fetch_add(us, Ordering::Relaxed);
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    // A node's error answer (a revert, a refusal) is a healthy RPC; count the rest.
+                    if !matches!(e.transport(), Some(RpcError::ErrorResp(_))) {
+                        self.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let again = e.transport().is_some_and(retryable);
+                    if !again || attempt >= self.config.max_retries {
+                        return Err(match e.transport() {
+                            Some(RpcError::ErrorResp(p)) => {
+                                AdapterError::rejected(what, p.message.clone())
+                            }
+                            _ => AdapterError::chain(what, e),
+                        });
+                    }
+                    tokio::time::sleep(self.config.backoff * 2u32.saturating_pow(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
     }
 
-    /// The account this adapter signs as.
-    pub fn address(&self) -> Address {
-        self.signer.address()
+    /// A block's number and hash, timestamp and base fee.
+    async fn block(&self, at: BlockNumberOrTag) -> Result<(BlockRef, u64, u128)> {
+        let block = self
+            .rpc("reading a block", || self.provider.get_block_by_number(at))
+            .await?
+            .ok_or_else(|| AdapterError::chain("reading a block", format!("no block {at}")))?;
+        Ok((
+            BlockRef {
+                number: block.header.number,
+                hash: block.header.hash,
+            },
+            block.header.timestamp,
+            block.header.base_fee_per_gas.map_or(0, u128::from),
+        ))
     }
 
     async fn take_nonce(&self) -> Result<u64> {
@@ -85,11 +217,12 @@ impl EvmAdapter {
         let base = match known {
             Some(n) => n,
             None => {
-                let count = self
-                    .provider
-                    .get_transaction_count(self.address())
-                    .pending();
-                self.rpc("reading the nonce", count).await?
+                self.rpc("reading the nonce", || {
+                    self.provider
+                        .get_transaction_count(self.signer.address())
+                        .pending()
+                })
+                .await?
             }
         };
         let mut guard = self
@@ -101,46 +234,70 @@ impl EvmAdapter {
         *guard = Some(nonce + 1);
         Ok(nonce)
     }
+
+    /// Why `tx`, included and reverted in block `number`, reverted: replayed with `eth_call`.
+    async fn revert_reason(&self, tx: &SignedTx, number: u64) -> Option<String> {
+        let envelope = TxEnvelope::decode_2718(&mut tx.raw.as_ref()).ok()?;
+        let request = TransactionRequest::default()
+            .with_from(tx.from)
+            .with_to(envelope.to()?)
+            .with_input(envelope.input().clone())
+            .with_value(envelope.value())
+            .with_gas_limit(envelope.gas_limit());
+        for at in [number.saturating_sub(1), number] {
+            let replay = self
+                .provider
+                .call(request.clone())
+                .block(BlockId::number(at))
+                .await;
+            if let Err(e) = replay {
+                let reason = e
+                    .as_error_resp()
+                    .and_then(|p| p.as_revert_data())
+                    .and_then(|data| alloy::sol_types::decode_revert_reason(&data))
+                    .or_else(|| e.as_error_resp().map(|p| p.message.to_string()))
+                    .unwrap_or_else(|| e.to_string());
+                return Some(reason);
+            }
+        }
+        None
+    }
 }
 
 impl ChainAdapter for EvmAdapter {
     fn chain_id(&self) -> ChainId {
-        self.chain
+        self.config.chain
+    }
+
+    fn account(&self) -> Address {
+        self.signer.address()
     }
 
     fn head(&self) -> BoxFuture<'_, Result<BlockRef>> {
-        Box::pin(async move {
-            let block = self.block(BlockNumberOrTag::Latest).await?;
-            Ok(BlockRef {
-                number: block.header.number,
-                hash: block.header.hash,
-            })
-        })
+        Box::pin(async move { Ok(self.block(BlockNumberOrTag::Latest).await?.0) })
+    }
+
+    fn finalized(&self) -> BoxFuture<'_, Result<BlockRef>> {
+        Box::pin(async move { Ok(self.block(BlockNumberOrTag::Finalized).await?.0) })
     }
 
     fn conditions(&self) -> BoxFuture<'_, Result<Conditions>> {
         Box::pin(async move {
-            let head = self.block(BlockNumberOrTag::Latest).await?;
-            let span = head.header.number.min(10);
+            let (head, now, base_fee) = self.block(BlockNumberOrTag::Latest).await?;
+            let span = head.number.min(10);
             let block_time_ms = if span == 0 {
                 0
             } else {
-                let earlier = self
-                    .block(BlockNumberOrTag::Number(head.header.number - span))
+                let (_, then, _) = self
+                    .block(BlockNumberOrTag::Number(head.number - span))
                     .await?;
-                head.header
-                    .timestamp
-                    .saturating_sub(earlier.header.timestamp)
-                    * 1000
-                    / span
+                now.saturating_sub(then) * 1000 / span
             };
             let calls = self.calls.load(Ordering::Relaxed);
             Ok(Conditions {
-                head: BlockRef {
-                    number: head.header.number,
-                    hash: head.header.hash,
-                },
-                base_fee: head.header.base_fee_per_gas.map_or(0, u128::from),
+                head,
+                timestamp: now,
+                base_fee,
                 block_time_ms,
                 rpc_calls: calls,
                 rpc_errors: self.errors.load(Ordering::Relaxed),
@@ -149,53 +306,154 @@ impl ChainAdapter for EvmAdapter {
         })
     }
 
-    fn prepare(&self, call: CallRequest) -> BoxFuture<'_, Result<SignedTx>> {
+    fn balance(&self, token: Address, owner: Address) -> BoxFuture<'_, Result<U256>> {
         Box::pin(async move {
-            let nonce = self.take_nonce().await?;
-            let mut tx = TxEip1559 {
-                chain_id: self.chain.0,
-                nonce,
-                gas_limit: call.gas_limit,
-                max_fee_per_gas: call.max_fee_per_gas,
-                max_priority_fee_per_gas: call.max_priority_fee_per_gas,
-                to: TxKind::Call(call.to),
-                value: call.value,
-                access_list: Default::default(),
-                input: call.data,
-            };
-            let signature = self
-                .signer
-                .sign_transaction_sync(&mut tx)
-                .map_err(|e| AdapterError::chain("signing", e))?;
-            let envelope = TxEnvelope::from(tx.into_signed(signature));
-            Ok(SignedTx {
-                chain: self.chain,
-                from: self.address(),
-                nonce,
-                hash: *envelope.tx_hash(),
-                raw: envelope.encoded_2718().into(),
+            let token = TestToken::new(token, &self.provider);
+            self.rpc("reading a balance", || async {
+                token.balanceOf(owner).call().await
             })
+            .await
+        })
+    }
+
+    fn allowance(
+        &self,
+        token: Address,
+        owner: Address,
+        spender: Address,
+    ) -> BoxFuture<'_, Result<U256>> {
+        Box::pin(async move {
+            let token = TestToken::new(token, &self.provider);
+            self.rpc("reading an allowance", || async {
+                token.allowance(owner, spender).call().await
+            })
+            .await
+        })
+    }
+
+    fn reserves(&self, pool: Address) -> BoxFuture<'_, Result<Reserves>> {
+        Box::pin(async move {
+            let p = Pool::new(pool, &self.provider);
+            let token0 = self
+                .rpc("reading a pool", || async { p.token0().call().await })
+                .await?;
+            let token1 = self
+                .rpc("reading a pool", || async { p.token1().call().await })
+                .await?;
+            let r = self
+                .rpc("reading reserves", || async {
+                    p.getReserves().call().await
+                })
+                .await?;
+            Ok(Reserves {
+                token0,
+                token1,
+                reserve0: r._0,
+                reserve1: r._1,
+            })
+        })
+    }
+
+    fn escrow(&self, order: OrderId) -> BoxFuture<'_, Result<EscrowStatus>> {
+        Box::pin(async move {
+            let s = OriginSettler::new(self.config.settlers.origin, &self.provider);
+            let status = self
+                .rpc("reading an escrow", || async {
+                    s.statusOf(order.0).call().await
+                })
+                .await?;
+            Ok(match status {
+                0 => EscrowStatus::None,
+                1 => EscrowStatus::Opened,
+                2 => EscrowStatus::Settled,
+                _ => EscrowStatus::Refunded,
+            })
+        })
+    }
+
+    fn filled_by(
+        &self,
+        order: OrderId,
+        output_index: u32,
+    ) -> BoxFuture<'_, Result<Option<Address>>> {
+        Box::pin(async move {
+            let s = DestinationSettler::new(self.config.settlers.destination, &self.provider);
+            let key = keccak256((order.0, output_index).abi_encode_params());
+            let filler = self
+                .rpc("reading a fill", || async { s.filledBy(key).call().await })
+                .await?;
+            Ok((filler != Address::ZERO).then_some(filler))
+        })
+    }
+
+    fn nonce_used(&self, user: Address, nonce: U256) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let s = OriginSettler::new(self.config.settlers.origin, &self.provider);
+            self.rpc("reading a nonce", || async {
+                s.nonceUsed(user, nonce).call().await
+            })
+            .await
+        })
+    }
+
+    fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
+        Box::pin(async move {
+            let settlers = self.config.settlers;
+            let filter = Filter::new()
+                .address(vec![settlers.origin, settlers.destination])
+                .topic1(order.0)
+                .from_block(self.config.logs_from_block);
+            let logs = self
+                .rpc("reading events", || self.provider.get_logs(&filter))
+                .await?;
+            let located = logs.iter().filter_map(|l| {
+                let at = EventAt {
+                    block: BlockRef {
+                        number: l.block_number?,
+                        hash: l.block_hash?,
+                    },
+                    tx: l.transaction_hash?,
+                };
+                Some((&l.inner, at))
+            });
+            Ok(abi::evidence(order, &settlers, located))
+        })
+    }
+
+    fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, Result<SignedTx>> {
+        Box::pin(async move {
+            let nonce = match tx.nonce {
+                Some(n) => n,
+                None => self.take_nonce().await?,
+            };
+            let call = abi::encode(&tx.op, &self.config.settlers);
+            abi::sign(&self.signer, self.config.chain, nonce, call, &tx.fees)
         })
     }
 
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            match self.provider.send_raw_transaction(&tx.raw).await {
-                Ok(_) => Ok(()),
+            let sent = self
+                .rpc("broadcasting", || async {
+                    self.provider
+                        .send_raw_transaction(&tx.raw)
+                        .await
+                        .map(|_| ())
+                })
+                .await;
+            match sent {
+                Ok(()) => Ok(()),
                 Err(e) => {
                     // Already pending, or already included: the same bytes cannot do anything twice.
                     let known = self
-                        .provider
-                        .get_transaction_by_hash(tx.hash)
+                        .rpc("reading a transaction", || {
+                            self.provider.get_transaction_by_hash(tx.hash)
+                        })
                         .await
                         .ok()
                         .flatten()
                         .is_some();
-                    if known {
-                        Ok(())
-                    } else {
-                        Err(AdapterError::chain("broadcasting", e))
-                    }
+                    if known { Ok(()) } else { Err(e) }
                 }
             }
         })
@@ -208,30 +466,34 @@ impl ChainAdapter for EvmAdapter {
     ) -> BoxFuture<'a, Result<TxStatus>> {
         Box::pin(async move {
             let receipt = self
-                .rpc(
-                    "reading a receipt",
-                    self.provider.get_transaction_receipt(tx.hash),
-                )
+                .rpc("reading a receipt", || {
+                    self.provider.get_transaction_receipt(tx.hash)
+                })
                 .await?;
             if let Some(r) = receipt {
                 let (Some(number), Some(hash)) = (r.block_number(), r.block_hash()) else {
                     return Ok(TxStatus::Pending);
                 };
-                let block = BlockRef { number, hash };
+                let success = r.status();
+                let revert_reason = if success {
+                    None
+                } else {
+                    self.revert_reason(tx, number).await
+                };
                 // When `seen` differs, the transaction was re-included after a reorg: the new block
                 // is the one that counts, and its confirmations start again.
                 return Ok(TxStatus::Included(Inclusion {
-                    block,
-                    success: r.status(),
+                    block: BlockRef { number, hash },
+                    success,
+                    revert_reason,
                     gas_used: r.gas_used(),
                     logs: r.inner.logs().iter().map(|l| l.inner.clone()).collect(),
                 }));
             }
             let pending = self
-                .rpc(
-                    "reading a transaction",
-                    self.provider.get_transaction_by_hash(tx.hash),
-                )
+                .rpc("reading a transaction", || {
+                    self.provider.get_transaction_by_hash(tx.hash)
+                })
                 .await?
                 .is_some();
             Ok(match (pending, seen) {

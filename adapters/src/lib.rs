@@ -3,26 +3,32 @@
 //! Owns the port through which everything reaches a chain, and its implementations.
 //!
 //! ## Layout
+//! - [`port`]: the `ChainAdapter` trait (object-safe, `Send + Sync`) and its types: heads and
+//!   finality, network conditions, liquidity reads, ops signed but not sent, idempotent broadcast,
+//!   transaction status through reorgs, outcome evidence.
+//! - [`evm`]: the port on alloy for real nodes (pipelined nonces, fee replacement, retries of
+//!   retryable failures, a rate limit per endpoint, revert reasons).
+//! - [`sim`]: an in-memory chain with the fixture contracts' semantics and deterministic faults.
+//! - [`conformance`]: the suite every adapter passes (sim and evm-on-anvil here; solvers run it
+//!   against theirs).
+//! - [`abi`]: ops as EVM calls and settler events as evidence, shared by `evm` and `sim`.
 //! - [`contracts`]: alloy bindings to the fixture contracts (from the committed artifacts).
 //! - [`devnet`]: starts anvil nodes on 127.0.0.1, deploys and seeds the contracts; stops them on drop.
-//! - [`port`]: the `ChainAdapter` trait and its types; [`evm`]: its alloy implementation.
 //! - [`error`]: the adapters' error type, [`AdapterError`].
-//!
-//! **Status:** the `ChainAdapter` trait (object-safe, `Send + Sync`: heads, conditions, liquidity
-//! reads, signed-but-unsent steps, idempotent broadcast, status, outcome evidence), the `evm` adapter
-//! on alloy, the `sim` chain and the conformance suite are not built yet; the devnet and the
-//! contracts' behaviour on anvil are.
 //!
 //! Depends on the planner only (its domain types).
 //!
 //! ## Feature flags
 //! None yet.
 
+pub mod abi;
+pub mod conformance;
 pub mod contracts;
 pub mod devnet;
 pub mod error;
 pub mod evm;
 pub mod port;
+pub mod sim;
 
 pub use baton_planner as planner;
 pub use error::{AdapterError, Result};

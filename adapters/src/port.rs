@@ -1,16 +1,20 @@
 //! The `ChainAdapter` port: how the engine reaches a chain. Solvers implement it for their own
-//! chains; baton ships `evm` (alloy) and, later, `sim`.
+//! chains; baton ships [`crate::evm`] (alloy, real nodes) and [`crate::sim`] (in memory, with fault
+//! injection). [`crate::conformance`] is the suite every implementation must pass.
 //!
-//! **Status:** this first cut covers heads, network conditions, signing a step without sending it
-//! (write-ahead: the raw bytes, hash and nonce exist before any broadcast), idempotent broadcast and
-//! transaction status with reorg detection. Liquidity reads, outcome evidence, fee replacement and
-//! rate limits are still to come, with the conformance suite they need.
+//! A step reaches a chain as an [`Op`] (open, fill, settle, refund, swap, approve, …), which the
+//! adapter encodes for its chain and signs with its account, without sending it: the engine writes
+//! the raw bytes, hash and nonce to its log *before* it broadcasts (write-ahead). Broadcasting the
+//! same bytes again is always harmless. A stuck transaction is replaced by preparing the same op with
+//! the same nonce (`TxRequest::nonce`) and [`Fees::bumped`].
 
 use std::future::Future;
 use std::pin::Pin;
 
 use alloy::primitives::{Address, B256, Bytes, Log, U256};
-use baton_planner::ChainId;
+use baton_planner::order::{Call, GaslessCrossChainOrder, Output};
+use baton_planner::{ChainId, OrderId};
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
@@ -18,7 +22,7 @@ use crate::error::Result;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A block by number and hash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRef {
     /// Height.
     pub number: u64,
@@ -31,11 +35,14 @@ pub struct BlockRef {
 pub struct Conditions {
     /// The latest block.
     pub head: BlockRef,
+    /// The latest block's timestamp, unix seconds: the chain's clock, against which the settlers
+    /// check deadlines.
+    pub timestamp: u64,
     /// The latest block's base fee, wei per gas.
     pub base_fee: u128,
     /// Mean time between the last (up to) ten blocks, milliseconds; 0 when there is no history.
     pub block_time_ms: u64,
-    /// RPC calls this adapter has made, and how many failed.
+    /// RPC calls this adapter has made (each retry counts), and how many failed.
     pub rpc_calls: u64,
     /// Failed RPC calls.
     pub rpc_errors: u64,
@@ -43,25 +50,169 @@ pub struct Conditions {
     pub rpc_latency_ms: u64,
 }
 
-/// A contract call a step makes, with its gas and fee bounds, before it is signed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallRequest {
-    /// The contract.
-    pub to: Address,
-    /// Calldata.
-    pub data: Bytes,
-    /// Native value sent.
-    pub value: U256,
+impl Conditions {
+    /// The fraction of RPC calls that failed, 0.0 when none were made.
+    pub fn rpc_error_rate(&self) -> f64 {
+        if self.rpc_calls == 0 {
+            0.0
+        } else {
+            self.rpc_errors as f64 / self.rpc_calls as f64
+        }
+    }
+}
+
+/// What a step does on a chain. The adapter encodes it (for EVM chains: a call to the settler, pool
+/// or token contract) and signs it as its own account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// ERC-7683 `openFor`: pull the user's inputs into the origin escrow, with the user's signature.
+    Open {
+        /// The order as the user signed it (its `originSettler` is the contract called).
+        order: GaslessCrossChainOrder,
+        /// The user's 65-byte EIP-712 signature.
+        signature: Bytes,
+    },
+    /// ERC-7683 `fill` at the chain's destination settler: deliver `output` from the adapter's account.
+    Fill {
+        /// The order (the lead order of the intent).
+        order_id: OrderId,
+        /// Which output of the order.
+        output_index: u32,
+        /// The output: token, amount, recipient, chain.
+        output: Output,
+        /// Calls to run after the delivery (for this output).
+        calls: Vec<Call>,
+    },
+    /// Repay `filler` from the origin escrow, with the attester's signed `Fill(orderId, filler)`.
+    Settle {
+        /// The order.
+        order_id: OrderId,
+        /// Who is repaid.
+        filler: Address,
+        /// The attester's 65-byte EIP-712 signature.
+        attestation: Bytes,
+    },
+    /// Return the escrowed inputs to the user once the fill deadline has passed.
+    Refund {
+        /// The order.
+        order_id: OrderId,
+    },
+    /// Return the escrowed inputs at once, with the attester's signed `Cancel(orderId)`.
+    RefundWithCancel {
+        /// The order.
+        order_id: OrderId,
+        /// The attester's 65-byte EIP-712 signature.
+        attestation: Bytes,
+    },
+    /// Allow `spender` to move `amount` of the adapter account's `token`.
+    Approve {
+        /// The token.
+        token: Address,
+        /// Who may spend.
+        spender: Address,
+        /// How much.
+        amount: U256,
+    },
+    /// Send `amount` of `token` to `to`.
+    Transfer {
+        /// The token.
+        token: Address,
+        /// The recipient.
+        to: Address,
+        /// How much.
+        amount: U256,
+    },
+    /// Swap on a constant-product pool (the caller must have approved the pool for `token_in`).
+    Swap {
+        /// The pool.
+        pool: Address,
+        /// What is sold.
+        token_in: Address,
+        /// How much is sold.
+        amount_in: U256,
+        /// Revert below this output.
+        min_out: U256,
+        /// Who receives the output.
+        to: Address,
+    },
+    /// A raw contract call (EVM chains only; other adapters answer `Unsupported`).
+    Call {
+        /// The contract.
+        to: Address,
+        /// Calldata.
+        data: Bytes,
+        /// Native value sent.
+        value: U256,
+    },
+}
+
+impl Op {
+    /// A short name for logs and fault rules: `open`, `fill`, `settle`, `refund`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Open { .. } => "open",
+            Op::Fill { .. } => "fill",
+            Op::Settle { .. } => "settle",
+            Op::Refund { .. } => "refund",
+            Op::RefundWithCancel { .. } => "refund_with_cancel",
+            Op::Approve { .. } => "approve",
+            Op::Transfer { .. } => "transfer",
+            Op::Swap { .. } => "swap",
+            Op::Call { .. } => "call",
+        }
+    }
+}
+
+/// Gas and EIP-1559 fee bounds of a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fees {
     /// Gas limit.
     pub gas_limit: u64,
-    /// EIP-1559 max fee per gas, wei.
+    /// Max fee per gas, wei.
     pub max_fee_per_gas: u128,
-    /// EIP-1559 priority fee per gas, wei.
+    /// Priority fee per gas, wei.
     pub max_priority_fee_per_gas: u128,
 }
 
+impl Fees {
+    /// Bounds for a replacement: both fees raised by 12.5 % (nodes want at least 10 %), and by at
+    /// least 1 wei.
+    pub fn bumped(self) -> Fees {
+        let bump = |fee: u128| fee.saturating_add((fee / 8).max(1));
+        Fees {
+            gas_limit: self.gas_limit,
+            max_fee_per_gas: bump(self.max_fee_per_gas),
+            max_priority_fee_per_gas: bump(self.max_priority_fee_per_gas),
+        }
+    }
+}
+
+/// What to sign: an op, its fees, and optionally the nonce to reuse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRequest {
+    /// What the transaction does.
+    pub op: Op,
+    /// Its gas and fee bounds.
+    pub fees: Fees,
+    /// `None`: the account's next nonce. `Some(n)`: replace the transaction that holds nonce `n`
+    /// (same op, higher fees); whichever of the two is included, the other can never be.
+    pub nonce: Option<u64>,
+}
+
+impl TxRequest {
+    /// A request for `op` with `fees` at the next nonce.
+    pub fn new(op: Op, fees: Fees) -> Self {
+        Self {
+            op,
+            fees,
+            nonce: None,
+        }
+    }
+}
+
 /// A signed transaction: what the saga log stores before broadcasting it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedTx {
     /// The chain.
     pub chain: ChainId,
@@ -71,7 +222,7 @@ pub struct SignedTx {
     pub nonce: u64,
     /// The transaction hash.
     pub hash: B256,
-    /// The EIP-2718 encoded signed transaction, as broadcast.
+    /// The encoded signed transaction, exactly as broadcast (EIP-2718 on EVM chains).
     pub raw: Bytes,
 }
 
@@ -82,6 +233,8 @@ pub struct Inclusion {
     pub block: BlockRef,
     /// Whether it succeeded (false: reverted).
     pub success: bool,
+    /// Why it reverted, when it did and the chain says (e.g. `DestinationSettler: already filled`).
+    pub revert_reason: Option<String>,
     /// Gas used.
     pub gas_used: u64,
     /// Its logs.
@@ -95,7 +248,8 @@ pub enum TxStatus {
     Pending,
     /// In a canonical block.
     Included(Inclusion),
-    /// Unknown to the node: never arrived, or evicted. Rebroadcasting the same bytes is safe.
+    /// Unknown to the node: never arrived, evicted, or replaced by another with its nonce.
+    /// Rebroadcasting the same bytes is safe (a replaced one is then refused).
     Dropped,
     /// Was included in `was`, which is no longer canonical; the transaction is not in a block now.
     ReorgedOut {
@@ -104,17 +258,114 @@ pub enum TxStatus {
     },
 }
 
+/// A constant-product pool's tokens and reserves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reserves {
+    /// The pool's first token.
+    pub token0: Address,
+    /// The pool's second token.
+    pub token1: Address,
+    /// Reserve of `token0`.
+    pub reserve0: U256,
+    /// Reserve of `token1`.
+    pub reserve1: U256,
+}
+
+/// An order's escrow on its origin settler (ERC-7683 `OriginSettler.statusOf`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscrowStatus {
+    /// Never opened here.
+    None,
+    /// Inputs in escrow.
+    Opened,
+    /// Paid to the filler.
+    Settled,
+    /// Returned to the user.
+    Refunded,
+}
+
+/// Where an event was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventAt {
+    /// The block.
+    pub block: BlockRef,
+    /// The transaction.
+    pub tx: B256,
+}
+
+/// A `Filled` event of the destination settler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FillEvidence {
+    /// Which output.
+    pub output_index: u32,
+    /// Who filled.
+    pub filler: Address,
+    /// The token delivered.
+    pub token: Address,
+    /// How much.
+    pub amount: U256,
+    /// To whom.
+    pub recipient: Address,
+    /// Where.
+    pub at: EventAt,
+}
+
+/// What one chain's settlers say happened to an order: fills (destination), settlement or refund
+/// (origin). The engine judges the intent's outcome from this, never from a receipt alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// `Filled` events, in chain order.
+    pub fills: Vec<FillEvidence>,
+    /// `Settled(orderId, filler)`.
+    pub settled: Option<(Address, EventAt)>,
+    /// `Refunded(orderId, user)`.
+    pub refunded: Option<(Address, EventAt)>,
+}
+
 /// The port through which everything reaches a chain. Object-safe, `Send + Sync`.
 pub trait ChainAdapter: Send + Sync {
     /// The chain's id.
     fn chain_id(&self) -> ChainId;
+    /// The account this adapter signs as.
+    fn account(&self) -> Address;
     /// The latest block.
     fn head(&self) -> BoxFuture<'_, Result<BlockRef>>;
+    /// The latest block the chain considers final (cannot be reorged out).
+    fn finalized(&self) -> BoxFuture<'_, Result<BlockRef>>;
     /// Base fee, observed block time and RPC health.
     fn conditions(&self) -> BoxFuture<'_, Result<Conditions>>;
-    /// Signs `call` as the adapter's account with its next nonce, without sending it.
-    fn prepare(&self, call: CallRequest) -> BoxFuture<'_, Result<SignedTx>>;
-    /// Sends signed bytes. Idempotent: a node that already has them (pending or included) is success.
+
+    /// `owner`'s balance of `token`.
+    fn balance(&self, token: Address, owner: Address) -> BoxFuture<'_, Result<U256>>;
+    /// How much of `owner`'s `token` `spender` may move.
+    fn allowance(
+        &self,
+        token: Address,
+        owner: Address,
+        spender: Address,
+    ) -> BoxFuture<'_, Result<U256>>;
+    /// A pool's tokens and reserves.
+    fn reserves(&self, pool: Address) -> BoxFuture<'_, Result<Reserves>>;
+    /// An order's escrow on this chain's origin settler.
+    fn escrow(&self, order: OrderId) -> BoxFuture<'_, Result<EscrowStatus>>;
+    /// Who filled `output_index` of `order` on this chain's destination settler, if anyone.
+    fn filled_by(
+        &self,
+        order: OrderId,
+        output_index: u32,
+    ) -> BoxFuture<'_, Result<Option<Address>>>;
+    /// Whether `user` has used order nonce `nonce` on this chain's origin settler.
+    fn nonce_used(&self, user: Address, nonce: U256) -> BoxFuture<'_, Result<bool>>;
+    /// The settlers' events about `order` on this chain.
+    fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>>;
+
+    /// Signs `tx` as the adapter's account, without sending it. With `tx.nonce == None` the
+    /// account's next nonce is taken locally, so many can be prepared (and in flight) at once.
+    fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, Result<SignedTx>>;
+    /// Sends signed bytes. Idempotent: a node that already has them (pending or included) is
+    /// success. A node that refuses them (nonce used, fee too low, bad signature) is
+    /// [`crate::AdapterError::Rejected`].
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>>;
     /// What became of `tx`; `seen` is the inclusion observed earlier, if any, to detect a reorg.
     fn status<'a>(

@@ -1,98 +1,82 @@
-//! The EVM adapter on anvil: pipelined nonces, write-ahead signing, idempotent broadcast, status
-//! through inclusion, drop and reorg.
+//! The EVM adapter on anvil, beyond the conformance suite: pipelined nonces, observed conditions,
+//! retries of retryable failures only, and the rate limit per endpoint.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, Bytes, U256};
-use alloy::sol_types::SolCall;
-use baton_adapters::contracts::TestToken;
-use baton_adapters::devnet::{Devnet, SOLVER, dev_signer};
-use baton_adapters::evm::EvmAdapter;
-use baton_adapters::port::{CallRequest, ChainAdapter, TxStatus};
+use alloy::primitives::{Address, U256};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use baton_adapters::AdapterError;
+use baton_adapters::conformance::FEES;
+use baton_adapters::devnet::{Devnet, DevnetChain, SOLVER};
+use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::port::{ChainAdapter, Op, TxRequest, TxStatus};
 use baton_planner::ChainId;
 use serde_json::json;
 
 use crate::anvil;
 
-fn transfer(token: Address, to: Address, amount: u64) -> CallRequest {
-    CallRequest {
-        to: token,
-        data: Bytes::from(
-            TestToken::transferCall {
-                to,
-                amount: U256::from(amount),
-            }
-            .abi_encode(),
-        ),
-        value: U256::ZERO,
-        gas_limit: 100_000,
-        max_fee_per_gas: 20_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-    }
+fn transfer(token: Address, to: Address, amount: u64) -> TxRequest {
+    TxRequest::new(
+        Op::Transfer {
+            token,
+            to,
+            amount: U256::from(amount),
+        },
+        FEES,
+    )
 }
 
 #[tokio::test]
-async fn prepared_transactions_pipeline_broadcast_idempotently_and_report_their_fate() {
+async fn prepared_transactions_take_consecutive_nonces_and_land_in_one_block() {
     let devnet = Devnet::start(1, None).await.unwrap();
     let chain = &devnet.chains[0];
-    let adapter: Arc<dyn ChainAdapter> = Arc::new(EvmAdapter::new(
-        ChainId(chain.chain_id),
-        chain.rpc_url().clone(),
-        dev_signer(SOLVER),
-    ));
+    anvil(chain, "evm_setAutomine", json!([false])).await;
+    let adapter: Arc<dyn ChainAdapter> = Arc::new(chain.adapter(SOLVER).unwrap());
     let usdc = chain.tokens["USDC"];
     let to = chain.account(4);
 
-    // Two prepared back to back take consecutive nonces without anything sent in between.
-    let a = adapter.prepare(transfer(usdc, to, 1)).await.unwrap();
-    let b = adapter.prepare(transfer(usdc, to, 2)).await.unwrap();
-    assert_eq!(b.nonce, a.nonce + 1);
-    assert_ne!(a.hash, b.hash);
-    // Not broadcast yet: the node has never seen it.
-    assert_eq!(adapter.status(&a, None).await.unwrap(), TxStatus::Dropped);
-
-    adapter.broadcast(&a).await.unwrap();
-    adapter.broadcast(&b).await.unwrap();
-    adapter.broadcast(&a).await.unwrap(); // the same bytes again: harmless
-    let TxStatus::Included(inc) = adapter.status(&a, None).await.unwrap() else {
-        panic!("a not included")
-    };
-    assert!(inc.success);
-    assert_eq!(inc.logs.len(), 1, "one Transfer event");
-    let TxStatus::Included(inc_b) = adapter.status(&b, None).await.unwrap() else {
-        panic!("b not included")
-    };
-    assert!(inc_b.block.number >= inc.block.number);
-    let token = TestToken::new(usdc, chain.provider.clone());
-    assert_eq!(
-        token.balanceOf(to).call().await.unwrap(),
-        U256::from(3u8),
-        "each transfer happened once"
-    );
-
-    // Roll b's block back: the inclusion seen before is gone.
-    anvil(chain, "anvil_rollback", json!([1])).await;
-    let status = adapter.status(&b, Some(&inc_b.block)).await.unwrap();
-    match status {
-        TxStatus::ReorgedOut { was } => assert_eq!(was, inc_b.block),
-        TxStatus::Included(again) => {
-            assert_ne!(again.block.hash, inc_b.block.hash, "re-included elsewhere")
-        }
-        other => panic!("after a rollback: {other:?}"),
+    // Prepared back to back: consecutive nonces, nothing sent in between, nothing known to the node.
+    let mut txs = Vec::new();
+    for k in 0..5 {
+        txs.push(adapter.prepare(transfer(usdc, to, k + 1)).await.unwrap());
     }
-    let head = adapter.head().await.unwrap();
-    assert!(head.number < inc_b.block.number || head.hash != inc_b.block.hash);
+    for pair in txs.windows(2) {
+        assert_eq!(pair[1].nonce, pair[0].nonce + 1);
+    }
+    assert_eq!(
+        adapter.status(&txs[0], None).await.unwrap(),
+        TxStatus::Dropped
+    );
+    // Broadcast out of order: the node holds the gap until it fills.
+    for tx in txs.iter().rev() {
+        adapter.broadcast(tx).await.unwrap();
+    }
+    anvil(chain, "evm_mine", json!([])).await;
+    let mut blocks = Vec::new();
+    for tx in &txs {
+        let TxStatus::Included(inc) = adapter.status(tx, None).await.unwrap() else {
+            panic!("{} not included", tx.hash)
+        };
+        assert!(inc.success);
+        assert_eq!(inc.logs.len(), 1, "one Transfer event");
+        blocks.push(inc.block);
+    }
+    assert!(
+        blocks.iter().all(|b| *b == blocks[0]),
+        "all five in one block"
+    );
+    assert_eq!(adapter.balance(usdc, to).await.unwrap(), U256::from(15u8));
 }
 
 #[tokio::test]
 async fn conditions_report_base_fee_observed_block_time_and_rpc_health() {
     let devnet = Devnet::start(1, None).await.unwrap();
     let chain = &devnet.chains[0];
-    let adapter = EvmAdapter::new(
-        ChainId(chain.chain_id),
-        chain.rpc_url().clone(),
-        dev_signer(SOLVER),
-    );
+    let adapter = chain.adapter(SOLVER).unwrap();
     // Ten blocks two seconds apart: the observed block time is exactly 2 s.
     anvil(chain, "anvil_mine", json!([10, 2])).await;
     let c = adapter.conditions().await.unwrap();
@@ -105,4 +89,145 @@ async fn conditions_report_base_fee_observed_block_time_and_rpc_health() {
     anvil(chain, "anvil_setNextBlockBaseFeePerGas", json!([fee])).await;
     anvil(chain, "evm_mine", json!([])).await;
     assert_eq!(adapter.conditions().await.unwrap().base_fee, 77_000_000_000);
+}
+
+/// A proxy in front of a node that answers the first `failures` requests with the given HTTP
+/// statuses (in turn), then forwards.
+struct Flaky {
+    url: alloy::transports::http::reqwest::Url,
+    forwarded: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Flaky {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn flaky(node: &DevnetChain, statuses: Vec<StatusCode>) -> Flaky {
+    let upstream = node.rpc_url().clone();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let forwarded = Arc::new(AtomicUsize::new(0));
+    let client = alloy::transports::http::reqwest::Client::new();
+    let (seen2, fwd2) = (seen.clone(), forwarded.clone());
+    let app = axum::Router::new().fallback(move |body: String| {
+        let (client, upstream, seen, fwd, statuses) = (
+            client.clone(),
+            upstream.clone(),
+            seen2.clone(),
+            fwd2.clone(),
+            statuses.clone(),
+        );
+        async move {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            if let Some(status) = statuses.get(n) {
+                return (*status, "try again later").into_response();
+            }
+            fwd.fetch_add(1, Ordering::SeqCst);
+            let answer = client
+                .post(upstream)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(answer))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Flaky {
+        url,
+        forwarded,
+        task,
+    }
+}
+
+fn through(
+    node: &DevnetChain,
+    url: alloy::transports::http::reqwest::Url,
+    retries: u32,
+) -> EvmAdapter {
+    let mut config = EvmConfig::new(ChainId(node.chain_id), url, node.settlers());
+    config.max_retries = retries;
+    config.backoff = Duration::from_millis(5);
+    EvmAdapter::new(config, node.signer(SOLVER)).unwrap()
+}
+
+#[tokio::test]
+async fn retryable_failures_are_retried_and_others_are_not() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let node = &devnet.chains[0];
+
+    // 429, 503, 429, then the node: the read succeeds on the fourth attempt.
+    let proxy = flaky(
+        node,
+        vec![
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
+        ],
+    )
+    .await;
+    let adapter = through(node, proxy.url.clone(), 4);
+    let head = adapter.head().await.unwrap();
+    assert_eq!(head, node.adapter(SOLVER).unwrap().head().await.unwrap());
+    let c = adapter.conditions().await.unwrap();
+    assert_eq!(c.rpc_errors, 3, "every failed attempt is counted");
+    assert!(c.rpc_calls >= 4);
+
+    // Too few retries: the failure comes back as a chain error, having tried 1 + 1 times.
+    let proxy = flaky(node, vec![StatusCode::SERVICE_UNAVAILABLE; 3]).await;
+    let adapter = through(node, proxy.url.clone(), 1);
+    assert!(matches!(
+        adapter.head().await,
+        Err(AdapterError::Chain { .. })
+    ));
+    assert_eq!(proxy.forwarded.load(Ordering::SeqCst), 0);
+
+    // A 400 is not retryable: one attempt, then the error.
+    let proxy = flaky(node, vec![StatusCode::BAD_REQUEST]).await;
+    let adapter = through(node, proxy.url.clone(), 4);
+    assert!(adapter.head().await.is_err());
+    assert_eq!(adapter.conditions().await.unwrap().rpc_errors, 1);
+    assert_eq!(
+        proxy.forwarded.load(Ordering::SeqCst),
+        2,
+        "only the conditions' reads went through"
+    );
+}
+
+#[tokio::test]
+async fn calls_to_one_endpoint_share_its_rate_limit() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let node = &devnet.chains[0];
+    // A proxy gives this test an endpoint URL of its own (limiters are per URL, process-wide).
+    let proxy = flaky(node, Vec::new()).await;
+    let mut config = EvmConfig::new(ChainId(node.chain_id), proxy.url.clone(), node.settlers());
+    config.requests_per_second = NonZeroU32::new(10).unwrap();
+    let a = EvmAdapter::new(config.clone(), node.signer(SOLVER)).unwrap();
+    let b = EvmAdapter::new(config, node.signer(SOLVER)).unwrap();
+    let start = Instant::now();
+    for _ in 0..8 {
+        a.head().await.unwrap();
+        b.head().await.unwrap();
+    }
+    // 16 calls at 10/s with a burst of 10: at least 0.6 s, whoever made them.
+    assert!(
+        start.elapsed() >= Duration::from_millis(550),
+        "{:?}",
+        start.elapsed()
+    );
 }

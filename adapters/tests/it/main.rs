@@ -5,10 +5,12 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod calls;
+mod conformance;
 mod evm;
 mod pool;
 mod refund;
 mod settlers;
+mod sim;
 
 /// The revert reason of a call that must fail.
 pub fn reverted<T>(result: Result<T, alloy::contract::Error>) -> String {

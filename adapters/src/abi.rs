@@ -1,0 +1,217 @@
+//! Ops as EVM calls, and settler events as [`Evidence`]: the encoding both the `evm` adapter and the
+//! `sim` chain use, so the sim executes the very calldata a real node would.
+
+use alloy::primitives::{Address, Bytes, Log, U256};
+use alloy::sol_types::{SolCall, SolEvent, SolValue};
+use baton_planner::OrderId;
+use serde::{Deserialize, Serialize};
+
+use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken, gasless_order};
+use crate::port::{EventAt, Evidence, FillEvidence, Op};
+
+/// The settler contracts of one chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlers {
+    /// ERC-7683 origin settler (escrow).
+    pub origin: Address,
+    /// ERC-7683 destination settler.
+    pub destination: Address,
+}
+
+/// An op as a contract call: target, calldata, native value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvmCall {
+    /// The contract.
+    pub to: Address,
+    /// Calldata.
+    pub data: Bytes,
+    /// Native value.
+    pub value: U256,
+}
+
+/// `originData` of a fill: `abi.encode(uint32 outputIndex, Output output, Call[] calls)`, as the
+/// origin settler's fill instructions carry it.
+pub fn origin_data(
+    output_index: u32,
+    output: &baton_planner::order::Output,
+    calls: &[baton_planner::order::Call],
+) -> Bytes {
+    (output_index, output.clone(), calls.to_vec())
+        .abi_encode_params()
+        .into()
+}
+
+/// Encodes `op` as a call on a chain whose settlers are `settlers`.
+pub fn encode(op: &Op, settlers: &Settlers) -> EvmCall {
+    let call = |to: Address, data: Vec<u8>| EvmCall {
+        to,
+        data: data.into(),
+        value: U256::ZERO,
+    };
+    match op {
+        Op::Open { order, signature } => call(
+            order.originSettler,
+            OriginSettler::openForCall {
+                order: gasless_order(order),
+                signature: signature.clone(),
+                _2: Bytes::new(),
+            }
+            .abi_encode(),
+        ),
+        Op::Fill {
+            order_id,
+            output_index,
+            output,
+            calls,
+        } => call(
+            settlers.destination,
+            DestinationSettler::fillCall {
+                orderId: order_id.0,
+                originData: origin_data(*output_index, output, calls),
+                _2: Bytes::new(),
+            }
+            .abi_encode(),
+        ),
+        Op::Settle {
+            order_id,
+            filler,
+            attestation,
+        } => call(
+            settlers.origin,
+            OriginSettler::settleCall {
+                id: order_id.0,
+                filler: *filler,
+                attestation: attestation.clone(),
+            }
+            .abi_encode(),
+        ),
+        Op::Refund { order_id } => call(
+            settlers.origin,
+            OriginSettler::refundCall { id: order_id.0 }.abi_encode(),
+        ),
+        Op::RefundWithCancel {
+            order_id,
+            attestation,
+        } => call(
+            settlers.origin,
+            OriginSettler::refundWithCancelCall {
+                id: order_id.0,
+                attestation: attestation.clone(),
+            }
+            .abi_encode(),
+        ),
+        Op::Approve {
+            token,
+            spender,
+            amount,
+        } => call(
+            *token,
+            TestToken::approveCall {
+                spender: *spender,
+                amount: *amount,
+            }
+            .abi_encode(),
+        ),
+        Op::Transfer { token, to, amount } => call(
+            *token,
+            TestToken::transferCall {
+                to: *to,
+                amount: *amount,
+            }
+            .abi_encode(),
+        ),
+        Op::Swap {
+            pool,
+            token_in,
+            amount_in,
+            min_out,
+            to,
+        } => call(
+            *pool,
+            Pool::swapCall {
+                tokenIn: *token_in,
+                amountIn: *amount_in,
+                minOut: *min_out,
+                to: *to,
+            }
+            .abi_encode(),
+        ),
+        Op::Call { to, data, value } => EvmCall {
+            to: *to,
+            data: data.clone(),
+            value: *value,
+        },
+    }
+}
+
+/// Folds settler logs about `order` (in chain order) into [`Evidence`]; other logs are ignored.
+pub fn evidence<'a>(
+    order: OrderId,
+    settlers: &Settlers,
+    logs: impl IntoIterator<Item = (&'a Log, EventAt)>,
+) -> Evidence {
+    let mut out = Evidence::default();
+    for (log, at) in logs {
+        if log.address == settlers.destination {
+            if let Ok(e) = DestinationSettler::Filled::decode_log(log)
+                && e.orderId == order.0
+            {
+                out.fills.push(FillEvidence {
+                    output_index: e.outputIndex,
+                    filler: e.filler,
+                    token: e.token,
+                    amount: e.amount,
+                    recipient: e.recipient,
+                    at,
+                });
+            }
+        } else if log.address == settlers.origin {
+            if let Ok(e) = OriginSettler::Settled::decode_log(log)
+                && e.orderId == order.0
+            {
+                out.settled = Some((e.filler, at));
+            } else if let Ok(e) = OriginSettler::Refunded::decode_log(log)
+                && e.orderId == order.0
+            {
+                out.refunded = Some((e.user, at));
+            }
+        }
+    }
+    out
+}
+
+/// Signs `call` as an EIP-1559 transaction of `signer` on `chain` with `nonce` and `fees`.
+pub fn sign(
+    signer: &alloy::signers::local::PrivateKeySigner,
+    chain: baton_planner::ChainId,
+    nonce: u64,
+    call: EvmCall,
+    fees: &crate::port::Fees,
+) -> crate::Result<crate::port::SignedTx> {
+    use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy::eips::Encodable2718;
+    use alloy::network::TxSignerSync;
+
+    let mut tx = TxEip1559 {
+        chain_id: chain.0,
+        nonce,
+        gas_limit: fees.gas_limit,
+        max_fee_per_gas: fees.max_fee_per_gas,
+        max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+        to: alloy::primitives::TxKind::Call(call.to),
+        value: call.value,
+        access_list: Default::default(),
+        input: call.data,
+    };
+    let signature = signer
+        .sign_transaction_sync(&mut tx)
+        .map_err(|e| crate::AdapterError::chain("signing", e))?;
+    let envelope = TxEnvelope::from(tx.into_signed(signature));
+    Ok(crate::port::SignedTx {
+        chain,
+        from: signer.address(),
+        nonce,
+        hash: *envelope.tx_hash(),
+        raw: envelope.encoded_2718().into(),
+    })
+}
