@@ -1,0 +1,243 @@
+//! The sim's `ChainAdapter`: one account on a [`SimChain`].
+
+use std::sync::Mutex;
+
+use alloy::primitives::{Address, U256, keccak256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolValue;
+use baton_planner::{ChainId, OrderId};
+
+use super::SimChain;
+use super::world::World;
+use crate::abi::{self};
+use crate::error::{AdapterError, Result};
+use crate::port::{
+    BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, EventAt, Evidence, Inclusion,
+    Reserves, SignedTx, TxRequest, TxStatus,
+};
+
+/// An account on a [`SimChain`]: the `ChainAdapter` of the sim.
+pub struct SimAdapter {
+    pub(super) chain: SimChain,
+    pub(super) signer: PrivateKeySigner,
+    pub(super) next_nonce: Mutex<Option<u64>>,
+}
+
+impl SimAdapter {
+    /// The chain this adapter is on.
+    pub fn sim(&self) -> &SimChain {
+        &self.chain
+    }
+
+    fn read<T>(&self, what: &str, f: impl FnOnce(&World) -> Result<T>) -> Result<T> {
+        let mut w = self.chain.world();
+        w.rpc(what)?;
+        f(&w)
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl ChainAdapter for SimAdapter {
+    fn chain_id(&self) -> ChainId {
+        self.chain.chain
+    }
+
+    fn account(&self) -> Address {
+        self.signer.address()
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<BlockRef>> {
+        ready(self.read("reading the head", |w| Ok(w.head_ref())))
+    }
+
+    fn finalized(&self) -> BoxFuture<'_, Result<BlockRef>> {
+        ready(self.read("reading the finalized block", |w| {
+            let n = w.head().number.saturating_sub(w.config.finality_depth);
+            let b = &w.blocks[usize::try_from(n).unwrap_or(0)];
+            Ok(BlockRef {
+                number: b.number,
+                hash: b.hash,
+            })
+        }))
+    }
+
+    fn conditions(&self) -> BoxFuture<'_, Result<Conditions>> {
+        ready(self.read("reading conditions", |w| {
+            let head = w.head();
+            let span = head.number.min(10);
+            let block_time_ms = if span == 0 {
+                0
+            } else {
+                let earlier = &w.blocks[w.blocks.len() - 1 - span as usize];
+                (head.timestamp - earlier.timestamp) * 1000 / span
+            };
+            Ok(Conditions {
+                head: w.head_ref(),
+                timestamp: head.timestamp,
+                base_fee: head.base_fee,
+                block_time_ms,
+                rpc_calls: w.rpc_calls,
+                rpc_errors: w.rpc_errors,
+                rpc_latency_ms: 0,
+            })
+        }))
+    }
+
+    fn balance(&self, token: Address, owner: Address) -> BoxFuture<'_, Result<U256>> {
+        ready(self.read("reading a balance", |w| {
+            Ok(w.state
+                .balances
+                .get(&(token, owner))
+                .copied()
+                .unwrap_or_default())
+        }))
+    }
+
+    fn allowance(
+        &self,
+        token: Address,
+        owner: Address,
+        spender: Address,
+    ) -> BoxFuture<'_, Result<U256>> {
+        ready(self.read("reading an allowance", |w| {
+            Ok(w.state
+                .allowances
+                .get(&(token, owner, spender))
+                .copied()
+                .unwrap_or_default())
+        }))
+    }
+
+    fn reserves(&self, pool: Address) -> BoxFuture<'_, Result<Reserves>> {
+        ready(self.read("reading reserves", |w| {
+            let p = w.state.pools.get(&pool).ok_or_else(|| {
+                AdapterError::rejected("reading reserves", format!("no pool at {pool}"))
+            })?;
+            Ok(Reserves {
+                token0: p.token0,
+                token1: p.token1,
+                reserve0: p.reserve0,
+                reserve1: p.reserve1,
+            })
+        }))
+    }
+
+    fn escrow(&self, order: OrderId) -> BoxFuture<'_, Result<EscrowStatus>> {
+        ready(self.read("reading an escrow", |w| {
+            Ok(w.state
+                .escrows
+                .get(&order.0)
+                .map_or(EscrowStatus::None, |e| e.status))
+        }))
+    }
+
+    fn filled_by(
+        &self,
+        order: OrderId,
+        output_index: u32,
+    ) -> BoxFuture<'_, Result<Option<Address>>> {
+        ready(self.read("reading a fill", |w| {
+            let key = keccak256((order.0, output_index).abi_encode_params());
+            Ok(w.state.filled_by.get(&key).copied())
+        }))
+    }
+
+    fn nonce_used(&self, user: Address, nonce: U256) -> BoxFuture<'_, Result<bool>> {
+        ready(self.read("reading a nonce", |w| {
+            Ok(w.state.nonce_used.contains(&(user, nonce)))
+        }))
+    }
+
+    fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
+        ready(self.read("reading events", |w| {
+            let logs = w.blocks.iter().flat_map(|b| {
+                b.txs.iter().flat_map(move |tx| {
+                    let at = EventAt {
+                        block: BlockRef {
+                            number: b.number,
+                            hash: b.hash,
+                        },
+                        tx: *tx,
+                    };
+                    w.receipts
+                        .get(tx)
+                        .into_iter()
+                        .flat_map(move |r| r.logs.iter().map(move |l| (l, at)))
+                })
+            });
+            Ok(abi::evidence(order, &w.settlers, logs))
+        }))
+    }
+
+    fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, Result<SignedTx>> {
+        ready((|| {
+            let (settlers, pending_nonce) = {
+                let mut w = self.chain.world();
+                w.rpc("preparing")?;
+                let me = self.signer.address();
+                let next = w
+                    .mempool
+                    .range((me, 0)..=(me, u64::MAX))
+                    .map(|((_, n), _)| n + 1)
+                    .max()
+                    .unwrap_or_default()
+                    .max(w.state.nonces.get(&me).copied().unwrap_or_default());
+                (w.settlers, next)
+            };
+            let nonce = match tx.nonce {
+                Some(n) => n,
+                None => {
+                    let mut guard = self
+                        .next_nonce
+                        .lock()
+                        .map_err(|_| AdapterError::chain("nonce", "lock poisoned"))?;
+                    let n = guard.map_or(pending_nonce, |n| n.max(pending_nonce));
+                    *guard = Some(n + 1);
+                    n
+                }
+            };
+            abi::sign(
+                &self.signer,
+                self.chain.chain,
+                nonce,
+                abi::encode(&tx.op, &settlers),
+                &tx.fees,
+            )
+        })())
+    }
+
+    fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>> {
+        ready((|| {
+            let mut w = self.chain.world();
+            w.rpc("broadcasting")?;
+            w.accept(tx)
+        })())
+    }
+
+    fn status<'a>(
+        &'a self,
+        tx: &'a SignedTx,
+        seen: Option<&'a BlockRef>,
+    ) -> BoxFuture<'a, Result<TxStatus>> {
+        ready(self.read("reading a receipt", |w| {
+            if let Some(r) = w.receipts.get(&tx.hash) {
+                return Ok(TxStatus::Included(Inclusion {
+                    block: r.block,
+                    success: r.success,
+                    revert_reason: r.revert_reason.clone(),
+                    gas_used: r.gas_used,
+                    logs: r.logs.clone(),
+                }));
+            }
+            let pending = w.mempool.values().any(|p| p.hash == tx.hash);
+            Ok(match (pending, seen) {
+                (_, Some(was)) => TxStatus::ReorgedOut { was: *was },
+                (true, None) => TxStatus::Pending,
+                (false, None) => TxStatus::Dropped,
+            })
+        }))
+    }
+}
