@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use baton_adapters::devnet::{Devnet, DevnetFile, stop_detached};
+use baton_engine::{Db, SagaId, SagaLog};
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
 use baton_planner::{LiquidityGraph, LiquiditySnapshot, PlannerConfig, describe::describe, plan};
 use clap::{Parser, Subcommand};
@@ -43,7 +44,29 @@ enum Command {
         #[command(subcommand)]
         action: DevnetAction,
     },
+    /// Check the saga log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
 }
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Recompute the hash chain of every saga's events (or one saga's) and report the first broken
+    /// link; exits 1 when the log has been altered.
+    Verify {
+        /// Only this saga (its id, 0x-prefixed hex).
+        #[arg(long)]
+        saga: Option<String>,
+        /// The saga log's database: sqlite://PATH or postgres://…
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+}
+
+/// The embedded default saga log.
+const DEFAULT_DATABASE: &str = "sqlite://.baton/baton.db";
 
 #[derive(Subcommand)]
 enum DevnetAction {
@@ -106,6 +129,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Devnet {
             action: DevnetAction::Down { file },
         } => devnet_down(&file),
+        Command::Audit {
+            action: AuditAction::Verify { saga, database },
+        } => audit_verify(&database, saga.as_deref()),
     }
 }
 
@@ -145,6 +171,43 @@ fn devnet_up(chains: usize, block_time: Option<u64>, file: &Path) -> Result<Exit
         file.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn audit_verify(database: &str, saga: Option<&str>) -> Result<ExitCode> {
+    if let Some(path) = database.strip_prefix("sqlite://")
+        && !Path::new(path).exists()
+    {
+        bail!("no saga log at {path} (nothing has run against this database yet)");
+    }
+    let saga = match saga {
+        Some(id) => Some(SagaId(id.parse().with_context(|| {
+            format!("{id:?} is not a saga id (0x followed by 64 hex digits)")
+        })?)),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let log = SagaLog::new(Db::connect(database).await?);
+        let report = log.verify(saga).await?;
+        match report.broken {
+            None => {
+                println!(
+                    "saga log intact: {} saga(s), {} event(s), every hash chain checks",
+                    report.sagas, report.events
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(b) => {
+                println!(
+                    "saga log altered: saga {} event {}: {} ({} saga(s) and {} event(s) checked)",
+                    b.saga, b.seq, b.reason, report.sagas, report.events
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
 }
 
 fn devnet_down(file: &Path) -> Result<ExitCode> {

@@ -4,9 +4,27 @@
 //! DAG scheduler that runs a [`baton_planner::Plan`]'s steps as their dependencies become final and
 //! conditions allow, compensations, recovery after a crash, outcome evaluation and replay.
 //!
-//! Depends on the planner and the adapters. **Status:** empty so far; the engine issue fills it.
+//! ## Layout
+//! - [`db`]: the database (SQLite file with WAL, or PostgreSQL), embedded numbered migrations.
+//! - [`event`]: what a saga's log records ([`SagaEvent`]), saga ids and outcomes.
+//! - [`log`]: the append-only, hash-chained saga log with group commit, and its verification.
+//! - [`error`]: the engine's error type, [`EngineError`].
+//!
+//! **Status:** the saga log is built (both databases, group commit, `audit verify`). The scheduler,
+//! reservations, compensations, recovery and outcome evaluation are not built yet; their tables exist.
+//!
+//! Depends on the planner and the adapters.
 //!
 //! ## Feature flags
-//! None yet.
+//! None.
+
+pub mod db;
+pub mod error;
+pub mod event;
+pub mod log;
 
 pub use baton_adapters as adapters;
+pub use db::Db;
+pub use error::{EngineError, Result};
+pub use event::{Outcome, SagaEvent, SagaId};
+pub use log::SagaLog;

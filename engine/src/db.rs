@@ -1,0 +1,139 @@
+//! The database: SQLite (a file, WAL, durable commits; the embedded default) or PostgreSQL (several
+//! instances), behind one type. Queries are written once, with `$n` placeholders both accept, and run
+//! on either pool through [`with_pool!`](crate::with_pool).
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::{EngineError, Result};
+
+/// The numbered migrations, embedded in the binary (valid SQL for both databases).
+const MIGRATIONS: [(i64, &str, &str); 1] = [(
+    1,
+    "saga log",
+    include_str!("../migrations/0001_saga_log.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = std::result::Result<Vec<Migration>, BoxDynError>>
+                + Send,
+        >,
+    > {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        sqlx::SqlStr::from_static(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// A connection pool to the saga log's database.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// SQLite: one file, WAL, `synchronous = FULL` (a commit survives a power cut).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds: one query text, two drivers.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://PATH`, created if missing, or `postgres://…`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_in(url, None).await
+    }
+
+    /// Like [`Db::connect`], inside PostgreSQL schema `schema` (created if missing), so that tests
+    /// or several deployments can share one database; ignored for SQLite.
+    pub async fn connect_in(url: &str, schema: Option<&str>) -> Result<Self> {
+        let db = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?,
+            )
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let mut options = PgConnectOptions::from_str(url)?;
+            if let Some(schema) = schema {
+                let admin = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.clone())
+                    .await?;
+                let create = format!(
+                    "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                    schema.replace('"', "")
+                );
+                sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                    .execute(&admin)
+                    .await?;
+                admin.close().await;
+                options = options.options([("search_path", schema)]);
+            }
+            Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await?,
+            )
+        } else {
+            return Err(EngineError::UnsupportedUrl(url.to_owned()));
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies the embedded migrations not applied yet.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = Migrator::new(Embedded).await?;
+        with_pool!(self, pool => migrator.run(pool).await)?;
+        Ok(())
+    }
+
+    /// Which database this is: `"sqlite"` or `"postgres"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The saga log: an append-only, hash-chained event log per saga, written with group commit.
+//!
+//! [`SagaLog::append`] hands the event to one writer task and returns once the event is durable.
+//! The writer takes every append waiting at that moment (up to [`MAX_BATCH`]) into one database
+//! transaction, so many sagas share one commit (one fsync) instead of paying one each. Each event
+//! stores the hash of the saga's previous event and its own: `keccak256(prev ‖ saga ‖ seq ‖ time ‖
+//! payload)`; [`SagaLog::verify`] recomputes the chain and names the first broken link, including a
+//! truncated tail (the saga row remembers the last hash).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::{B256, keccak256};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Db;
+use crate::error::{EngineError, Result};
+use crate::event::{SagaEvent, SagaId};
+use crate::with_pool;
+
+/// The most appends one commit takes.
+pub const MAX_BATCH: usize = 1024;
+
+/// Where an appended event landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Its sequence number in the saga, from 1.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: B256,
+}
+
+/// An event as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The saga.
+    pub saga: SagaId,
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// The event.
+    pub event: SagaEvent,
+    /// The previous event's hash (zero for the first).
+    pub prev_hash: B256,
+    /// This event's hash.
+    pub hash: B256,
+    /// When it was written, unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// The first broken link [`SagaLog::verify`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokenLink {
+    /// The saga.
+    pub saga: SagaId,
+    /// The first event that does not check (one past the last, for a truncated tail).
+    pub seq: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// What [`SagaLog::verify`] checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// Sagas checked.
+    pub sagas: u64,
+    /// Events checked.
+    pub events: u64,
+    /// The first broken link, if any.
+    pub broken: Option<BrokenLink>,
+}
+
+fn event_hash(prev: B256, saga: SagaId, seq: u64, at_ms: i64, payload: &str) -> B256 {
+    let mut pre = Vec::with_capacity(32 + 32 + 16 + payload.len());
+    pre.extend_from_slice(prev.as_slice());
+    pre.extend_from_slice(saga.0.as_slice());
+    pre.extend_from_slice(&seq.to_be_bytes());
+    pre.extend_from_slice(&at_ms.to_be_bytes());
+    pre.extend_from_slice(payload.as_bytes());
+    keccak256(pre)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn hex(h: B256) -> String {
+    h.to_string()
+}
+
+fn parse_hash(s: &str) -> Result<B256> {
+    s.parse()
+        .map_err(|_| EngineError::Corrupt(format!("bad hash {s:?}")))
+}
+
+/// The saga's state column after `event`.
+fn state_after(event: &SagaEvent) -> &'static str {
+    match event {
+        SagaEvent::Compensating { .. } => "compensating",
+        SagaEvent::Decided { .. } => "decided",
+        SagaEvent::Completed => "completed",
+        _ => "running",
+    }
+}
+
+struct Append {
+    saga: SagaId,
+    event: SagaEvent,
+    reply: oneshot::Sender<Result<Appended>>,
+}
+
+/// The saga log of one database. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct SagaLog {
+    db: Db,
+    writer: mpsc::Sender<Append>,
+    stats: Arc<Stats>,
+}
+
+/// Counters of the writer.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Events appended.
+    pub events: AtomicU64,
+    /// Commits made (each durable; one per batch).
+    pub commits: AtomicU64,
+}
+
+impl SagaLog {
+    /// Starts the log's writer on `db` (needs a tokio runtime).
+    pub fn new(db: Db) -> Self {
+        let (writer, rx) = mpsc::channel(MAX_BATCH * 4);
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(write_loop(db.clone(), rx, stats.clone()));
+        Self { db, writer, stats }
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Appends `event` to `saga`'s log; returns once it is durable.
+    pub async fn append(&self, saga: SagaId, event: SagaEvent) -> Result<Appended> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Append { saga, event, reply })
+            .await
+            .map_err(|_| EngineError::WriterGone)?;
+        answer.await.map_err(|_| EngineError::WriterGone)?
+    }
+
+    /// The stored columns of `saga`'s events, in order: seq, payload, prev hash, hash, time.
+    async fn rows(&self, saga: SagaId) -> Result<Vec<(i64, String, String, String, i64)>> {
+        Ok(with_pool!(&self.db, pool => {
+            sqlx::query(
+                "SELECT seq, payload, prev_hash, hash, at_ms FROM saga_events \
+                 WHERE saga_id = $1 ORDER BY seq",
+            )
+            .bind(hex(saga.0))
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>(0)?,
+                    r.try_get::<String, _>(1)?,
+                    r.try_get::<String, _>(2)?,
+                    r.try_get::<String, _>(3)?,
+                    r.try_get::<i64, _>(4)?,
+                ))
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?
+        }))
+    }
+
+    /// Every event of `saga`, in order.
+    pub async fn events(&self, saga: SagaId) -> Result<Vec<StoredEvent>> {
+        let rows = self.rows(saga).await?;
+        rows.into_iter()
+            .map(|(seq, payload, prev, hash, at_ms)| {
+                Ok(StoredEvent {
+                    saga,
+                    seq: u64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
+                    event: serde_json::from_str(&payload)
+                        .map_err(|e| EngineError::Corrupt(format!("event {seq}: {e}")))?,
+                    prev_hash: parse_hash(&prev)?,
+                    hash: parse_hash(&hash)?,
+                    at_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Every saga in the log, oldest first.
+    pub async fn sagas(&self) -> Result<Vec<SagaId>> {
+        let ids: Vec<String> = with_pool!(&self.db, pool => {
+            sqlx::query_scalar("SELECT id FROM sagas ORDER BY created_ms, id")
+                .fetch_all(pool)
+                .await?
+        });
+        ids.iter().map(|s| parse_hash(s).map(SagaId)).collect()
+    }
+
+    /// Checks the hash chain of `saga`, or of every saga, and reports the first broken link.
+    pub async fn verify(&self, saga: Option<SagaId>) -> Result<Verification> {
+        let sagas = match saga {
+            Some(s) => vec![s],
+            None => self.sagas().await?,
+        };
+        let mut out = Verification::default();
+        for saga in sagas {
+            out.sagas += 1;
+            if let Some(broken) = self.verify_one(saga, &mut out.events).await? {
+                out.broken = Some(broken);
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn verify_one(&self, saga: SagaId, count: &mut u64) -> Result<Option<BrokenLink>> {
+        let broken = |seq: u64, reason: String| Ok(Some(BrokenLink { saga, seq, reason }));
+        let rows = self.rows(saga).await?;
+        let mut prev = B256::ZERO;
+        let mut expected = 1u64;
+        for (seq, payload, stored_prev, stored_hash, at_ms) in rows {
+            *count += 1;
+            if u64::try_from(seq).ok() != Some(expected) {
+                return broken(
+                    expected,
+                    format!("event {expected} is missing (found {seq})"),
+                );
+            }
+            if stored_prev != hex(prev) {
+                return broken(
+                    expected,
+                    "its previous hash is not the previous event's".into(),
+                );
+            }
+            if serde_json::from_str::<SagaEvent>(&payload).is_err() {
+                return broken(expected, "its payload is not an event".into());
+            }
+            let hash = event_hash(prev, saga, expected, at_ms, &payload);
+            if stored_hash != hex(hash) {
+                return broken(expected, "its hash does not match its content".into());
+            }
+            prev = hash;
+            expected += 1;
+        }
+        let last: Option<String> = with_pool!(&self.db, pool => {
+            sqlx::query_scalar("SELECT last_hash FROM sagas WHERE id = $1")
+                .bind(hex(saga.0))
+                .fetch_optional(pool)
+                .await?
+        });
+        match last {
+            Some(last) if last != hex(prev) => broken(
+                expected,
+                "events after the last stored one were removed (the saga's last hash differs)"
+                    .into(),
+            ),
+            None if expected > 1 => broken(1, "events without a saga".into()),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The writer: takes every waiting append into one transaction, commits, then answers them all.
+async fn write_loop(db: Db, mut rx: mpsc::Receiver<Append>, stats: Arc<Stats>) {
+    // The last (seq, hash) of sagas this writer has touched; only updated after a commit.
+    let mut heads: HashMap<SagaId, (u64, B256)> = HashMap::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match write_batch(&db, &heads, &batch).await {
+            Ok(done) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.events.fetch_add(done.len() as u64, Ordering::Relaxed);
+                for (append, appended) in batch.drain(..).zip(done) {
+                    heads.insert(append.saga, (appended.seq, appended.hash));
+                    let _ = append.reply.send(Ok(appended));
+                }
+            }
+            Err(e) => {
+                // Nothing of the batch is stored; every caller learns it, and heads are re-read.
+                let message = e.to_string();
+                for append in batch.drain(..) {
+                    heads.remove(&append.saga);
+                    let _ = append.reply.send(Err(EngineError::Corrupt(format!(
+                        "append failed: {message}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    db: &Db,
+    heads: &HashMap<SagaId, (u64, B256)>,
+    batch: &[Append],
+) -> Result<Vec<Appended>> {
+    let mut tentative: HashMap<SagaId, (u64, B256)> = HashMap::new();
+    let mut out = Vec::with_capacity(batch.len());
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        for append in batch {
+            let saga = append.saga;
+            let head = match tentative.get(&saga).or_else(|| heads.get(&saga)) {
+                Some(h) => *h,
+                None => {
+                    let row: Option<(i64, String)> =
+                        sqlx::query_as("SELECT last_seq, last_hash FROM sagas WHERE id = $1")
+                            .bind(hex(saga.0))
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    match row {
+                        Some((seq, hash)) => (
+                            u64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
+                            parse_hash(&hash)?,
+                        ),
+                        None => (0, B256::ZERO),
+                    }
+                }
+            };
+            let seq = head.0 + 1;
+            let at_ms = now_ms();
+            let payload = serde_json::to_string(&append.event)
+                .map_err(|e| EngineError::Corrupt(e.to_string()))?;
+            let hash = event_hash(head.1, saga, seq, at_ms, &payload);
+            let seq_i = i64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?;
+            sqlx::query(
+                "INSERT INTO saga_events (saga_id, seq, kind, payload, prev_hash, hash, at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(hex(saga.0))
+            .bind(seq_i)
+            .bind(append.event.kind())
+            .bind(&payload)
+            .bind(hex(head.1))
+            .bind(hex(hash))
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+            let outcome = match &append.event {
+                SagaEvent::Decided { outcome } => serde_json::to_string(outcome).ok(),
+                _ => None,
+            };
+            sqlx::query(
+                "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, updated_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                 outcome = COALESCE(excluded.outcome, sagas.outcome), last_seq = excluded.last_seq, \
+                 last_hash = excluded.last_hash, updated_ms = excluded.updated_ms",
+            )
+            .bind(hex(saga.0))
+            .bind(state_after(&append.event))
+            .bind(outcome)
+            .bind(seq_i)
+            .bind(hex(hash))
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+            tentative.insert(saga, (seq, hash));
+            out.push(Appended { seq, hash });
+        }
+        tx.commit().await?;
+    });
+    Ok(out)
+}

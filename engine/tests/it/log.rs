@@ -1,0 +1,154 @@
+//! The saga log on both databases: contiguous hash-chained sequences under concurrency, group
+//! commit, durability across a reopen, and tampering found by `verify`.
+
+use alloy::primitives::B256;
+use baton_engine::event::{Outcome, SagaEvent, SagaId};
+use baton_engine::log::SagaLog;
+use baton_engine::{Db, with_pool};
+use baton_planner::{IntentId, StepId};
+
+use crate::{databases, sqlite_file};
+
+fn saga(n: u8) -> SagaId {
+    SagaId(B256::repeat_byte(n))
+}
+
+fn started(n: u8) -> SagaEvent {
+    SagaEvent::Started {
+        intent: IntentId(B256::repeat_byte(n)),
+        plan: B256::repeat_byte(0xee),
+    }
+}
+
+fn failed(step: u32) -> SagaEvent {
+    SagaEvent::StepFailed {
+        step: StepId(step),
+        reason: format!("step {step} reverted"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_form_one_contiguous_chain_per_saga_in_shared_commits() {
+    for (db, _guard) in databases().await {
+        let log = SagaLog::new(db.clone());
+        let mut tasks = Vec::new();
+        for s in 1..=8u8 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut seqs = vec![log.append(saga(s), started(s)).await.unwrap().seq];
+                for k in 0..24 {
+                    seqs.push(log.append(saga(s), failed(k)).await.unwrap().seq);
+                }
+                seqs
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), (1..=25).collect::<Vec<u64>>());
+        }
+        let events = log.events(saga(3)).await.unwrap();
+        assert_eq!(events.len(), 25);
+        assert_eq!(events[0].event, started(3));
+        assert_eq!(events[0].prev_hash, B256::ZERO);
+        for pair in events.windows(2) {
+            assert_eq!(pair[1].prev_hash, pair[0].hash, "{}", db.kind());
+        }
+        let v = log.verify(None).await.unwrap();
+        assert_eq!(
+            (v.sagas, v.events, v.broken),
+            (8, 200, None),
+            "{}",
+            db.kind()
+        );
+        let stats = log.stats();
+        let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(stats.events.load(std::sync::atomic::Ordering::Relaxed), 200);
+        assert!(
+            commits < 200,
+            "eight sagas at once share commits: {commits} for 200 events"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_log_survives_a_reopen_and_continues_the_chain() {
+    let (url, _file) = sqlite_file();
+    let first = {
+        let log = SagaLog::new(Db::connect(&url).await.unwrap());
+        log.append(saga(1), started(1)).await.unwrap();
+        log.append(saga(1), failed(0)).await.unwrap()
+    };
+    let log = SagaLog::new(Db::connect(&url).await.unwrap());
+    let next = log
+        .append(
+            saga(1),
+            SagaEvent::Decided {
+                outcome: Outcome::Refunded,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.seq, first.seq + 1);
+    let events = log.events(saga(1)).await.unwrap();
+    assert_eq!(events[2].prev_hash, first.hash);
+    assert_eq!(log.verify(Some(saga(1))).await.unwrap().broken, None);
+}
+
+async fn exec(db: &Db, sql: &'static str, saga: SagaId, seq: i64) {
+    with_pool!(db, pool => {
+        sqlx::query(sql)
+            .bind(saga.0.to_string())
+            .bind(seq)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+#[tokio::test]
+async fn verify_names_the_first_broken_link() {
+    for (db, _guard) in databases().await {
+        let log = SagaLog::new(db.clone());
+        for s in [1u8, 2, 3] {
+            log.append(saga(s), started(s)).await.unwrap();
+            for k in 0..4 {
+                log.append(saga(s), failed(k)).await.unwrap();
+            }
+        }
+        assert_eq!(log.verify(None).await.unwrap().broken, None);
+
+        // An edited payload: its own hash no longer matches.
+        exec(
+            &db,
+            "UPDATE saga_events SET payload = replace(payload, 'reverted', 'succeeded') \
+             WHERE saga_id = $1 AND seq = $2",
+            saga(2),
+            3,
+        )
+        .await;
+        let broken = log.verify(None).await.unwrap().broken.unwrap();
+        assert_eq!((broken.saga, broken.seq), (saga(2), 3), "{}", db.kind());
+        assert!(broken.reason.contains("hash"), "{}", broken.reason);
+        assert!(log.verify(Some(saga(1))).await.unwrap().broken.is_none());
+
+        // A removed middle event, and a removed tail.
+        exec(
+            &db,
+            "DELETE FROM saga_events WHERE saga_id = $1 AND seq = $2",
+            saga(1),
+            2,
+        )
+        .await;
+        let broken = log.verify(Some(saga(1))).await.unwrap().broken.unwrap();
+        assert_eq!(broken.seq, 2);
+        exec(
+            &db,
+            "DELETE FROM saga_events WHERE saga_id = $1 AND seq = $2",
+            saga(3),
+            5,
+        )
+        .await;
+        let broken = log.verify(Some(saga(3))).await.unwrap().broken.unwrap();
+        assert_eq!(broken.seq, 5);
+        assert!(broken.reason.contains("removed"), "{}", broken.reason);
+    }
+}

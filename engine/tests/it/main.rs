@@ -1,0 +1,61 @@
+//! The engine's integration tests (one binary). Database tests run on SQLite (a temporary file) and,
+//! when `DATABASE_URL` names one, on PostgreSQL (a schema of their own).
+
+#![allow(missing_docs, unreachable_pub, clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use baton_engine::Db;
+
+mod log;
+
+/// A SQLite file that is removed when dropped.
+pub struct TempFile(pub std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+static N: AtomicU64 = AtomicU64::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    )
+}
+
+/// A fresh SQLite database file.
+pub fn sqlite_file() -> (String, TempFile) {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("baton")));
+    (format!("sqlite://{}", path.display()), TempFile(path))
+}
+
+/// Fresh databases to run a test on: SQLite always, PostgreSQL when `DATABASE_URL` is set.
+/// Keep the returned guard alive while the database is used.
+pub async fn databases() -> Vec<(Db, Option<TempFile>)> {
+    let (url, file) = sqlite_file();
+    let mut out = vec![(Db::connect(&url).await.unwrap(), Some(file))];
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let db = Db::connect_in(&url, Some(&unique("baton_test")))
+                .await
+                .unwrap();
+            out.push((db, None));
+        }
+        _ => eprintln!("DATABASE_URL is not set: PostgreSQL is skipped (CI sets it)"),
+    }
+    out
+}
