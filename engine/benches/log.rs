@@ -31,6 +31,8 @@ async fn run(db: Db, concurrency: usize, per_saga: usize) {
                     saga,
                     SagaEvent::StepFinal {
                         step: StepId(k as u32),
+                        comp: false,
+                        block: None,
                     },
                 )
                 .await

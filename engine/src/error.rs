@@ -18,6 +18,21 @@ pub enum EngineError {
     /// A stored row does not decode (a bug, or a tampered database).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A saga's input is not acceptable (does not plan, signatures do not match).
+    #[error("invalid saga: {0}")]
+    Invalid(String),
+    /// A chain could not be reached or refused something.
+    #[error(transparent)]
+    Chain(#[from] baton_adapters::AdapterError),
+    /// No adapter is configured for a chain the plan uses.
+    #[error("no adapter for chain {0}")]
+    NoAdapter(u64),
+    /// Not enough unreserved solver inventory for a saga.
+    #[error("not enough unreserved inventory: {0}")]
+    Inventory(String),
+    /// The engine was told to stop after a number of events (crash tests).
+    #[error("stopped after event {0} (crash injection)")]
+    Stopped(u64),
     /// The log writer has stopped (the engine is shutting down).
     #[error("the saga log writer has stopped")]
     WriterGone,

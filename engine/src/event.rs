@@ -39,7 +39,8 @@ pub enum Outcome {
     },
 }
 
-/// One state change of a saga. Written before the effect it describes (write-ahead).
+/// One state change of a saga. Written before the effect it describes (write-ahead). `comp` marks
+/// the compensation of a step rather than the step itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SagaEvent {
@@ -47,44 +48,47 @@ pub enum SagaEvent {
     Started {
         /// The intent.
         intent: IntentId,
-        /// Hash of the plan it runs.
+        /// Hash of the plan it runs (recovery re-plans and checks it).
         plan: B256,
     },
-    /// A step's transaction is signed: its raw bytes, hash and nonce, before any broadcast.
+    /// A transaction is signed: its raw bytes, hash and nonce, before any broadcast.
     TxSigned {
         /// The step.
         step: StepId,
-        /// Attempt number (a fee replacement is the next attempt, with the same nonce).
+        /// Whether this is the step's compensation.
+        comp: bool,
+        /// Attempt number from 0 (a fee replacement is the next attempt, with the same nonce).
         attempt: u32,
         /// The transaction.
         tx: SignedTx,
     },
-    /// A step's transaction is in a block.
-    TxIncluded {
-        /// The step.
-        step: StepId,
-        /// The transaction.
-        hash: B256,
-        /// Where.
-        block: BlockRef,
-        /// Whether it succeeded.
-        success: bool,
-    },
-    /// A step's effect is final (its chain's confirmations reached).
+    /// A step (or its compensation) is done: included and at its confirmations, or (off-chain)
+    /// checked.
     StepFinal {
         /// The step.
         step: StepId,
+        /// Whether this is the step's compensation.
+        comp: bool,
+        /// The block its transaction is in, for on-chain steps.
+        block: Option<BlockRef>,
     },
-    /// A step failed for good.
+    /// A step (or its compensation) failed for good.
     StepFailed {
         /// The step.
         step: StepId,
+        /// Whether this is the step's compensation.
+        comp: bool,
         /// Why.
         reason: String,
     },
     /// The decision to compensate the completed steps, before any compensation runs.
     Compensating {
         /// Why.
+        reason: String,
+    },
+    /// Something an operator must look at; the saga goes on trying where it can.
+    Alert {
+        /// What.
         reason: String,
     },
     /// The outcome for the user, decided from evidence.
@@ -102,10 +106,10 @@ impl SagaEvent {
         match self {
             SagaEvent::Started { .. } => "started",
             SagaEvent::TxSigned { .. } => "tx_signed",
-            SagaEvent::TxIncluded { .. } => "tx_included",
             SagaEvent::StepFinal { .. } => "step_final",
             SagaEvent::StepFailed { .. } => "step_failed",
             SagaEvent::Compensating { .. } => "compensating",
+            SagaEvent::Alert { .. } => "alert",
             SagaEvent::Decided { .. } => "decided",
             SagaEvent::Completed => "completed",
         }

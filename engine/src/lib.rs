@@ -18,13 +18,21 @@
 //! ## Feature flags
 //! None.
 
+pub mod attester;
 pub mod db;
+pub mod engine;
 pub mod error;
 pub mod event;
+pub mod input;
 pub mod log;
+pub mod ops;
+mod saga;
+pub mod state;
 
 pub use baton_adapters as adapters;
 pub use db::Db;
+pub use engine::{Engine, EngineConfig};
 pub use error::{EngineError, Result};
 pub use event::{Outcome, SagaEvent, SagaId};
+pub use input::SagaInput;
 pub use log::SagaLog;

@@ -211,6 +211,18 @@ impl SagaLog {
         ids.iter().map(|s| parse_hash(s).map(SagaId)).collect()
     }
 
+    /// Sagas not completed yet, oldest first: what recovery resumes.
+    pub async fn unfinished(&self) -> Result<Vec<SagaId>> {
+        let ids: Vec<String> = with_pool!(&self.db, pool => {
+            sqlx::query_scalar(
+                "SELECT id FROM sagas WHERE state <> 'completed' ORDER BY created_ms, id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        ids.iter().map(|s| parse_hash(s).map(SagaId)).collect()
+    }
+
     /// Checks the hash chain of `saga`, or of every saga, and reports the first broken link.
     pub async fn verify(&self, saga: Option<SagaId>) -> Result<Verification> {
         let sagas = match saga {

@@ -18,7 +18,8 @@ use crate::step::{Action, Compensation, Step, Timing};
 const PPB: u64 = 1_000_000_000;
 
 /// Knobs of the planner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlannerConfig {
     /// Most pool swaps in one route.
     pub max_hops: usize,

@@ -33,9 +33,16 @@ async fn audit_verify_passes_an_intact_log_and_names_the_first_altered_event() {
     .await
     .unwrap();
     for step in 0..3 {
-        log.append(saga, SagaEvent::StepFinal { step: StepId(step) })
-            .await
-            .unwrap();
+        log.append(
+            saga,
+            SagaEvent::StepFinal {
+                step: StepId(step),
+                comp: false,
+                block: None,
+            },
+        )
+        .await
+        .unwrap();
     }
 
     let out = audit(&url, &[]);

@@ -23,6 +23,7 @@ fn started(n: u8) -> SagaEvent {
 fn failed(step: u32) -> SagaEvent {
     SagaEvent::StepFailed {
         step: StepId(step),
+        comp: false,
         reason: format!("step {step} reverted"),
     }
 }

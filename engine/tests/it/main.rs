@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use baton_engine::Db;
 
+mod crash;
 mod log;
+mod saga;
+mod world;
 
 /// A SQLite file that is removed when dropped.
 pub struct TempFile(pub std::path::PathBuf);
@@ -43,19 +46,28 @@ pub fn sqlite_file() -> (String, TempFile) {
     (format!("sqlite://{}", path.display()), TempFile(path))
 }
 
+/// A fresh PostgreSQL database (a schema of its own) when `DATABASE_URL` is set.
+pub async fn postgres() -> Option<Db> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(
+            Db::connect_in(&url, Some(&unique("baton_test")))
+                .await
+                .unwrap(),
+        ),
+        _ => {
+            eprintln!("DATABASE_URL is not set: PostgreSQL is skipped (CI sets it)");
+            None
+        }
+    }
+}
+
 /// Fresh databases to run a test on: SQLite always, PostgreSQL when `DATABASE_URL` is set.
 /// Keep the returned guard alive while the database is used.
 pub async fn databases() -> Vec<(Db, Option<TempFile>)> {
     let (url, file) = sqlite_file();
     let mut out = vec![(Db::connect(&url).await.unwrap(), Some(file))];
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            let db = Db::connect_in(&url, Some(&unique("baton_test")))
-                .await
-                .unwrap();
-            out.push((db, None));
-        }
-        _ => eprintln!("DATABASE_URL is not set: PostgreSQL is skipped (CI sets it)"),
+    if let Some(db) = postgres().await {
+        out.push((db, None));
     }
     out
 }

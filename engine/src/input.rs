@@ -1,0 +1,93 @@
+//! What a saga runs: the intent, the liquidity it was planned over, the planner's knobs and the
+//! user's signatures — stored with the saga, so that recovery re-plans it exactly (the planner is
+//! pure) and checks the plan's hash against the one the saga started with.
+
+use alloy::primitives::{B256, Bytes, keccak256};
+use baton_planner::spec::{IntentSpec, SnapshotSpec};
+use baton_planner::{Intent, LiquidityGraph, LiquiditySnapshot, Plan, PlannerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// A saga's input. Deadlines in `intent` must be absolute (`at`), so re-planning later gives the
+/// same intent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SagaInput {
+    /// The intent.
+    pub intent: IntentSpec,
+    /// The liquidity snapshot it is planned over.
+    pub snapshot: SnapshotSpec,
+    /// The planner's knobs.
+    #[serde(default)]
+    pub config: PlannerConfig,
+    /// The user's signature of each order, in the plan's order.
+    pub signatures: Vec<Bytes>,
+}
+
+/// A planned saga input.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// Its hash (of its steps).
+    pub hash: B256,
+    /// The user's signatures, one per order.
+    pub signatures: Vec<Bytes>,
+}
+
+impl SagaInput {
+    /// Plans the input. Fails when it does not plan, or when the signatures do not match the
+    /// orders (one 65-byte signature per order, recovering to the user).
+    pub fn plan(&self) -> Result<Planned> {
+        let invalid = |why: String| EngineError::Invalid(why);
+        let plan = self.plan_unsigned()?;
+        let user = plan.intent().user();
+        if plan.orders().len() != self.signatures.len() {
+            return Err(invalid(format!(
+                "{} order(s) need {} signature(s), {} given",
+                plan.orders().len(),
+                plan.orders().len(),
+                self.signatures.len()
+            )));
+        }
+        for (order, sig) in plan.orders().iter().zip(&self.signatures) {
+            let signer = alloy::primitives::Signature::from_raw(sig)
+                .ok()
+                .and_then(|s| s.recover_address_from_prehash(&order.signing_hash()).ok());
+            if signer != Some(user) {
+                return Err(invalid(format!(
+                    "the signature of order {} is not the user's",
+                    order.id().0
+                )));
+            }
+        }
+        let hash = keccak256(format!("{:?}", plan.steps()));
+        Ok(Planned {
+            plan,
+            hash,
+            signatures: self.signatures.clone(),
+        })
+    }
+
+    /// The orders the user must sign, in order (the plan, before signatures are checked).
+    pub fn orders(&self) -> Result<Vec<baton_planner::Order>> {
+        Ok(self.plan_unsigned()?.orders().to_vec())
+    }
+
+    fn plan_unsigned(&self) -> Result<Plan> {
+        let invalid = |why: String| EngineError::Invalid(why);
+        let snapshot: LiquiditySnapshot = self
+            .snapshot
+            .clone()
+            .into_snapshot()
+            .map_err(|e| invalid(format!("snapshot: {e}")))?;
+        let intent: Intent = self
+            .intent
+            .clone()
+            .into_intent(&snapshot)
+            .map_err(|e| invalid(format!("intent: {e}")))?;
+        let graph = LiquidityGraph::new(snapshot).map_err(|e| invalid(format!("graph: {e}")))?;
+        baton_planner::plan(&graph, &intent, &self.config)
+            .map_err(|e| invalid(format!("plan: {e}")))
+    }
+}

@@ -1,0 +1,105 @@
+//! Sagas on the sim: fulfilled, refunded when a leg fails before the pivot, through every fault the
+//! sim injects — with every token conserved exactly.
+
+use alloy::primitives::U256;
+use baton_engine::Outcome;
+
+use crate::sqlite_file;
+use crate::world::{World, fast, units_of};
+
+/// Runs one intent for `token` to its outcome on a fresh world with `fault` injected first.
+async fn outcome_with(token: &str, fault: impl FnOnce(&World)) -> (World, Outcome) {
+    let world = World::new().await;
+    let (url, file) = sqlite_file();
+    let engine = world
+        .engine(baton_engine::Db::connect(&url).await.unwrap(), fast())
+        .await;
+    let before = world.totals().await;
+    let min = if token == "WETH" {
+        units_of(39, 16) // 0.39 WETH
+    } else {
+        units_of(990, 6)
+    };
+    let input = world.input(world.intent(1, token, min));
+    fault(&world);
+    let saga = engine.submit(input).await.unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), engine.wait(saga))
+        .await
+        .expect("the saga ends within a minute")
+        .unwrap();
+    assert_eq!(world.totals().await, before, "every token is conserved");
+    let verified = engine.log().verify(Some(saga)).await.unwrap();
+    assert_eq!(verified.broken, None);
+    drop(file);
+    (world, outcome)
+}
+
+async fn recipient_weth(world: &World) -> U256 {
+    world
+        .balances()
+        .await
+        .into_iter()
+        .find(|(t, h, _)| *t == world.weth_d && *h == world.recipient)
+        .unwrap()
+        .2
+}
+
+async fn user_usdc(world: &World) -> U256 {
+    world
+        .balances()
+        .await
+        .into_iter()
+        .find(|(t, h, _)| *t == world.usdc_o && *h == world.user.address())
+        .unwrap()
+        .2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_chain_swap_is_fulfilled_and_the_solver_repaid() {
+    let (world, outcome) = outcome_with("WETH", |_| {}).await;
+    assert_eq!(outcome, Outcome::Fulfilled);
+    assert!(recipient_weth(&world).await >= units_of(39, 16));
+    assert_eq!(user_usdc(&world).await, units_of(9_000, 6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fill_is_refunded_in_full() {
+    let (world, outcome) =
+        outcome_with("WETH", |w| w.dest.revert_next("fill", "out of luck")).await;
+    assert_eq!(outcome, Outcome::Refunded);
+    assert_eq!(recipient_weth(&world).await, U256::ZERO);
+    assert_eq!(
+        user_usdc(&world).await,
+        units_of(10_000, 6),
+        "the user has it all back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_swap_is_refunded_in_full() {
+    let (world, outcome) = outcome_with("WETH", |w| w.dest.revert_next("swap", "slipped")).await;
+    assert_eq!(outcome, Outcome::Refunded);
+    assert_eq!(user_usdc(&world).await, units_of(10_000, 6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_that_heal_still_end_fulfilled() {
+    type Fault = fn(&World);
+    let faults: [(&str, Fault); 6] = [
+        ("dropped open", |w| w.origin.drop_next("open")),
+        ("dropped fill", |w| w.dest.drop_next("fill")),
+        ("stalled destination", |w| w.dest.stall(30)),
+        ("fee spike", |w| w.dest.spike_base_fee(50_000_000_000, 40)),
+        ("flaky rpc", |w| {
+            w.origin.fail_rpc_fraction(0.2);
+            w.dest.fail_rpc_fraction(0.2);
+        }),
+        ("reverted settle, retried", |w| {
+            w.origin.revert_next("settle", "attester lag")
+        }),
+    ];
+    for (name, fault) in faults {
+        let (_, outcome) = outcome_with("WETH", fault).await;
+        assert_eq!(outcome, Outcome::Fulfilled, "{name}");
+    }
+}

@@ -1,0 +1,248 @@
+//! A two-chain sim world for engine tests: USDC on both chains, WETH and a USDC/WETH pool on the
+//! destination, the user funded on the origin, the solver's inventory on the destination with its
+//! approvals in place, blocks mined in the background, and a snapshot and intent that match it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use baton_adapters::devnet::{ATTESTER, SOLVER, USER, dev_signer};
+use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
+use baton_adapters::sim::{SimChain, SimConfig};
+use baton_engine::attester::LocalAttester;
+use baton_engine::{Db, Engine, EngineConfig, SagaInput, SagaLog};
+use baton_planner::ChainId;
+use baton_planner::spec::{IntentSpec, SnapshotSpec};
+use serde_json::json;
+
+pub const ORIGIN: ChainId = ChainId(1001);
+pub const DEST: ChainId = ChainId(1002);
+const GENESIS: u64 = 1_900_000_000;
+
+pub struct World {
+    pub origin: SimChain,
+    pub dest: SimChain,
+    pub user: PrivateKeySigner,
+    pub solver: PrivateKeySigner,
+    pub recipient: Address,
+    pub usdc_o: Address,
+    pub usdc_d: Address,
+    pub weth_d: Address,
+    pub pool: Address,
+    miner: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.miner.abort();
+    }
+}
+
+fn units(whole: u64, decimals: u32) -> U256 {
+    U256::from(whole) * U256::from(10u64).pow(U256::from(decimals))
+}
+
+async fn run(adapter: &dyn ChainAdapter, chain: &SimChain, op: Op) {
+    let fees = Fees {
+        gas_limit: 300_000,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+    };
+    let tx = adapter.prepare(TxRequest::new(op, fees)).await.unwrap();
+    adapter.broadcast(&tx).await.unwrap();
+    chain.mine(1);
+    assert!(matches!(adapter.status(&tx, None).await.unwrap(), TxStatus::Included(i) if i.success));
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let user = dev_signer(USER);
+        let solver = dev_signer(SOLVER);
+        let attester = dev_signer(ATTESTER).address();
+        let origin = SimChain::new(SimConfig::new(ORIGIN, attester, GENESIS));
+        let dest = SimChain::new(SimConfig::new(DEST, attester, GENESIS));
+        let usdc_o = origin.add_token("USDC");
+        let usdc_d = dest.add_token("USDC");
+        let weth_d = dest.add_token("WETH");
+        origin.mint(usdc_o, user.address(), units(10_000, 6));
+        dest.mint(usdc_d, solver.address(), units(200_000, 6));
+        dest.mint(weth_d, solver.address(), units(50, 18));
+        let pool = dest.add_pool((usdc_d, units(1_000_000, 6)), (weth_d, units(400, 18)), 30);
+
+        let user_o = origin.adapter(user.clone());
+        run(
+            &user_o,
+            &origin,
+            Op::Approve {
+                token: usdc_o,
+                spender: origin.settlers().origin,
+                amount: U256::MAX,
+            },
+        )
+        .await;
+        let solver_d = dest.adapter(solver.clone());
+        for token in [usdc_d, weth_d] {
+            for spender in [dest.settlers().destination, pool] {
+                run(
+                    &solver_d,
+                    &dest,
+                    Op::Approve {
+                        token,
+                        spender,
+                        amount: U256::MAX,
+                    },
+                )
+                .await;
+            }
+        }
+        let (o, d) = (origin.clone(), dest.clone());
+        let miner = tokio::spawn(async move {
+            loop {
+                o.mine(1);
+                d.mine(1);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Self {
+            origin,
+            dest,
+            user,
+            solver,
+            recipient: Address::repeat_byte(0xbe),
+            usdc_o,
+            usdc_d,
+            weth_d,
+            pool,
+            miner,
+        }
+    }
+
+    /// The solver's adapters on both chains (fresh ones, as a restarted engine would make).
+    pub fn solver_adapters(&self) -> Vec<Arc<dyn ChainAdapter>> {
+        vec![
+            Arc::new(self.origin.adapter(self.solver.clone())),
+            Arc::new(self.dest.adapter(self.solver.clone())),
+        ]
+    }
+
+    pub fn snapshot(&self) -> SnapshotSpec {
+        let chain = |c: &SimChain| {
+            json!({ "id": c.chain_id().0, "origin_settler": c.settlers().origin,
+                    "destination_settler": c.settlers().destination, "gas_price": "1000000000",
+                    "block_time_ms": 1000, "finality_blocks": 2 })
+        };
+        serde_json::from_value(json!({
+            "timestamp": self.origin.timestamp(),
+            "solver_fee_bps": 5,
+            "default_route_latency_secs": 2,
+            "chains": [chain(&self.origin), chain(&self.dest)],
+            "tokens": [
+                { "chain": 1001, "address": self.usdc_o, "symbol": "USDC", "decimals": 6, "native_price": "2500000000" },
+                { "chain": 1002, "address": self.usdc_d, "symbol": "USDC", "decimals": 6, "native_price": "2500000000" },
+                { "chain": 1002, "address": self.weth_d, "symbol": "WETH", "decimals": 18, "native_price": "1000000000000000000" }
+            ],
+            "pools": [
+                { "chain": 1002, "address": self.pool, "token0": "USDC", "token1": "WETH",
+                  "reserve0": units(1_000_000, 6).to_string(), "reserve1": units(400, 18).to_string(), "fee_bps": 30 }
+            ],
+            "inventory": [
+                { "chain": 1002, "token": "USDC", "amount": units(200_000, 6).to_string() },
+                { "chain": 1002, "token": "WETH", "amount": units(50, 18).to_string() }
+            ],
+            "routes": [{ "from": 1001, "to": 1002, "latency_secs": 2 }]
+        }))
+        .unwrap()
+    }
+
+    /// 1,000 USDC on the origin for at least `min` of `token` ("USDC" or "WETH") on the destination.
+    pub fn intent(&self, nonce: u64, token: &str, min: U256) -> IntentSpec {
+        let now = self.origin.timestamp();
+        serde_json::from_value(json!({
+            "user": self.user.address(),
+            "nonce": nonce.to_string(),
+            "open_deadline": { "at": now + 3_000 },
+            "fill_deadline": { "at": now + 6_000 },
+            "inputs": [{ "chain": 1001, "token": "USDC", "amount": units(1_000, 6).to_string() }],
+            "outputs": [{ "chain": 1002, "token": token, "min_amount": min.to_string(), "recipient": self.recipient }]
+        }))
+        .unwrap()
+    }
+
+    /// The input for `intent`, with the user's signatures.
+    pub fn input(&self, intent: IntentSpec) -> SagaInput {
+        let mut input = SagaInput {
+            intent,
+            snapshot: self.snapshot(),
+            config: Default::default(),
+            signatures: Vec::new(),
+        };
+        input.signatures = input
+            .orders()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let sig = self.user.sign_hash_sync(&o.signing_hash()).unwrap();
+                Bytes::from(sig.as_bytes().to_vec())
+            })
+            .collect();
+        input
+    }
+
+    /// Balances of every account holding tokens: (user, solver, recipient, escrow, pool) per token.
+    pub async fn balances(&self) -> Vec<(Address, Address, U256)> {
+        let holders = [
+            self.user.address(),
+            self.solver.address(),
+            self.recipient,
+            self.origin.settlers().origin,
+            self.dest.settlers().destination,
+            self.pool,
+        ];
+        let mut out = Vec::new();
+        for (chain, token) in [
+            (&self.origin, self.usdc_o),
+            (&self.dest, self.usdc_d),
+            (&self.dest, self.weth_d),
+        ] {
+            for h in holders {
+                out.push((token, h, chain.balance(token, h)));
+            }
+        }
+        out
+    }
+
+    /// Sum per token of [`World::balances`].
+    pub async fn totals(&self) -> Vec<(Address, U256)> {
+        let mut totals: Vec<(Address, U256)> = Vec::new();
+        for (token, _, amount) in self.balances().await {
+            match totals.iter_mut().find(|(t, _)| *t == token) {
+                Some((_, sum)) => *sum += amount,
+                None => totals.push((token, amount)),
+            }
+        }
+        totals
+    }
+
+    pub async fn engine(&self, db: Db, config: EngineConfig) -> Engine {
+        Engine::new(
+            SagaLog::new(db),
+            self.solver_adapters(),
+            Arc::new(LocalAttester(dev_signer(ATTESTER))),
+            config,
+        )
+    }
+}
+
+/// The engine's knobs for the sim: quick polls.
+pub fn fast() -> EngineConfig {
+    EngineConfig {
+        poll: Duration::from_millis(2),
+        ..EngineConfig::default()
+    }
+}
+
+pub fn units_of(whole: u64, decimals: u32) -> U256 {
+    units(whole, decimals)
+}
