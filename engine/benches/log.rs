@@ -33,6 +33,7 @@ async fn run(db: Db, concurrency: usize, per_saga: usize) {
                         step: StepId(k as u32),
                         comp: false,
                         block: None,
+                        tx: None,
                     },
                 )
                 .await

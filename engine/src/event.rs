@@ -71,6 +71,9 @@ pub enum SagaEvent {
         comp: bool,
         /// The block its transaction is in, for on-chain steps.
         block: Option<BlockRef>,
+        /// The transaction that did it, for on-chain steps.
+        #[serde(default)]
+        tx: Option<B256>,
     },
     /// A step (or its compensation) failed for good.
     StepFailed {

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use alloy::primitives::U256;
 use baton_adapters::AdapterError;
 use baton_adapters::port::{
-    BlockRef, ChainAdapter, EscrowStatus, Inclusion, Op, TxRequest, TxStatus,
+    BlockRef, ChainAdapter, EscrowStatus, Inclusion, Op, SignedTx, TxRequest, TxStatus,
 };
 use baton_planner::step::{Action, Step};
 use baton_planner::{ChainId, StepId};
@@ -22,6 +22,9 @@ use crate::event::{Outcome, SagaEvent, SagaId};
 use crate::input::Planned;
 use crate::ops;
 use crate::state::SagaState;
+
+/// How long (in blocks) a done step is watched for reorgs.
+const REORG_WATCH_BLOCKS: u64 = 64;
 
 /// A saga being driven.
 pub(crate) struct Saga {
@@ -138,6 +141,7 @@ impl Saga {
     }
 
     async fn tick(&mut self) -> Result<()> {
+        self.heal_reorgs().await?;
         if self.state.compensating.is_some() {
             return self.compensate().await;
         }
@@ -170,6 +174,7 @@ impl Saga {
                             step: id,
                             comp: false,
                             block: Some(block),
+                            tx: None,
                         })
                         .await?;
                     }
@@ -186,6 +191,37 @@ impl Saga {
         self.decide().await?;
         if self.state.compensating.is_none() && !self.fill_committed() {
             self.check_deadline().await?;
+        }
+        Ok(())
+    }
+
+    /// A done step whose transaction a reorg took out of the chain is sent again (the same bytes:
+    /// the same nonce, so it cannot happen twice), for as long as its block is recent.
+    async fn heal_reorgs(&mut self) -> Result<()> {
+        let done: Vec<(StepId, SignedTx, BlockRef)> = self
+            .state
+            .steps
+            .iter()
+            .chain(self.state.comps.iter())
+            .filter_map(|(id, st)| {
+                let block = st.done.flatten()?;
+                let tx = st.txs.iter().find(|t| Some(t.hash) == st.done_by)?;
+                Some((*id, tx.clone(), block))
+            })
+            .collect();
+        for (id, tx, block) in done {
+            let adapter = self.adapter(self.step(id)?.chain)?;
+            let head = adapter.head().await?.number;
+            if head >= block.number + REORG_WATCH_BLOCKS {
+                continue;
+            }
+            match adapter.status(&tx, Some(&block)).await? {
+                TxStatus::ReorgedOut { .. } | TxStatus::Dropped => {
+                    warn!(saga = %self.id, step = id.0, "reorged out after it was done; sending it again");
+                    let _ = adapter.broadcast(&tx).await;
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -295,6 +331,7 @@ impl Saga {
                                 step: step.id,
                                 comp,
                                 block: Some(inc.block),
+                                tx: Some(tx.hash),
                             })
                             .await;
                     }
@@ -400,6 +437,7 @@ impl Saga {
                 step: id,
                 comp: false,
                 block: Some(f.at.block),
+                tx: Some(f.at.tx),
             })
             .await?;
         }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use alloy::primitives::B256;
 use baton_adapters::port::{BlockRef, SignedTx};
 use baton_planner::StepId;
 
@@ -14,6 +15,8 @@ pub struct StepState {
     pub txs: Vec<SignedTx>,
     /// Done, and where (on-chain).
     pub done: Option<Option<BlockRef>>,
+    /// The transaction that did it (on-chain).
+    pub done_by: Option<B256>,
     /// Failed for good, and why.
     pub failed: Option<String>,
 }
@@ -70,8 +73,15 @@ impl SagaState {
                     s.txs.push(tx.clone());
                 }
             }
-            SagaEvent::StepFinal { step, comp, block } => {
-                self.entry(*step, *comp).done = Some(*block);
+            SagaEvent::StepFinal {
+                step,
+                comp,
+                block,
+                tx,
+            } => {
+                let s = self.entry(*step, *comp);
+                s.done = Some(*block);
+                s.done_by = *tx;
             }
             SagaEvent::StepFailed { step, comp, reason } => {
                 self.entry(*step, *comp).failed = Some(reason.clone());

@@ -9,6 +9,11 @@ use crate::world::{World, fast, units_of};
 
 /// Runs one intent for `token` to its outcome on a fresh world with `fault` injected first.
 async fn outcome_with(token: &str, fault: impl FnOnce(&World)) -> (World, Outcome) {
+    outcome_within(token, 6_000, fault).await
+}
+
+/// Like [`outcome_with`], with the fill deadline `fill_in` seconds of chain time ahead.
+async fn outcome_within(token: &str, fill_in: u64, fault: impl FnOnce(&World)) -> (World, Outcome) {
     let world = World::new().await;
     let (url, file) = sqlite_file();
     let engine = world
@@ -20,7 +25,7 @@ async fn outcome_with(token: &str, fault: impl FnOnce(&World)) -> (World, Outcom
     } else {
         units_of(990, 6)
     };
-    let input = world.input(world.intent(1, token, min));
+    let input = world.input(world.intent_within(1, token, min, fill_in));
     fault(&world);
     let saga = engine.submit(input).await.unwrap();
     let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), engine.wait(saga))
@@ -102,4 +107,81 @@ async fn faults_that_heal_still_end_fulfilled() {
         let (_, outcome) = outcome_with("WETH", fault).await;
         assert_eq!(outcome, Outcome::Fulfilled, "{name}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorgs_below_finality_heal() {
+    let world = World::new().await;
+    let (url, _file) = sqlite_file();
+    let engine = world
+        .engine(baton_engine::Db::connect(&url).await.unwrap(), fast())
+        .await;
+    let before = world.totals().await;
+    let saga = engine
+        .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
+        .await
+        .unwrap();
+    // Reorg the newest block of both chains, again and again, while the saga runs.
+    let (o, d) = (world.origin.clone(), world.dest.clone());
+    let reorgs = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(std::time::Duration::from_millis(7)).await;
+            let _ = o.reorg(1);
+            let _ = d.reorg(1);
+        }
+    });
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), engine.wait(saga))
+        .await
+        .unwrap()
+        .unwrap();
+    reorgs.await.unwrap();
+    assert_eq!(outcome, Outcome::Fulfilled);
+    assert_eq!(world.totals().await, before);
+    assert!(recipient_weth(&world).await >= units_of(39, 16));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_that_can_no_longer_meet_its_deadline_gives_up_and_refunds() {
+    // 60 s of chain time to fill; the destination's fees stay above the ceiling for 200 blocks.
+    let (world, outcome) =
+        outcome_within("WETH", 60, |w| w.dest.spike_base_fee(50_000_000_000, 200)).await;
+    assert_eq!(outcome, Outcome::Refunded);
+    assert_eq!(user_usdc(&world).await, units_of(10_000, 6));
+    assert_eq!(recipient_weth(&world).await, U256::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settle_that_keeps_failing_after_the_pivot_raises_an_alert_and_waits_for_an_operator() {
+    let world = World::new().await;
+    let (url, _file) = sqlite_file();
+    let engine = world
+        .engine(baton_engine::Db::connect(&url).await.unwrap(), fast())
+        .await;
+    for _ in 0..10 {
+        world.origin.revert_next("settle", "the attester is down");
+    }
+    let saga = engine
+        .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), engine.wait(saga))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, Outcome::Fulfilled, "the user got the output");
+    let events = engine.log().events(saga).await.unwrap();
+    assert!(events.iter().any(|e| matches!(
+        &e.event,
+        baton_engine::SagaEvent::Alert { reason } if reason.contains("the attester is down")
+    )));
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.event == baton_engine::SagaEvent::Completed)
+    );
+    assert_eq!(
+        engine.log().unfinished().await.unwrap(),
+        vec![saga],
+        "left for an operator"
+    );
 }

@@ -158,12 +158,17 @@ impl World {
 
     /// 1,000 USDC on the origin for at least `min` of `token` ("USDC" or "WETH") on the destination.
     pub fn intent(&self, nonce: u64, token: &str, min: U256) -> IntentSpec {
+        self.intent_within(nonce, token, min, 6_000)
+    }
+
+    /// Like [`World::intent`], with the fill deadline `fill_in` seconds of chain time ahead.
+    pub fn intent_within(&self, nonce: u64, token: &str, min: U256, fill_in: u64) -> IntentSpec {
         let now = self.origin.timestamp();
         serde_json::from_value(json!({
             "user": self.user.address(),
             "nonce": nonce.to_string(),
-            "open_deadline": { "at": now + 3_000 },
-            "fill_deadline": { "at": now + 6_000 },
+            "open_deadline": { "at": now + fill_in / 2 },
+            "fill_deadline": { "at": now + fill_in },
             "inputs": [{ "chain": 1001, "token": "USDC", "amount": units(1_000, 6).to_string() }],
             "outputs": [{ "chain": 1002, "token": token, "min_amount": min.to_string(), "recipient": self.recipient }]
         }))
