@@ -60,6 +60,7 @@ pub(crate) struct Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     tasks: Mutex<HashMap<SagaId, JoinHandle<Result<Outcome>>>>,
+    reserving: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -80,6 +81,7 @@ impl Engine {
                 appended: AtomicU64::new(0),
             }),
             tasks: Mutex::new(HashMap::new()),
+            reserving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -93,6 +95,7 @@ impl Engine {
             }
         }
         let id = SagaId::from(planned.plan.intent().id());
+        self.reserve(id, &planned).await?;
         let body =
             serde_json::to_string(&input).map_err(|e| EngineError::Corrupt(e.to_string()))?;
         with_pool!(self.shared.log.db(), pool => {
@@ -114,6 +117,10 @@ impl Engine {
 
     /// Resumes every unfinished saga in the log; returns their ids.
     pub async fn recover(&self) -> Result<Vec<SagaId>> {
+        let reclaimed = crate::reserve::reclaim(self.shared.log.db(), now_ms()).await?;
+        if reclaimed > 0 {
+            info!(reclaimed, "released expired reservations");
+        }
         let ids = self.shared.log.unfinished().await?;
         for id in &ids {
             let body: Option<String> = with_pool!(self.shared.log.db(), pool => {
@@ -142,6 +149,32 @@ impl Engine {
             self.spawn(*id, planned, state);
         }
         Ok(ids)
+    }
+
+    /// Reserves the plan's inventory against the solver's live balances, until the fill deadline
+    /// plus an hour.
+    async fn reserve(&self, id: SagaId, planned: &crate::input::Planned) -> Result<()> {
+        let _one_at_a_time = self.reserving.lock().await;
+        let mut available = std::collections::BTreeMap::new();
+        for asset in planned.plan.inventory().keys() {
+            let adapter = self
+                .shared
+                .chains
+                .get(&asset.chain)
+                .ok_or(EngineError::NoAdapter(asset.chain.0))?;
+            let balance = adapter.balance(asset.token.0, adapter.account()).await?;
+            available.insert(*asset, balance);
+        }
+        let expires = (i64::from(planned.plan.intent().fill_deadline()) + 3_600) * 1_000;
+        crate::reserve::reserve(
+            self.shared.log.db(),
+            id,
+            planned.plan.inventory(),
+            &available,
+            now_ms(),
+            expires.max(now_ms() + 3_600_000),
+        )
+        .await
     }
 
     fn spawn(&self, id: SagaId, planned: crate::input::Planned, state: SagaState) {

@@ -8,10 +8,17 @@
 //! - [`db`]: the database (SQLite file with WAL, or PostgreSQL), embedded numbered migrations.
 //! - [`event`]: what a saga's log records ([`SagaEvent`]), saga ids and outcomes.
 //! - [`log`]: the append-only, hash-chained saga log with group commit, and its verification.
+//! - [`engine`]: accepts sagas, drives each in a task, resumes unfinished ones after a restart;
+//!   `saga` (private) is one saga's driver, [`state`] its state folded from the log, [`ops`] the
+//!   chain ops of plan steps, [`attester`] who signs fills and cancels.
+//! - [`input`]: what a saga runs (intent, snapshot, planner knobs, signatures), re-planned on
+//!   recovery; [`reserve`]: inventory reservations.
 //! - [`error`]: the engine's error type, [`EngineError`].
 //!
-//! **Status:** the saga log is built (both databases, group commit, `audit verify`). The scheduler,
-//! reservations, compensations, recovery and outcome evaluation are not built yet; their tables exist.
+//! **Status:** the saga log, the driver (holds on fees and RPC health, write-ahead signing, fee
+//! replacement, deadline budgeting, compensation, outcome from evidence, reorg healing),
+//! reservations and recovery are built and tested on the sim and both databases. Not yet: leases for
+//! several instances (the `sagas` table has the columns), metrics, replay.
 //!
 //! Depends on the planner and the adapters.
 //!
@@ -26,6 +33,7 @@ pub mod event;
 pub mod input;
 pub mod log;
 pub mod ops;
+pub mod reserve;
 mod saga;
 pub mod state;
 

@@ -54,6 +54,9 @@ impl Saga {
     async fn append(&mut self, event: SagaEvent) -> Result<()> {
         let appended = self.shared.log.append(self.id, event.clone()).await?;
         self.state.apply(appended.seq, &event);
+        if event == SagaEvent::Completed {
+            crate::reserve::release(self.shared.log.db(), self.id).await?;
+        }
         let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
         if self.shared.config.stop_after_events == Some(n) {
             return Err(EngineError::Stopped(n));

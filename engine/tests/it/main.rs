@@ -9,6 +9,7 @@ use baton_engine::Db;
 
 mod crash;
 mod log;
+mod reserve;
 mod saga;
 mod world;
 
