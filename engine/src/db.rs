@@ -129,6 +129,16 @@ impl Db {
         Ok(())
     }
 
+    /// The statement that opens a transaction that will write: SQLite takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, so a read-then-write transaction waits for other writers instead of
+    /// failing with "database is locked"); PostgreSQL begins normally.
+    pub fn begin_write(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "BEGIN IMMEDIATE",
+            Db::Postgres(_) => "BEGIN",
+        }
+    }
+
     /// Which database this is: `"sqlite"` or `"postgres"`.
     pub fn kind(&self) -> &'static str {
         match self {

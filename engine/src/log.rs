@@ -324,7 +324,7 @@ async fn write_batch(
     let mut tentative: HashMap<SagaId, (u64, B256)> = HashMap::new();
     let mut out = Vec::with_capacity(batch.len());
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         for append in batch {
             let saga = append.saga;
             let head = match tentative.get(&saga).or_else(|| heads.get(&saga)) {

@@ -23,7 +23,7 @@ pub async fn reserve(
     expires_ms: i64,
 ) -> Result<()> {
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         if matches!(db, Db::Postgres(_)) {
             // One reserver at a time across instances.
             sqlx::query("SELECT pg_advisory_xact_lock(7683)").execute(&mut *tx).await?;
