@@ -422,7 +422,7 @@ async fn deploy(rpc_url: &Url) -> Result<Contracts> {
 }
 
 /// The test tokens every devnet chain gets, with their decimals.
-const TOKENS: [(&str, u8); 3] = [("USDC", 6), ("WETH", 18), ("DAI", 18)];
+pub const TOKENS: [(&str, u8); 3] = [("USDC", 6), ("WETH", 18), ("DAI", 18)];
 
 /// `whole` tokens of `symbol` in base units.
 fn units(symbol: &str, whole: u64) -> U256 {

@@ -11,6 +11,7 @@
 //! - [`engine`]: accepts sagas, drives each in a task, resumes unfinished ones after a restart;
 //!   `saga` (private) is one saga's driver, [`state`] its state folded from the log, [`ops`] the
 //!   chain ops of plan steps, [`attester`] who signs fills and cancels.
+//! - [`liquidity`]: a planner snapshot read live from the chains through the adapters.
 //! - [`input`]: what a saga runs (intent, snapshot, planner knobs, signatures), re-planned on
 //!   recovery; [`reserve`]: inventory reservations.
 //! - [`error`]: the engine's error type, [`EngineError`].
@@ -31,6 +32,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod input;
+pub mod liquidity;
 pub mod log;
 pub mod ops;
 pub mod reserve;

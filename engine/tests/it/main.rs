@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use baton_engine::Db;
 
+mod anvil;
 mod crash;
 mod log;
 mod reserve;

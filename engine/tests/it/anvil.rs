@@ -1,0 +1,309 @@
+//! The whole path on two real anvil nodes (1 s blocks): liquidity read from the chains, a two-input
+//! intent (inputs on both chains, the output on one) whose two opens run in parallel and which ends
+//! Fulfilled; and one whose pool is drained after planning, which ends Refunded.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::signers::SignerSync;
+use baton_adapters::devnet::{ATTESTER, Devnet, DevnetChain, SOLVER, TOKENS, USER, dev_signer};
+use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
+use baton_engine::attester::LocalAttester;
+use baton_engine::liquidity::{self, Venue, VenuePool, VenueToken};
+use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaEvent, SagaInput, SagaLog};
+use baton_planner::spec::IntentSpec;
+use baton_planner::step::Action;
+use baton_planner::{Amount, ChainId};
+use serde_json::json;
+
+use crate::sqlite_file;
+
+const FEES: Fees = Fees {
+    gas_limit: 300_000,
+    max_fee_per_gas: 20_000_000_000,
+    max_priority_fee_per_gas: 1_000_000_000,
+};
+
+/// Sends `ops` from `adapter` and waits until each is included and succeeded.
+async fn send(adapter: &dyn ChainAdapter, ops: Vec<Op>) {
+    let mut txs = Vec::new();
+    for op in ops {
+        let tx = adapter.prepare(TxRequest::new(op, FEES)).await.unwrap();
+        adapter.broadcast(&tx).await.unwrap();
+        txs.push(tx);
+    }
+    for tx in txs {
+        loop {
+            match adapter.status(&tx, None).await.unwrap() {
+                TxStatus::Included(inc) => {
+                    assert!(inc.success, "{:?}", inc.revert_reason);
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+}
+
+fn approve(token: Address, spender: Address) -> Op {
+    Op::Approve {
+        token,
+        spender,
+        amount: U256::MAX,
+    }
+}
+
+fn venue(chain: &DevnetChain) -> Venue {
+    let price = |symbol: &str| match symbol {
+        "USDC" => U256::from(2_500_000_000u64),
+        "WETH" => U256::from(10u64).pow(U256::from(18)),
+        _ => U256::from(2_500u64) * U256::from(10u64).pow(U256::from(18)),
+    };
+    Venue {
+        chain: ChainId(chain.chain_id),
+        settlers: chain.settlers(),
+        finality_blocks: 2,
+        tokens: TOKENS
+            .iter()
+            .map(|(symbol, decimals)| VenueToken {
+                symbol: symbol.to_string(),
+                address: chain.tokens[*symbol],
+                decimals: *decimals,
+                native_price: Some(Amount::new(price(symbol))),
+            })
+            .collect(),
+        pools: chain
+            .pools
+            .values()
+            .map(|p| VenuePool {
+                address: *p,
+                fee_bps: 30,
+            })
+            .collect(),
+    }
+}
+
+struct Setup {
+    devnet: Devnet,
+    solver: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+    user: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+}
+
+async fn setup() -> Setup {
+    let devnet = Devnet::start(2, Some(1)).await.unwrap();
+    let mut solver: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
+    let mut user: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
+    for chain in &devnet.chains {
+        let id = ChainId(chain.chain_id);
+        solver.insert(id, Arc::new(chain.adapter(SOLVER).unwrap()));
+        user.insert(id, Arc::new(chain.adapter(USER).unwrap()));
+    }
+    // The user lets each origin settler pull its tokens; the solver lets the destination settler
+    // and the pools pull its inventory.
+    for chain in &devnet.chains {
+        let id = ChainId(chain.chain_id);
+        let tokens: Vec<Address> = chain.tokens.values().copied().collect();
+        send(
+            user[&id].as_ref(),
+            tokens
+                .iter()
+                .map(|t| approve(*t, chain.origin_settler))
+                .collect(),
+        )
+        .await;
+        let mut ops = Vec::new();
+        for t in &tokens {
+            ops.push(approve(*t, chain.destination_settler));
+            for p in chain.pools.values() {
+                ops.push(approve(*t, *p));
+            }
+        }
+        send(solver[&id].as_ref(), ops).await;
+    }
+    Setup {
+        devnet,
+        solver,
+        user,
+    }
+}
+
+impl Setup {
+    async fn input(&self, nonce: u64) -> SagaInput {
+        let venues: Vec<Venue> = self.devnet.chains.iter().map(venue).collect();
+        let snapshot = liquidity::read(&self.solver, &venues, 5, 2).await.unwrap();
+        let now = snapshot.timestamp;
+        let intent: IntentSpec = serde_json::from_value(json!({
+            "user": dev_signer(USER).address(),
+            "nonce": nonce.to_string(),
+            "open_deadline": { "at": now + 120 },
+            "fill_deadline": { "at": now + 600 },
+            "inputs": [
+                { "chain": 1001, "token": "USDC", "amount": "600000000" },
+                { "chain": 1002, "token": "DAI", "amount": "400000000000000000000" }
+            ],
+            "outputs": [{ "chain": 1002, "token": "WETH", "min_amount": "380000000000000000",
+                          "recipient": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC" }]
+        }))
+        .unwrap();
+        let mut input = SagaInput {
+            intent,
+            snapshot,
+            config: Default::default(),
+            signatures: Vec::new(),
+        };
+        let user = dev_signer(USER);
+        input.signatures = input
+            .orders()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                Bytes::from(
+                    user.sign_hash_sync(&o.signing_hash())
+                        .unwrap()
+                        .as_bytes()
+                        .to_vec(),
+                )
+            })
+            .collect();
+        input
+    }
+
+    fn engine(&self, db: Db) -> Engine {
+        Engine::new(
+            SagaLog::new(db),
+            self.solver.values().cloned().collect(),
+            Arc::new(LocalAttester(dev_signer(ATTESTER))),
+            EngineConfig {
+                poll: Duration::from_millis(100),
+                ..EngineConfig::default()
+            },
+        )
+    }
+
+    async fn user_inputs(&self) -> (U256, U256) {
+        let user = dev_signer(USER).address();
+        let [a, b] = [&self.devnet.chains[0], &self.devnet.chains[1]];
+        (
+            self.user[&ChainId(a.chain_id)]
+                .balance(a.tokens["USDC"], user)
+                .await
+                .unwrap(),
+            self.user[&ChainId(b.chain_id)]
+                .balance(b.tokens["DAI"], user)
+                .await
+                .unwrap(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_input_intent_opens_both_orders_in_parallel_and_is_fulfilled_on_anvil() {
+    let s = setup().await;
+    let (url, _file) = sqlite_file();
+    let engine = s.engine(Db::connect(&url).await.unwrap());
+    let input = s.input(1).await;
+    let planned = input.plan().unwrap();
+    let (usdc_before, dai_before) = s.user_inputs().await;
+    let saga = engine.submit(input).await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(120), engine.wait(saga))
+        .await
+        .expect("fulfilled within two minutes")
+        .unwrap();
+    assert_eq!(outcome, Outcome::Fulfilled);
+
+    let dest = &s.devnet.chains[1];
+    let recipient: Address = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+        .parse()
+        .unwrap();
+    let weth = s.solver[&ChainId(dest.chain_id)]
+        .balance(dest.tokens["WETH"], recipient)
+        .await
+        .unwrap();
+    assert!(
+        weth >= U256::from(380_000_000_000_000_000u64),
+        "delivered {weth}"
+    );
+    let (usdc, dai) = s.user_inputs().await;
+    assert_eq!(usdc_before - usdc, U256::from(600_000_000u64));
+    assert_eq!(
+        dai_before - dai,
+        U256::from(400u64) * U256::from(10u64).pow(U256::from(18))
+    );
+
+    // Both opens were signed before either was done: they ran in parallel.
+    let opens: Vec<_> = planned
+        .plan
+        .steps()
+        .iter()
+        .filter(|st| matches!(st.action, Action::Open { .. }))
+        .map(|st| st.id)
+        .collect();
+    assert_eq!(opens.len(), 2);
+    let events = engine.log().events(saga).await.unwrap();
+    let position = |pred: &dyn Fn(&SagaEvent) -> bool| events.iter().position(|e| pred(&e.event));
+    let last_open_signed = opens
+        .iter()
+        .map(|o| position(&|e| matches!(e, SagaEvent::TxSigned { step, .. } if step == o)).unwrap())
+        .max()
+        .unwrap();
+    let first_open_done = opens
+        .iter()
+        .map(|o| {
+            position(&|e| matches!(e, SagaEvent::StepFinal { step, .. } if step == o)).unwrap()
+        })
+        .min()
+        .unwrap();
+    assert!(last_open_signed < first_open_done, "{events:#?}");
+    assert!(
+        events.iter().any(|e| e.event == SagaEvent::Completed),
+        "the solver was repaid"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_whose_pool_is_drained_after_planning_is_refunded_on_anvil() {
+    let s = setup().await;
+    let (url, _file) = sqlite_file();
+    let engine = s.engine(Db::connect(&url).await.unwrap());
+    let input = s.input(2).await;
+    // Someone drains both WETH pools of the destination after the plan was made.
+    let dest = &s.devnet.chains[1];
+    let dest_user = s.user[&ChainId(dest.chain_id)].clone();
+    let user = dest_user.account();
+    let mut drains = Vec::new();
+    for (pool, token) in [("USDC/WETH", "USDC"), ("DAI/WETH", "DAI")] {
+        let pool = dest.pools[pool];
+        drains.push(approve(dest.tokens[token], pool));
+        drains.push(Op::Swap {
+            pool,
+            token_in: dest.tokens[token],
+            amount_in: U256::from(5_000_000u64)
+                * U256::from(10u64).pow(U256::from(if token == "USDC" { 6 } else { 18 })),
+            min_out: U256::ZERO,
+            to: user,
+        });
+    }
+    send(dest_user.as_ref(), drains).await;
+    let (usdc_before, dai_before) = s.user_inputs().await;
+
+    let saga = engine.submit(input).await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(120), engine.wait(saga))
+        .await
+        .expect("refunded within two minutes")
+        .unwrap();
+    assert_eq!(outcome, Outcome::Refunded);
+    assert_eq!(
+        s.user_inputs().await,
+        (usdc_before, dai_before),
+        "both inputs are back"
+    );
+    let events = engine.log().events(saga).await.unwrap();
+    assert!(
+        events.iter().any(
+            |e| matches!(&e.event, SagaEvent::Compensating { reason } if reason.contains("minOut"))
+        ),
+        "{events:#?}"
+    );
+}
