@@ -12,8 +12,8 @@ use super::world::World;
 use crate::abi::{self};
 use crate::error::{AdapterError, Result};
 use crate::port::{
-    BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, EventAt, Evidence, Inclusion,
-    Reserves, SignedTx, TxRequest, TxStatus,
+    BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, Evidence, Inclusion, Reserves,
+    SignedTx, TxRequest, TxStatus,
 };
 
 /// An account on a [`SimChain`]: the `ChainAdapter` of the sim.
@@ -153,21 +153,11 @@ impl ChainAdapter for SimAdapter {
 
     fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
         ready(self.read("reading events", |w| {
-            let logs = w.blocks.iter().flat_map(|b| {
-                b.txs.iter().flat_map(move |tx| {
-                    let at = EventAt {
-                        block: BlockRef {
-                            number: b.number,
-                            hash: b.hash,
-                        },
-                        tx: *tx,
-                    };
-                    w.receipts
-                        .get(tx)
-                        .into_iter()
-                        .flat_map(move |r| r.logs.iter().map(move |l| (l, at)))
-                })
-            });
+            let logs = w
+                .events
+                .get(&order.0)
+                .into_iter()
+                .flat_map(|list| list.iter().map(|(l, at)| (l, *at)));
             Ok(abi::evidence(order, &w.settlers, logs))
         }))
     }
@@ -232,7 +222,7 @@ impl ChainAdapter for SimAdapter {
                     logs: r.logs.clone(),
                 }));
             }
-            let pending = w.mempool.values().any(|p| p.hash == tx.hash);
+            let pending = w.pending.contains_key(&tx.hash);
             Ok(match (pending, seen) {
                 (_, Some(was)) => TxStatus::ReorgedOut { was: *was },
                 (true, None) => TxStatus::Pending,

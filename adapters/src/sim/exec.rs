@@ -1,7 +1,9 @@
 //! Rust models of the fixture contracts: the state a sim chain keeps and how a call changes it,
 //! with the contracts' checks, revert reasons and events.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet as StdHashSet;
+
+use imbl::{HashMap, HashSet};
 
 use alloy::primitives::{Address, B256, Log, LogData, Signature, U256, keccak256};
 use alloy::sol_types::{SolEvent, SolInterface, SolStruct, SolValue};
@@ -45,7 +47,8 @@ pub(super) struct Escrow {
     pub(super) inputs: Vec<(Address, U256)>,
 }
 
-/// The contracts' storage, cloned per block so a reorg can go back.
+/// The contracts' storage. Persistent maps (`imbl`): a clone shares structure, so keeping the state
+/// of every recent block (for reorgs) and of every transaction (for reverts) costs O(1) per copy.
 #[derive(Clone, Debug, Default)]
 pub(super) struct State {
     pub(super) balances: HashMap<(Address, Address), U256>,
@@ -63,7 +66,7 @@ pub(super) struct Ctx<'a> {
     pub(super) settlers: Settlers,
     pub(super) executor: Address,
     pub(super) attester: Address,
-    pub(super) tokens: &'a HashSet<Address>,
+    pub(super) tokens: &'a StdHashSet<Address>,
     pub(super) timestamp: u64,
     pub(super) logs: Vec<Log>,
 }

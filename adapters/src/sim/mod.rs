@@ -110,6 +110,8 @@ impl SimChain {
             states: vec![State::default()],
             receipts: HashMap::new(),
             mempool: BTreeMap::new(),
+            pending: HashMap::new(),
+            events: HashMap::new(),
             time_jump: 0,
             fork: 0,
             stall: 0,
@@ -258,7 +260,10 @@ impl SimChain {
 
     /// Evicts a pending transaction from the mempool (as `anvil_dropTransaction`).
     pub fn drop_tx(&self, hash: B256) {
-        self.world().mempool.retain(|_, p| p.hash != hash);
+        let mut w = self.world();
+        if let Some(key) = w.pending.remove(&hash) {
+            w.mempool.remove(&key);
+        }
     }
 
     /// The next `mine` calls produce no block, `blocks` of them.
@@ -294,7 +299,15 @@ impl SimChain {
         w.state = w.states.last().cloned().unwrap_or_default();
         for block in &removed {
             for tx in &block.txs {
-                w.receipts.remove(tx);
+                if let Some(receipt) = w.receipts.remove(tx) {
+                    for log in &receipt.logs {
+                        if let Some(order) = log.data.topics().get(1)
+                            && let Some(list) = w.events.get_mut(order)
+                        {
+                            list.retain(|(_, at)| at.tx != *tx);
+                        }
+                    }
+                }
             }
         }
         w.fork += 1;

@@ -13,7 +13,7 @@ use super::{MAX_REORG, SimConfig};
 use crate::abi::Settlers;
 use crate::contracts::{OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Result};
-use crate::port::{BlockRef, SignedTx};
+use crate::port::{BlockRef, EventAt, SignedTx};
 
 #[derive(Clone, Debug)]
 pub(super) struct PendingTx {
@@ -55,6 +55,10 @@ pub(super) struct World {
     pub(super) states: Vec<State>,
     pub(super) receipts: HashMap<B256, Receipt>,
     pub(super) mempool: BTreeMap<(Address, u64), PendingTx>,
+    /// Where each pending transaction sits in `mempool`, by hash.
+    pub(super) pending: HashMap<B256, (Address, u64)>,
+    /// Settler events by order id (their first topic), for `evidence`.
+    pub(super) events: HashMap<B256, Vec<(Log, EventAt)>>,
     pub(super) time_jump: u64,
     pub(super) fork: u64,
     pub(super) stall: u64,
@@ -148,6 +152,7 @@ impl World {
                 }
                 let tx = tx.clone();
                 self.mempool.remove(&(sender, nonce));
+                self.pending.remove(&tx.hash);
                 included.push(tx);
                 nonce += 1;
                 self.state.nonces.insert(sender, nonce);
@@ -188,6 +193,17 @@ impl World {
             let receipt = match result {
                 Ok(()) => {
                     self.state = next;
+                    let at = EventAt { block, tx: tx.hash };
+                    for log in &ctx.logs {
+                        let settler = log.address == self.settlers.origin
+                            || log.address == self.settlers.destination;
+                        if let (true, Some(order)) = (settler, log.data.topics().get(1)) {
+                            self.events
+                                .entry(*order)
+                                .or_default()
+                                .push((log.clone(), at));
+                        }
+                    }
                     Receipt {
                         block,
                         success: true,
@@ -221,8 +237,7 @@ impl World {
 
     pub(super) fn accept(&mut self, tx: &SignedTx) -> Result<()> {
         let bad = |reason: &str| AdapterError::rejected("broadcasting", reason);
-        if self.receipts.contains_key(&tx.hash) || self.mempool.values().any(|p| p.hash == tx.hash)
-        {
+        if self.receipts.contains_key(&tx.hash) || self.pending.contains_key(&tx.hash) {
             return Ok(());
         }
         let envelope = TxEnvelope::decode_2718(&mut tx.raw.as_ref())
@@ -267,6 +282,10 @@ impl World {
             self.drop_next.remove(i);
             return Ok(());
         }
+        if let Some(old) = self.mempool.get(&(from, t.nonce)) {
+            self.pending.remove(&old.hash);
+        }
+        self.pending.insert(tx.hash, (from, t.nonce));
         self.mempool.insert(
             (from, t.nonce),
             PendingTx {
