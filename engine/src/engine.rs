@@ -133,7 +133,7 @@ impl Engine {
                 body.ok_or_else(|| EngineError::Corrupt(format!("saga {id} has no intent")))?;
             let input: SagaInput = serde_json::from_str(&body)
                 .map_err(|e| EngineError::Corrupt(format!("intent of saga {id}: {e}")))?;
-            let planned = input.plan()?;
+            let planned = input.plan_stored()?;
             let events = self.shared.log.events(*id).await?;
             let started = events.iter().find_map(|e| match &e.event {
                 crate::event::SagaEvent::Started { plan, .. } => Some(*plan),

@@ -39,8 +39,25 @@ impl SagaInput {
     /// Plans the input. Fails when it does not plan, or when the signatures do not match the
     /// orders (one 65-byte signature per order, recovering to the user).
     pub fn plan(&self) -> Result<Planned> {
-        let invalid = |why: String| EngineError::Invalid(why);
+        let planned = self.plan_stored()?;
+        self.check_signatures(&planned.plan)?;
+        Ok(planned)
+    }
+
+    /// Plans an input the engine stored itself after checking it: recovery trusts the signatures
+    /// it checked at submission, and checks the plan's hash against the saga's instead.
+    pub fn plan_stored(&self) -> Result<Planned> {
         let plan = self.plan_unsigned()?;
+        let hash = keccak256(format!("{:?}", plan.steps()));
+        Ok(Planned {
+            plan,
+            hash,
+            signatures: self.signatures.clone(),
+        })
+    }
+
+    fn check_signatures(&self, plan: &Plan) -> Result<()> {
+        let invalid = |why: String| EngineError::Invalid(why);
         let user = plan.intent().user();
         if plan.orders().len() != self.signatures.len() {
             return Err(invalid(format!(
@@ -61,12 +78,7 @@ impl SagaInput {
                 )));
             }
         }
-        let hash = keccak256(format!("{:?}", plan.steps()));
-        Ok(Planned {
-            plan,
-            hash,
-            signatures: self.signatures.clone(),
-        })
+        Ok(())
     }
 
     /// The orders the user must sign, in order (the plan, before signatures are checked).

@@ -12,6 +12,7 @@
 //!   `saga` (private) is one saga's driver, [`state`] its state folded from the log, [`ops`] the
 //!   chain ops of plan steps, [`attester`] who signs fills and cancels.
 //! - [`liquidity`]: a planner snapshot read live from the chains through the adapters.
+//! - [`simworld`]: a ready-made two-chain sim world for tests, benchmarks and demos.
 //! - [`input`]: what a saga runs (intent, snapshot, planner knobs, signatures), re-planned on
 //!   recovery; [`reserve`]: inventory reservations.
 //! - [`error`]: the engine's error type, [`EngineError`].
@@ -36,6 +37,7 @@ pub mod liquidity;
 pub mod log;
 pub mod ops;
 pub mod reserve;
+pub mod simworld;
 mod saga;
 pub mod state;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use baton_engine::{Db, EngineConfig, EngineError, Outcome};
 
-use crate::world::{World, fast, units_of};
+use baton_engine::simworld::{World, fast, units_of};
 use crate::{TempFile, postgres, sqlite_file};
 
 struct End {

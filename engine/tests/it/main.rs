@@ -12,7 +12,6 @@ mod crash;
 mod log;
 mod reserve;
 mod saga;
-mod world;
 
 /// A SQLite file that is removed when dropped.
 pub struct TempFile(pub std::path::PathBuf);

@@ -7,7 +7,7 @@ use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest};
 use baton_engine::{Db, EngineError, Outcome};
 
 use crate::sqlite_file;
-use crate::world::{World, fast, units_of};
+use baton_engine::simworld::{World, fast, units_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_intent_cannot_take_inventory_the_first_one_holds() {

@@ -5,7 +5,7 @@ use alloy::primitives::U256;
 use baton_engine::Outcome;
 
 use crate::sqlite_file;
-use crate::world::{World, fast, units_of};
+use baton_engine::simworld::{World, fast, units_of};
 
 /// Runs one intent for `token` to its outcome on a fresh world with `fault` injected first.
 async fn outcome_with(token: &str, fault: impl FnOnce(&World)) -> (World, Outcome) {

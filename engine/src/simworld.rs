@@ -1,6 +1,8 @@
-//! A two-chain sim world for engine tests: USDC on both chains, WETH and a USDC/WETH pool on the
-//! destination, the user funded on the origin, the solver's inventory on the destination with its
-//! approvals in place, blocks mined in the background, and a snapshot and intent that match it.
+//! A ready-made two-chain sim world, for tests, benchmarks and demos: USDC on both chains, WETH and
+//! a USDC/WETH pool on the destination, the user funded on the origin, the solver's inventory on the
+//! destination with its approvals in place, blocks mined in the background, and a snapshot and
+//! intents that match it. Uses anvil's well-known dev keys (user 1, solver 0, attester 9).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,25 +13,37 @@ use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::devnet::{ATTESTER, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_adapters::sim::{SimChain, SimConfig};
-use baton_engine::attester::LocalAttester;
-use baton_engine::{Db, Engine, EngineConfig, SagaInput, SagaLog};
+use crate::attester::LocalAttester;
+use crate::{Db, Engine, EngineConfig, SagaInput, SagaLog};
 use baton_planner::ChainId;
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
 use serde_json::json;
 
+/// The origin chain.
 pub const ORIGIN: ChainId = ChainId(1001);
+/// The destination chain.
 pub const DEST: ChainId = ChainId(1002);
 const GENESIS: u64 = 1_900_000_000;
 
+/// The world: two sim chains and the accounts on them. Mining stops when it is dropped.
 pub struct World {
+    /// The origin chain.
     pub origin: SimChain,
+    /// The destination chain.
     pub dest: SimChain,
+    /// The user (gives USDC on the origin).
     pub user: PrivateKeySigner,
+    /// The solver (holds the destination inventory).
     pub solver: PrivateKeySigner,
+    /// Who receives outputs.
     pub recipient: Address,
+    /// USDC on the origin.
     pub usdc_o: Address,
+    /// USDC on the destination.
     pub usdc_d: Address,
+    /// WETH on the destination.
     pub weth_d: Address,
+    /// The destination's USDC/WETH pool.
     pub pool: Address,
     miner: tokio::task::JoinHandle<()>,
 }
@@ -57,7 +71,8 @@ async fn run(adapter: &dyn ChainAdapter, chain: &SimChain, op: Op) {
 }
 
 impl World {
-    pub async fn new() -> Self {
+    /// Builds the world; blocks are mined on both chains every `block_every`.
+    pub async fn with_blocks_every(block_every: Duration) -> Self {
         let user = dev_signer(USER);
         let solver = dev_signer(SOLVER);
         let attester = dev_signer(ATTESTER).address();
@@ -102,7 +117,7 @@ impl World {
             loop {
                 o.mine(1);
                 d.mine(1);
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(block_every).await;
             }
         });
         Self {
@@ -119,6 +134,11 @@ impl World {
         }
     }
 
+    /// Builds the world, mining a block on each chain every 5 ms.
+    pub async fn new() -> Self {
+        Self::with_blocks_every(Duration::from_millis(5)).await
+    }
+
     /// The solver's adapters on both chains (fresh ones, as a restarted engine would make).
     pub fn solver_adapters(&self) -> Vec<Arc<dyn ChainAdapter>> {
         vec![
@@ -127,6 +147,7 @@ impl World {
         ]
     }
 
+    /// A snapshot of the world as built (the solver's full inventory).
     pub fn snapshot(&self) -> SnapshotSpec {
         let chain = |c: &SimChain| {
             json!({ "id": c.chain_id().0, "origin_settler": c.settlers().origin,
@@ -230,6 +251,7 @@ impl World {
         totals
     }
 
+    /// An engine over `db` with the solver's adapters and the dev attester.
     pub async fn engine(&self, db: Db, config: EngineConfig) -> Engine {
         Engine::new(
             SagaLog::new(db),
@@ -248,6 +270,7 @@ pub fn fast() -> EngineConfig {
     }
 }
 
+/// `whole` tokens of `decimals` decimals, in base units.
 pub fn units_of(whole: u64, decimals: u32) -> U256 {
     units(whole, decimals)
 }
