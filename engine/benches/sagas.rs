@@ -22,7 +22,12 @@ fn cpu_seconds() -> f64 {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // Fields 14 and 15 of /proc/self/stat (utime, stime), counted after the ")".
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -37,8 +42,14 @@ fn sqlite(name: &str) -> String {
 
 async fn world() -> World {
     let world = World::with_blocks_every(Duration::from_millis(1)).await;
-    world.origin.mint(world.usdc_o, world.user.address(), units_of(100_000_000, 6));
-    world.dest.mint(world.usdc_d, world.solver.address(), units_of(100_000_000, 6));
+    world
+        .origin
+        .mint(world.usdc_o, world.user.address(), units_of(100_000_000, 6));
+    world.dest.mint(
+        world.usdc_d,
+        world.solver.address(),
+        units_of(100_000_000, 6),
+    );
     world
 }
 
@@ -48,10 +59,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn throughput(concurrency: usize, total: usize) {
     let world = Arc::new(world().await);
-    let db = Db::connect(&sqlite(&format!("c{concurrency}"))).await.unwrap();
+    let db = Db::connect(&sqlite(&format!("c{concurrency}")))
+        .await
+        .unwrap();
     let engine = Arc::new(world.engine(db, fast()).await);
     let inputs: Vec<_> = (0..total)
-        .map(|k| world.input(world.intent(k as u64 + 1, "USDC", units_of(990, 6))))
+        .map(|k| {
+            world.input(world.intent_within(k as u64 + 1, "USDC", units_of(990, 6), 1_000_000))
+        })
         .collect();
     let inputs = Arc::new(std::sync::Mutex::new(inputs));
     let cpu = cpu_seconds();
@@ -62,7 +77,9 @@ async fn throughput(concurrency: usize, total: usize) {
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
-                let Some(input) = inputs.lock().unwrap().pop() else { break };
+                let Some(input) = inputs.lock().unwrap().pop() else {
+                    break;
+                };
                 let t = Instant::now();
                 let saga = engine.submit(input).await.unwrap();
                 assert_eq!(engine.wait(saga).await.unwrap(), Outcome::Fulfilled);
@@ -106,7 +123,8 @@ async fn recovery(count: usize) {
     let log = SagaLog::new(db.clone());
     let mut appends = Vec::new();
     for k in 0..count {
-        let input = world.input(world.intent(k as u64 + 1, "USDC", units_of(990, 6)));
+        let input =
+            world.input(world.intent_within(k as u64 + 1, "USDC", units_of(990, 6), 1_000_000));
         let planned = input.plan().unwrap();
         let id = SagaId::from(planned.plan.intent().id());
         baton_engine::with_pool!(&db, pool => {

@@ -1,8 +1,8 @@
 //! The engine: accepts sagas, drives each in its own task, and resumes unfinished ones after a
 //! restart.
 
-use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,12 +13,13 @@ use tracing::{Instrument, info, info_span};
 
 use crate::attester::Attester;
 use crate::error::{EngineError, Result};
+use crate::event::SagaEvent;
 use crate::event::{Outcome, SagaId};
-use crate::input::SagaInput;
+use crate::input::{Planned, SagaInput};
+use crate::log::Admission;
 use crate::log::SagaLog;
 use crate::saga::Saga;
 use crate::state::SagaState;
-use crate::with_pool;
 
 /// The engine's knobs.
 #[derive(Clone, Debug)]
@@ -60,7 +61,6 @@ pub(crate) struct Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     tasks: Mutex<HashMap<SagaId, JoinHandle<Result<Outcome>>>>,
-    reserving: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -81,7 +81,6 @@ impl Engine {
                 appended: AtomicU64::new(0),
             }),
             tasks: Mutex::new(HashMap::new()),
-            reserving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -95,21 +94,31 @@ impl Engine {
             }
         }
         let id = SagaId::from(planned.plan.intent().id());
-        self.reserve(id, &planned).await?;
-        let body =
-            serde_json::to_string(&input).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-        with_pool!(self.shared.log.db(), pool => {
-            sqlx::query(
-                "INSERT INTO intents (id, body, created_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id.to_string())
-            .bind(body)
-            .bind(now_ms())
-            .execute(pool)
-            .await?;
-        });
-        let events = self.shared.log.events(id).await?;
+        let mut events = self.shared.log.events(id).await?;
+        if events.is_empty() {
+            let started = SagaEvent::Started {
+                intent: planned.plan.intent().id(),
+                plan: planned.hash,
+            };
+            let admission = self.admission(&input, &planned).await?;
+            match self.shared.log.admit(id, admission, started).await {
+                Ok(_) => {
+                    let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
+                    if self.shared.config.stop_after_events == Some(n) {
+                        // Crash injection: admitted, and nothing more.
+                        let stopped = tokio::spawn(async move { Err(EngineError::Stopped(n)) });
+                        self.tasks
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(id, stopped);
+                        return Ok(id);
+                    }
+                }
+                Err(EngineError::AlreadyAdmitted) => {}
+                Err(e) => return Err(e),
+            }
+            events = self.shared.log.events(id).await?;
+        }
         let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
         self.spawn(id, planned, state);
         Ok(id)
@@ -121,41 +130,57 @@ impl Engine {
         if reclaimed > 0 {
             info!(reclaimed, "released expired reservations");
         }
-        let ids = self.shared.log.unfinished().await?;
-        for id in &ids {
-            let body: Option<String> = with_pool!(self.shared.log.db(), pool => {
-                sqlx::query_scalar("SELECT body FROM intents WHERE id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(pool)
-                    .await?
-            });
-            let body =
-                body.ok_or_else(|| EngineError::Corrupt(format!("saga {id} has no intent")))?;
-            let input: SagaInput = serde_json::from_str(&body)
-                .map_err(|e| EngineError::Corrupt(format!("intent of saga {id}: {e}")))?;
-            let planned = input.plan_stored()?;
-            let events = self.shared.log.events(*id).await?;
-            let started = events.iter().find_map(|e| match &e.event {
-                crate::event::SagaEvent::Started { plan, .. } => Some(*plan),
-                _ => None,
-            });
-            if started.is_some_and(|h| h != planned.hash) {
-                return Err(EngineError::Corrupt(format!(
-                    "saga {id}: re-planning gave another plan than the one it started with"
-                )));
-            }
-            let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
-            info!(saga = %id, events = events.len(), "resuming");
-            self.spawn(*id, planned, state);
+        // Everything is loaded and re-planned first (two queries, planning spread over the
+        // cores), then every driver starts.
+        let unfinished = self.shared.log.unfinished_with_inputs().await?;
+        let ids: Vec<SagaId> = unfinished.iter().map(|u| u.0).collect();
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let chunk = unfinished.len().div_ceil(workers).max(1);
+        let mut planning = Vec::new();
+        let mut rest = unfinished;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(chunk));
+            let part = std::mem::replace(&mut rest, tail);
+            planning.push(tokio::task::spawn_blocking(move || {
+                part.into_iter()
+                    .map(|(id, body, events)| {
+                        let input: SagaInput = serde_json::from_str(&body).map_err(|e| {
+                            EngineError::Corrupt(format!("intent of saga {id}: {e}"))
+                        })?;
+                        let planned = input.plan_stored()?;
+                        let started = events.iter().find_map(|(_, e)| match e {
+                            SagaEvent::Started { plan, .. } => Some(*plan),
+                            _ => None,
+                        });
+                        if started.is_some_and(|h| h != planned.hash) {
+                            return Err(EngineError::Corrupt(format!(
+                                "saga {id}: re-planning gave another plan than the one it started with"
+                            )));
+                        }
+                        let state = SagaState::from_events(events.iter().map(|(seq, e)| (*seq, e)));
+                        Ok((id, planned, state))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            }));
+        }
+        let mut ready = Vec::with_capacity(ids.len());
+        for part in planning {
+            ready.extend(
+                part.await
+                    .map_err(|e| EngineError::Corrupt(format!("planning: {e}")))??,
+            );
+        }
+        info!(sagas = ready.len(), "resuming");
+        for (id, planned, state) in ready {
+            self.spawn(id, planned, state);
         }
         Ok(ids)
     }
 
-    /// Reserves the plan's inventory against the solver's live balances, until the fill deadline
-    /// plus an hour.
-    async fn reserve(&self, id: SagaId, planned: &crate::input::Planned) -> Result<()> {
-        let _one_at_a_time = self.reserving.lock().await;
-        let mut available = std::collections::BTreeMap::new();
+    /// What admits `planned`: its stored input, and its inventory against the solver's live
+    /// balances, reserved until the fill deadline plus an hour.
+    async fn admission(&self, input: &SagaInput, planned: &Planned) -> Result<Admission> {
+        let mut available = BTreeMap::new();
         for asset in planned.plan.inventory().keys() {
             let adapter = self
                 .shared
@@ -165,19 +190,23 @@ impl Engine {
             let balance = adapter.balance(asset.token.0, adapter.account()).await?;
             available.insert(*asset, balance);
         }
+        let now = now_ms();
         let expires = (i64::from(planned.plan.intent().fill_deadline()) + 3_600) * 1_000;
-        crate::reserve::reserve(
-            self.shared.log.db(),
-            id,
-            planned.plan.inventory(),
-            &available,
-            now_ms(),
-            expires.max(now_ms() + 3_600_000),
-        )
-        .await
+        Ok(Admission {
+            body: serde_json::to_string(input).map_err(|e| EngineError::Corrupt(e.to_string()))?,
+            needs: planned
+                .plan
+                .inventory()
+                .iter()
+                .map(|(asset, amount)| (*asset, amount.raw()))
+                .collect(),
+            available,
+            now_ms: now,
+            expires_ms: expires.max(now + 3_600_000),
+        })
     }
 
-    fn spawn(&self, id: SagaId, planned: crate::input::Planned, state: SagaState) {
+    fn spawn(&self, id: SagaId, planned: Planned, state: SagaState) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         if tasks.get(&id).is_some_and(|t| !t.is_finished()) {
             return;

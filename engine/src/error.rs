@@ -30,6 +30,9 @@ pub enum EngineError {
     /// Not enough unreserved solver inventory for a saga.
     #[error("not enough unreserved inventory: {0}")]
     Inventory(String),
+    /// The saga was admitted before (a repeated submission).
+    #[error("the saga was already admitted")]
+    AlreadyAdmitted,
     /// The engine was told to stop after a number of events (crash tests).
     #[error("stopped after event {0} (crash injection)")]
     Stopped(u64),

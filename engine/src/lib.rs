@@ -37,8 +37,8 @@ pub mod liquidity;
 pub mod log;
 pub mod ops;
 pub mod reserve;
-pub mod simworld;
 mod saga;
+pub mod simworld;
 pub mod state;
 
 pub use baton_adapters as adapters;

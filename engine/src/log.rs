@@ -7,18 +7,20 @@
 //! payload)`; [`SagaLog::verify`] recomputes the chain and names the first broken link, including a
 //! truncated tail (the saga row remembers the last hash).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alloy::primitives::{B256, keccak256};
+use alloy::primitives::{B256, U256, keccak256};
+use baton_planner::Asset;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
 use crate::error::{EngineError, Result};
 use crate::event::{SagaEvent, SagaId};
+use crate::reserve;
 use crate::with_pool;
 
 /// The most appends one commit takes.
@@ -92,6 +94,10 @@ fn hex(h: B256) -> String {
     h.to_string()
 }
 
+fn chain_i64(asset: &Asset) -> Result<i64> {
+    i64::try_from(asset.chain.0).map_err(|_| EngineError::Corrupt("chain id".into()))
+}
+
 fn parse_hash(s: &str) -> Result<B256> {
     s.parse()
         .map_err(|_| EngineError::Corrupt(format!("bad hash {s:?}")))
@@ -110,7 +116,24 @@ fn state_after(event: &SagaEvent) -> &'static str {
 struct Append {
     saga: SagaId,
     event: SagaEvent,
+    admission: Option<Admission>,
     reply: oneshot::Sender<Result<Appended>>,
+}
+
+/// What admits a new saga, written in the same commit as its first event: the stored input, and
+/// the inventory it reserves (checked in that transaction against every unexpired reservation).
+#[derive(Clone, Debug)]
+pub struct Admission {
+    /// The saga's input, as JSON.
+    pub body: String,
+    /// Inventory the plan uses.
+    pub needs: Vec<(Asset, U256)>,
+    /// The solver's balance of each needed asset.
+    pub available: BTreeMap<Asset, U256>,
+    /// Now, unix milliseconds.
+    pub now_ms: i64,
+    /// When the reservation lapses, unix milliseconds.
+    pub expires_ms: i64,
 }
 
 /// The saga log of one database. Cheap to clone; all clones share one writer.
@@ -151,9 +174,36 @@ impl SagaLog {
 
     /// Appends `event` to `saga`'s log; returns once it is durable.
     pub async fn append(&self, saga: SagaId, event: SagaEvent) -> Result<Appended> {
+        self.write(saga, event, None).await
+    }
+
+    /// Admits a new saga: stores its input, reserves its inventory (or refuses with
+    /// [`EngineError::Inventory`], writing nothing) and appends its first event, in one commit
+    /// shared with other appends. A `Completed` event releases the saga's reservations in its
+    /// commit the same way.
+    pub async fn admit(
+        &self,
+        saga: SagaId,
+        admission: Admission,
+        first: SagaEvent,
+    ) -> Result<Appended> {
+        self.write(saga, first, Some(admission)).await
+    }
+
+    async fn write(
+        &self,
+        saga: SagaId,
+        event: SagaEvent,
+        admission: Option<Admission>,
+    ) -> Result<Appended> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(Append { saga, event, reply })
+            .send(Append {
+                saga,
+                event,
+                admission,
+                reply,
+            })
             .await
             .map_err(|_| EngineError::WriterGone)?;
         answer.await.map_err(|_| EngineError::WriterGone)?
@@ -221,6 +271,43 @@ impl SagaLog {
             .await?
         });
         ids.iter().map(|s| parse_hash(s).map(SagaId)).collect()
+    }
+
+    /// Every unfinished saga with its stored input and its events (seq, event), oldest first: what
+    /// recovery needs, in two queries.
+    pub async fn unfinished_with_inputs(
+        &self,
+    ) -> Result<Vec<(SagaId, String, Vec<(u64, SagaEvent)>)>> {
+        let (inputs, events): (Vec<(String, String)>, Vec<(String, i64, String)>) = with_pool!(&self.db, pool => {
+            let inputs = sqlx::query_as(
+                "SELECT s.id, i.body FROM sagas s JOIN intents i ON i.id = s.id \
+                 WHERE s.state <> 'completed' ORDER BY s.created_ms, s.id",
+            )
+            .fetch_all(pool)
+            .await?;
+            let events = sqlx::query_as(
+                "SELECT e.saga_id, e.seq, e.payload FROM saga_events e \
+                 JOIN sagas s ON s.id = e.saga_id WHERE s.state <> 'completed' \
+                 ORDER BY e.saga_id, e.seq",
+            )
+            .fetch_all(pool)
+            .await?;
+            (inputs, events)
+        });
+        let mut by_saga: HashMap<String, Vec<(u64, SagaEvent)>> = HashMap::new();
+        for (saga, seq, payload) in events {
+            let event = serde_json::from_str(&payload)
+                .map_err(|e| EngineError::Corrupt(format!("saga {saga} event {seq}: {e}")))?;
+            let seq = u64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?;
+            by_saga.entry(saga).or_default().push((seq, event));
+        }
+        inputs
+            .into_iter()
+            .map(|(id, body)| {
+                let events = by_saga.remove(&id).unwrap_or_default();
+                Ok((SagaId(parse_hash(&id)?), body, events))
+            })
+            .collect()
     }
 
     /// Checks the hash chain of `saga`, or of every saga, and reports the first broken link.
@@ -296,10 +383,12 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Append>, stats: Arc<Stats>) {
         match write_batch(&db, &heads, &batch).await {
             Ok(done) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
-                stats.events.fetch_add(done.len() as u64, Ordering::Relaxed);
                 for (append, appended) in batch.drain(..).zip(done) {
-                    heads.insert(append.saga, (appended.seq, appended.hash));
-                    let _ = append.reply.send(Ok(appended));
+                    if let Ok(a) = &appended {
+                        stats.events.fetch_add(1, Ordering::Relaxed);
+                        heads.insert(append.saga, (a.seq, a.hash));
+                    }
+                    let _ = append.reply.send(appended);
                 }
             }
             Err(e) => {
@@ -320,11 +409,15 @@ async fn write_batch(
     db: &Db,
     heads: &HashMap<SagaId, (u64, B256)>,
     batch: &[Append],
-) -> Result<Vec<Appended>> {
+) -> Result<Vec<Result<Appended>>> {
     let mut tentative: HashMap<SagaId, (u64, B256)> = HashMap::new();
     let mut out = Vec::with_capacity(batch.len());
     with_pool!(db, pool => {
         let mut tx = pool.begin_with(db.begin_write()).await?;
+        if matches!(db, Db::Postgres(_)) && batch.iter().any(|a| a.admission.is_some()) {
+            // One admitter at a time across instances sharing the database.
+            sqlx::query("SELECT pg_advisory_xact_lock(7683)").execute(&mut *tx).await?;
+        }
         for append in batch {
             let saga = append.saga;
             let head = match tentative.get(&saga).or_else(|| heads.get(&saga)) {
@@ -344,6 +437,63 @@ async fn write_batch(
                     }
                 }
             };
+            if append.admission.is_some() && head.0 > 0 {
+                out.push(Err(EngineError::AlreadyAdmitted));
+                continue;
+            }
+            if let Some(admission) = &append.admission {
+                let mut refused = None;
+                for (asset, need) in &admission.needs {
+                    let rows: Vec<(String, String)> = sqlx::query_as(
+                        "SELECT saga_id, amount FROM reservations \
+                         WHERE chain = $1 AND token = $2 AND expires_ms > $3",
+                    )
+                    .bind(chain_i64(asset)?)
+                    .bind(asset.token.0.to_string())
+                    .bind(admission.now_ms)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let have = admission.available.get(asset).copied().unwrap_or_default();
+                    if let Err(e) = reserve::check(saga, *asset, *need, have, &rows) {
+                        refused = Some(e);
+                        break;
+                    }
+                }
+                if let Some(e) = refused {
+                    out.push(Err(e));
+                    continue;
+                }
+                for (asset, need) in &admission.needs {
+                    sqlx::query(
+                        "INSERT INTO reservations (saga_id, chain, token, amount, expires_ms) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (saga_id, chain, token) DO UPDATE SET amount = excluded.amount, \
+                         expires_ms = excluded.expires_ms",
+                    )
+                    .bind(hex(saga.0))
+                    .bind(chain_i64(asset)?)
+                    .bind(asset.token.0.to_string())
+                    .bind(need.to_string())
+                    .bind(admission.expires_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO intents (id, body, created_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(hex(saga.0))
+                .bind(&admission.body)
+                .bind(admission.now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if append.event == SagaEvent::Completed {
+                sqlx::query("DELETE FROM reservations WHERE saga_id = $1")
+                    .bind(hex(saga.0))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let seq = head.0 + 1;
             let at_ms = now_ms();
             let payload = serde_json::to_string(&append.event)
@@ -383,7 +533,7 @@ async fn write_batch(
             .execute(&mut *tx)
             .await?;
             tentative.insert(saga, (seq, hash));
-            out.push(Appended { seq, hash });
+            out.push(Ok(Appended { seq, hash }));
         }
         tx.commit().await?;
     });

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use alloy::primitives::U256;
 use baton_adapters::AdapterError;
 use baton_adapters::port::{
-    BlockRef, ChainAdapter, EscrowStatus, Inclusion, Op, SignedTx, TxRequest, TxStatus,
+    BlockRef, ChainAdapter, Conditions, EscrowStatus, Inclusion, Op, SignedTx, TxRequest, TxStatus,
 };
 use baton_planner::step::{Action, Step};
 use baton_planner::{ChainId, StepId};
@@ -25,6 +25,8 @@ use crate::state::SagaState;
 
 /// How long (in blocks) a done step is watched for reorgs.
 const REORG_WATCH_BLOCKS: u64 = 64;
+/// Done steps are checked for reorgs every this many ticks.
+const REORG_CHECK_EVERY: u64 = 4;
 
 /// A saga being driven.
 pub(crate) struct Saga {
@@ -37,6 +39,12 @@ pub(crate) struct Saga {
     /// A step failed for good after the pivot: the driver stops, the saga stays unfinished for an
     /// operator (recovery resumes it).
     halted: bool,
+    /// Each step's op (and compensation's), built once: an op may carry an attestation.
+    ops: HashMap<(StepId, bool), Op>,
+    /// Ticks so far (reorg checks run every few ticks).
+    ticks: u64,
+    /// Each chain's conditions, read at most once per tick.
+    seen: HashMap<ChainId, Conditions>,
 }
 
 impl Saga {
@@ -48,15 +56,15 @@ impl Saga {
             state,
             sent_at: HashMap::new(),
             halted: false,
+            ops: HashMap::new(),
+            ticks: 0,
+            seen: HashMap::new(),
         }
     }
 
     async fn append(&mut self, event: SagaEvent) -> Result<()> {
         let appended = self.shared.log.append(self.id, event.clone()).await?;
         self.state.apply(appended.seq, &event);
-        if event == SagaEvent::Completed {
-            crate::reserve::release(self.shared.log.db(), self.id).await?;
-        }
         let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
         if self.shared.config.stop_after_events == Some(n) {
             return Err(EngineError::Stopped(n));
@@ -143,8 +151,22 @@ impl Saga {
         })
     }
 
+    /// `chain`'s conditions as of this tick (one read per chain per tick).
+    async fn conditions(&mut self, chain: ChainId) -> Result<Conditions> {
+        if let Some(c) = self.seen.get(&chain) {
+            return Ok(*c);
+        }
+        let c = self.adapter(chain)?.conditions().await?;
+        self.seen.insert(chain, c);
+        Ok(c)
+    }
+
     async fn tick(&mut self) -> Result<()> {
-        self.heal_reorgs().await?;
+        self.seen.clear();
+        self.ticks += 1;
+        if self.ticks % REORG_CHECK_EVERY == 0 {
+            self.heal_reorgs().await?;
+        }
         if self.state.compensating.is_some() {
             return self.compensate().await;
         }
@@ -184,9 +206,20 @@ impl Saga {
                 }
                 Action::Attest { fill } => self.attest(id, *fill).await?,
                 _ => {
-                    let solver = self.adapter(step.chain)?.account();
-                    let op =
-                        ops::forward(&self.planned, &step, solver, self.shared.attester.as_ref())?;
+                    let op = match self.ops.get(&(id, false)) {
+                        Some(op) => op.clone(),
+                        None => {
+                            let solver = self.adapter(step.chain)?.account();
+                            let op = ops::forward(
+                                &self.planned,
+                                &step,
+                                solver,
+                                self.shared.attester.as_ref(),
+                            )?;
+                            self.ops.insert((id, false), op.clone());
+                            op
+                        }
+                    };
                     self.advance(&step, false, op).await?;
                 }
             }
@@ -213,8 +246,9 @@ impl Saga {
             })
             .collect();
         for (id, tx, block) in done {
-            let adapter = self.adapter(self.step(id)?.chain)?;
-            let head = adapter.head().await?.number;
+            let chain = self.step(id)?.chain;
+            let adapter = self.adapter(chain)?;
+            let head = self.conditions(chain).await?.head.number;
             if head >= block.number + REORG_WATCH_BLOCKS {
                 continue;
             }
@@ -270,8 +304,8 @@ impl Saga {
     }
 
     /// Blocks on top of `block` (1 when it is the head), 0 when it is no longer canonical.
-    async fn depth(&self, chain: ChainId, block: BlockRef) -> Result<u64> {
-        let head = self.adapter(chain)?.head().await?;
+    async fn depth(&mut self, chain: ChainId, block: BlockRef) -> Result<u64> {
+        let head = self.conditions(chain).await?.head;
         Ok((head.number + 1).saturating_sub(block.number))
     }
 
@@ -287,7 +321,7 @@ impl Saga {
         let ceiling = step.timing.fee_ceiling;
         let max_attempts = self.shared.config.max_attempts;
         if st.txs.is_empty() {
-            let c = adapter.conditions().await?;
+            let c = self.conditions(step.chain).await?;
             // Hold while the chain is too expensive or unhealthy (compensations are not held by fees).
             if !comp && U256::from(c.base_fee) > ceiling {
                 return Ok(());
@@ -300,7 +334,7 @@ impl Saga {
                 .sign_and_send(step, comp, op, fees, 0, None, c.head.number)
                 .await;
         }
-        let head = adapter.head().await?.number;
+        let head = self.conditions(step.chain).await?.head.number;
         let confirmations = u64::from(step.timing.confirmations).max(1);
         for tx in st.txs.iter().rev() {
             match adapter.status(tx, None).await? {
@@ -314,7 +348,7 @@ impl Saga {
                             !comp && self.fill_committed() && !step.action.is_pivot();
                         if forward_only && attempt < max_attempts {
                             warn!(saga = %self.id, step = step.id.0, %reason, "reverted after the pivot; retrying");
-                            let base = adapter.conditions().await?.base_fee;
+                            let base = self.conditions(step.chain).await?.base_fee;
                             let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
                             return self
                                 .sign_and_send(step, comp, op, fees, attempt, None, head)
@@ -346,7 +380,7 @@ impl Saga {
                     if head >= since + self.shared.config.replace_after_blocks
                         && attempt < max_attempts
                     {
-                        let base = adapter.conditions().await?.base_fee;
+                        let base = self.conditions(step.chain).await?.base_fee;
                         let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
                         return self
                             .sign_and_send(step, comp, op, fees, attempt, Some(tx.nonce), head)
@@ -375,7 +409,7 @@ impl Saga {
                         })
                         .await;
                 }
-                let base = adapter.conditions().await?.base_fee;
+                let base = self.conditions(step.chain).await?.base_fee;
                 let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
                 self.sign_and_send(step, comp, op, fees, attempt, None, head)
                     .await
@@ -502,8 +536,9 @@ impl Saga {
     /// Gives up before the pivot when what remains of the critical path cannot end before the fill
     /// deadline on the destination's clock.
     async fn check_deadline(&mut self) -> Result<()> {
-        let plan = &self.planned.plan;
-        let Some(dest) = plan
+        let Some(dest) = self
+            .planned
+            .plan
             .steps()
             .iter()
             .find(|s| s.action.is_pivot())
@@ -511,10 +546,13 @@ impl Saga {
         else {
             return Ok(());
         };
-        let c = self.adapter(dest)?.conditions().await?;
+        let c = self.conditions(dest).await?;
+        let plan = &self.planned.plan;
         let mut remaining_ms = 0u64;
         for id in &plan.critical_path().steps {
-            let step = self.step(*id)?;
+            let step = plan
+                .step(*id)
+                .ok_or_else(|| EngineError::Corrupt(format!("no step {}", id.0)))?;
             if !self.state.step(*id).is_done() {
                 let block_ms = if c.block_time_ms > 0 {
                     c.block_time_ms
@@ -593,16 +631,23 @@ impl Saga {
                 return self.append(SagaEvent::Completed).await;
             }
             let solver = adapter.account();
-            let Some(op) = ops::compensation(
-                &self.planned,
-                &step,
-                &done,
-                solver,
-                self.shared.attester.as_ref(),
+            let cached = self.ops.get(&(id, true)).cloned();
+            let Some(op) = cached.map(Some).map_or_else(
+                || {
+                    ops::compensation(
+                        &self.planned,
+                        &step,
+                        &done,
+                        solver,
+                        self.shared.attester.as_ref(),
+                    )
+                },
+                Ok,
             )?
             else {
                 continue;
             };
+            self.ops.insert((id, true), op.clone());
             return self.advance(&step, true, op).await;
         }
         // Every compensation is done: the escrows must say so.

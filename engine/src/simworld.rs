@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::attester::LocalAttester;
+use crate::{Db, Engine, EngineConfig, SagaInput, SagaLog};
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::devnet::{ATTESTER, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_adapters::sim::{SimChain, SimConfig};
-use crate::attester::LocalAttester;
-use crate::{Db, Engine, EngineConfig, SagaInput, SagaLog};
 use baton_planner::ChainId;
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
 use serde_json::json;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use baton_engine::{Db, EngineConfig, EngineError, Outcome};
 
-use baton_engine::simworld::{World, fast, units_of};
 use crate::{TempFile, postgres, sqlite_file};
+use baton_engine::simworld::{World, fast, units_of};
 
 struct End {
     outcome: Outcome,
