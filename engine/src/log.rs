@@ -136,6 +136,9 @@ pub struct Admission {
     pub expires_ms: i64,
 }
 
+/// An unfinished saga as recovery loads it: its id, its stored input (JSON) and its events.
+pub type Unfinished = (SagaId, String, Vec<(u64, SagaEvent)>);
+
 /// The saga log of one database. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
 pub struct SagaLog {
@@ -278,7 +281,9 @@ impl SagaLog {
     pub async fn unfinished_with_inputs(
         &self,
     ) -> Result<Vec<(SagaId, String, Vec<(u64, SagaEvent)>)>> {
-        let (inputs, events): (Vec<(String, String)>, Vec<(String, i64, String)>) = with_pool!(&self.db, pool => {
+        type Inputs = Vec<(String, String)>;
+        type Events = Vec<(String, i64, String)>;
+        let (inputs, events): (Inputs, Events) = with_pool!(&self.db, pool => {
             let inputs = sqlx::query_as(
                 "SELECT s.id, i.body FROM sagas s JOIN intents i ON i.id = s.id \
                  WHERE s.state <> 'completed' ORDER BY s.created_ms, s.id",

@@ -164,7 +164,7 @@ impl Saga {
     async fn tick(&mut self) -> Result<()> {
         self.seen.clear();
         self.ticks += 1;
-        if self.ticks % REORG_CHECK_EVERY == 0 {
+        if self.ticks.is_multiple_of(REORG_CHECK_EVERY) {
             self.heal_reorgs().await?;
         }
         if self.state.compensating.is_some() {
