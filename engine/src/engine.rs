@@ -103,6 +103,7 @@ impl Engine {
             let admission = self.admission(&input, &planned).await?;
             match self.shared.log.admit(id, admission, started).await {
                 Ok(_) => {
+                    crate::observe::admitted(&crate::observe::route(&planned.plan));
                     let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
                     if self.shared.config.stop_after_events == Some(n) {
                         // Crash injection: admitted, and nothing more.
@@ -120,7 +121,8 @@ impl Engine {
             events = self.shared.log.events(id).await?;
         }
         let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
-        self.spawn(id, planned, state);
+        let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
+        self.spawn(id, planned, state, created_ms);
         Ok(id)
     }
 
@@ -133,7 +135,7 @@ impl Engine {
         // Everything is loaded and re-planned first (two queries, planning spread over the
         // cores), then every driver starts.
         let unfinished = self.shared.log.unfinished_with_inputs().await?;
-        let ids: Vec<SagaId> = unfinished.iter().map(|u| u.0).collect();
+        let ids: Vec<SagaId> = unfinished.iter().map(|u| u.id).collect();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let chunk = unfinished.len().div_ceil(workers).max(1);
         let mut planning = Vec::new();
@@ -143,8 +145,9 @@ impl Engine {
             let part = std::mem::replace(&mut rest, tail);
             planning.push(tokio::task::spawn_blocking(move || {
                 part.into_iter()
-                    .map(|(id, body, events)| {
-                        let input: SagaInput = serde_json::from_str(&body).map_err(|e| {
+                    .map(|u| {
+                        let (id, events) = (u.id, u.events);
+                        let input: SagaInput = serde_json::from_str(&u.body).map_err(|e| {
                             EngineError::Corrupt(format!("intent of saga {id}: {e}"))
                         })?;
                         let planned = input.plan_stored()?;
@@ -158,7 +161,7 @@ impl Engine {
                             )));
                         }
                         let state = SagaState::from_events(events.iter().map(|(seq, e)| (*seq, e)));
-                        Ok((id, planned, state))
+                        Ok((id, planned, state, u.created_ms))
                     })
                     .collect::<Result<Vec<_>>>()
             }));
@@ -171,8 +174,8 @@ impl Engine {
             );
         }
         info!(sagas = ready.len(), "resuming");
-        for (id, planned, state) in ready {
-            self.spawn(id, planned, state);
+        for (id, planned, state, created_ms) in ready {
+            self.spawn(id, planned, state, created_ms);
         }
         Ok(ids)
     }
@@ -206,12 +209,12 @@ impl Engine {
         })
     }
 
-    fn spawn(&self, id: SagaId, planned: Planned, state: SagaState) {
+    fn spawn(&self, id: SagaId, planned: Planned, state: SagaState, created_ms: i64) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         if tasks.get(&id).is_some_and(|t| !t.is_finished()) {
             return;
         }
-        let saga = Saga::new(self.shared.clone(), id, planned, state);
+        let saga = Saga::new(self.shared.clone(), id, planned, state, created_ms);
         let span = info_span!("saga", saga.id = %id);
         tasks.insert(id, tokio::spawn(saga.run().instrument(span)));
     }

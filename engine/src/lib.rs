@@ -12,6 +12,7 @@
 //!   `saga` (private) is one saga's driver, [`state`] its state folded from the log, [`ops`] the
 //!   chain ops of plan steps, [`attester`] who signs fills and cancels.
 //! - [`liquidity`]: a planner snapshot read live from the chains through the adapters.
+//! - [`observe`]: metric names and the operator-relevant events (outcomes, alerts).
 //! - [`simworld`]: a ready-made two-chain sim world for tests, benchmarks and demos.
 //! - [`input`]: what a saga runs (intent, snapshot, planner knobs, signatures), re-planned on
 //!   recovery; [`reserve`]: inventory reservations.
@@ -20,7 +21,7 @@
 //! **Status:** the saga log, the driver (holds on fees and RPC health, write-ahead signing, fee
 //! replacement, deadline budgeting, compensation, outcome from evidence, reorg healing),
 //! reservations and recovery are built and tested on the sim and both databases. Not yet: leases for
-//! several instances (the `sagas` table has the columns), metrics, replay.
+//! several instances (the `sagas` table has the columns), replay.
 //!
 //! Depends on the planner and the adapters.
 //!
@@ -35,6 +36,7 @@ pub mod event;
 pub mod input;
 pub mod liquidity;
 pub mod log;
+pub mod observe;
 pub mod ops;
 pub mod reserve;
 mod saga;

@@ -136,8 +136,18 @@ pub struct Admission {
     pub expires_ms: i64,
 }
 
-/// An unfinished saga as recovery loads it: its id, its stored input (JSON) and its events.
-pub type Unfinished = (SagaId, String, Vec<(u64, SagaEvent)>);
+/// An unfinished saga as recovery loads it.
+#[derive(Clone, Debug)]
+pub struct Unfinished {
+    /// The saga.
+    pub id: SagaId,
+    /// Its stored input (JSON).
+    pub body: String,
+    /// When it was admitted, unix milliseconds.
+    pub created_ms: i64,
+    /// Its events (seq, event), in order.
+    pub events: Vec<(u64, SagaEvent)>,
+}
 
 /// The saga log of one database. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
@@ -278,14 +288,12 @@ impl SagaLog {
 
     /// Every unfinished saga with its stored input and its events (seq, event), oldest first: what
     /// recovery needs, in two queries.
-    pub async fn unfinished_with_inputs(
-        &self,
-    ) -> Result<Vec<(SagaId, String, Vec<(u64, SagaEvent)>)>> {
-        type Inputs = Vec<(String, String)>;
+    pub async fn unfinished_with_inputs(&self) -> Result<Vec<Unfinished>> {
+        type Inputs = Vec<(String, String, i64)>;
         type Events = Vec<(String, i64, String)>;
         let (inputs, events): (Inputs, Events) = with_pool!(&self.db, pool => {
             let inputs = sqlx::query_as(
-                "SELECT s.id, i.body FROM sagas s JOIN intents i ON i.id = s.id \
+                "SELECT s.id, i.body, s.created_ms FROM sagas s JOIN intents i ON i.id = s.id \
                  WHERE s.state <> 'completed' ORDER BY s.created_ms, s.id",
             )
             .fetch_all(pool)
@@ -308,9 +316,14 @@ impl SagaLog {
         }
         inputs
             .into_iter()
-            .map(|(id, body)| {
+            .map(|(id, body, created_ms)| {
                 let events = by_saga.remove(&id).unwrap_or_default();
-                Ok((SagaId(parse_hash(&id)?), body, events))
+                Ok(Unfinished {
+                    id: SagaId(parse_hash(&id)?),
+                    body,
+                    created_ms,
+                    events,
+                })
             })
             .collect()
     }

@@ -14,12 +14,13 @@ use baton_adapters::port::{
 };
 use baton_planner::step::{Action, Step};
 use baton_planner::{ChainId, StepId};
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::engine::Shared;
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent, SagaId};
 use crate::input::Planned;
+use crate::observe;
 use crate::ops;
 use crate::state::SagaState;
 
@@ -39,6 +40,10 @@ pub(crate) struct Saga {
     /// A step failed for good after the pivot: the driver stops, the saga stays unfinished for an
     /// operator (recovery resumes it).
     halted: bool,
+    /// The route label of its metrics.
+    route: String,
+    /// When it was admitted, unix milliseconds.
+    created_ms: i64,
     /// Each step's op (and compensation's), built once: an op may carry an attestation.
     ops: HashMap<(StepId, bool), Op>,
     /// Ticks so far (reorg checks run every few ticks).
@@ -48,8 +53,16 @@ pub(crate) struct Saga {
 }
 
 impl Saga {
-    pub(crate) fn new(shared: Arc<Shared>, id: SagaId, planned: Planned, state: SagaState) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        id: SagaId,
+        planned: Planned,
+        state: SagaState,
+        created_ms: i64,
+    ) -> Self {
         Self {
+            route: observe::route(&planned.plan),
+            created_ms,
             shared,
             id,
             planned,
@@ -65,6 +78,19 @@ impl Saga {
     async fn append(&mut self, event: SagaEvent) -> Result<()> {
         let appended = self.shared.log.append(self.id, event.clone()).await?;
         self.state.apply(appended.seq, &event);
+        match &event {
+            SagaEvent::StepFinal { step, comp, .. } => {
+                if let Ok(s) = self.step(*step) {
+                    observe::step_done(s.action.name(), *comp);
+                }
+            }
+            SagaEvent::Decided { outcome } => {
+                let secs = (now_ms() - self.created_ms).max(0) as f64 / 1000.0;
+                observe::decided(&self.route, outcome, secs);
+            }
+            SagaEvent::Alert { reason } => observe::alert(&self.route, reason),
+            _ => {}
+        }
         let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
         if self.shared.config.stop_after_events == Some(n) {
             return Err(EngineError::Stopped(n));
@@ -220,7 +246,13 @@ impl Saga {
                             op
                         }
                     };
-                    self.advance(&step, false, op).await?;
+                    let span = info_span!(
+                        "step",
+                        step.id = id.0,
+                        step.action = step.action.name(),
+                        chain.id = step.chain.0
+                    );
+                    self.advance(&step, false, op).instrument(span).await?;
                 }
             }
         }
@@ -440,6 +472,7 @@ impl Saga {
         })
         .await?;
         self.sent_at.insert((step.id, comp), head);
+        observe::tx_signed(step.chain.0, attempt, nonce.is_some());
         if let Err(e) = adapter.broadcast(&tx).await {
             // Retried at the next tick (status Dropped → rebroadcast, or a fresh nonce if refused).
             warn!(saga = %self.id, step = step.id.0, error = %e, "broadcast failed");
@@ -674,4 +707,10 @@ fn comp_ceiling(ceiling: U256, comp: bool, base_fee: u128) -> U256 {
     } else {
         ceiling
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

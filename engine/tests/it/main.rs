@@ -10,6 +10,7 @@ use baton_engine::Db;
 mod anvil;
 mod crash;
 mod log;
+mod observe;
 mod reserve;
 mod saga;
 
