@@ -55,6 +55,22 @@ pub(crate) struct Shared {
     pub(crate) attester: Arc<dyn Attester>,
     pub(crate) config: EngineConfig,
     pub(crate) appended: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
+    pub(crate) commit_ns: AtomicU64,
+    pub(crate) steps_done: AtomicU64,
+}
+
+/// How hard the engine has worked: time spent inside its saga drivers' ticks (its own logic, the
+/// adapter calls and the saga-log commits they wait for; not the time spent waiting for blocks), and
+/// steps done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Work {
+    /// Nanoseconds inside ticks, over all sagas.
+    pub busy_ns: u64,
+    /// Of which waiting for saga-log commits to be durable.
+    pub commit_ns: u64,
+    /// Steps (and compensations) done.
+    pub steps_done: u64,
 }
 
 /// The engine.
@@ -79,6 +95,9 @@ impl Engine {
                 attester,
                 config,
                 appended: AtomicU64::new(0),
+                busy_ns: AtomicU64::new(0),
+                commit_ns: AtomicU64::new(0),
+                steps_done: AtomicU64::new(0),
             }),
             tasks: Mutex::new(HashMap::new()),
         }
@@ -229,6 +248,15 @@ impl Engine {
             .ok_or_else(|| EngineError::Corrupt(format!("saga {saga} is not running here")))?;
         task.await
             .map_err(|e| EngineError::Corrupt(format!("saga {saga} task: {e}")))?
+    }
+
+    /// The engine's work so far.
+    pub fn work(&self) -> Work {
+        Work {
+            busy_ns: self.shared.busy_ns.load(Ordering::Relaxed),
+            commit_ns: self.shared.commit_ns.load(Ordering::Relaxed),
+            steps_done: self.shared.steps_done.load(Ordering::Relaxed),
+        }
     }
 
     /// The saga log.

@@ -45,7 +45,7 @@ pub mod state;
 
 pub use baton_adapters as adapters;
 pub use db::Db;
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, Work};
 pub use error::{EngineError, Result};
 pub use event::{Outcome, SagaEvent, SagaId};
 pub use input::SagaInput;

@@ -423,6 +423,29 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Append>, stats: Arc<Stats>) {
     }
 }
 
+/// Rows per multi-row statement: 7 parameters each stays under SQLite's 32,766 and PostgreSQL's
+/// 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+struct EventRow {
+    saga: String,
+    seq: i64,
+    kind: &'static str,
+    payload: String,
+    prev_hash: String,
+    hash: String,
+    at_ms: i64,
+}
+
+struct SagaRow {
+    id: String,
+    state: &'static str,
+    outcome: Option<String>,
+    last_seq: i64,
+    last_hash: String,
+    at_ms: i64,
+}
+
 async fn write_batch(
     db: &Db,
     heads: &HashMap<SagaId, (u64, B256)>,
@@ -430,6 +453,9 @@ async fn write_batch(
 ) -> Result<Vec<Result<Appended>>> {
     let mut tentative: HashMap<SagaId, (u64, B256)> = HashMap::new();
     let mut out = Vec::with_capacity(batch.len());
+    let mut rows: Vec<EventRow> = Vec::with_capacity(batch.len());
+    // One row per saga: its state after the batch (the latest outcome decided in it kept).
+    let mut saga_rows: HashMap<SagaId, SagaRow> = HashMap::new();
     with_pool!(db, pool => {
         let mut tx = pool.begin_with(db.begin_write()).await?;
         if matches!(db, Db::Postgres(_)) && batch.iter().any(|a| a.admission.is_some()) {
@@ -518,40 +544,71 @@ async fn write_batch(
                 .map_err(|e| EngineError::Corrupt(e.to_string()))?;
             let hash = event_hash(head.1, saga, seq, at_ms, &payload);
             let seq_i = i64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?;
-            sqlx::query(
-                "INSERT INTO saga_events (saga_id, seq, kind, payload, prev_hash, hash, at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(hex(saga.0))
-            .bind(seq_i)
-            .bind(append.event.kind())
-            .bind(&payload)
-            .bind(hex(head.1))
-            .bind(hex(hash))
-            .bind(at_ms)
-            .execute(&mut *tx)
-            .await?;
+            rows.push(EventRow {
+                saga: hex(saga.0),
+                seq: seq_i,
+                kind: append.event.kind(),
+                payload,
+                prev_hash: hex(head.1),
+                hash: hex(hash),
+                at_ms,
+            });
             let outcome = match &append.event {
                 SagaEvent::Decided { outcome } => serde_json::to_string(outcome).ok(),
                 _ => None,
             };
-            sqlx::query(
-                "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, updated_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
-                 outcome = COALESCE(excluded.outcome, sagas.outcome), last_seq = excluded.last_seq, \
-                 last_hash = excluded.last_hash, updated_ms = excluded.updated_ms",
-            )
-            .bind(hex(saga.0))
-            .bind(state_after(&append.event))
-            .bind(outcome)
-            .bind(seq_i)
-            .bind(hex(hash))
-            .bind(at_ms)
-            .execute(&mut *tx)
-            .await?;
+            let row = saga_rows.entry(saga).or_insert_with(|| SagaRow {
+                id: hex(saga.0),
+                state: "",
+                outcome: None,
+                last_seq: 0,
+                last_hash: String::new(),
+                at_ms,
+            });
+            row.state = state_after(&append.event);
+            row.outcome = outcome.or(row.outcome.take());
+            row.last_seq = seq_i;
+            row.last_hash = hex(hash);
+            row.at_ms = at_ms;
             tentative.insert(saga, (seq, hash));
             out.push(Ok(Appended { seq, hash }));
+        }
+        // One statement per table for the whole batch (chunked under the parameter limits).
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO saga_events (saga_id, seq, kind, payload, prev_hash, hash, at_ms) ",
+            );
+            insert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.saga.clone())
+                    .push_bind(r.seq)
+                    .push_bind(r.kind)
+                    .push_bind(r.payload.clone())
+                    .push_bind(r.prev_hash.clone())
+                    .push_bind(r.hash.clone())
+                    .push_bind(r.at_ms);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let sagas: Vec<&SagaRow> = saga_rows.values().collect();
+        for chunk in sagas.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert = sqlx::QueryBuilder::new(
+                "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, updated_ms) ",
+            );
+            upsert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id.clone())
+                    .push_bind(r.state)
+                    .push_bind(r.outcome.clone())
+                    .push_bind(r.last_seq)
+                    .push_bind(r.last_hash.clone())
+                    .push_bind(r.at_ms)
+                    .push_bind(r.at_ms);
+            });
+            upsert.push(
+                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                 outcome = COALESCE(excluded.outcome, sagas.outcome), last_seq = excluded.last_seq, \
+                 last_hash = excluded.last_hash, updated_ms = excluded.updated_ms",
+            );
+            upsert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
     });

@@ -76,10 +76,14 @@ impl Saga {
     }
 
     async fn append(&mut self, event: SagaEvent) -> Result<()> {
+        let started = std::time::Instant::now();
         let appended = self.shared.log.append(self.id, event.clone()).await?;
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.shared.commit_ns.fetch_add(ns, Ordering::Relaxed);
         self.state.apply(appended.seq, &event);
         match &event {
             SagaEvent::StepFinal { step, comp, .. } => {
+                self.shared.steps_done.fetch_add(1, Ordering::Relaxed);
                 if let Ok(s) = self.step(*step) {
                     observe::step_done(s.action.name(), *comp);
                 }
@@ -132,7 +136,11 @@ impl Saga {
                     .clone()
                     .ok_or_else(|| EngineError::Corrupt("stopped without an outcome".into()));
             }
-            match self.tick().await {
+            let started = std::time::Instant::now();
+            let ticked = self.tick().await;
+            let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.shared.busy_ns.fetch_add(ns, Ordering::Relaxed);
+            match ticked {
                 Ok(()) => {}
                 Err(
                     e @ (EngineError::Stopped(_) | EngineError::Db(_) | EngineError::WriterGone),
