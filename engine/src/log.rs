@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alloy::primitives::{B256, U256, keccak256};
+use alloy::primitives::{Address, B256, U256, keccak256};
 use baton_planner::Asset;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
@@ -446,6 +446,42 @@ struct SagaRow {
     at_ms: i64,
 }
 
+struct StepRow {
+    saga: String,
+    step: u32,
+    state: &'static str,
+    tx_hash: Option<String>,
+    at_ms: i64,
+}
+
+/// The `steps` row an event sets: step, state, transaction.
+fn step_state(event: &SagaEvent) -> Option<(u32, &'static str, Option<B256>)> {
+    Some(match event {
+        SagaEvent::TxSigned { step, comp, tx, .. } => (
+            step.0,
+            if *comp {
+                "compensation_signed"
+            } else {
+                "signed"
+            },
+            Some(tx.hash),
+        ),
+        SagaEvent::StepFinal { step, comp, tx, .. } => {
+            (step.0, if *comp { "compensated" } else { "done" }, *tx)
+        }
+        SagaEvent::StepFailed { step, comp, .. } => (
+            step.0,
+            if *comp {
+                "compensation_failed"
+            } else {
+                "failed"
+            },
+            None,
+        ),
+        _ => return None,
+    })
+}
+
 async fn write_batch(
     db: &Db,
     heads: &HashMap<SagaId, (u64, B256)>,
@@ -456,6 +492,10 @@ async fn write_batch(
     let mut rows: Vec<EventRow> = Vec::with_capacity(batch.len());
     // One row per saga: its state after the batch (the latest outcome decided in it kept).
     let mut saga_rows: HashMap<SagaId, SagaRow> = HashMap::new();
+    // One row per step touched: its latest state.
+    let mut step_rows: HashMap<(SagaId, u32), StepRow> = HashMap::new();
+    // The next nonce per (chain, signer) after the batch's signed transactions.
+    let mut nonce_rows: HashMap<(u64, Address), i64> = HashMap::new();
     with_pool!(db, pool => {
         let mut tx = pool.begin_with(db.begin_write()).await?;
         if matches!(db, Db::Postgres(_)) && batch.iter().any(|a| a.admission.is_some()) {
@@ -570,6 +610,24 @@ async fn write_batch(
             row.last_seq = seq_i;
             row.last_hash = hex(hash);
             row.at_ms = at_ms;
+            if let Some((step, state, tx)) = step_state(&append.event) {
+                step_rows.insert(
+                    (saga, step),
+                    StepRow {
+                        saga: hex(saga.0),
+                        step,
+                        state,
+                        tx_hash: tx.map(hex),
+                        at_ms,
+                    },
+                );
+            }
+            if let SagaEvent::TxSigned { tx, .. } = &append.event {
+                let next = i64::try_from(tx.nonce + 1).unwrap_or(i64::MAX);
+                let key = (tx.chain.0, tx.from);
+                let entry = nonce_rows.entry(key).or_insert(next);
+                *entry = (*entry).max(next);
+            }
             tentative.insert(saga, (seq, hash));
             out.push(Ok(Appended { seq, hash }));
         }
@@ -588,6 +646,41 @@ async fn write_batch(
                     .push_bind(r.at_ms);
             });
             insert.build().execute(&mut *tx).await?;
+        }
+        let steps: Vec<&StepRow> = step_rows.values().collect();
+        for chunk in steps.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert = sqlx::QueryBuilder::new(
+                "INSERT INTO steps (saga_id, step, state, tx_hash, updated_ms) ",
+            );
+            upsert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.saga.clone())
+                    .push_bind(i64::from(r.step))
+                    .push_bind(r.state)
+                    .push_bind(r.tx_hash.clone())
+                    .push_bind(r.at_ms);
+            });
+            upsert.push(
+                " ON CONFLICT (saga_id, step) DO UPDATE SET state = excluded.state, \
+                 tx_hash = COALESCE(excluded.tx_hash, steps.tx_hash), updated_ms = excluded.updated_ms",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        let nonces: Vec<(u64, Address, i64)> =
+            nonce_rows.iter().map(|((c, a), n)| (*c, *a, *n)).collect();
+        for chunk in nonces.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert =
+                sqlx::QueryBuilder::new("INSERT INTO nonces (chain, signer, next_nonce) ");
+            upsert.push_values(chunk, |mut b, (chain, signer, next)| {
+                b.push_bind(i64::try_from(*chain).unwrap_or(i64::MAX))
+                    .push_bind(signer.to_string())
+                    .push_bind(*next);
+            });
+            upsert.push(
+                " ON CONFLICT (chain, signer) DO UPDATE SET next_nonce = \
+                 CASE WHEN excluded.next_nonce > nonces.next_nonce THEN excluded.next_nonce \
+                 ELSE nonces.next_nonce END",
+            );
+            upsert.build().execute(&mut *tx).await?;
         }
         let sagas: Vec<&SagaRow> = saga_rows.values().collect();
         for chunk in sagas.chunks(ROWS_PER_STATEMENT) {

@@ -61,6 +61,53 @@ async fn user_usdc(world: &World) -> U256 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_chain_swap_is_fulfilled_and_the_solver_repaid() {
+    let world = World::new().await;
+    let (url, _file) = sqlite_file();
+    let engine = world
+        .engine(baton_engine::Db::connect(&url).await.unwrap(), fast())
+        .await;
+    let saga = engine
+        .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
+        .await
+        .unwrap();
+    assert_eq!(engine.wait(saga).await.unwrap(), Outcome::Fulfilled);
+    // The steps table shows every step done, with the transaction of the on-chain ones; the nonces
+    // table the solver's next nonce on each chain.
+    let steps: Vec<(i64, String, Option<String>)> = baton_engine::with_pool!(engine.log().db(), pool => {
+        sqlx::query_as("SELECT step, state, tx_hash FROM steps WHERE saga_id = $1 ORDER BY step")
+            .bind(saga.to_string())
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(steps.len(), 6, "{steps:?}");
+    assert!(
+        steps.iter().all(|(_, state, _)| state == "done"),
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps.iter().filter(|(_, _, tx)| tx.is_some()).count(),
+        5,
+        "all but the wait"
+    );
+    let nonces: Vec<(i64, i64)> = baton_engine::with_pool!(engine.log().db(), pool => {
+        sqlx::query_as("SELECT chain, next_nonce FROM nonces ORDER BY chain")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    });
+    let solver = world.solver.address();
+    assert_eq!(
+        nonces,
+        vec![
+            (1001, world.origin.nonce(solver) as i64),
+            (1002, world.dest.nonce(solver) as i64)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_chain_swap_keeps_every_token() {
     let (world, outcome) = outcome_with("WETH", |_| {}).await;
     assert_eq!(outcome, Outcome::Fulfilled);
     assert!(recipient_weth(&world).await >= units_of(39, 16));
