@@ -1,0 +1,335 @@
+//! The saga log's writer: one task that takes every waiting append into one transaction — events,
+//! saga heads, steps, nonces, admissions and releases as multi-row statements — commits once, then
+//! answers every caller.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use alloy::primitives::{Address, B256};
+use tokio::sync::mpsc;
+
+use super::{
+    Append, Appended, MAX_BATCH, Stats, chain_i64, event_hash, hex, now_ms, parse_hash, state_after,
+};
+use crate::db::Db;
+use crate::error::{EngineError, Result};
+use crate::event::{SagaEvent, SagaId};
+use crate::reserve;
+use crate::with_pool;
+
+/// The writer: takes every waiting append into one transaction, commits, then answers them all.
+pub(super) async fn write_loop(db: Db, mut rx: mpsc::Receiver<Append>, stats: Arc<Stats>) {
+    // The last (seq, hash) of sagas this writer has touched; only updated after a commit.
+    let mut heads: HashMap<SagaId, (u64, B256)> = HashMap::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match write_batch(&db, &heads, &batch).await {
+            Ok(done) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                for (append, appended) in batch.drain(..).zip(done) {
+                    if let Ok(a) = &appended {
+                        stats.events.fetch_add(1, Ordering::Relaxed);
+                        heads.insert(append.saga, (a.seq, a.hash));
+                    }
+                    let _ = append.reply.send(appended);
+                }
+            }
+            Err(e) => {
+                // Nothing of the batch is stored; every caller learns it, and heads are re-read.
+                let message = e.to_string();
+                for append in batch.drain(..) {
+                    heads.remove(&append.saga);
+                    let _ = append.reply.send(Err(EngineError::Corrupt(format!(
+                        "append failed: {message}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+/// Rows per multi-row statement: 7 parameters each stays under SQLite's 32,766 and PostgreSQL's
+/// 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+struct EventRow {
+    saga: String,
+    seq: i64,
+    kind: &'static str,
+    payload: String,
+    prev_hash: String,
+    hash: String,
+    at_ms: i64,
+}
+
+struct SagaRow {
+    id: String,
+    state: &'static str,
+    outcome: Option<String>,
+    last_seq: i64,
+    last_hash: String,
+    at_ms: i64,
+}
+
+struct StepRow {
+    saga: String,
+    step: u32,
+    state: &'static str,
+    tx_hash: Option<String>,
+    at_ms: i64,
+}
+
+/// The `steps` row an event sets: step, state, transaction.
+fn step_state(event: &SagaEvent) -> Option<(u32, &'static str, Option<B256>)> {
+    Some(match event {
+        SagaEvent::TxSigned { step, comp, tx, .. } => (
+            step.0,
+            if *comp {
+                "compensation_signed"
+            } else {
+                "signed"
+            },
+            Some(tx.hash),
+        ),
+        SagaEvent::StepFinal { step, comp, tx, .. } => {
+            (step.0, if *comp { "compensated" } else { "done" }, *tx)
+        }
+        SagaEvent::StepFailed { step, comp, .. } => (
+            step.0,
+            if *comp {
+                "compensation_failed"
+            } else {
+                "failed"
+            },
+            None,
+        ),
+        _ => return None,
+    })
+}
+
+async fn write_batch(
+    db: &Db,
+    heads: &HashMap<SagaId, (u64, B256)>,
+    batch: &[Append],
+) -> Result<Vec<Result<Appended>>> {
+    let mut tentative: HashMap<SagaId, (u64, B256)> = HashMap::new();
+    let mut out = Vec::with_capacity(batch.len());
+    let mut rows: Vec<EventRow> = Vec::with_capacity(batch.len());
+    // One row per saga: its state after the batch (the latest outcome decided in it kept).
+    let mut saga_rows: HashMap<SagaId, SagaRow> = HashMap::new();
+    // One row per step touched: its latest state.
+    let mut step_rows: HashMap<(SagaId, u32), StepRow> = HashMap::new();
+    // The next nonce per (chain, signer) after the batch's signed transactions.
+    let mut nonce_rows: HashMap<(u64, Address), i64> = HashMap::new();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_with(db.begin_write()).await?;
+        if matches!(db, Db::Postgres(_)) && batch.iter().any(|a| a.admission.is_some()) {
+            // One admitter at a time across instances sharing the database.
+            sqlx::query("SELECT pg_advisory_xact_lock(7683)").execute(&mut *tx).await?;
+        }
+        for append in batch {
+            let saga = append.saga;
+            let head = match tentative.get(&saga).or_else(|| heads.get(&saga)) {
+                Some(h) => *h,
+                None => {
+                    let row: Option<(i64, String)> =
+                        sqlx::query_as("SELECT last_seq, last_hash FROM sagas WHERE id = $1")
+                            .bind(hex(saga.0))
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    match row {
+                        Some((seq, hash)) => (
+                            u64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
+                            parse_hash(&hash)?,
+                        ),
+                        None => (0, B256::ZERO),
+                    }
+                }
+            };
+            if append.admission.is_some() && head.0 > 0 {
+                out.push(Err(EngineError::AlreadyAdmitted));
+                continue;
+            }
+            if let Some(admission) = &append.admission {
+                let mut refused = None;
+                for (asset, need) in &admission.needs {
+                    let rows: Vec<(String, String)> = sqlx::query_as(
+                        "SELECT saga_id, amount FROM reservations \
+                         WHERE chain = $1 AND token = $2 AND expires_ms > $3",
+                    )
+                    .bind(chain_i64(asset)?)
+                    .bind(asset.token.0.to_string())
+                    .bind(admission.now_ms)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let have = admission.available.get(asset).copied().unwrap_or_default();
+                    if let Err(e) = reserve::check(saga, *asset, *need, have, &rows) {
+                        refused = Some(e);
+                        break;
+                    }
+                }
+                if let Some(e) = refused {
+                    out.push(Err(e));
+                    continue;
+                }
+                for (asset, need) in &admission.needs {
+                    sqlx::query(
+                        "INSERT INTO reservations (saga_id, chain, token, amount, expires_ms) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (saga_id, chain, token) DO UPDATE SET amount = excluded.amount, \
+                         expires_ms = excluded.expires_ms",
+                    )
+                    .bind(hex(saga.0))
+                    .bind(chain_i64(asset)?)
+                    .bind(asset.token.0.to_string())
+                    .bind(need.to_string())
+                    .bind(admission.expires_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO intents (id, body, created_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(hex(saga.0))
+                .bind(&admission.body)
+                .bind(admission.now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if append.event == SagaEvent::Completed {
+                sqlx::query("DELETE FROM reservations WHERE saga_id = $1")
+                    .bind(hex(saga.0))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let seq = head.0 + 1;
+            let at_ms = now_ms();
+            let payload = serde_json::to_string(&append.event)
+                .map_err(|e| EngineError::Corrupt(e.to_string()))?;
+            let hash = event_hash(head.1, saga, seq, at_ms, &payload);
+            let seq_i = i64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?;
+            rows.push(EventRow {
+                saga: hex(saga.0),
+                seq: seq_i,
+                kind: append.event.kind(),
+                payload,
+                prev_hash: hex(head.1),
+                hash: hex(hash),
+                at_ms,
+            });
+            let outcome = match &append.event {
+                SagaEvent::Decided { outcome } => serde_json::to_string(outcome).ok(),
+                _ => None,
+            };
+            let row = saga_rows.entry(saga).or_insert_with(|| SagaRow {
+                id: hex(saga.0),
+                state: "",
+                outcome: None,
+                last_seq: 0,
+                last_hash: String::new(),
+                at_ms,
+            });
+            row.state = state_after(&append.event);
+            row.outcome = outcome.or(row.outcome.take());
+            row.last_seq = seq_i;
+            row.last_hash = hex(hash);
+            row.at_ms = at_ms;
+            if let Some((step, state, tx)) = step_state(&append.event) {
+                step_rows.insert(
+                    (saga, step),
+                    StepRow {
+                        saga: hex(saga.0),
+                        step,
+                        state,
+                        tx_hash: tx.map(hex),
+                        at_ms,
+                    },
+                );
+            }
+            if let SagaEvent::TxSigned { tx, .. } = &append.event {
+                let next = i64::try_from(tx.nonce + 1).unwrap_or(i64::MAX);
+                let key = (tx.chain.0, tx.from);
+                let entry = nonce_rows.entry(key).or_insert(next);
+                *entry = (*entry).max(next);
+            }
+            tentative.insert(saga, (seq, hash));
+            out.push(Ok(Appended { seq, hash }));
+        }
+        // One statement per table for the whole batch (chunked under the parameter limits).
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO saga_events (saga_id, seq, kind, payload, prev_hash, hash, at_ms) ",
+            );
+            insert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.saga.clone())
+                    .push_bind(r.seq)
+                    .push_bind(r.kind)
+                    .push_bind(r.payload.clone())
+                    .push_bind(r.prev_hash.clone())
+                    .push_bind(r.hash.clone())
+                    .push_bind(r.at_ms);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let steps: Vec<&StepRow> = step_rows.values().collect();
+        for chunk in steps.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert = sqlx::QueryBuilder::new(
+                "INSERT INTO steps (saga_id, step, state, tx_hash, updated_ms) ",
+            );
+            upsert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.saga.clone())
+                    .push_bind(i64::from(r.step))
+                    .push_bind(r.state)
+                    .push_bind(r.tx_hash.clone())
+                    .push_bind(r.at_ms);
+            });
+            upsert.push(
+                " ON CONFLICT (saga_id, step) DO UPDATE SET state = excluded.state, \
+                 tx_hash = COALESCE(excluded.tx_hash, steps.tx_hash), updated_ms = excluded.updated_ms",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        let nonces: Vec<(u64, Address, i64)> =
+            nonce_rows.iter().map(|((c, a), n)| (*c, *a, *n)).collect();
+        for chunk in nonces.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert =
+                sqlx::QueryBuilder::new("INSERT INTO nonces (chain, signer, next_nonce) ");
+            upsert.push_values(chunk, |mut b, (chain, signer, next)| {
+                b.push_bind(i64::try_from(*chain).unwrap_or(i64::MAX))
+                    .push_bind(signer.to_string())
+                    .push_bind(*next);
+            });
+            upsert.push(
+                " ON CONFLICT (chain, signer) DO UPDATE SET next_nonce = \
+                 CASE WHEN excluded.next_nonce > nonces.next_nonce THEN excluded.next_nonce \
+                 ELSE nonces.next_nonce END",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        let sagas: Vec<&SagaRow> = saga_rows.values().collect();
+        for chunk in sagas.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert = sqlx::QueryBuilder::new(
+                "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, updated_ms) ",
+            );
+            upsert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id.clone())
+                    .push_bind(r.state)
+                    .push_bind(r.outcome.clone())
+                    .push_bind(r.last_seq)
+                    .push_bind(r.last_hash.clone())
+                    .push_bind(r.at_ms)
+                    .push_bind(r.at_ms);
+            });
+            upsert.push(
+                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                 outcome = COALESCE(excluded.outcome, sagas.outcome), last_seq = excluded.last_seq, \
+                 last_hash = excluded.last_hash, updated_ms = excluded.updated_ms",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(out)
+}

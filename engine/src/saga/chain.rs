@@ -1,0 +1,195 @@
+//! A saga's on-chain steps: sign and send, watch to the confirmations, replace, resend, heal
+//! reorgs.
+
+use alloy::primitives::U256;
+use baton_adapters::AdapterError;
+use baton_adapters::port::{BlockRef, Op, SignedTx, TxRequest, TxStatus};
+use baton_planner::step::Step;
+use baton_planner::{ChainId, StepId};
+use tracing::warn;
+
+use crate::error::Result;
+use crate::event::SagaEvent;
+use crate::observe;
+use crate::ops;
+
+use super::{REORG_WATCH_BLOCKS, Saga, comp_ceiling};
+
+impl Saga {
+    /// A done step whose transaction a reorg took out of the chain is sent again (the same bytes:
+    /// the same nonce, so it cannot happen twice), for as long as its block is recent.
+    pub(super) async fn heal_reorgs(&mut self) -> Result<()> {
+        let done: Vec<(StepId, SignedTx, BlockRef)> = self
+            .state
+            .steps
+            .iter()
+            .chain(self.state.comps.iter())
+            .filter_map(|(id, st)| {
+                let block = st.done.flatten()?;
+                let tx = st.txs.iter().find(|t| Some(t.hash) == st.done_by)?;
+                Some((*id, tx.clone(), block))
+            })
+            .collect();
+        for (id, tx, block) in done {
+            let chain = self.step(id)?.chain;
+            let adapter = self.adapter(chain)?;
+            let head = self.conditions(chain).await?.head.number;
+            if head >= block.number + REORG_WATCH_BLOCKS {
+                continue;
+            }
+            match adapter.status(&tx, Some(&block)).await? {
+                TxStatus::ReorgedOut { .. } | TxStatus::Dropped => {
+                    warn!(saga = %self.id, step = id.0, "reorged out after it was done; sending it again");
+                    let _ = adapter.broadcast(&tx).await;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks on top of `block` (1 when it is the head), 0 when it is no longer canonical.
+    pub(super) async fn depth(&mut self, chain: ChainId, block: BlockRef) -> Result<u64> {
+        let head = self.conditions(chain).await?.head;
+        Ok((head.number + 1).saturating_sub(block.number))
+    }
+
+    /// Moves one on-chain step (or compensation) along: sign and send, watch, replace, finish.
+    pub(super) async fn advance(&mut self, step: &Step, comp: bool, op: Op) -> Result<()> {
+        let key = (step.id, comp);
+        let st = if comp {
+            self.state.comp(step.id)
+        } else {
+            self.state.step(step.id)
+        };
+        let adapter = self.adapter(step.chain)?;
+        let ceiling = step.timing.fee_ceiling;
+        let max_attempts = self.shared.config.max_attempts;
+        if st.txs.is_empty() {
+            let c = self.conditions(step.chain).await?;
+            // Hold while the chain is too expensive or unhealthy (compensations are not held by fees).
+            if !comp && U256::from(c.base_fee) > ceiling {
+                return Ok(());
+            }
+            if c.rpc_error_rate() > self.shared.config.unhealthy_error_rate && c.rpc_calls >= 20 {
+                return Ok(());
+            }
+            let fees = ops::fees(&op, comp_ceiling(ceiling, comp, c.base_fee), 0);
+            return self
+                .sign_and_send(step, comp, op, fees, 0, None, c.head.number)
+                .await;
+        }
+        let head = self.conditions(step.chain).await?.head.number;
+        let confirmations = u64::from(step.timing.confirmations).max(1);
+        for tx in st.txs.iter().rev() {
+            match adapter.status(tx, None).await? {
+                TxStatus::Included(inc) => {
+                    if !inc.success {
+                        let reason = inc.revert_reason.unwrap_or_else(|| "reverted".into());
+                        let attempt = u32::try_from(st.txs.len()).unwrap_or(u32::MAX);
+                        // After the pivot the saga only moves forward: try again (the reverted
+                        // transaction used up its nonce, so a fresh one cannot double anything).
+                        let forward_only =
+                            !comp && self.fill_committed() && !step.action.is_pivot();
+                        if forward_only && attempt < max_attempts {
+                            warn!(saga = %self.id, step = step.id.0, %reason, "reverted after the pivot; retrying");
+                            let base = self.conditions(step.chain).await?.base_fee;
+                            let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
+                            return self
+                                .sign_and_send(step, comp, op, fees, attempt, None, head)
+                                .await;
+                        }
+                        return self
+                            .append(SagaEvent::StepFailed {
+                                step: step.id,
+                                comp,
+                                reason,
+                            })
+                            .await;
+                    }
+                    if head + 1 >= inc.block.number + confirmations {
+                        return self
+                            .append(SagaEvent::StepFinal {
+                                step: step.id,
+                                comp,
+                                block: Some(inc.block),
+                                tx: Some(tx.hash),
+                            })
+                            .await;
+                    }
+                    return Ok(());
+                }
+                TxStatus::Pending => {
+                    let since = *self.sent_at.entry(key).or_insert(head);
+                    let attempt = u32::try_from(st.txs.len()).unwrap_or(u32::MAX);
+                    if head >= since + self.shared.config.replace_after_blocks
+                        && attempt < max_attempts
+                    {
+                        let base = self.conditions(step.chain).await?.base_fee;
+                        let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
+                        return self
+                            .sign_and_send(step, comp, op, fees, attempt, Some(tx.nonce), head)
+                            .await;
+                    }
+                    return Ok(());
+                }
+                TxStatus::Dropped | TxStatus::ReorgedOut { .. } => {}
+            }
+        }
+        // Nothing pending or included: send the latest again; if the node refuses it (its nonce was
+        // used by something else), it can never land, and a fresh nonce is safe.
+        let Some(last) = st.txs.last() else {
+            return Ok(());
+        };
+        match adapter.broadcast(last).await {
+            Ok(()) => Ok(()),
+            Err(AdapterError::Rejected { reason, .. }) => {
+                let attempt = u32::try_from(st.txs.len()).unwrap_or(u32::MAX);
+                if attempt >= max_attempts {
+                    return self
+                        .append(SagaEvent::StepFailed {
+                            step: step.id,
+                            comp,
+                            reason: format!("refused by the node: {reason}"),
+                        })
+                        .await;
+                }
+                let base = self.conditions(step.chain).await?.base_fee;
+                let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
+                self.sign_and_send(step, comp, op, fees, attempt, None, head)
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn sign_and_send(
+        &mut self,
+        step: &Step,
+        comp: bool,
+        op: Op,
+        fees: baton_adapters::port::Fees,
+        attempt: u32,
+        nonce: Option<u64>,
+        head: u64,
+    ) -> Result<()> {
+        let adapter = self.adapter(step.chain)?;
+        let tx = adapter.prepare(TxRequest { op, fees, nonce }).await?;
+        // Write-ahead: the bytes are in the log before the chain sees them.
+        self.append(SagaEvent::TxSigned {
+            step: step.id,
+            comp,
+            attempt,
+            tx: tx.clone(),
+        })
+        .await?;
+        self.sent_at.insert((step.id, comp), head);
+        observe::tx_signed(step.chain.0, attempt, nonce.is_some());
+        if let Err(e) = adapter.broadcast(&tx).await {
+            // Retried at the next tick (status Dropped → rebroadcast, or a fresh nonce if refused).
+            warn!(saga = %self.id, step = step.id.0, error = %e, "broadcast failed");
+        }
+        Ok(())
+    }
+}

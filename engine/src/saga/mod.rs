@@ -1,0 +1,328 @@
+//! One saga's driver: runs the plan's ready steps, watches their transactions to their
+//! confirmations, replaces stuck ones, decides compensation before the pivot, and the outcome from
+//! evidence. Every decision is in the log before it acts; after a crash the driver rebuilds its
+//! state from the log and goes on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use alloy::primitives::U256;
+use baton_adapters::port::{ChainAdapter, Conditions, Op};
+use baton_planner::step::{Action, Step};
+use baton_planner::{ChainId, StepId};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::engine::Shared;
+use crate::error::{EngineError, Result};
+use crate::event::{Outcome, SagaEvent, SagaId};
+use crate::input::Planned;
+use crate::observe;
+use crate::ops;
+use crate::state::SagaState;
+
+mod chain;
+mod outcome;
+
+/// How long (in blocks) a done step is watched for reorgs.
+pub(super) const REORG_WATCH_BLOCKS: u64 = 64;
+/// Done steps are checked for reorgs every this many ticks.
+const REORG_CHECK_EVERY: u64 = 4;
+
+/// A saga being driven.
+pub(crate) struct Saga {
+    shared: Arc<Shared>,
+    id: SagaId,
+    planned: Planned,
+    state: SagaState,
+    /// Head of the chain when each (step, comp) last sent a transaction: when to replace it.
+    sent_at: HashMap<(StepId, bool), u64>,
+    /// A step failed for good after the pivot: the driver stops, the saga stays unfinished for an
+    /// operator (recovery resumes it).
+    halted: bool,
+    /// The route label of its metrics.
+    route: String,
+    /// When it was admitted, unix milliseconds.
+    created_ms: i64,
+    /// Each step's op (and compensation's), built once: an op may carry an attestation.
+    ops: HashMap<(StepId, bool), Op>,
+    /// Ticks so far (reorg checks run every few ticks).
+    ticks: u64,
+    /// Each chain's conditions, read at most once per tick.
+    seen: HashMap<ChainId, Conditions>,
+}
+
+impl Saga {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        id: SagaId,
+        planned: Planned,
+        state: SagaState,
+        created_ms: i64,
+    ) -> Self {
+        Self {
+            route: observe::route(&planned.plan),
+            created_ms,
+            shared,
+            id,
+            planned,
+            state,
+            sent_at: HashMap::new(),
+            halted: false,
+            ops: HashMap::new(),
+            ticks: 0,
+            seen: HashMap::new(),
+        }
+    }
+
+    pub(super) async fn append(&mut self, event: SagaEvent) -> Result<()> {
+        let started = std::time::Instant::now();
+        let appended = self.shared.log.append(self.id, event.clone()).await?;
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.shared.commit_ns.fetch_add(ns, Ordering::Relaxed);
+        self.state.apply(appended.seq, &event);
+        match &event {
+            SagaEvent::StepFinal { step, comp, .. } => {
+                self.shared.steps_done.fetch_add(1, Ordering::Relaxed);
+                if let Ok(s) = self.step(*step) {
+                    observe::step_done(s.action.name(), *comp);
+                }
+            }
+            SagaEvent::Decided { outcome } => {
+                let secs = (now_ms() - self.created_ms).max(0) as f64 / 1000.0;
+                observe::decided(&self.route, outcome, secs);
+            }
+            SagaEvent::Alert { reason } => observe::alert(&self.route, reason),
+            _ => {}
+        }
+        let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.shared.config.stop_after_events == Some(n) {
+            return Err(EngineError::Stopped(n));
+        }
+        Ok(())
+    }
+
+    pub(super) fn adapter(&self, chain: ChainId) -> Result<Arc<dyn ChainAdapter>> {
+        self.shared
+            .chains
+            .get(&chain)
+            .cloned()
+            .ok_or(EngineError::NoAdapter(chain.0))
+    }
+
+    pub(super) fn step(&self, id: StepId) -> Result<&Step> {
+        self.planned
+            .plan
+            .step(id)
+            .ok_or_else(|| EngineError::Corrupt(format!("no step {}", id.0)))
+    }
+
+    /// Drives the saga to its end.
+    pub(crate) async fn run(mut self) -> Result<Outcome> {
+        if !self.state.started {
+            let intent = self.planned.plan.intent().id();
+            self.append(SagaEvent::Started {
+                intent,
+                plan: self.planned.hash,
+            })
+            .await?;
+        }
+        self.rebroadcast_in_flight().await;
+        loop {
+            if self.state.completed || self.halted {
+                return self
+                    .state
+                    .outcome
+                    .clone()
+                    .ok_or_else(|| EngineError::Corrupt("stopped without an outcome".into()));
+            }
+            let started = std::time::Instant::now();
+            let ticked = self.tick().await;
+            let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.shared.busy_ns.fetch_add(ns, Ordering::Relaxed);
+            match ticked {
+                Ok(()) => {}
+                Err(
+                    e @ (EngineError::Stopped(_) | EngineError::Db(_) | EngineError::WriterGone),
+                ) => {
+                    return Err(e);
+                }
+                // A chain that cannot be reached now is tried again at the next tick.
+                Err(e) => warn!(saga = %self.id, error = %e, "tick failed; retrying"),
+            }
+            tokio::time::sleep(self.shared.config.poll).await;
+        }
+    }
+
+    /// After a restart: every signed, unfinished transaction is sent again (same bytes: harmless).
+    async fn rebroadcast_in_flight(&self) {
+        let all = self
+            .state
+            .steps
+            .iter()
+            .map(|(id, s)| (*id, s))
+            .chain(self.state.comps.iter().map(|(id, s)| (*id, s)));
+        for (id, st) in all {
+            if st.is_done() || st.failed.is_some() {
+                continue;
+            }
+            let Ok(step) = self.step(id) else { continue };
+            let Ok(adapter) = self.adapter(step.chain) else {
+                continue;
+            };
+            for tx in &st.txs {
+                let _ = adapter.broadcast(tx).await;
+            }
+        }
+    }
+
+    /// Whether a fill may still land: one has a signed transaction that has not failed. From then
+    /// on the saga only moves forward.
+    pub(super) fn fill_committed(&self) -> bool {
+        self.planned.plan.steps().iter().any(|s| {
+            let st = self.state.step(s.id);
+            s.action.is_pivot() && !st.txs.is_empty() && st.failed.is_none()
+        })
+    }
+
+    /// `chain`'s conditions as of this tick (one read per chain per tick).
+    pub(super) async fn conditions(&mut self, chain: ChainId) -> Result<Conditions> {
+        if let Some(c) = self.seen.get(&chain) {
+            return Ok(*c);
+        }
+        let c = self.adapter(chain)?.conditions().await?;
+        self.seen.insert(chain, c);
+        Ok(c)
+    }
+
+    async fn tick(&mut self) -> Result<()> {
+        self.seen.clear();
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(REORG_CHECK_EVERY) {
+            self.heal_reorgs().await?;
+        }
+        if self.state.compensating.is_some() {
+            return self.compensate().await;
+        }
+        let order: Vec<StepId> = self.planned.plan.topological_order().to_vec();
+        for id in order {
+            let st = self.state.step(id);
+            if st.is_done() {
+                continue;
+            }
+            let step = self.step(id)?.clone();
+            if let Some(reason) = st.failed {
+                return self.failed(&step, reason).await;
+            }
+            if !step
+                .depends_on
+                .iter()
+                .all(|d| self.state.step(*d).is_done())
+            {
+                continue;
+            }
+            match &step.action {
+                Action::WaitFinality { of } => {
+                    let Some(Some(block)) = self.state.step(*of).done else {
+                        continue;
+                    };
+                    if self.depth(step.chain, block).await?
+                        >= u64::from(step.timing.confirmations).max(1)
+                    {
+                        self.append(SagaEvent::StepFinal {
+                            step: id,
+                            comp: false,
+                            block: Some(block),
+                            tx: None,
+                        })
+                        .await?;
+                    }
+                }
+                Action::Attest { fill } => self.attest(id, *fill).await?,
+                _ => {
+                    let op = match self.ops.get(&(id, false)) {
+                        Some(op) => op.clone(),
+                        None => {
+                            let solver = self.adapter(step.chain)?.account();
+                            let op = ops::forward(
+                                &self.planned,
+                                &step,
+                                solver,
+                                self.shared.attester.as_ref(),
+                            )?;
+                            self.ops.insert((id, false), op.clone());
+                            op
+                        }
+                    };
+                    let span = info_span!(
+                        "step",
+                        step.id = id.0,
+                        step.action = step.action.name(),
+                        chain.id = step.chain.0
+                    );
+                    self.advance(&step, false, op).instrument(span).await?;
+                }
+            }
+        }
+        self.decide().await?;
+        if self.state.compensating.is_none() && !self.fill_committed() {
+            self.check_deadline().await?;
+        }
+        Ok(())
+    }
+
+    /// A step failed for good: compensate before the pivot; after it, alert and keep the outcome
+    /// honest.
+    pub(super) async fn failed(&mut self, step: &Step, reason: String) -> Result<()> {
+        if self.fill_committed() {
+            let alert = format!(
+                "step {} ({}) failed after the pivot: {reason}",
+                step.id.0,
+                step.action.name()
+            );
+            if !self.state.alerts.contains(&alert) {
+                warn!(saga = %self.id, "{alert}");
+                self.append(SagaEvent::Alert {
+                    reason: alert.clone(),
+                })
+                .await?;
+            }
+            if self.state.outcome.is_none() {
+                self.append(SagaEvent::Decided {
+                    outcome: Outcome::Failed {
+                        reason: alert,
+                        needs_operator: true,
+                    },
+                })
+                .await?;
+            }
+            self.halted = true;
+            Ok(())
+        } else {
+            info!(saga = %self.id, step = step.id.0, %reason, "compensating");
+            self.append(SagaEvent::Compensating {
+                reason: format!(
+                    "step {} ({}) failed: {reason}",
+                    step.id.0,
+                    step.action.name()
+                ),
+            })
+            .await
+        }
+    }
+}
+
+/// Compensations are never held by the fee ceiling: they pay what the chain asks, within reason.
+pub(super) fn comp_ceiling(ceiling: U256, comp: bool, base_fee: u128) -> U256 {
+    if comp {
+        ceiling.max(U256::from(base_fee.saturating_mul(2)))
+    } else {
+        ceiling
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,233 @@
+//! A saga's ends: attestation from fill evidence, the user's outcome, deadline budgeting, and
+//! compensation.
+
+use baton_adapters::port::{EscrowStatus, Inclusion, TxStatus};
+use baton_planner::StepId;
+use baton_planner::step::{Action, Step};
+
+use crate::error::{EngineError, Result};
+use crate::event::{Outcome, SagaEvent};
+use crate::ops;
+
+use super::Saga;
+
+impl Saga {
+    /// The attestation step: the fill must show in the destination settler's events.
+    pub(super) async fn attest(&mut self, id: StepId, fill: StepId) -> Result<()> {
+        let fill_step = self.step(fill)?.clone();
+        let Action::Fill {
+            order,
+            output,
+            amount,
+            recipient,
+            ..
+        } = &fill_step.action
+        else {
+            return Err(EngineError::Corrupt(format!(
+                "step {} attests a non-fill",
+                id.0
+            )));
+        };
+        let evidence = self.adapter(fill_step.chain)?.evidence(*order).await?;
+        let seen = evidence.fills.iter().find(|f| {
+            f.output_index as usize == *output
+                && f.recipient == *recipient
+                && f.amount >= amount.raw()
+        });
+        if let Some(f) = seen {
+            self.append(SagaEvent::StepFinal {
+                step: id,
+                comp: false,
+                block: Some(f.at.block),
+                tx: Some(f.at.tx),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Fulfilled once every fill is done and the destination's events show each output delivered
+    /// to its recipient at least at the user's minimum; completed once every settle is done.
+    pub(super) async fn decide(&mut self) -> Result<()> {
+        if self.state.outcome.is_none() {
+            let plan = &self.planned.plan;
+            let fills: Vec<Step> = plan
+                .steps()
+                .iter()
+                .filter(|s| s.action.is_pivot())
+                .cloned()
+                .collect();
+            if fills.iter().all(|s| self.state.step(s.id).is_done()) {
+                for s in &fills {
+                    let Action::Fill {
+                        order,
+                        output,
+                        recipient,
+                        ..
+                    } = &s.action
+                    else {
+                        continue;
+                    };
+                    let min = plan.intent().outputs()[*output].min_amount.raw();
+                    let evidence = self.adapter(s.chain)?.evidence(*order).await?;
+                    let delivered = evidence.fills.iter().any(|f| {
+                        f.output_index as usize == *output
+                            && f.recipient == *recipient
+                            && f.amount >= min
+                    });
+                    if !delivered {
+                        return Ok(());
+                    }
+                }
+                self.append(SagaEvent::Decided {
+                    outcome: Outcome::Fulfilled,
+                })
+                .await?;
+            }
+        }
+        let settled = self
+            .planned
+            .plan
+            .steps()
+            .iter()
+            .filter(|s| matches!(s.action, Action::Settle { .. }))
+            .all(|s| self.state.step(s.id).is_done());
+        if self.state.outcome == Some(Outcome::Fulfilled) && settled {
+            self.append(SagaEvent::Completed).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives up before the pivot when what remains of the critical path cannot end before the fill
+    /// deadline on the destination's clock.
+    pub(super) async fn check_deadline(&mut self) -> Result<()> {
+        let Some(dest) = self
+            .planned
+            .plan
+            .steps()
+            .iter()
+            .find(|s| s.action.is_pivot())
+            .map(|s| s.chain)
+        else {
+            return Ok(());
+        };
+        let c = self.conditions(dest).await?;
+        let plan = &self.planned.plan;
+        let mut remaining_ms = 0u64;
+        for id in &plan.critical_path().steps {
+            let step = plan
+                .step(*id)
+                .ok_or_else(|| EngineError::Corrupt(format!("no step {}", id.0)))?;
+            if !self.state.step(*id).is_done() {
+                let block_ms = if c.block_time_ms > 0 {
+                    c.block_time_ms
+                } else {
+                    1_000
+                };
+                remaining_ms += step.timing.blocks * block_ms + step.timing.latency_ms;
+            }
+        }
+        let deadline = u64::from(plan.intent().fill_deadline());
+        if c.timestamp + remaining_ms.div_ceil(1000) > deadline {
+            self.append(SagaEvent::Compensating {
+                reason: format!(
+                    "the rest of the plan needs {} s; the fill deadline is {} s away",
+                    remaining_ms.div_ceil(1000),
+                    deadline.saturating_sub(c.timestamp)
+                ),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Undoes the done steps in reverse dependency order, then decides Refunded (from the escrows'
+    /// state) — or Failed when a compensation cannot finish.
+    pub(super) async fn compensate(&mut self) -> Result<()> {
+        let order: Vec<StepId> = self
+            .planned
+            .plan
+            .topological_order()
+            .iter()
+            .rev()
+            .copied()
+            .collect();
+        for id in order {
+            let step = self.step(id)?.clone();
+            if !step.action.has_effect() || step.compensation.is_none() {
+                continue;
+            }
+            let st = self.state.step(id);
+            if st.txs.is_empty() {
+                continue;
+            }
+            // What became of the step itself decides whether there is anything to undo.
+            let adapter = self.adapter(step.chain)?;
+            let mut done: Option<Inclusion> = None;
+            let mut pending = false;
+            for tx in &st.txs {
+                match adapter.status(tx, None).await? {
+                    TxStatus::Included(inc) if inc.success => done = Some(inc),
+                    TxStatus::Pending => pending = true,
+                    _ => {}
+                }
+            }
+            if done.is_none() && pending {
+                return Ok(()); // wait until it lands or drops
+            }
+            let Some(done) = done else { continue };
+            let cst = self.state.comp(id);
+            if cst.is_done() {
+                continue;
+            }
+            if let Some(reason) = cst.failed {
+                let reason = format!("the compensation of step {} failed: {reason}", id.0);
+                self.append(SagaEvent::Alert {
+                    reason: reason.clone(),
+                })
+                .await?;
+                self.append(SagaEvent::Decided {
+                    outcome: Outcome::Failed {
+                        reason,
+                        needs_operator: true,
+                    },
+                })
+                .await?;
+                return self.append(SagaEvent::Completed).await;
+            }
+            let solver = adapter.account();
+            let cached = self.ops.get(&(id, true)).cloned();
+            let Some(op) = cached.map(Some).map_or_else(
+                || {
+                    ops::compensation(
+                        &self.planned,
+                        &step,
+                        &done,
+                        solver,
+                        self.shared.attester.as_ref(),
+                    )
+                },
+                Ok,
+            )?
+            else {
+                continue;
+            };
+            self.ops.insert((id, true), op.clone());
+            return self.advance(&step, true, op).await;
+        }
+        // Every compensation is done: the escrows must say so.
+        for order in self.planned.plan.orders() {
+            let status = self.adapter(order.chain())?.escrow(order.id()).await?;
+            if status == EscrowStatus::Opened || status == EscrowStatus::Settled {
+                return Ok(());
+            }
+        }
+        if self.state.outcome.is_none() {
+            self.append(SagaEvent::Decided {
+                outcome: Outcome::Refunded,
+            })
+            .await?;
+        }
+        self.append(SagaEvent::Completed).await
+    }
+}
