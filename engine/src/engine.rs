@@ -34,6 +34,13 @@ pub struct EngineConfig {
     pub unhealthy_error_rate: f64,
     /// Stop every saga right after the engine's n-th appended event, as a crash would (tests).
     pub stop_after_events: Option<u64>,
+    /// This instance's name in saga leases: instances sharing a database need distinct names, and
+    /// an instance that restarts under its name takes its sagas back at once. Default:
+    /// `$BATON_INSTANCE`, else `baton@<hostname>`.
+    pub instance: String,
+    /// How long a saga's lease lasts without renewal; another instance may take the saga over
+    /// after that.
+    pub lease: Duration,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +51,8 @@ impl Default for EngineConfig {
             max_attempts: 5,
             unhealthy_error_rate: 0.5,
             stop_after_events: None,
+            instance: default_instance(),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -153,7 +162,11 @@ impl Engine {
         }
         // Everything is loaded and re-planned first (two queries, planning spread over the
         // cores), then every driver starts.
-        let unfinished = self.shared.log.unfinished_with_inputs().await?;
+        let unfinished = self
+            .shared
+            .log
+            .unfinished_with_inputs(&self.shared.config.instance, now_ms())
+            .await?;
         let ids: Vec<SagaId> = unfinished.iter().map(|u| u.id).collect();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let chunk = unfinished.len().div_ceil(workers).max(1);
@@ -263,6 +276,13 @@ impl Engine {
     pub fn log(&self) -> &SagaLog {
         &self.shared.log
     }
+}
+
+fn default_instance() -> String {
+    std::env::var("BATON_INSTANCE").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("baton@{}", host.trim())
+    })
 }
 
 fn now_ms() -> i64 {

@@ -30,6 +30,12 @@ pub enum EngineError {
     /// Not enough unreserved solver inventory for a saga.
     #[error("not enough unreserved inventory: {0}")]
     Inventory(String),
+    /// Another instance took the saga over (its lease expired here, or the fence moved on).
+    #[error("another instance drives this saga now")]
+    LeaseLost,
+    /// Another instance holds the saga's lease.
+    #[error("another instance holds this saga's lease")]
+    LeaseHeld,
     /// The saga was admitted before (a repeated submission).
     #[error("the saga was already admitted")]
     AlreadyAdmitted,

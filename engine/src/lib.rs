@@ -20,8 +20,8 @@
 //!
 //! **Status:** the saga log, the driver (holds on fees and RPC health, write-ahead signing, fee
 //! replacement, deadline budgeting, compensation, outcome from evidence, reorg healing),
-//! reservations and recovery are built and tested on the sim and both databases. Not yet: leases for
-//! several instances (the `sagas` table has the columns), replay.
+//! reservations, recovery and leases for several instances are built and tested on the sim and both
+//! databases. Not yet: replay, the operator's chain pause.
 //!
 //! Depends on the planner and the adapters.
 //!

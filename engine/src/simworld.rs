@@ -266,6 +266,7 @@ impl World {
 pub fn fast() -> EngineConfig {
     EngineConfig {
         poll: Duration::from_millis(2),
+        instance: "simworld".to_owned(),
         ..EngineConfig::default()
     }
 }

@@ -120,6 +120,8 @@ struct Append {
     saga: SagaId,
     event: SagaEvent,
     admission: Option<Admission>,
+    /// The lease fence the writer must still find on the saga, if any.
+    fence: Option<i64>,
     reply: oneshot::Sender<Result<Appended>>,
 }
 
@@ -190,7 +192,68 @@ impl SagaLog {
 
     /// Appends `event` to `saga`'s log; returns once it is durable.
     pub async fn append(&self, saga: SagaId, event: SagaEvent) -> Result<Appended> {
-        self.write(saga, event, None).await
+        self.write(saga, event, None, None).await
+    }
+
+    /// Appends `event` only if the saga's lease fence is still `fence` (nobody took the saga over
+    /// since this driver acquired it); otherwise [`EngineError::LeaseLost`], writing nothing.
+    pub async fn append_fenced(
+        &self,
+        saga: SagaId,
+        event: SagaEvent,
+        fence: i64,
+    ) -> Result<Appended> {
+        self.write(saga, event, None, Some(fence)).await
+    }
+
+    /// Takes the lease of `saga` for `owner` until `now_ms + ttl_ms`, if nobody else holds an
+    /// unexpired one; returns the new fence (each acquisition increments it), or `None`.
+    pub async fn acquire_lease(
+        &self,
+        saga: SagaId,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<i64>> {
+        let fence: Option<i64> = with_pool!(&self.db, pool => {
+            sqlx::query_scalar(
+                "UPDATE sagas SET lease_owner = $2, lease_until = $3, fence = fence + 1 \
+                 WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < $4) \
+                 RETURNING fence",
+            )
+            .bind(hex(saga.0))
+            .bind(owner)
+            .bind(now_ms + ttl_ms)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(fence)
+    }
+
+    /// Extends `owner`'s lease of `saga` (with `fence`) to `now_ms + ttl_ms`; false when the lease
+    /// is no longer theirs.
+    pub async fn renew_lease(
+        &self,
+        saga: SagaId,
+        owner: &str,
+        fence: i64,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool> {
+        let renewed = with_pool!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE sagas SET lease_until = $4 WHERE id = $1 AND lease_owner = $2 AND fence = $3",
+            )
+            .bind(hex(saga.0))
+            .bind(owner)
+            .bind(fence)
+            .bind(now_ms + ttl_ms)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(renewed == 1)
     }
 
     /// Admits a new saga: stores its input, reserves its inventory (or refuses with
@@ -203,7 +266,7 @@ impl SagaLog {
         admission: Admission,
         first: SagaEvent,
     ) -> Result<Appended> {
-        self.write(saga, first, Some(admission)).await
+        self.write(saga, first, Some(admission), None).await
     }
 
     async fn write(
@@ -211,6 +274,7 @@ impl SagaLog {
         saga: SagaId,
         event: SagaEvent,
         admission: Option<Admission>,
+        fence: Option<i64>,
     ) -> Result<Appended> {
         let (reply, answer) = oneshot::channel();
         self.writer
@@ -218,6 +282,7 @@ impl SagaLog {
                 saga,
                 event,
                 admission,
+                fence,
                 reply,
             })
             .await
@@ -289,16 +354,24 @@ impl SagaLog {
         ids.iter().map(|s| parse_hash(s).map(SagaId)).collect()
     }
 
-    /// Every unfinished saga with its stored input and its events (seq, event), oldest first: what
-    /// recovery needs, in two queries.
-    pub async fn unfinished_with_inputs(&self) -> Result<Vec<Unfinished>> {
+    /// Every unfinished saga not leased by another instance (`owner` is this one), with its stored
+    /// input and its events, oldest first: what recovery needs, in two queries.
+    pub async fn unfinished_with_inputs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Unfinished>> {
         type Inputs = Vec<(String, String, i64)>;
         type Events = Vec<(String, i64, String)>;
         let (inputs, events): (Inputs, Events) = with_pool!(&self.db, pool => {
             let inputs = sqlx::query_as(
                 "SELECT s.id, i.body, s.created_ms FROM sagas s JOIN intents i ON i.id = s.id \
-                 WHERE s.state <> 'completed' ORDER BY s.created_ms, s.id",
+                 WHERE s.state <> 'completed' \
+                 AND (s.lease_owner IS NULL OR s.lease_owner = $1 OR s.lease_until < $2) \
+                 ORDER BY s.created_ms, s.id",
             )
+            .bind(owner)
+            .bind(now_ms)
             .fetch_all(pool)
             .await?;
             let events = sqlx::query_as(

@@ -130,6 +130,17 @@ async fn write_batch(
         }
         for append in batch {
             let saga = append.saga;
+            if let Some(fence) = append.fence {
+                let current: Option<i64> =
+                    sqlx::query_scalar("SELECT fence FROM sagas WHERE id = $1")
+                        .bind(hex(saga.0))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if current != Some(fence) {
+                    out.push(Err(EngineError::LeaseLost));
+                    continue;
+                }
+            }
             let head = match tentative.get(&saga).or_else(|| heads.get(&saga)) {
                 Some(h) => *h,
                 None => {

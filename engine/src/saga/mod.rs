@@ -46,6 +46,10 @@ pub(crate) struct Saga {
     created_ms: i64,
     /// Each step's op (and compensation's), built once: an op may carry an attestation.
     ops: HashMap<(StepId, bool), Op>,
+    /// This driver's lease fence, once acquired.
+    fence: Option<i64>,
+    /// When the lease lapses, unix milliseconds.
+    lease_until: i64,
     /// Ticks so far (reorg checks run every few ticks).
     ticks: u64,
     /// Each chain's conditions, read at most once per tick.
@@ -70,6 +74,8 @@ impl Saga {
             sent_at: HashMap::new(),
             halted: false,
             ops: HashMap::new(),
+            fence: None,
+            lease_until: 0,
             ticks: 0,
             seen: HashMap::new(),
         }
@@ -77,7 +83,15 @@ impl Saga {
 
     pub(super) async fn append(&mut self, event: SagaEvent) -> Result<()> {
         let started = std::time::Instant::now();
-        let appended = self.shared.log.append(self.id, event.clone()).await?;
+        let appended = match self.fence {
+            Some(fence) => {
+                self.shared
+                    .log
+                    .append_fenced(self.id, event.clone(), fence)
+                    .await?
+            }
+            None => self.shared.log.append(self.id, event.clone()).await?,
+        };
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.shared.commit_ns.fetch_add(ns, Ordering::Relaxed);
         self.state.apply(appended.seq, &event);
@@ -118,7 +132,41 @@ impl Saga {
     }
 
     /// Drives the saga to its end.
+    /// Takes the saga's lease, or renews it when half of it has run out; an error when another
+    /// instance holds or took it.
+    async fn lease(&mut self) -> Result<()> {
+        let ttl = i64::try_from(self.shared.config.lease.as_millis()).unwrap_or(i64::MAX);
+        let now = now_ms();
+        let owner = &self.shared.config.instance;
+        match self.fence {
+            None => {
+                let fence = self
+                    .shared
+                    .log
+                    .acquire_lease(self.id, owner, now, ttl)
+                    .await?
+                    .ok_or(EngineError::LeaseHeld)?;
+                self.fence = Some(fence);
+                self.lease_until = now + ttl;
+            }
+            Some(fence) if now >= self.lease_until - ttl / 2 => {
+                if !self
+                    .shared
+                    .log
+                    .renew_lease(self.id, owner, fence, now, ttl)
+                    .await?
+                {
+                    return Err(EngineError::LeaseLost);
+                }
+                self.lease_until = now + ttl;
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
     pub(crate) async fn run(mut self) -> Result<Outcome> {
+        self.lease().await?;
         if !self.state.started {
             let intent = self.planned.plan.intent().id();
             self.append(SagaEvent::Started {
@@ -136,6 +184,7 @@ impl Saga {
                     .clone()
                     .ok_or_else(|| EngineError::Corrupt("stopped without an outcome".into()));
             }
+            self.lease().await?;
             let started = std::time::Instant::now();
             let ticked = self.tick().await;
             let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
