@@ -123,6 +123,9 @@ impl Engine {
         }
         let id = SagaId::from(planned.plan.intent().id());
         let mut events = self.shared.log.events(id).await?;
+        // Admitted here and now: this instance holds the first lease (fence 1), taken in the
+        // admission's commit.
+        let mut lease = None;
         if events.is_empty() {
             let started = SagaEvent::Started {
                 intent: planned.plan.intent().id(),
@@ -131,6 +134,7 @@ impl Engine {
             let admission = self.admission(&input, &planned).await?;
             match self.shared.log.admit(id, admission, started).await {
                 Ok(_) => {
+                    lease = Some((1, now_ms() + self.lease_ms()));
                     crate::observe::admitted(&crate::observe::route(&planned.plan));
                     let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
                     if self.shared.config.stop_after_events == Some(n) {
@@ -150,7 +154,7 @@ impl Engine {
         }
         let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
         let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
-        self.spawn(id, planned, state, created_ms);
+        self.spawn(id, planned, state, created_ms, lease);
         Ok(id)
     }
 
@@ -207,7 +211,7 @@ impl Engine {
         }
         info!(sagas = ready.len(), "resuming");
         for (id, planned, state, created_ms) in ready {
-            self.spawn(id, planned, state, created_ms);
+            self.spawn(id, planned, state, created_ms, None);
         }
         Ok(ids)
     }
@@ -238,15 +242,27 @@ impl Engine {
             available,
             now_ms: now,
             expires_ms: expires.max(now + 3_600_000),
+            lease: Some((self.shared.config.instance.clone(), now + self.lease_ms())),
         })
     }
 
-    fn spawn(&self, id: SagaId, planned: Planned, state: SagaState, created_ms: i64) {
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.shared.config.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn spawn(
+        &self,
+        id: SagaId,
+        planned: Planned,
+        state: SagaState,
+        created_ms: i64,
+        lease: Option<(i64, i64)>,
+    ) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         if tasks.get(&id).is_some_and(|t| !t.is_finished()) {
             return;
         }
-        let saga = Saga::new(self.shared.clone(), id, planned, state, created_ms);
+        let saga = Saga::new(self.shared.clone(), id, planned, state, created_ms, lease);
         let span = info_span!("saga", saga.id = %id);
         tasks.insert(id, tokio::spawn(saga.run().instrument(span)));
     }

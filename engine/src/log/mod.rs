@@ -139,6 +139,8 @@ pub struct Admission {
     pub now_ms: i64,
     /// When the reservation lapses, unix milliseconds.
     pub expires_ms: i64,
+    /// The admitting instance takes the saga's lease (fence 1) until this time, in the same commit.
+    pub lease: Option<(String, i64)>,
 }
 
 /// An unfinished saga as recovery loads it.

@@ -70,6 +70,8 @@ struct SagaRow {
     last_seq: i64,
     last_hash: String,
     at_ms: i64,
+    /// For a saga admitted in this batch: its first lease (owner, until), fence 1.
+    lease: Option<(String, i64)>,
 }
 
 struct StepRow {
@@ -128,35 +130,46 @@ async fn write_batch(
             // One admitter at a time across instances sharing the database.
             sqlx::query("SELECT pg_advisory_xact_lock(7683)").execute(&mut *tx).await?;
         }
+        // The stored head and fence of every saga the batch touches that the writer does not know
+        // (or must check), in one query per chunk.
+        let mut wanted: Vec<String> = batch
+            .iter()
+            .filter(|a| a.fence.is_some() || !heads.contains_key(&a.saga))
+            .map(|a| hex(a.saga.0))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut stored: HashMap<String, (i64, String, i64)> = HashMap::new();
+        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
+            let mut select =
+                sqlx::QueryBuilder::new("SELECT id, last_seq, last_hash, fence FROM sagas WHERE id IN (");
+            let mut ids = select.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.clone());
+            }
+            ids.push_unseparated(")");
+            let rows: Vec<(String, i64, String, i64)> =
+                select.build_query_as().fetch_all(&mut *tx).await?;
+            stored.extend(rows.into_iter().map(|(id, seq, hash, fence)| (id, (seq, hash, fence))));
+        }
         for append in batch {
             let saga = append.saga;
-            if let Some(fence) = append.fence {
-                let current: Option<i64> =
-                    sqlx::query_scalar("SELECT fence FROM sagas WHERE id = $1")
-                        .bind(hex(saga.0))
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if current != Some(fence) {
-                    out.push(Err(EngineError::LeaseLost));
-                    continue;
-                }
+            let row = stored.get(&hex(saga.0));
+            if let Some(fence) = append.fence
+                && row.map(|r| r.2) != Some(fence)
+            {
+                out.push(Err(EngineError::LeaseLost));
+                continue;
             }
             let head = match tentative.get(&saga).or_else(|| heads.get(&saga)) {
                 Some(h) => *h,
-                None => {
-                    let row: Option<(i64, String)> =
-                        sqlx::query_as("SELECT last_seq, last_hash FROM sagas WHERE id = $1")
-                            .bind(hex(saga.0))
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    match row {
-                        Some((seq, hash)) => (
-                            u64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
-                            parse_hash(&hash)?,
-                        ),
-                        None => (0, B256::ZERO),
-                    }
-                }
+                None => match row {
+                    Some((seq, hash, _)) => (
+                        u64::try_from(*seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
+                        parse_hash(hash)?,
+                    ),
+                    None => (0, B256::ZERO),
+                },
             };
             if append.admission.is_some() && head.0 > 0 {
                 out.push(Err(EngineError::AlreadyAdmitted));
@@ -241,7 +254,11 @@ async fn write_batch(
                 last_seq: 0,
                 last_hash: String::new(),
                 at_ms,
+                lease: None,
             });
+            if let Some(admission) = &append.admission {
+                row.lease = admission.lease.clone();
+            }
             row.state = state_after(&append.event);
             row.outcome = outcome.or(row.outcome.take());
             row.last_seq = seq_i;
@@ -322,7 +339,8 @@ async fn write_batch(
         let sagas: Vec<&SagaRow> = saga_rows.values().collect();
         for chunk in sagas.chunks(ROWS_PER_STATEMENT) {
             let mut upsert = sqlx::QueryBuilder::new(
-                "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, updated_ms) ",
+                "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, updated_ms, \
+                 lease_owner, lease_until, fence) ",
             );
             upsert.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id.clone())
@@ -331,8 +349,13 @@ async fn write_batch(
                     .push_bind(r.last_seq)
                     .push_bind(r.last_hash.clone())
                     .push_bind(r.at_ms)
-                    .push_bind(r.at_ms);
+                    .push_bind(r.at_ms)
+                    .push_bind(r.lease.as_ref().map(|l| l.0.clone()))
+                    .push_bind(r.lease.as_ref().map(|l| l.1))
+                    .push_bind(i64::from(r.lease.is_some()));
             });
+            // The lease columns are only set when the row is created (an admission); an existing
+            // saga's lease changes through acquire and renew only.
             upsert.push(
                 " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
                  outcome = COALESCE(excluded.outcome, sagas.outcome), last_seq = excluded.last_seq, \

@@ -63,6 +63,7 @@ impl Saga {
         planned: Planned,
         state: SagaState,
         created_ms: i64,
+        lease: Option<(i64, i64)>,
     ) -> Self {
         Self {
             route: observe::route(&planned.plan),
@@ -74,8 +75,8 @@ impl Saga {
             sent_at: HashMap::new(),
             halted: false,
             ops: HashMap::new(),
-            fence: None,
-            lease_until: 0,
+            fence: lease.map(|l| l.0),
+            lease_until: lease.map_or(0, |l| l.1),
             ticks: 0,
             seen: HashMap::new(),
         }
