@@ -193,7 +193,11 @@ impl Saga {
             match ticked {
                 Ok(()) => {}
                 Err(
-                    e @ (EngineError::Stopped(_) | EngineError::Db(_) | EngineError::WriterGone),
+                    e @ (EngineError::Stopped(_)
+                    | EngineError::Db(_)
+                    | EngineError::WriterGone
+                    | EngineError::LeaseLost
+                    | EngineError::LeaseHeld),
                 ) => {
                     return Err(e);
                 }
