@@ -284,15 +284,15 @@ impl ChainAdapter for EvmAdapter {
     fn conditions(&self) -> BoxFuture<'_, Result<Conditions>> {
         Box::pin(async move {
             let (head, now, base_fee) = self.block(BlockNumberOrTag::Latest).await?;
-            let span = head.number.min(10);
-            let block_time_ms = if span == 0 {
-                0
+            let span = head.number.min(Conditions::BLOCK_TIME_WINDOW);
+            let then = if span == 0 {
+                now
             } else {
-                let (_, then, _) = self
-                    .block(BlockNumberOrTag::Number(head.number - span))
-                    .await?;
-                now.saturating_sub(then) * 1000 / span
+                self.block(BlockNumberOrTag::Number(head.number - span))
+                    .await?
+                    .1
             };
+            let block_time_ms = Conditions::mean_block_time_ms(span, then, now);
             let calls = self.calls.load(Ordering::Relaxed);
             Ok(Conditions {
                 head,

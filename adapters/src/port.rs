@@ -51,6 +51,17 @@ pub struct Conditions {
 }
 
 impl Conditions {
+    /// Blocks over which [`Conditions::block_time_ms`] is observed.
+    pub const BLOCK_TIME_WINDOW: u64 = 10;
+
+    /// Mean milliseconds per block over `span` blocks from unix second `then` to `now` (0 when
+    /// `span` is 0).
+    pub fn mean_block_time_ms(span: u64, then: u64, now: u64) -> u64 {
+        (now.saturating_sub(then) * 1000)
+            .checked_div(span)
+            .unwrap_or(0)
+    }
+
     /// The fraction of RPC calls that failed, 0.0 when none were made.
     pub fn rpc_error_rate(&self) -> f64 {
         if self.rpc_calls == 0 {

@@ -65,7 +65,7 @@ async fn throughput(concurrency: usize, total: usize) {
     let db = Db::connect(&sqlite(&format!("c{concurrency}")))
         .await
         .unwrap();
-    let engine = Arc::new(world.engine(db, fast()).await);
+    let engine = Arc::new(world.engine(db, fast()));
     let inputs: Vec<_> = (0..total)
         .map(|k| {
             world.input(world.intent_within(k as u64 + 1, "USDC", units_of(990, 6), 1_000_000))
@@ -117,15 +117,13 @@ async fn recovery(count: usize) {
     let db = Db::connect(&url).await.unwrap();
     // `count` sagas accepted and started, none of whose transactions were sent: a crash right
     // after their first event.
-    let first = world
-        .engine(
-            db.clone(),
-            baton_engine::EngineConfig {
-                stop_after_events: Some(0),
-                ..fast()
-            },
-        )
-        .await;
+    let first = world.engine(
+        db.clone(),
+        baton_engine::EngineConfig {
+            stop_after_events: Some(0),
+            ..fast()
+        },
+    );
     let log = SagaLog::new(db.clone());
     let mut appends = Vec::new();
     for k in 0..count {
@@ -158,7 +156,7 @@ async fn recovery(count: usize) {
         a.await.unwrap();
     }
     drop(first);
-    let engine: Engine = world.engine(db, fast()).await;
+    let engine: Engine = world.engine(db, fast());
     let start = Instant::now();
     let resumed = engine.recover().await.unwrap();
     let elapsed = start.elapsed();

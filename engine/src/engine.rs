@@ -13,11 +13,10 @@ use tracing::{Instrument, info, info_span};
 
 use crate::attester::Attester;
 use crate::error::{EngineError, Result};
-use crate::event::SagaEvent;
-use crate::event::{Outcome, SagaId};
+use crate::event::{Outcome, SagaEvent, SagaId};
 use crate::input::{Planned, SagaInput};
-use crate::log::Admission;
-use crate::log::SagaLog;
+use crate::log::{Admission, SagaLog};
+use crate::now_ms;
 use crate::saga::Saga;
 use crate::state::SagaState;
 
@@ -41,6 +40,13 @@ pub struct EngineConfig {
     /// How long a saga's lease lasts without renewal; another instance may take the saga over
     /// after that.
     pub lease: Duration,
+}
+
+impl EngineConfig {
+    /// [`EngineConfig::lease`] in milliseconds.
+    pub(crate) fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
 }
 
 impl Default for EngineConfig {
@@ -67,6 +73,17 @@ pub(crate) struct Shared {
     pub(crate) busy_ns: AtomicU64,
     pub(crate) commit_ns: AtomicU64,
     pub(crate) steps_done: AtomicU64,
+}
+
+impl Shared {
+    /// Counts one appended event; with crash injection on, `Err(Stopped)` at the chosen one.
+    pub(crate) fn count_event(&self) -> Result<()> {
+        let n = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.config.stop_after_events == Some(n) {
+            return Err(EngineError::Stopped(n));
+        }
+        Ok(())
+    }
 }
 
 /// How hard the engine has worked: time spent inside its saga drivers' ticks (its own logic, the
@@ -134,12 +151,11 @@ impl Engine {
             let admission = self.admission(&input, &planned).await?;
             match self.shared.log.admit(id, admission, started).await {
                 Ok(_) => {
-                    lease = Some((1, now_ms() + self.lease_ms()));
+                    lease = Some((1, now_ms() + self.shared.config.lease_ms()));
                     crate::observe::admitted(&crate::observe::route(&planned.plan));
-                    let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
-                    if self.shared.config.stop_after_events == Some(n) {
+                    if let Err(stop) = self.shared.count_event() {
                         // Crash injection: admitted, and nothing more.
-                        let stopped = tokio::spawn(async move { Err(EngineError::Stopped(n)) });
+                        let stopped = tokio::spawn(async move { Err(stop) });
                         self.tasks
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -242,12 +258,11 @@ impl Engine {
             available,
             now_ms: now,
             expires_ms: expires.max(now + 3_600_000),
-            lease: Some((self.shared.config.instance.clone(), now + self.lease_ms())),
+            lease: Some((
+                self.shared.config.instance.clone(),
+                now + self.shared.config.lease_ms(),
+            )),
         })
-    }
-
-    fn lease_ms(&self) -> i64 {
-        i64::try_from(self.shared.config.lease.as_millis()).unwrap_or(i64::MAX)
     }
 
     fn spawn(
@@ -299,10 +314,4 @@ fn default_instance() -> String {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("baton@{}", host.trim())
     })
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

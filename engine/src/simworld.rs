@@ -54,10 +54,6 @@ impl Drop for World {
     }
 }
 
-fn units(whole: u64, decimals: u32) -> U256 {
-    U256::from(whole) * U256::from(10u64).pow(U256::from(decimals))
-}
-
 async fn run(adapter: &dyn ChainAdapter, chain: &SimChain, op: Op) {
     let fees = Fees {
         gas_limit: 300_000,
@@ -81,10 +77,14 @@ impl World {
         let usdc_o = origin.add_token("USDC");
         let usdc_d = dest.add_token("USDC");
         let weth_d = dest.add_token("WETH");
-        origin.mint(usdc_o, user.address(), units(10_000, 6));
-        dest.mint(usdc_d, solver.address(), units(200_000, 6));
-        dest.mint(weth_d, solver.address(), units(50, 18));
-        let pool = dest.add_pool((usdc_d, units(1_000_000, 6)), (weth_d, units(400, 18)), 30);
+        origin.mint(usdc_o, user.address(), units_of(10_000, 6));
+        dest.mint(usdc_d, solver.address(), units_of(200_000, 6));
+        dest.mint(weth_d, solver.address(), units_of(50, 18));
+        let pool = dest.add_pool(
+            (usdc_d, units_of(1_000_000, 6)),
+            (weth_d, units_of(400, 18)),
+            30,
+        );
 
         let user_o = origin.adapter(user.clone());
         run(
@@ -166,11 +166,11 @@ impl World {
             ],
             "pools": [
                 { "chain": 1002, "address": self.pool, "token0": "USDC", "token1": "WETH",
-                  "reserve0": units(1_000_000, 6).to_string(), "reserve1": units(400, 18).to_string(), "fee_bps": 30 }
+                  "reserve0": units_of(1_000_000, 6).to_string(), "reserve1": units_of(400, 18).to_string(), "fee_bps": 30 }
             ],
             "inventory": [
-                { "chain": 1002, "token": "USDC", "amount": units(200_000, 6).to_string() },
-                { "chain": 1002, "token": "WETH", "amount": units(50, 18).to_string() }
+                { "chain": 1002, "token": "USDC", "amount": units_of(200_000, 6).to_string() },
+                { "chain": 1002, "token": "WETH", "amount": units_of(50, 18).to_string() }
             ],
             "routes": [{ "from": 1001, "to": 1002, "latency_secs": 2 }]
         }))
@@ -190,7 +190,7 @@ impl World {
             "nonce": nonce.to_string(),
             "open_deadline": { "at": now + fill_in / 2 },
             "fill_deadline": { "at": now + fill_in },
-            "inputs": [{ "chain": 1001, "token": "USDC", "amount": units(1_000, 6).to_string() }],
+            "inputs": [{ "chain": 1001, "token": "USDC", "amount": units_of(1_000, 6).to_string() }],
             "outputs": [{ "chain": 1002, "token": token, "min_amount": min.to_string(), "recipient": self.recipient }]
         }))
         .unwrap()
@@ -217,7 +217,7 @@ impl World {
     }
 
     /// Balances of every account holding tokens: (user, solver, recipient, escrow, pool) per token.
-    pub async fn balances(&self) -> Vec<(Address, Address, U256)> {
+    pub fn balances(&self) -> Vec<(Address, Address, U256)> {
         let holders = [
             self.user.address(),
             self.solver.address(),
@@ -240,9 +240,9 @@ impl World {
     }
 
     /// Sum per token of [`World::balances`].
-    pub async fn totals(&self) -> Vec<(Address, U256)> {
+    pub fn totals(&self) -> Vec<(Address, U256)> {
         let mut totals: Vec<(Address, U256)> = Vec::new();
-        for (token, _, amount) in self.balances().await {
+        for (token, _, amount) in self.balances() {
             match totals.iter_mut().find(|(t, _)| *t == token) {
                 Some((_, sum)) => *sum += amount,
                 None => totals.push((token, amount)),
@@ -252,7 +252,7 @@ impl World {
     }
 
     /// An engine over `db` with the solver's adapters and the dev attester.
-    pub async fn engine(&self, db: Db, config: EngineConfig) -> Engine {
+    pub fn engine(&self, db: Db, config: EngineConfig) -> Engine {
         Engine::new(
             SagaLog::new(db),
             self.solver_adapters(),
@@ -273,5 +273,5 @@ pub fn fast() -> EngineConfig {
 
 /// `whole` tokens of `decimals` decimals, in base units.
 pub fn units_of(whole: u64, decimals: u32) -> U256 {
-    units(whole, decimals)
+    U256::from(whole) * U256::from(10u64).pow(U256::from(decimals))
 }

@@ -31,8 +31,6 @@ impl StepState {
 /// A saga's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SagaState {
-    /// Whether `Started` is recorded.
-    pub started: bool,
     /// Steps.
     pub steps: BTreeMap<StepId, StepState>,
     /// Compensations, by the step they undo.
@@ -66,7 +64,7 @@ impl SagaState {
         }
         self.seq = seq;
         match event {
-            SagaEvent::Started { .. } => self.started = true,
+            SagaEvent::Started { .. } => {}
             SagaEvent::TxSigned { step, comp, tx, .. } => {
                 let s = self.entry(*step, *comp);
                 if !s.txs.iter().any(|t| t.hash == tx.hash) {
@@ -103,6 +101,11 @@ impl SagaState {
         } else {
             self.steps.entry(step).or_default()
         }
+    }
+
+    /// Whether a step is done (no copy of its state).
+    pub fn is_done(&self, step: StepId) -> bool {
+        self.steps.get(&step).is_some_and(StepState::is_done)
     }
 
     /// A step's state (empty when nothing is recorded).

@@ -38,7 +38,8 @@ pub struct SimWorld {
     adapters: Accounts,
     user: PrivateKeySigner,
     attester: PrivateKeySigner,
-    tokens: Vec<(ChainId, Address)>,
+    /// (chain, symbol, address) of every token.
+    tokens: Vec<(ChainId, &'static str, Address)>,
 }
 
 impl SimWorld {
@@ -61,7 +62,7 @@ impl SimWorld {
             for who in [user.address(), solver.address()] {
                 chain.mint(usdc, who, U256::from(FUNDS) * U256::from(10));
             }
-            tokens.push((chain.chain_id(), usdc));
+            tokens.push((chain.chain_id(), "USDC", usdc));
             adapters.add(
                 chain.chain_id(),
                 Role::User,
@@ -108,11 +109,11 @@ impl Harness for SimWorld {
     fn attester(&self) -> &PrivateKeySigner {
         &self.attester
     }
-    fn token(&self, chain: ChainId, _symbol: &str) -> Address {
+    fn token(&self, chain: ChainId, symbol: &str) -> Address {
         self.tokens
             .iter()
-            .find(|(c, _)| *c == chain)
-            .map(|(_, t)| *t)
+            .find(|(c, s, _)| *c == chain && *s == symbol)
+            .map(|(_, _, t)| *t)
             .unwrap_or_default()
     }
     fn settlers(&self, chain: ChainId) -> Settlers {

@@ -67,13 +67,9 @@ impl ChainAdapter for SimAdapter {
     fn conditions(&self) -> BoxFuture<'_, Result<Conditions>> {
         ready(self.read("reading conditions", |w| {
             let head = w.head();
-            let span = head.number.min(10);
-            let block_time_ms = if span == 0 {
-                0
-            } else {
-                let earlier = &w.blocks[w.blocks.len() - 1 - span as usize];
-                (head.timestamp - earlier.timestamp) * 1000 / span
-            };
+            let span = head.number.min(Conditions::BLOCK_TIME_WINDOW);
+            let then = w.blocks[w.blocks.len() - 1 - span as usize].timestamp;
+            let block_time_ms = Conditions::mean_block_time_ms(span, then, head.timestamp);
             Ok(Conditions {
                 head: w.head_ref(),
                 timestamp: head.timestamp,
@@ -87,13 +83,7 @@ impl ChainAdapter for SimAdapter {
     }
 
     fn balance(&self, token: Address, owner: Address) -> BoxFuture<'_, Result<U256>> {
-        ready(self.read("reading a balance", |w| {
-            Ok(w.state
-                .balances
-                .get(&(token, owner))
-                .copied()
-                .unwrap_or_default())
-        }))
+        ready(self.read("reading a balance", |w| Ok(w.state.balance(token, owner))))
     }
 
     fn allowance(
@@ -174,7 +164,7 @@ impl ChainAdapter for SimAdapter {
                     .map(|((_, n), _)| n + 1)
                     .max()
                     .unwrap_or_default()
-                    .max(w.state.nonces.get(&me).copied().unwrap_or_default());
+                    .max(w.state.nonce(me));
                 (w.settlers, next)
             };
             let nonce = match tx.nonce {

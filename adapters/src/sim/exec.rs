@@ -60,6 +60,21 @@ pub(super) struct State {
     pub(super) filled_by: HashMap<B256, Address>,
 }
 
+impl State {
+    /// `owner`'s balance of `token`.
+    pub(super) fn balance(&self, token: Address, owner: Address) -> U256 {
+        self.balances
+            .get(&(token, owner))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// `account`'s next transaction nonce.
+    pub(super) fn nonce(&self, account: Address) -> u64 {
+        self.nonces.get(&account).copied().unwrap_or_default()
+    }
+}
+
 /// What one transaction's execution sees besides the state.
 pub(super) struct Ctx<'a> {
     pub(super) chain: ChainId,
@@ -98,7 +113,7 @@ impl Ctx<'_> {
         amount: U256,
     ) -> Exec {
         self.token(token)?;
-        let have = s.balances.get(&(token, from)).copied().unwrap_or_default();
+        let have = s.balance(token, from);
         require(have >= amount, "TestToken: balance too low")?;
         s.balances.insert((token, from), have - amount);
         *s.balances.entry((token, to)).or_default() += amount;

@@ -175,22 +175,12 @@ impl SimChain {
     /// `owner`'s balance of `token` at the head, read directly (no RPC, no injected failure): for
     /// tests that inspect the chain.
     pub fn balance(&self, token: Address, owner: Address) -> U256 {
-        self.world()
-            .state
-            .balances
-            .get(&(token, owner))
-            .copied()
-            .unwrap_or_default()
+        self.world().state.balance(token, owner)
     }
 
     /// The next nonce of `account` at the head (transactions it has had included), read directly.
     pub fn nonce(&self, account: Address) -> u64 {
-        self.world()
-            .state
-            .nonces
-            .get(&account)
-            .copied()
-            .unwrap_or_default()
+        self.world().state.nonce(account)
     }
 
     /// Deploys a pool of `token0`/`token1` holding the given reserves, with a `fee_bps` fee.

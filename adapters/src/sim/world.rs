@@ -145,7 +145,7 @@ impl World {
             if !seen.insert(sender) {
                 continue;
             }
-            let mut nonce = self.state.nonces.get(&sender).copied().unwrap_or_default();
+            let mut nonce = self.state.nonce(sender);
             while let Some(tx) = self.mempool.get(&(sender, nonce)) {
                 if tx.max_fee < base_fee {
                     break;
@@ -261,7 +261,7 @@ impl World {
         if t.max_priority_fee_per_gas > t.max_fee_per_gas {
             return Err(bad("max priority fee per gas higher than max fee per gas"));
         }
-        let expected = self.state.nonces.get(&from).copied().unwrap_or_default();
+        let expected = self.state.nonce(from);
         if t.nonce < expected {
             return Err(bad("nonce too low"));
         }

@@ -26,10 +26,7 @@ pub async fn anvil(
     method: &'static str,
     params: serde_json::Value,
 ) {
-    use alloy::providers::Provider;
-    let _: serde_json::Value = chain
-        .provider
-        .raw_request(method.into(), params)
+    baton_adapters::conformance::anvil(chain, method, params)
         .await
         .unwrap();
 }

@@ -10,11 +10,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{B256, U256, keccak256};
 use baton_planner::Asset;
-use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
@@ -87,12 +85,6 @@ fn event_hash(prev: B256, saga: SagaId, seq: u64, at_ms: i64, payload: &str) -> 
     keccak256(pre)
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn hex(h: B256) -> String {
     h.to_string()
 }
@@ -106,13 +98,14 @@ fn parse_hash(s: &str) -> Result<B256> {
         .map_err(|_| EngineError::Corrupt(format!("bad hash {s:?}")))
 }
 
-/// The saga's state column after `event`.
-fn state_after(event: &SagaEvent) -> &'static str {
+/// The saga's state column after `event`: `None` when the event does not change it (a new saga
+/// starts `running`; then `compensating`, `decided`, `completed`, never back).
+fn state_after(event: &SagaEvent) -> Option<&'static str> {
     match event {
-        SagaEvent::Compensating { .. } => "compensating",
-        SagaEvent::Decided { .. } => "decided",
-        SagaEvent::Completed => "completed",
-        _ => "running",
+        SagaEvent::Compensating { .. } => Some("compensating"),
+        SagaEvent::Decided { .. } => Some("decided"),
+        SagaEvent::Completed => Some("completed"),
+        _ => None,
     }
 }
 
@@ -295,25 +288,22 @@ impl SagaLog {
     /// The stored columns of `saga`'s events, in order: seq, payload, prev hash, hash, time.
     async fn rows(&self, saga: SagaId) -> Result<Vec<(i64, String, String, String, i64)>> {
         Ok(with_pool!(&self.db, pool => {
-            sqlx::query(
+            sqlx::query_as(
                 "SELECT seq, payload, prev_hash, hash, at_ms FROM saga_events \
                  WHERE saga_id = $1 ORDER BY seq",
             )
             .bind(hex(saga.0))
             .fetch_all(pool)
             .await?
-            .into_iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<i64, _>(0)?,
-                    r.try_get::<String, _>(1)?,
-                    r.try_get::<String, _>(2)?,
-                    r.try_get::<String, _>(3)?,
-                    r.try_get::<i64, _>(4)?,
-                ))
-            })
-            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?
         }))
+    }
+
+    /// The saga ids `sql` selects (one column, `id`).
+    async fn ids(&self, sql: &'static str) -> Result<Vec<SagaId>> {
+        let ids: Vec<String> = with_pool!(&self.db, pool => {
+            sqlx::query_scalar(sql).fetch_all(pool).await?
+        });
+        ids.iter().map(|s| parse_hash(s).map(SagaId)).collect()
     }
 
     /// Every event of `saga`, in order.
@@ -336,24 +326,14 @@ impl SagaLog {
 
     /// Every saga in the log, oldest first.
     pub async fn sagas(&self) -> Result<Vec<SagaId>> {
-        let ids: Vec<String> = with_pool!(&self.db, pool => {
-            sqlx::query_scalar("SELECT id FROM sagas ORDER BY created_ms, id")
-                .fetch_all(pool)
-                .await?
-        });
-        ids.iter().map(|s| parse_hash(s).map(SagaId)).collect()
+        self.ids("SELECT id FROM sagas ORDER BY created_ms, id")
+            .await
     }
 
     /// Sagas not completed yet, oldest first: what recovery resumes.
     pub async fn unfinished(&self) -> Result<Vec<SagaId>> {
-        let ids: Vec<String> = with_pool!(&self.db, pool => {
-            sqlx::query_scalar(
-                "SELECT id FROM sagas WHERE state <> 'completed' ORDER BY created_ms, id",
-            )
-            .fetch_all(pool)
-            .await?
-        });
-        ids.iter().map(|s| parse_hash(s).map(SagaId)).collect()
+        self.ids("SELECT id FROM sagas WHERE state <> 'completed' ORDER BY created_ms, id")
+            .await
     }
 
     /// Every unfinished saga not leased by another instance (`owner` is this one), with its stored
@@ -379,8 +359,11 @@ impl SagaLog {
             let events = sqlx::query_as(
                 "SELECT e.saga_id, e.seq, e.payload FROM saga_events e \
                  JOIN sagas s ON s.id = e.saga_id WHERE s.state <> 'completed' \
+                 AND (s.lease_owner IS NULL OR s.lease_owner = $1 OR s.lease_until < $2) \
                  ORDER BY e.saga_id, e.seq",
             )
+            .bind(owner)
+            .bind(now_ms)
             .fetch_all(pool)
             .await?;
             (inputs, events)

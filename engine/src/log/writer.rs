@@ -10,11 +10,12 @@ use alloy::primitives::{Address, B256};
 use tokio::sync::mpsc;
 
 use super::{
-    Append, Appended, MAX_BATCH, Stats, chain_i64, event_hash, hex, now_ms, parse_hash, state_after,
+    Append, Appended, MAX_BATCH, Stats, chain_i64, event_hash, hex, parse_hash, state_after,
 };
 use crate::db::Db;
 use crate::error::{EngineError, Result};
 use crate::event::{SagaEvent, SagaId};
+use crate::now_ms;
 use crate::reserve;
 use crate::with_pool;
 
@@ -49,8 +50,8 @@ pub(super) async fn write_loop(db: Db, mut rx: mpsc::Receiver<Append>, stats: Ar
     }
 }
 
-/// Rows per multi-row statement: 7 parameters each stays under SQLite's 32,766 and PostgreSQL's
-/// 65,535 bound parameters.
+/// Rows per multi-row statement: at most 10 parameters each stays under SQLite's 32,766 and
+/// PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 struct EventRow {
@@ -65,7 +66,8 @@ struct EventRow {
 
 struct SagaRow {
     id: String,
-    state: &'static str,
+    /// The state the batch moves the saga to, if it does.
+    state: Option<&'static str>,
     outcome: Option<String>,
     last_seq: i64,
     last_hash: String,
@@ -249,7 +251,7 @@ async fn write_batch(
             };
             let row = saga_rows.entry(saga).or_insert_with(|| SagaRow {
                 id: hex(saga.0),
-                state: "",
+                state: None,
                 outcome: None,
                 last_seq: 0,
                 last_hash: String::new(),
@@ -259,7 +261,7 @@ async fn write_batch(
             if let Some(admission) = &append.admission {
                 row.lease = admission.lease.clone();
             }
-            row.state = state_after(&append.event);
+            row.state = state_after(&append.event).or(row.state);
             row.outcome = outcome.or(row.outcome.take());
             row.last_seq = seq_i;
             row.last_hash = hex(hash);
@@ -344,7 +346,7 @@ async fn write_batch(
             );
             upsert.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id.clone())
-                    .push_bind(r.state)
+                    .push_bind(r.state.unwrap_or("running"))
                     .push_bind(r.outcome.clone())
                     .push_bind(r.last_seq)
                     .push_bind(r.last_hash.clone())
@@ -356,8 +358,10 @@ async fn write_batch(
             });
             // The lease columns are only set when the row is created (an admission); an existing
             // saga's lease changes through acquire and renew only.
+            // `running` is only a new saga's state: an existing saga keeps the state it reached.
             upsert.push(
-                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                " ON CONFLICT (id) DO UPDATE SET \
+                 state = CASE WHEN excluded.state = 'running' THEN sagas.state ELSE excluded.state END, \
                  outcome = COALESCE(excluded.outcome, sagas.outcome), last_seq = excluded.last_seq, \
                  last_hash = excluded.last_hash, updated_ms = excluded.updated_ms",
             );

@@ -48,7 +48,8 @@ impl Saga {
         Ok(())
     }
 
-    /// Blocks on top of `block` (1 when it is the head), 0 when it is no longer canonical.
+    /// Blocks from `block` to the head, both counted (1 when it is the head). It does not check
+    /// that `block` is still canonical: reorgs of done steps are healed by [`Saga::heal_reorgs`].
     pub(super) async fn depth(&mut self, chain: ChainId, block: BlockRef) -> Result<u64> {
         let head = self.conditions(chain).await?.head;
         Ok((head.number + 1).saturating_sub(block.number))
@@ -63,21 +64,19 @@ impl Saga {
             self.state.step(step.id)
         };
         let adapter = self.adapter(step.chain)?;
-        let ceiling = step.timing.fee_ceiling;
         let max_attempts = self.shared.config.max_attempts;
+        // Attempts so far: the next one's number.
+        let attempt = u32::try_from(st.txs.len()).unwrap_or(u32::MAX);
         if st.txs.is_empty() {
             let c = self.conditions(step.chain).await?;
             // Hold while the chain is too expensive or unhealthy (compensations are not held by fees).
-            if !comp && U256::from(c.base_fee) > ceiling {
+            if !comp && U256::from(c.base_fee) > step.timing.fee_ceiling {
                 return Ok(());
             }
             if c.rpc_error_rate() > self.shared.config.unhealthy_error_rate && c.rpc_calls >= 20 {
                 return Ok(());
             }
-            let fees = ops::fees(&op, comp_ceiling(ceiling, comp, c.base_fee), 0);
-            return self
-                .sign_and_send(step, comp, op, fees, 0, None, c.head.number)
-                .await;
+            return self.sign_and_send(step, comp, op, 0, None).await;
         }
         let head = self.conditions(step.chain).await?.head.number;
         let confirmations = u64::from(step.timing.confirmations).max(1);
@@ -86,18 +85,13 @@ impl Saga {
                 TxStatus::Included(inc) => {
                     if !inc.success {
                         let reason = inc.revert_reason.unwrap_or_else(|| "reverted".into());
-                        let attempt = u32::try_from(st.txs.len()).unwrap_or(u32::MAX);
                         // After the pivot the saga only moves forward: try again (the reverted
                         // transaction used up its nonce, so a fresh one cannot double anything).
                         let forward_only =
                             !comp && self.fill_committed() && !step.action.is_pivot();
                         if forward_only && attempt < max_attempts {
                             warn!(saga = %self.id, step = step.id.0, %reason, "reverted after the pivot; retrying");
-                            let base = self.conditions(step.chain).await?.base_fee;
-                            let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
-                            return self
-                                .sign_and_send(step, comp, op, fees, attempt, None, head)
-                                .await;
+                            return self.sign_and_send(step, comp, op, attempt, None).await;
                         }
                         return self
                             .append(SagaEvent::StepFailed {
@@ -121,14 +115,11 @@ impl Saga {
                 }
                 TxStatus::Pending => {
                     let since = *self.sent_at.entry(key).or_insert(head);
-                    let attempt = u32::try_from(st.txs.len()).unwrap_or(u32::MAX);
                     if head >= since + self.shared.config.replace_after_blocks
                         && attempt < max_attempts
                     {
-                        let base = self.conditions(step.chain).await?.base_fee;
-                        let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
                         return self
-                            .sign_and_send(step, comp, op, fees, attempt, Some(tx.nonce), head)
+                            .sign_and_send(step, comp, op, attempt, Some(tx.nonce))
                             .await;
                     }
                     return Ok(());
@@ -144,7 +135,6 @@ impl Saga {
         match adapter.broadcast(last).await {
             Ok(()) => Ok(()),
             Err(AdapterError::Rejected { reason, .. }) => {
-                let attempt = u32::try_from(st.txs.len()).unwrap_or(u32::MAX);
                 if attempt >= max_attempts {
                     return self
                         .append(SagaEvent::StepFailed {
@@ -154,26 +144,30 @@ impl Saga {
                         })
                         .await;
                 }
-                let base = self.conditions(step.chain).await?.base_fee;
-                let fees = ops::fees(&op, comp_ceiling(ceiling, comp, base), attempt);
-                self.sign_and_send(step, comp, op, fees, attempt, None, head)
-                    .await
+                self.sign_and_send(step, comp, op, attempt, None).await
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Signs attempt `attempt` of `op` (fees raised 12.5 % per attempt over the step's ceiling, or
+    /// what the chain asks for a compensation), reusing `nonce` for a replacement; logs it, then
+    /// broadcasts it.
     pub(super) async fn sign_and_send(
         &mut self,
         step: &Step,
         comp: bool,
         op: Op,
-        fees: baton_adapters::port::Fees,
         attempt: u32,
         nonce: Option<u64>,
-        head: u64,
     ) -> Result<()> {
+        let c = self.conditions(step.chain).await?;
+        let (base_fee, head) = (c.base_fee, c.head.number);
+        let fees = ops::fees(
+            &op,
+            comp_ceiling(step.timing.fee_ceiling, comp, base_fee),
+            attempt,
+        );
         let adapter = self.adapter(step.chain)?;
         let tx = adapter.prepare(TxRequest { op, fees, nonce }).await?;
         // Write-ahead: the bytes are in the log before the chain sees them.

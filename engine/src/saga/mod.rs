@@ -17,6 +17,7 @@ use crate::engine::Shared;
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent, SagaId};
 use crate::input::Planned;
+use crate::now_ms;
 use crate::observe;
 use crate::ops;
 use crate::state::SagaState;
@@ -110,11 +111,7 @@ impl Saga {
             SagaEvent::Alert { reason } => observe::alert(&self.route, reason),
             _ => {}
         }
-        let n = self.shared.appended.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.shared.config.stop_after_events == Some(n) {
-            return Err(EngineError::Stopped(n));
-        }
-        Ok(())
+        self.shared.count_event()
     }
 
     pub(super) fn adapter(&self, chain: ChainId) -> Result<Arc<dyn ChainAdapter>> {
@@ -132,11 +129,10 @@ impl Saga {
             .ok_or_else(|| EngineError::Corrupt(format!("no step {}", id.0)))
     }
 
-    /// Drives the saga to its end.
     /// Takes the saga's lease, or renews it when half of it has run out; an error when another
     /// instance holds or took it.
     async fn lease(&mut self) -> Result<()> {
-        let ttl = i64::try_from(self.shared.config.lease.as_millis()).unwrap_or(i64::MAX);
+        let ttl = self.shared.config.lease_ms();
         let now = now_ms();
         let owner = &self.shared.config.instance;
         match self.fence {
@@ -166,16 +162,9 @@ impl Saga {
         Ok(())
     }
 
+    /// Drives the saga (admitted: its `Started` event is in the log) to its end.
     pub(crate) async fn run(mut self) -> Result<Outcome> {
         self.lease().await?;
-        if !self.state.started {
-            let intent = self.planned.plan.intent().id();
-            self.append(SagaEvent::Started {
-                intent,
-                plan: self.planned.hash,
-            })
-            .await?;
-        }
         self.rebroadcast_in_flight().await;
         loop {
             if self.state.completed || self.halted {
@@ -234,8 +223,12 @@ impl Saga {
     /// on the saga only moves forward.
     pub(super) fn fill_committed(&self) -> bool {
         self.planned.plan.steps().iter().any(|s| {
-            let st = self.state.step(s.id);
-            s.action.is_pivot() && !st.txs.is_empty() && st.failed.is_none()
+            s.action.is_pivot()
+                && self
+                    .state
+                    .steps
+                    .get(&s.id)
+                    .is_some_and(|st| !st.txs.is_empty() && st.failed.is_none())
         })
     }
 
@@ -268,11 +261,7 @@ impl Saga {
             if let Some(reason) = st.failed {
                 return self.failed(&step, reason).await;
             }
-            if !step
-                .depends_on
-                .iter()
-                .all(|d| self.state.step(*d).is_done())
-            {
+            if !step.depends_on.iter().all(|d| self.state.is_done(*d)) {
                 continue;
             }
             match &step.action {
@@ -373,10 +362,4 @@ pub(super) fn comp_ceiling(ceiling: U256, comp: bool, base_fee: u128) -> U256 {
     } else {
         ceiling
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

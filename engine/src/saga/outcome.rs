@@ -1,9 +1,10 @@
 //! A saga's ends: attestation from fill evidence, the user's outcome, deadline budgeting, and
 //! compensation.
 
-use baton_adapters::port::{EscrowStatus, Inclusion, TxStatus};
+use alloy::primitives::U256;
+use baton_adapters::port::{EscrowStatus, FillEvidence, Inclusion, TxStatus};
 use baton_planner::StepId;
-use baton_planner::step::{Action, Step};
+use baton_planner::step::Action;
 
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent};
@@ -12,29 +13,37 @@ use crate::ops;
 use super::Saga;
 
 impl Saga {
-    /// The attestation step: the fill must show in the destination settler's events.
-    pub(super) async fn attest(&mut self, id: StepId, fill: StepId) -> Result<()> {
-        let fill_step = self.step(fill)?.clone();
+    /// The destination settler's `Filled` event showing fill step `fill`'s output delivered to its
+    /// recipient, at least `at_least` of it (`None`: the planned amount).
+    async fn delivered(
+        &self,
+        fill: StepId,
+        at_least: Option<U256>,
+    ) -> Result<Option<FillEvidence>> {
+        let step = self.step(fill)?;
         let Action::Fill {
             order,
             output,
             amount,
             recipient,
             ..
-        } = &fill_step.action
+        } = &step.action
         else {
             return Err(EngineError::Corrupt(format!(
-                "step {} attests a non-fill",
-                id.0
+                "step {} is not a fill",
+                fill.0
             )));
         };
-        let evidence = self.adapter(fill_step.chain)?.evidence(*order).await?;
-        let seen = evidence.fills.iter().find(|f| {
-            f.output_index as usize == *output
-                && f.recipient == *recipient
-                && f.amount >= amount.raw()
-        });
-        if let Some(f) = seen {
+        let at_least = at_least.unwrap_or(amount.raw());
+        let evidence = self.adapter(step.chain)?.evidence(*order).await?;
+        Ok(evidence.fills.into_iter().find(|f| {
+            f.output_index as usize == *output && f.recipient == *recipient && f.amount >= at_least
+        }))
+    }
+
+    /// The attestation step: the fill must show in the destination settler's events.
+    pub(super) async fn attest(&mut self, id: StepId, fill: StepId) -> Result<()> {
+        if let Some(f) = self.delivered(fill, None).await? {
             self.append(SagaEvent::StepFinal {
                 step: id,
                 comp: false,
@@ -51,31 +60,19 @@ impl Saga {
     pub(super) async fn decide(&mut self) -> Result<()> {
         if self.state.outcome.is_none() {
             let plan = &self.planned.plan;
-            let fills: Vec<Step> = plan
+            let fills: Vec<(StepId, U256)> = plan
                 .steps()
                 .iter()
-                .filter(|s| s.action.is_pivot())
-                .cloned()
+                .filter_map(|s| match &s.action {
+                    Action::Fill { output, .. } => {
+                        Some((s.id, plan.intent().outputs()[*output].min_amount.raw()))
+                    }
+                    _ => None,
+                })
                 .collect();
-            if fills.iter().all(|s| self.state.step(s.id).is_done()) {
-                for s in &fills {
-                    let Action::Fill {
-                        order,
-                        output,
-                        recipient,
-                        ..
-                    } = &s.action
-                    else {
-                        continue;
-                    };
-                    let min = plan.intent().outputs()[*output].min_amount.raw();
-                    let evidence = self.adapter(s.chain)?.evidence(*order).await?;
-                    let delivered = evidence.fills.iter().any(|f| {
-                        f.output_index as usize == *output
-                            && f.recipient == *recipient
-                            && f.amount >= min
-                    });
-                    if !delivered {
+            if fills.iter().all(|(id, _)| self.state.is_done(*id)) {
+                for (id, min) in fills {
+                    if self.delivered(id, Some(min)).await?.is_none() {
                         return Ok(());
                     }
                 }
@@ -91,7 +88,7 @@ impl Saga {
             .steps()
             .iter()
             .filter(|s| matches!(s.action, Action::Settle { .. }))
-            .all(|s| self.state.step(s.id).is_done());
+            .all(|s| self.state.is_done(s.id));
         if self.state.outcome == Some(Outcome::Fulfilled) && settled {
             self.append(SagaEvent::Completed).await?;
         }
@@ -113,17 +110,15 @@ impl Saga {
         };
         let c = self.conditions(dest).await?;
         let plan = &self.planned.plan;
+        let block_ms = if c.block_time_ms > 0 {
+            c.block_time_ms
+        } else {
+            1_000
+        };
         let mut remaining_ms = 0u64;
         for id in &plan.critical_path().steps {
-            let step = plan
-                .step(*id)
-                .ok_or_else(|| EngineError::Corrupt(format!("no step {}", id.0)))?;
-            if !self.state.step(*id).is_done() {
-                let block_ms = if c.block_time_ms > 0 {
-                    c.block_time_ms
-                } else {
-                    1_000
-                };
+            if !self.state.is_done(*id) {
+                let step = self.step(*id)?;
                 remaining_ms += step.timing.blocks * block_ms + step.timing.latency_ms;
             }
         }
@@ -158,7 +153,8 @@ impl Saga {
                 continue;
             }
             let st = self.state.step(id);
-            if st.txs.is_empty() {
+            let cst = self.state.comp(id);
+            if st.txs.is_empty() || cst.is_done() {
                 continue;
             }
             // What became of the step itself decides whether there is anything to undo.
@@ -176,10 +172,6 @@ impl Saga {
                 return Ok(()); // wait until it lands or drops
             }
             let Some(done) = done else { continue };
-            let cst = self.state.comp(id);
-            if cst.is_done() {
-                continue;
-            }
             if let Some(reason) = cst.failed {
                 let reason = format!("the compensation of step {} failed: {reason}", id.0);
                 self.append(SagaEvent::Alert {
@@ -196,23 +188,21 @@ impl Saga {
                 return self.append(SagaEvent::Completed).await;
             }
             let solver = adapter.account();
-            let cached = self.ops.get(&(id, true)).cloned();
-            let Some(op) = cached.map(Some).map_or_else(
-                || {
-                    ops::compensation(
+            let op = match self.ops.get(&(id, true)) {
+                Some(op) => op.clone(),
+                None => {
+                    let built = ops::compensation(
                         &self.planned,
                         &step,
                         &done,
                         solver,
                         self.shared.attester.as_ref(),
-                    )
-                },
-                Ok,
-            )?
-            else {
-                continue;
+                    )?;
+                    let Some(op) = built else { continue };
+                    self.ops.insert((id, true), op.clone());
+                    op
+                }
             };
-            self.ops.insert((id, true), op.clone());
             return self.advance(&step, true, op).await;
         }
         // Every compensation is done: the escrows must say so.

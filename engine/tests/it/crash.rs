@@ -28,15 +28,13 @@ async fn run(make_db: MakeDb, crash_at: Option<u64>) -> End {
     let world = World::new().await;
     let (db, _file) = make_db().await;
     let input = world.input(world.intent(1, "WETH", units_of(39, 16)));
-    let first = world
-        .engine(
-            db.clone(),
-            EngineConfig {
-                stop_after_events: crash_at,
-                ..fast()
-            },
-        )
-        .await;
+    let first = world.engine(
+        db.clone(),
+        EngineConfig {
+            stop_after_events: crash_at,
+            ..fast()
+        },
+    );
     let saga = first.submit(input).await.unwrap();
     let waited = tokio::time::timeout(Duration::from_secs(60), first.wait(saga))
         .await
@@ -46,7 +44,7 @@ async fn run(make_db: MakeDb, crash_at: Option<u64>) -> End {
         (Some(k), Err(EngineError::Stopped(n))) => {
             assert_eq!(n, k);
             drop(first);
-            let second = world.engine(db.clone(), fast()).await;
+            let second = world.engine(db.clone(), fast());
             let resumed = second.recover().await.unwrap();
             assert_eq!(resumed, vec![saga], "the crashed saga is resumed");
             tokio::time::timeout(Duration::from_secs(60), second.wait(saga))
@@ -62,7 +60,7 @@ async fn run(make_db: MakeDb, crash_at: Option<u64>) -> End {
     let solver = world.solver.address();
     End {
         outcome,
-        balances: world.balances().await,
+        balances: world.balances(),
         solver_txs: (world.origin.nonce(solver), world.dest.nonce(solver)),
         events: log.events(saga).await.unwrap().len(),
     }

@@ -21,7 +21,7 @@ fn instance(name: &str, crash_at: Option<u64>) -> EngineConfig {
 
 async fn takeover(db: Db) {
     let world = World::new().await;
-    let a = world.engine(db.clone(), instance("a", Some(4))).await;
+    let a = world.engine(db.clone(), instance("a", Some(4)));
     let saga = a
         .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
         .await
@@ -32,7 +32,7 @@ async fn takeover(db: Db) {
     );
 
     // b sees the saga leased by a, and leaves it alone until the lease lapses.
-    let b = world.engine(db.clone(), instance("b", None)).await;
+    let b = world.engine(db.clone(), instance("b", None));
     assert_eq!(b.recover().await.unwrap(), Vec::<SagaId>::new());
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(b.recover().await.unwrap(), vec![saga]);

@@ -153,3 +153,35 @@ async fn verify_names_the_first_broken_link() {
         assert!(broken.reason.contains("removed"), "{}", broken.reason);
     }
 }
+
+#[tokio::test]
+async fn the_saga_state_column_moves_forward_only() {
+    for (db, _guard) in databases().await {
+        let log = SagaLog::new(db.clone());
+        let state = || async {
+            let s: String = with_pool!(&db, pool => {
+                sqlx::query_scalar("SELECT state FROM sagas WHERE id = $1")
+                    .bind(saga(9).0.to_string())
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            });
+            s
+        };
+        log.append(saga(9), started(9)).await.unwrap();
+        assert_eq!(state().await, "running");
+        log.append(
+            saga(9),
+            SagaEvent::Decided {
+                outcome: Outcome::Fulfilled,
+            },
+        )
+        .await
+        .unwrap();
+        // A later step (the settle) does not make a decided saga `running` again.
+        log.append(saga(9), failed(3)).await.unwrap();
+        assert_eq!(state().await, "decided", "{}", db.kind());
+        log.append(saga(9), SagaEvent::Completed).await.unwrap();
+        assert_eq!(state().await, "completed");
+    }
+}

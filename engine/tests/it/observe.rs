@@ -105,7 +105,7 @@ async fn outcomes_time_to_outcome_steps_and_transactions_are_counted() {
             world.dest.revert_next("fill", "no");
         }
         let (url, _file) = sqlite_file();
-        let engine = world.engine(Db::connect(&url).await.unwrap(), fast()).await;
+        let engine = world.engine(Db::connect(&url).await.unwrap(), fast());
         let saga = engine
             .submit(world.input(world.intent(nonce, "WETH", units_of(39, 16))))
             .await

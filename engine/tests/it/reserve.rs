@@ -35,7 +35,7 @@ async fn a_second_intent_cannot_take_inventory_the_first_one_holds() {
     }
 
     let (url, _file) = sqlite_file();
-    let engine = world.engine(Db::connect(&url).await.unwrap(), fast()).await;
+    let engine = world.engine(Db::connect(&url).await.unwrap(), fast());
     let first_input = world.input(world.intent(1, "WETH", units_of(39, 16)));
     let first = engine.submit(first_input.clone()).await.unwrap();
     let second = world.input(world.intent(2, "WETH", units_of(39, 16)));

@@ -16,10 +16,8 @@ async fn outcome_with(token: &str, fault: impl FnOnce(&World)) -> (World, Outcom
 async fn outcome_within(token: &str, fill_in: u64, fault: impl FnOnce(&World)) -> (World, Outcome) {
     let world = World::new().await;
     let (url, file) = sqlite_file();
-    let engine = world
-        .engine(baton_engine::Db::connect(&url).await.unwrap(), fast())
-        .await;
-    let before = world.totals().await;
+    let engine = world.engine(baton_engine::Db::connect(&url).await.unwrap(), fast());
+    let before = world.totals();
     let min = if token == "WETH" {
         units_of(39, 16) // 0.39 WETH
     } else {
@@ -32,7 +30,7 @@ async fn outcome_within(token: &str, fill_in: u64, fault: impl FnOnce(&World)) -
         .await
         .expect("the saga ends within a minute")
         .unwrap();
-    assert_eq!(world.totals().await, before, "every token is conserved");
+    assert_eq!(world.totals(), before, "every token is conserved");
     let verified = engine.log().verify(Some(saga)).await.unwrap();
     assert_eq!(verified.broken, None);
     drop(file);
@@ -42,7 +40,6 @@ async fn outcome_within(token: &str, fill_in: u64, fault: impl FnOnce(&World)) -
 async fn recipient_weth(world: &World) -> U256 {
     world
         .balances()
-        .await
         .into_iter()
         .find(|(t, h, _)| *t == world.weth_d && *h == world.recipient)
         .unwrap()
@@ -52,7 +49,6 @@ async fn recipient_weth(world: &World) -> U256 {
 async fn user_usdc(world: &World) -> U256 {
     world
         .balances()
-        .await
         .into_iter()
         .find(|(t, h, _)| *t == world.usdc_o && *h == world.user.address())
         .unwrap()
@@ -63,9 +59,7 @@ async fn user_usdc(world: &World) -> U256 {
 async fn a_cross_chain_swap_is_fulfilled_and_the_solver_repaid() {
     let world = World::new().await;
     let (url, _file) = sqlite_file();
-    let engine = world
-        .engine(baton_engine::Db::connect(&url).await.unwrap(), fast())
-        .await;
+    let engine = world.engine(baton_engine::Db::connect(&url).await.unwrap(), fast());
     let saga = engine
         .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
         .await
@@ -160,10 +154,8 @@ async fn faults_that_heal_still_end_fulfilled() {
 async fn reorgs_below_finality_heal() {
     let world = World::new().await;
     let (url, _file) = sqlite_file();
-    let engine = world
-        .engine(baton_engine::Db::connect(&url).await.unwrap(), fast())
-        .await;
-    let before = world.totals().await;
+    let engine = world.engine(baton_engine::Db::connect(&url).await.unwrap(), fast());
+    let before = world.totals();
     let saga = engine
         .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
         .await
@@ -183,7 +175,7 @@ async fn reorgs_below_finality_heal() {
         .unwrap();
     reorgs.await.unwrap();
     assert_eq!(outcome, Outcome::Fulfilled);
-    assert_eq!(world.totals().await, before);
+    assert_eq!(world.totals(), before);
     assert!(recipient_weth(&world).await >= units_of(39, 16));
 }
 
@@ -201,9 +193,7 @@ async fn a_saga_that_can_no_longer_meet_its_deadline_gives_up_and_refunds() {
 async fn a_settle_that_keeps_failing_after_the_pivot_raises_an_alert_and_waits_for_an_operator() {
     let world = World::new().await;
     let (url, _file) = sqlite_file();
-    let engine = world
-        .engine(baton_engine::Db::connect(&url).await.unwrap(), fast())
-        .await;
+    let engine = world.engine(baton_engine::Db::connect(&url).await.unwrap(), fast());
     for _ in 0..10 {
         world.origin.revert_next("settle", "the attester is down");
     }
