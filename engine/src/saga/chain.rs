@@ -85,12 +85,13 @@ impl Saga {
                 TxStatus::Included(inc) => {
                     if !inc.success {
                         let reason = inc.revert_reason.unwrap_or_else(|| "reverted".into());
-                        // After the pivot the saga only moves forward: try again (the reverted
-                        // transaction used up its nonce, so a fresh one cannot double anything).
-                        let forward_only =
-                            !comp && self.fill_committed() && !step.action.is_pivot();
-                        if forward_only && attempt < max_attempts {
-                            warn!(saga = %self.id, step = step.id.0, %reason, "reverted after the pivot; retrying");
+                        // A compensation, or a step after the pivot, must finish: try again (the
+                        // reverted transaction used up its nonce, so a fresh one cannot double
+                        // anything).
+                        let must_finish =
+                            comp || (self.fill_committed() && !step.action.is_pivot());
+                        if must_finish && attempt < max_attempts {
+                            warn!(saga = %self.id, step = step.id.0, comp, %reason, "reverted; retrying");
                             return self.sign_and_send(step, comp, op, attempt, None).await;
                         }
                         return self

@@ -314,33 +314,39 @@ impl Saga {
         Ok(())
     }
 
+    /// Something only an operator can fix: an alert, the outcome `Failed` if none was reached, and
+    /// the driver stops with the saga unfinished (its reservations kept) until recovery resumes it.
+    pub(super) async fn give_up(&mut self, alert: String) -> Result<()> {
+        if !self.state.alerts.contains(&alert) {
+            warn!(saga = %self.id, "{alert}");
+            self.append(SagaEvent::Alert {
+                reason: alert.clone(),
+            })
+            .await?;
+        }
+        if self.state.outcome.is_none() {
+            self.append(SagaEvent::Decided {
+                outcome: Outcome::Failed {
+                    reason: alert,
+                    needs_operator: true,
+                },
+            })
+            .await?;
+        }
+        self.halted = true;
+        Ok(())
+    }
+
     /// A step failed for good: compensate before the pivot; after it, alert and keep the outcome
     /// honest.
     pub(super) async fn failed(&mut self, step: &Step, reason: String) -> Result<()> {
         if self.fill_committed() {
-            let alert = format!(
+            self.give_up(format!(
                 "step {} ({}) failed after the pivot: {reason}",
                 step.id.0,
                 step.action.name()
-            );
-            if !self.state.alerts.contains(&alert) {
-                warn!(saga = %self.id, "{alert}");
-                self.append(SagaEvent::Alert {
-                    reason: alert.clone(),
-                })
-                .await?;
-            }
-            if self.state.outcome.is_none() {
-                self.append(SagaEvent::Decided {
-                    outcome: Outcome::Failed {
-                        reason: alert,
-                        needs_operator: true,
-                    },
-                })
-                .await?;
-            }
-            self.halted = true;
-            Ok(())
+            ))
+            .await
         } else {
             info!(saga = %self.id, step = step.id.0, %reason, "compensating");
             self.append(SagaEvent::Compensating {

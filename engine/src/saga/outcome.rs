@@ -173,19 +173,12 @@ impl Saga {
             }
             let Some(done) = done else { continue };
             if let Some(reason) = cst.failed {
-                let reason = format!("the compensation of step {} failed: {reason}", id.0);
-                self.append(SagaEvent::Alert {
-                    reason: reason.clone(),
-                })
-                .await?;
-                self.append(SagaEvent::Decided {
-                    outcome: Outcome::Failed {
-                        reason,
-                        needs_operator: true,
-                    },
-                })
-                .await?;
-                return self.append(SagaEvent::Completed).await;
+                return self
+                    .give_up(format!(
+                        "the compensation of step {} failed: {reason}",
+                        id.0
+                    ))
+                    .await;
             }
             let solver = adapter.account();
             let op = match self.ops.get(&(id, true)) {

@@ -37,7 +37,7 @@ async fn outcome_within(token: &str, fill_in: u64, fault: impl FnOnce(&World)) -
     (world, outcome)
 }
 
-async fn recipient_weth(world: &World) -> U256 {
+fn recipient_weth(world: &World) -> U256 {
     world
         .balances()
         .into_iter()
@@ -46,7 +46,7 @@ async fn recipient_weth(world: &World) -> U256 {
         .2
 }
 
-async fn user_usdc(world: &World) -> U256 {
+fn user_usdc(world: &World) -> U256 {
     world
         .balances()
         .into_iter()
@@ -104,8 +104,8 @@ async fn a_cross_chain_swap_is_fulfilled_and_the_solver_repaid() {
 async fn a_cross_chain_swap_keeps_every_token() {
     let (world, outcome) = outcome_with("WETH", |_| {}).await;
     assert_eq!(outcome, Outcome::Fulfilled);
-    assert!(recipient_weth(&world).await >= units_of(39, 16));
-    assert_eq!(user_usdc(&world).await, units_of(9_000, 6));
+    assert!(recipient_weth(&world) >= units_of(39, 16));
+    assert_eq!(user_usdc(&world), units_of(9_000, 6));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,9 +113,9 @@ async fn a_failed_fill_is_refunded_in_full() {
     let (world, outcome) =
         outcome_with("WETH", |w| w.dest.revert_next("fill", "out of luck")).await;
     assert_eq!(outcome, Outcome::Refunded);
-    assert_eq!(recipient_weth(&world).await, U256::ZERO);
+    assert_eq!(recipient_weth(&world), U256::ZERO);
     assert_eq!(
-        user_usdc(&world).await,
+        user_usdc(&world),
         units_of(10_000, 6),
         "the user has it all back"
     );
@@ -125,7 +125,7 @@ async fn a_failed_fill_is_refunded_in_full() {
 async fn a_failed_swap_is_refunded_in_full() {
     let (world, outcome) = outcome_with("WETH", |w| w.dest.revert_next("swap", "slipped")).await;
     assert_eq!(outcome, Outcome::Refunded);
-    assert_eq!(user_usdc(&world).await, units_of(10_000, 6));
+    assert_eq!(user_usdc(&world), units_of(10_000, 6));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +176,7 @@ async fn reorgs_below_finality_heal() {
     reorgs.await.unwrap();
     assert_eq!(outcome, Outcome::Fulfilled);
     assert_eq!(world.totals(), before);
-    assert!(recipient_weth(&world).await >= units_of(39, 16));
+    assert!(recipient_weth(&world) >= units_of(39, 16));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,8 +185,8 @@ async fn a_saga_that_can_no_longer_meet_its_deadline_gives_up_and_refunds() {
     let (world, outcome) =
         outcome_within("WETH", 60, |w| w.dest.spike_base_fee(50_000_000_000, 200)).await;
     assert_eq!(outcome, Outcome::Refunded);
-    assert_eq!(user_usdc(&world).await, units_of(10_000, 6));
-    assert_eq!(recipient_weth(&world).await, U256::ZERO);
+    assert_eq!(user_usdc(&world), units_of(10_000, 6));
+    assert_eq!(recipient_weth(&world), U256::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,10 +206,19 @@ async fn a_settle_that_keeps_failing_after_the_pivot_raises_an_alert_and_waits_f
         .unwrap()
         .unwrap();
     assert_eq!(outcome, Outcome::Fulfilled, "the user got the output");
+    left_for_an_operator(&engine, saga, "the attester is down").await;
+}
+
+/// The saga raised an alert naming `why`, is not completed, and recovery would resume it.
+async fn left_for_an_operator(
+    engine: &baton_engine::Engine,
+    saga: baton_engine::SagaId,
+    why: &str,
+) {
     let events = engine.log().events(saga).await.unwrap();
     assert!(events.iter().any(|e| matches!(
         &e.event,
-        baton_engine::SagaEvent::Alert { reason } if reason.contains("the attester is down")
+        baton_engine::SagaEvent::Alert { reason } if reason.contains(why)
     )));
     assert!(
         !events
@@ -221,4 +230,41 @@ async fn a_settle_that_keeps_failing_after_the_pivot_raises_an_alert_and_waits_f
         vec![saga],
         "left for an operator"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reverted_refund_is_retried_and_the_saga_still_refunds() {
+    let (world, outcome) = outcome_with("WETH", |w| {
+        w.dest.revert_next("fill", "no");
+        w.origin.revert_next("refund_with_cancel", "attester lag");
+    })
+    .await;
+    assert_eq!(outcome, Outcome::Refunded);
+    assert_eq!(user_usdc(&world), units_of(10_000, 6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_that_keeps_failing_raises_an_alert_and_waits_for_an_operator() {
+    let world = World::new().await;
+    let (url, _file) = sqlite_file();
+    let engine = world.engine(baton_engine::Db::connect(&url).await.unwrap(), fast());
+    world.dest.revert_next("fill", "no");
+    for _ in 0..10 {
+        world
+            .origin
+            .revert_next("refund_with_cancel", "the escrow is frozen");
+    }
+    let saga = engine
+        .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), engine.wait(saga))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Failed { needs_operator: true, reason } if reason.contains("the escrow is frozen")),
+        "{outcome:?}"
+    );
+    left_for_an_operator(&engine, saga, "the escrow is frozen").await;
 }
