@@ -41,6 +41,12 @@ pub fn origin_data(
         .into()
 }
 
+/// The destination settler's `fillKey(orderId, outputIndex)`: `keccak256(abi.encode(orderId,
+/// outputIndex))`, the slot `filledBy` is keyed by.
+pub fn fill_key(order: alloy::primitives::B256, output_index: u32) -> alloy::primitives::B256 {
+    alloy::primitives::keccak256((order, output_index).abi_encode_params())
+}
+
 /// Encodes `op` as a call on a chain whose settlers are `settlers`.
 pub fn encode(op: &Op, settlers: &Settlers) -> EvmCall {
     let call = |to: Address, data: Vec<u8>| EvmCall {

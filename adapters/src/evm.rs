@@ -21,12 +21,11 @@ use std::time::{Duration, Instant};
 use alloy::consensus::{Transaction, TxEnvelope};
 use alloy::eips::{BlockId, BlockNumberOrTag, Decodable2718};
 use alloy::network::{ReceiptResponse, TransactionBuilder};
-use alloy::primitives::{Address, U256, keccak256};
+use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::{Filter, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::SolValue;
 use alloy::transports::http::reqwest::{self, Url};
 use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 use baton_planner::{ChainId, OrderId};
@@ -35,6 +34,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::abi::{self, Settlers};
 use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Result};
+use crate::nonce::NonceCounter;
 use crate::port::{
     BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, EventAt, Evidence, Inclusion,
     Reserves, SignedTx, TxRequest, TxStatus,
@@ -128,8 +128,7 @@ pub struct EvmAdapter {
     provider: DynProvider,
     signer: PrivateKeySigner,
     limiter: Arc<DefaultDirectRateLimiter>,
-    /// The next nonce to assign; `None` until read from the node.
-    next_nonce: Mutex<Option<u64>>,
+    nonces: NonceCounter,
     calls: AtomicU64,
     errors: AtomicU64,
     latency_us: AtomicU64,
@@ -148,7 +147,7 @@ impl EvmAdapter {
             limiter: limiter(&config.rpc_url, config.requests_per_second),
             config,
             signer,
-            next_nonce: Mutex::new(None),
+            nonces: NonceCounter::default(),
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
@@ -209,12 +208,9 @@ impl EvmAdapter {
         ))
     }
 
+    /// The next nonce: local once known, the node's pending count the first time.
     async fn take_nonce(&self) -> Result<u64> {
-        let known = *self
-            .next_nonce
-            .lock()
-            .map_err(|_| AdapterError::chain("nonce", "lock poisoned"))?;
-        let base = match known {
+        let pending = match self.nonces.known()? {
             Some(n) => n,
             None => {
                 self.rpc("reading the nonce", || {
@@ -225,14 +221,7 @@ impl EvmAdapter {
                 .await?
             }
         };
-        let mut guard = self
-            .next_nonce
-            .lock()
-            .map_err(|_| AdapterError::chain("nonce", "lock poisoned"))?;
-        // Another prepare may have initialised the counter meanwhile: take the larger.
-        let nonce = guard.map_or(base, |n| n.max(base));
-        *guard = Some(nonce + 1);
-        Ok(nonce)
+        self.nonces.take(pending)
     }
 
     /// Why `tx`, included and reverted in block `number`, reverted: replayed with `eth_call`.
@@ -245,6 +234,8 @@ impl EvmAdapter {
             .with_value(envelope.value())
             .with_gas_limit(envelope.gas_limit());
         for at in [number.saturating_sub(1), number] {
+            // A replay's error is its answer, so it bypasses `rpc` (no retries) but not the limit.
+            self.limiter.until_ready().await;
             let replay = self
                 .provider
                 .call(request.clone())
@@ -378,7 +369,7 @@ impl ChainAdapter for EvmAdapter {
     ) -> BoxFuture<'_, Result<Option<Address>>> {
         Box::pin(async move {
             let s = DestinationSettler::new(self.config.settlers.destination, &self.provider);
-            let key = keccak256((order.0, output_index).abi_encode_params());
+            let key = abi::fill_key(order.0, output_index);
             let filler = self
                 .rpc("reading a fill", || async { s.filledBy(key).call().await })
                 .await?;

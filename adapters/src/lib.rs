@@ -11,7 +11,8 @@
 //! - [`sim`]: an in-memory chain with the fixture contracts' semantics and deterministic faults.
 //! - [`conformance`]: the suite every adapter passes (sim and evm-on-anvil here; solvers run it
 //!   against theirs).
-//! - [`abi`]: ops as EVM calls and settler events as evidence, shared by `evm` and `sim`.
+//! - [`abi`]: ops as EVM calls and settler events as evidence, shared by `evm` and `sim`;
+//!   [`nonce`]: the local nonce counter both use.
 //! - [`contracts`]: alloy bindings to the fixture contracts (from the committed artifacts).
 //! - [`devnet`]: starts anvil nodes on 127.0.0.1, deploys and seeds the contracts; stops them on drop.
 //! - [`error`]: the adapters' error type, [`AdapterError`].
@@ -27,6 +28,7 @@ pub mod contracts;
 pub mod devnet;
 pub mod error;
 pub mod evm;
+pub mod nonce;
 pub mod port;
 pub mod sim;
 

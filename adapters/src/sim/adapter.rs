@@ -1,16 +1,14 @@
 //! The sim's `ChainAdapter`: one account on a [`SimChain`].
 
-use std::sync::Mutex;
-
-use alloy::primitives::{Address, U256, keccak256};
+use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::SolValue;
 use baton_planner::{ChainId, OrderId};
 
 use super::SimChain;
 use super::world::World;
 use crate::abi::{self};
 use crate::error::{AdapterError, Result};
+use crate::nonce::NonceCounter;
 use crate::port::{
     BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, Evidence, Inclusion, Reserves,
     SignedTx, TxRequest, TxStatus,
@@ -20,7 +18,7 @@ use crate::port::{
 pub struct SimAdapter {
     pub(super) chain: SimChain,
     pub(super) signer: PrivateKeySigner,
-    pub(super) next_nonce: Mutex<Option<u64>>,
+    pub(super) nonces: NonceCounter,
 }
 
 impl SimAdapter {
@@ -130,7 +128,7 @@ impl ChainAdapter for SimAdapter {
         output_index: u32,
     ) -> BoxFuture<'_, Result<Option<Address>>> {
         ready(self.read("reading a fill", |w| {
-            let key = keccak256((order.0, output_index).abi_encode_params());
+            let key = abi::fill_key(order.0, output_index);
             Ok(w.state.filled_by.get(&key).copied())
         }))
     }
@@ -169,15 +167,7 @@ impl ChainAdapter for SimAdapter {
             };
             let nonce = match tx.nonce {
                 Some(n) => n,
-                None => {
-                    let mut guard = self
-                        .next_nonce
-                        .lock()
-                        .map_err(|_| AdapterError::chain("nonce", "lock poisoned"))?;
-                    let n = guard.map_or(pending_nonce, |n| n.max(pending_nonce));
-                    *guard = Some(n + 1);
-                    n
-                }
+                None => self.nonces.take(pending_nonce)?,
             };
             abi::sign(
                 &self.signer,

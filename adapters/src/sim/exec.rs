@@ -5,7 +5,7 @@ use std::collections::HashSet as StdHashSet;
 
 use imbl::{HashMap, HashSet};
 
-use alloy::primitives::{Address, B256, Log, LogData, Signature, U256, keccak256};
+use alloy::primitives::{Address, B256, Log, LogData, Signature, U256};
 use alloy::sol_types::{SolEvent, SolInterface, SolStruct, SolValue};
 use baton_planner::ChainId;
 use baton_planner::order::{self, BatonOrderData};
@@ -379,7 +379,7 @@ impl Ctx<'_> {
             output.chainId == U256::from(self.chain.0),
             "DestinationSettler: wrong chain",
         )?;
-        let key = keccak256((order_id, index).abi_encode_params());
+        let key = abi::fill_key(order_id, index);
         require(
             !s.filled_by.contains_key(&key),
             "DestinationSettler: already filled",

@@ -213,7 +213,7 @@ impl SimChain {
         SimAdapter {
             chain: self.clone(),
             signer,
-            next_nonce: Mutex::new(None),
+            nonces: crate::nonce::NonceCounter::default(),
         }
     }
 
