@@ -2,7 +2,7 @@
 
 use baton_planner::{Action, Compensation, Plan, PlanError, StepId};
 
-use crate::support::{ETH, USDC, amount, two_chains};
+use crate::support::{USDC, amount, usdc_for_weth};
 
 fn rebuild(
     plan: &Plan,
@@ -21,17 +21,6 @@ fn rebuild(
     )
 }
 
-fn setup() -> (crate::support::World, Plan) {
-    let w = two_chains();
-    let p = w
-        .intent()
-        .give(1, "USDC", 1_000 * USDC)
-        .want(2, "WETH", 39 * ETH / 100)
-        .plan()
-        .unwrap();
-    (w, p)
-}
-
 fn rule(r: Result<Plan, PlanError>) -> String {
     match r {
         Err(PlanError::InvalidPlan { rule, .. }) => rule,
@@ -41,13 +30,13 @@ fn rule(r: Result<Plan, PlanError>) -> String {
 
 #[test]
 fn an_unchanged_plan_is_accepted() {
-    let (w, p) = setup();
+    let (w, p) = usdc_for_weth();
     assert_eq!(rebuild(&p, &w, |_, _| {}).unwrap(), p);
 }
 
 #[test]
 fn a_cycle_is_refused() {
-    let (w, p) = setup();
+    let (w, p) = usdc_for_weth();
     let r = rule(rebuild(&p, &w, |steps, _| {
         steps[0].depends_on.push(StepId(3))
     }));
@@ -56,7 +45,7 @@ fn a_cycle_is_refused() {
 
 #[test]
 fn a_dependency_on_a_missing_step_is_refused() {
-    let (w, p) = setup();
+    let (w, p) = usdc_for_weth();
     let r = rule(rebuild(&p, &w, |steps, _| {
         steps[2].depends_on.push(StepId(99))
     }));
@@ -65,7 +54,7 @@ fn a_dependency_on_a_missing_step_is_refused() {
 
 #[test]
 fn an_effect_before_the_pivot_without_compensation_is_refused() {
-    let (w, p) = setup();
+    let (w, p) = usdc_for_weth();
     let r = rule(rebuild(&p, &w, |steps, _| steps[2].compensation = None));
     assert!(r.contains("swap comes before the pivot"), "{r}");
     let r = rule(rebuild(&p, &w, |steps, _| steps[0].compensation = None));
@@ -74,7 +63,7 @@ fn an_effect_before_the_pivot_without_compensation_is_refused() {
 
 #[test]
 fn a_compensated_pivot_is_refused() {
-    let (w, p) = setup();
+    let (w, p) = usdc_for_weth();
     let r = rule(rebuild(&p, &w, |steps, _| {
         steps[3].compensation = Some(Compensation::Refund {
             order: p.orders()[0].id(),
@@ -86,7 +75,7 @@ fn a_compensated_pivot_is_refused() {
 
 #[test]
 fn an_output_not_covered_is_refused() {
-    let (w, p) = setup();
+    let (w, p) = usdc_for_weth();
     let r = rule(rebuild(&p, &w, |steps, _| {
         if let Action::Fill { amount: a, .. } = &mut steps[3].action {
             *a = amount(1);
@@ -103,7 +92,7 @@ fn an_output_not_covered_is_refused() {
 
 #[test]
 fn over_promised_inventory_and_lost_input_are_refused() {
-    let (w, p) = setup();
+    let (w, p) = usdc_for_weth();
     let r = rule(rebuild(&p, &w, |_, legs| {
         legs[0].leg.bridged = amount(10_000_000 * USDC)
     }));

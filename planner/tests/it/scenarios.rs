@@ -3,17 +3,11 @@
 use alloy::primitives::U256;
 use baton_planner::{Action, Compensation, PlanError, PlannerConfig, StepId, plan};
 
-use crate::support::{ETH, NOW, USDC, amount, direct_pool_output, two_chains};
+use crate::support::{ETH, NOW, USDC, amount, direct_pool_output, two_chains, usdc_for_weth};
 
 #[test]
 fn a_cross_chain_swap_fills_from_inventory_and_swaps_on_the_destination() {
-    let w = two_chains();
-    let p = w
-        .intent()
-        .give(1, "USDC", 1_000 * USDC)
-        .want(2, "WETH", 39 * ETH / 100)
-        .plan()
-        .unwrap();
+    let (w, p) = usdc_for_weth();
 
     // Free gas, no solver fee: exactly the pool's constant-product output for 1,000 USDC.
     let expected = direct_pool_output(1_000 * USDC);

@@ -177,6 +177,19 @@ impl IntentBuilder<'_> {
     }
 }
 
+/// The standard cross-chain swap on [`two_chains`]: 1,000 USDC on chain 1 for at least 0.39 WETH
+/// on chain 2, planned.
+pub fn usdc_for_weth() -> (World, baton_planner::Plan) {
+    let w = two_chains();
+    let p = w
+        .intent()
+        .give(1, "USDC", 1_000 * USDC)
+        .want(2, "WETH", 39 * ETH / 100)
+        .plan()
+        .unwrap();
+    (w, p)
+}
+
 /// Two chains (1 and 2), each with USDC (6 decimals), WETH and DAI (18), a USDC/WETH pool at
 /// 2,500 USDC per WETH and ample solver inventory.
 pub fn two_chains() -> World {
