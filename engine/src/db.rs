@@ -16,11 +16,18 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 1] = [(
-    1,
-    "saga log",
-    include_str!("../migrations/0001_saga_log.sql"),
-)];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (
+        1,
+        "saga log",
+        include_str!("../migrations/0001_saga_log.sql"),
+    ),
+    (
+        2,
+        "operators and api",
+        include_str!("../migrations/0002_operators_and_api.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded;

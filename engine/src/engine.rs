@@ -8,17 +8,32 @@ use std::time::Duration;
 
 use baton_adapters::port::ChainAdapter;
 use baton_planner::ChainId;
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span};
 
 use crate::attester::Attester;
+use crate::control::{self, Controls, OperatorAction, Pause, Scope};
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent, SagaId};
 use crate::input::{Planned, SagaInput};
-use crate::log::{Admission, SagaLog};
+use crate::log::{Admission, SagaLog, SagaSummary};
 use crate::now_ms;
 use crate::saga::Saga;
 use crate::state::SagaState;
+use crate::view::SagaView;
+
+/// A saga's log grew: its event `seq` (of `kind`) is durable. Sent to every
+/// [`Engine::subscribe`]r; a slow subscriber that lags re-reads the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The saga.
+    pub saga: SagaId,
+    /// The event's sequence number.
+    pub seq: u64,
+    /// The event's kind (`started`, `tx_signed`, …, as [`SagaEvent::kind`]).
+    pub kind: &'static str,
+}
 
 /// The engine's knobs.
 #[derive(Clone, Debug)]
@@ -73,9 +88,21 @@ pub(crate) struct Shared {
     pub(crate) busy_ns: AtomicU64,
     pub(crate) commit_ns: AtomicU64,
     pub(crate) steps_done: AtomicU64,
+    pub(crate) controls: Controls,
+    pub(crate) notices: broadcast::Sender<Notice>,
 }
 
 impl Shared {
+    /// Tells subscribers that `saga`'s event `seq` is durable.
+    pub(crate) fn notify(&self, saga: SagaId, seq: u64, event: &SagaEvent) {
+        // No subscriber is not an error.
+        let _ = self.notices.send(Notice {
+            saga,
+            seq,
+            kind: event.kind(),
+        });
+    }
+
     /// Counts one appended event; with crash injection on, `Err(Stopped)` at the chosen one.
     pub(crate) fn count_event(&self) -> Result<()> {
         let n = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
@@ -124,6 +151,8 @@ impl Engine {
                 busy_ns: AtomicU64::new(0),
                 commit_ns: AtomicU64::new(0),
                 steps_done: AtomicU64::new(0),
+                controls: Controls::default(),
+                notices: broadcast::channel(4096).0,
             }),
             tasks: Mutex::new(HashMap::new()),
         }
@@ -132,6 +161,9 @@ impl Engine {
     /// Plans `input`, stores it, and starts its saga. Submitting the same intent again returns
     /// the same saga.
     pub async fn submit(&self, input: SagaInput) -> Result<SagaId> {
+        if self.shared.controls.braked() {
+            return Err(EngineError::Paused);
+        }
         let planned = input.plan()?;
         for step in planned.plan.steps() {
             if !self.shared.chains.contains_key(&step.chain) {
@@ -149,8 +181,9 @@ impl Engine {
                 plan: planned.hash,
             };
             let admission = self.admission(&input, &planned).await?;
-            match self.shared.log.admit(id, admission, started).await {
-                Ok(_) => {
+            match self.shared.log.admit(id, admission, started.clone()).await {
+                Ok(appended) => {
+                    self.shared.notify(id, appended.seq, &started);
                     lease = Some((1, now_ms() + self.shared.config.lease_ms()));
                     crate::observe::admitted(&crate::observe::route(&planned.plan));
                     if let Err(stop) = self.shared.count_event() {
@@ -174,8 +207,13 @@ impl Engine {
         Ok(id)
     }
 
-    /// Resumes every unfinished saga in the log; returns their ids.
+    /// Resumes every unfinished saga in the log (after loading the operators' pauses); returns
+    /// their ids. Sagas stopped for an operator stop again at once: [`Engine::retry`] resumes them.
     pub async fn recover(&self) -> Result<Vec<SagaId>> {
+        let pauses = control::load(self.shared.log.db(), &self.shared.controls).await?;
+        if !pauses.is_empty() {
+            info!(?pauses, "paused by operators");
+        }
         let reclaimed = crate::reserve::reclaim(self.shared.log.db(), now_ms()).await?;
         if reclaimed > 0 {
             info!(reclaimed, "released expired reservations");
@@ -306,6 +344,148 @@ impl Engine {
     /// The saga log.
     pub fn log(&self) -> &SagaLog {
         &self.shared.log
+    }
+
+    /// The solver's adapter on each chain.
+    pub fn chains(&self) -> &HashMap<ChainId, Arc<dyn ChainAdapter>> {
+        &self.shared.chains
+    }
+
+    /// Every durable event from now on, as a [`Notice`].
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.shared.notices.subscribe()
+    }
+
+    /// Pauses `scope` (no new transaction starts there; with [`Scope::All`] no intent is admitted
+    /// either) on behalf of `by`, recorded with `reason`; returns the pauses in force.
+    pub async fn pause(&self, scope: Scope, by: &str, reason: &str) -> Result<Vec<Pause>> {
+        info!(%scope, by, reason, "paused by an operator");
+        control::set(
+            self.shared.log.db(),
+            &self.shared.controls,
+            scope,
+            true,
+            by,
+            reason,
+            now_ms(),
+        )
+        .await
+    }
+
+    /// Lifts the pause of `scope` on behalf of `by`; returns the pauses in force.
+    pub async fn resume(&self, scope: Scope, by: &str) -> Result<Vec<Pause>> {
+        info!(%scope, by, "resumed by an operator");
+        control::set(
+            self.shared.log.db(),
+            &self.shared.controls,
+            scope,
+            false,
+            by,
+            "",
+            now_ms(),
+        )
+        .await
+    }
+
+    /// The pauses in force (as stored: another instance's pauses count too).
+    pub async fn pauses(&self) -> Result<Vec<Pause>> {
+        control::load(self.shared.log.db(), &self.shared.controls).await
+    }
+
+    /// The latest `limit` operator actions, newest first.
+    pub async fn operator_actions(&self, limit: i64) -> Result<Vec<OperatorAction>> {
+        control::actions(self.shared.log.db(), limit).await
+    }
+
+    /// Retries a saga that stopped (for an operator, or because its driver ended) on behalf of
+    /// `by`: writes `Retried` to its log (failed steps get a fresh budget of attempts, a `Failed`
+    /// outcome is withdrawn) and drives it again here.
+    pub async fn retry(&self, saga: SagaId, by: &str) -> Result<()> {
+        let running = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&saga)
+            .is_some_and(|t| !t.is_finished());
+        if running {
+            return Err(EngineError::Conflict(format!(
+                "saga {saga} is running; only a stopped saga can be retried"
+            )));
+        }
+        let body = self
+            .shared
+            .log
+            .input(saga)
+            .await?
+            .ok_or(EngineError::NotFound(saga))?;
+        let events = self.shared.log.events(saga).await?;
+        let before = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        if before.completed {
+            return Err(EngineError::Conflict(format!(
+                "saga {saga} is completed; there is nothing to retry"
+            )));
+        }
+        let input: SagaInput = serde_json::from_str(&body)
+            .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
+        let planned = input.plan_stored()?;
+        let retried = SagaEvent::Retried { by: by.to_owned() };
+        let appended = self.shared.log.append(saga, retried.clone()).await?;
+        self.shared.notify(saga, appended.seq, &retried);
+        control::record(
+            self.shared.log.db(),
+            by,
+            "retry",
+            &saga.to_string(),
+            "",
+            now_ms(),
+        )
+        .await?;
+        info!(%saga, by, "retried by an operator");
+        let events = self.shared.log.events(saga).await?;
+        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
+        self.spawn(saga, planned, state, created_ms, None);
+        Ok(())
+    }
+
+    /// Saga `saga` as it stands (status, outcome, every step with its chain's confirmations), or
+    /// `None` when it is not in the log.
+    pub async fn view(&self, saga: SagaId) -> Result<Option<SagaView>> {
+        let Some(body) = self.shared.log.input(saga).await? else {
+            return Ok(None);
+        };
+        let input: SagaInput = serde_json::from_str(&body)
+            .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
+        let planned = input.plan_stored()?;
+        let events = self.shared.log.events(saga).await?;
+        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        let mut heads = HashMap::new();
+        for step in planned.plan.steps() {
+            if heads.contains_key(&step.chain) {
+                continue;
+            }
+            if let Some(adapter) = self.shared.chains.get(&step.chain)
+                && let Ok(head) = adapter.head().await
+            {
+                heads.insert(step.chain, head.number);
+            }
+        }
+        let times = (
+            events.first().map_or(0, |e| e.at_ms),
+            events.last().map_or(0, |e| e.at_ms),
+        );
+        Ok(Some(crate::view::build(
+            saga,
+            &planned.plan,
+            &state,
+            times,
+            &heads,
+        )))
+    }
+
+    /// Sagas newest first, in `state` only when given, at most `limit`.
+    pub async fn sagas(&self, state: Option<&str>, limit: i64) -> Result<Vec<SagaSummary>> {
+        self.shared.log.summaries(state, limit).await
     }
 }
 

@@ -42,6 +42,15 @@ pub enum EngineError {
     /// The engine was told to stop after a number of events (crash tests).
     #[error("stopped after event {0} (crash injection)")]
     Stopped(u64),
+    /// Operators pulled the emergency brake: no intent is admitted until it is released.
+    #[error("baton is paused by an operator (emergency brake); no intent is admitted")]
+    Paused,
+    /// No such saga in the log.
+    #[error("no saga {0}")]
+    NotFound(crate::event::SagaId),
+    /// The request does not fit the saga's state.
+    #[error("{0}")]
+    Conflict(String),
     /// The log writer has stopped (the engine is shutting down).
     #[error("the saga log writer has stopped")]
     WriterGone,

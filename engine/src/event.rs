@@ -101,6 +101,12 @@ pub enum SagaEvent {
     },
     /// Nothing is left to do (the solver is repaid, or the refund is final).
     Completed,
+    /// An operator retried a saga that had stopped for one: its failed steps (or compensations)
+    /// get a fresh budget of attempts and a `Failed` outcome is withdrawn.
+    Retried {
+        /// Who (the operator's API key name, or the CLI user).
+        by: String,
+    },
 }
 
 impl SagaEvent {
@@ -115,6 +121,7 @@ impl SagaEvent {
             SagaEvent::Alert { .. } => "alert",
             SagaEvent::Decided { .. } => "decided",
             SagaEvent::Completed => "completed",
+            SagaEvent::Retried { .. } => "retried",
         }
     }
 }

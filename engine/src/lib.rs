@@ -16,12 +16,14 @@
 //! - [`simworld`]: a ready-made two-chain sim world for tests, benchmarks and demos.
 //! - [`input`]: what a saga runs (intent, snapshot, planner knobs, signatures), re-planned on
 //!   recovery; [`reserve`]: inventory reservations.
+//! - [`control`]: operators' pauses (a chain, or the emergency brake) and their recorded actions;
+//!   [`view`]: a saga as the API shows it (status, steps, confirmations, reason codes).
 //! - [`error`]: the engine's error type, [`EngineError`].
 //!
 //! **Status:** the saga log, the driver (holds on fees and RPC health, write-ahead signing, fee
 //! replacement, deadline budgeting, compensation, outcome from evidence, reorg healing),
-//! reservations, recovery and leases for several instances are built and tested on the sim and both
-//! databases. Not yet: replay, the operator's chain pause.
+//! reservations, recovery, leases for several instances, operators' pauses and retries are built and
+//! tested on the sim and both databases. Not yet: replay.
 //!
 //! Depends on the planner and the adapters.
 //!
@@ -29,6 +31,7 @@
 //! None.
 
 pub mod attester;
+pub mod control;
 pub mod db;
 pub mod engine;
 pub mod error;
@@ -42,10 +45,11 @@ pub mod reserve;
 mod saga;
 pub mod simworld;
 pub mod state;
+pub mod view;
 
 pub use baton_adapters as adapters;
 pub use db::Db;
-pub use engine::{Engine, EngineConfig, Work};
+pub use engine::{Engine, EngineConfig, Notice, Work};
 pub use error::{EngineError, Result};
 pub use event::{Outcome, SagaEvent, SagaId};
 pub use input::SagaInput;

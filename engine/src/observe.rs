@@ -14,6 +14,8 @@ pub const SAGA_OUTCOMES: &str = "baton_saga_outcomes_total";
 pub const TIME_TO_OUTCOME: &str = "baton_saga_time_to_outcome_seconds";
 /// Steps done. Labels: `action`, `compensation` (`true`/`false`).
 pub const STEPS_DONE: &str = "baton_steps_done_total";
+/// Seconds from a step's first signed transaction to its being final. Labels: `chain`, `action`.
+pub const STEP_SECONDS: &str = "baton_step_seconds";
 /// Transactions signed. Labels: `chain`, `kind` (`first`, `replacement`, `resend`).
 pub const TXS_SIGNED: &str = "baton_transactions_signed_total";
 /// Operator alerts raised. Labels: `route`.
@@ -62,6 +64,12 @@ pub fn decided(route: &str, outcome: &Outcome, secs: f64) {
 pub fn step_done(action: &'static str, compensation: bool) {
     metrics::counter!(STEPS_DONE, "action" => action, "compensation" => if compensation { "true" } else { "false" })
         .increment(1);
+}
+
+/// An on-chain step became final `secs` after its first transaction was signed.
+pub fn step_latency(chain: u64, action: &'static str, secs: f64) {
+    metrics::histogram!(STEP_SECONDS, "chain" => chain.to_string(), "action" => action)
+        .record(secs);
 }
 
 /// A transaction was signed; `attempt` 0 is the first, a reused nonce a replacement.

@@ -19,6 +19,8 @@ pub struct StepState {
     pub done_by: Option<B256>,
     /// Failed for good, and why.
     pub failed: Option<String>,
+    /// Attempts made before the last operator retry (they do not count against the budget).
+    pub retried_after: u32,
 }
 
 impl StepState {
@@ -92,6 +94,17 @@ impl SagaState {
                 self.outcome.get_or_insert_with(|| outcome.clone());
             }
             SagaEvent::Completed => self.completed = true,
+            SagaEvent::Retried { .. } => {
+                for s in self.steps.values_mut().chain(self.comps.values_mut()) {
+                    if s.failed.take().is_some() || !s.is_done() {
+                        s.retried_after = u32::try_from(s.txs.len()).unwrap_or(u32::MAX);
+                    }
+                }
+                if matches!(self.outcome, Some(Outcome::Failed { .. })) {
+                    self.outcome = None;
+                }
+                self.alerts.clear();
+            }
         }
     }
 

@@ -105,6 +105,7 @@ fn state_after(event: &SagaEvent) -> Option<&'static str> {
         SagaEvent::Compensating { .. } => Some("compensating"),
         SagaEvent::Decided { .. } => Some("decided"),
         SagaEvent::Completed => Some("completed"),
+        SagaEvent::Retried { .. } => Some("retried"),
         _ => None,
     }
 }
@@ -147,6 +148,21 @@ pub struct Unfinished {
     pub created_ms: i64,
     /// Its events (seq, event), in order.
     pub events: Vec<(u64, SagaEvent)>,
+}
+
+/// One row of the saga table.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SagaSummary {
+    /// The saga.
+    pub id: SagaId,
+    /// Its stored state: `running`, `compensating`, `decided`, `retried` or `completed`.
+    pub state: String,
+    /// The latest outcome decided, if any.
+    pub outcome: Option<crate::event::Outcome>,
+    /// Admitted at, unix milliseconds.
+    pub created_ms: i64,
+    /// Last change, unix milliseconds.
+    pub updated_ms: i64,
 }
 
 /// The saga log of one database. Cheap to clone; all clones share one writer.
@@ -319,6 +335,46 @@ impl SagaLog {
                     prev_hash: parse_hash(&prev)?,
                     hash: parse_hash(&hash)?,
                     at_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// The stored input (JSON) of `saga`, if it was admitted.
+    pub async fn input(&self, saga: SagaId) -> Result<Option<String>> {
+        Ok(with_pool!(&self.db, pool => {
+            sqlx::query_scalar("SELECT body FROM intents WHERE id = $1")
+                .bind(hex(saga.0))
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Sagas newest first, those in `state` only when given (`running`, `compensating`, `decided`,
+    /// `retried`, `completed`), at most `limit`.
+    pub async fn summaries(&self, state: Option<&str>, limit: i64) -> Result<Vec<SagaSummary>> {
+        type Row = (String, String, Option<String>, i64, i64);
+        let rows: Vec<Row> = with_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT id, state, outcome, created_ms, updated_ms FROM sagas \
+                 WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY created_ms DESC, id LIMIT $2",
+            )
+            .bind(state)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, state, outcome, created_ms, updated_ms)| {
+                Ok(SagaSummary {
+                    id: SagaId(parse_hash(&id)?),
+                    state,
+                    outcome: outcome
+                        .map(|o| serde_json::from_str(&o))
+                        .transpose()
+                        .map_err(|e| EngineError::Corrupt(format!("outcome of saga {id}: {e}")))?,
+                    created_ms,
+                    updated_ms,
                 })
             })
             .collect()

@@ -64,10 +64,17 @@ impl Saga {
             self.state.step(step.id)
         };
         let adapter = self.adapter(step.chain)?;
-        let max_attempts = self.shared.config.max_attempts;
+        // The attempt budget, counted from the last operator retry.
+        let max_attempts = st
+            .retried_after
+            .saturating_add(self.shared.config.max_attempts);
         // Attempts so far: the next one's number.
         let attempt = u32::try_from(st.txs.len()).unwrap_or(u32::MAX);
         if st.txs.is_empty() {
+            // Hold while an operator paused the chain (or everything).
+            if self.shared.controls.holds(step.chain) {
+                return Ok(());
+            }
             let c = self.conditions(step.chain).await?;
             // Hold while the chain is too expensive or unhealthy (compensations are not held by fees).
             if !comp && U256::from(c.base_fee) > step.timing.fee_ceiling {
@@ -180,6 +187,9 @@ impl Saga {
         })
         .await?;
         self.sent_at.insert((step.id, comp), head);
+        self.first_signed
+            .entry((step.id, comp))
+            .or_insert_with(std::time::Instant::now);
         observe::tx_signed(step.chain.0, attempt, nonce.is_some());
         if let Err(e) = adapter.broadcast(&tx).await {
             // Retried at the next tick (status Dropped → rebroadcast, or a fresh nonce if refused).

@@ -55,6 +55,8 @@ pub(crate) struct Saga {
     ticks: u64,
     /// Each chain's conditions, read at most once per tick.
     seen: HashMap<ChainId, Conditions>,
+    /// When each (step, comp) signed its first transaction in this driver: its latency metric.
+    first_signed: HashMap<(StepId, bool), std::time::Instant>,
 }
 
 impl Saga {
@@ -80,6 +82,7 @@ impl Saga {
             lease_until: lease.map_or(0, |l| l.1),
             ticks: 0,
             seen: HashMap::new(),
+            first_signed: HashMap::new(),
         }
     }
 
@@ -97,11 +100,19 @@ impl Saga {
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.shared.commit_ns.fetch_add(ns, Ordering::Relaxed);
         self.state.apply(appended.seq, &event);
+        self.shared.notify(self.id, appended.seq, &event);
         match &event {
             SagaEvent::StepFinal { step, comp, .. } => {
                 self.shared.steps_done.fetch_add(1, Ordering::Relaxed);
-                if let Ok(s) = self.step(*step) {
+                if let Some(s) = self.planned.plan.step(*step) {
                     observe::step_done(s.action.name(), *comp);
+                    if let Some(t) = self.first_signed.remove(&(*step, *comp)) {
+                        observe::step_latency(
+                            s.chain.0,
+                            s.action.name(),
+                            t.elapsed().as_secs_f64(),
+                        );
+                    }
                 }
             }
             SagaEvent::Decided { outcome } => {
