@@ -56,7 +56,7 @@ pub use input::SagaInput;
 pub use log::SagaLog;
 
 /// Wall-clock unix milliseconds: event times, leases, reservations.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

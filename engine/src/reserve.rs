@@ -50,3 +50,28 @@ pub async fn reclaim(db: &Db, now_ms: i64) -> Result<u64> {
     });
     Ok(done)
 }
+
+/// The solver inventory promised to running sagas now, per (chain, token): the sum of unexpired
+/// reservations.
+pub async fn reserved(
+    db: &Db,
+    now_ms: i64,
+) -> Result<std::collections::BTreeMap<(u64, alloy::primitives::Address), U256>> {
+    let rows: Vec<(i64, String, String)> = with_pool!(db, pool => {
+        sqlx::query_as("SELECT chain, token, amount FROM reservations WHERE expires_ms > $1")
+            .bind(now_ms)
+            .fetch_all(pool)
+            .await?
+    });
+    let mut out = std::collections::BTreeMap::new();
+    for (chain, token, amount) in rows {
+        let corrupt = || EngineError::Corrupt(format!("reservation {chain} {token} {amount}"));
+        let key = (
+            u64::try_from(chain).map_err(|_| corrupt())?,
+            token.parse().map_err(|_| corrupt())?,
+        );
+        let amount: U256 = amount.parse().map_err(|_| corrupt())?;
+        *out.entry(key).or_insert(U256::ZERO) += amount;
+    }
+    Ok(out)
+}

@@ -12,6 +12,7 @@ use crate::event::{Outcome, SagaId};
 use crate::state::{SagaState, StepState};
 
 /// A saga's status as a word.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -28,6 +29,7 @@ pub enum Status {
 }
 
 /// Where a step (or its compensation) is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
@@ -42,11 +44,13 @@ pub enum StepStatus {
 }
 
 /// One side (the step, or its compensation) of a step.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Where it is.
     pub state: StepStatus,
     /// The transaction that did it, or the latest one sent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub tx: Option<B256>,
     /// The block it is in, once final.
     pub block: Option<u64>,
@@ -61,6 +65,7 @@ pub struct Progress {
 }
 
 /// One step of the plan as it stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepView {
     /// The step's id in the plan.
@@ -79,9 +84,11 @@ pub struct StepView {
 }
 
 /// A saga as it stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SagaView {
     /// The saga (the intent id).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: SagaId,
     /// Its status.
     pub status: Status,

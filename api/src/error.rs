@@ -1,0 +1,248 @@
+//! Every answer that is not a success: an HTTP status, a code from a closed set, and a sentence a
+//! person can act on. Internal errors are logged with their detail and answered without it.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The machine-readable codes of every error the API answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// The body is not JSON.
+    MalformedJson,
+    /// The body is JSON of the wrong shape: a missing field, a wrong type, an unknown field.
+    InvalidRequest,
+    /// The body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The request's content type is not `application/json`.
+    UnsupportedMediaType,
+    /// No API key, or an unknown one.
+    Unauthorized,
+    /// The API key's role may not use this endpoint.
+    Forbidden,
+    /// Too many requests for this API key; see `Retry-After`.
+    RateLimited,
+    /// No such resource (intent, saga, route).
+    NotFound,
+    /// The method is not allowed on this route.
+    MethodNotAllowed,
+    /// The same `Idempotency-Key` was used with another body.
+    IdempotencyConflict,
+    /// The signature does not recover to the order's user.
+    BadSignature,
+    /// The order's nonce was used on its origin chain.
+    NonceUsed,
+    /// A deadline is in the past.
+    DeadlinePassed,
+    /// A deadline leaves too little time for the plan.
+    DeadlineTooSoon,
+    /// A chain baton does not serve.
+    UnknownChain,
+    /// A token baton does not trade on that chain.
+    UnknownToken,
+    /// An amount is zero, too small to route, or beyond 2^128 − 1.
+    AmountOutOfRange,
+    /// The intent or an order is inconsistent (e.g. orders of different intents).
+    InvalidIntent,
+    /// No route delivers the outputs.
+    NoRoute,
+    /// The pools or the solver's unreserved inventory cannot deliver the minimum.
+    InsufficientLiquidity,
+    /// The user holds less of an input than the intent gives.
+    InsufficientBalance,
+    /// The user has not allowed the origin settler to pull an input.
+    InsufficientAllowance,
+    /// The request does not fit the saga's state (e.g. retrying a running saga).
+    Conflict,
+    /// Operators pulled the emergency brake: nothing is admitted until it is released.
+    Paused,
+    /// A chain could not be reached; try again.
+    ChainUnavailable,
+    /// Something failed inside baton; the detail is in its logs.
+    Internal,
+}
+
+impl Code {
+    /// The HTTP status of this code.
+    pub fn status(self) -> StatusCode {
+        use Code::*;
+        match self {
+            MalformedJson | InvalidRequest | BadSignature | DeadlinePassed | DeadlineTooSoon
+            | UnknownChain | UnknownToken | AmountOutOfRange | InvalidIntent | NoRoute => {
+                StatusCode::BAD_REQUEST
+            }
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            IdempotencyConflict | NonceUsed | Conflict => StatusCode::CONFLICT,
+            InsufficientLiquidity | InsufficientBalance | InsufficientAllowance => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Paused | ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The body of every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for programs.
+    pub code: Code,
+    /// What went wrong, for people: what to change.
+    pub message: String,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The code.
+    pub code: Code,
+    /// The sentence.
+    pub message: String,
+    /// Seconds to wait (rate limits).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// An internal error: logged with `detail`, answered without it.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            Code::Internal,
+            "baton failed to handle this request; the operators have the details in its logs",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.code.status(),
+            axum::Json(ErrorBody {
+                code: self.code,
+                message: self.message,
+            }),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl From<baton_engine::EngineError> for ApiError {
+    fn from(e: baton_engine::EngineError) -> Self {
+        use baton_engine::EngineError as E;
+        match e {
+            E::Paused => ApiError::new(Code::Paused, e.to_string()),
+            E::NotFound(_) => ApiError::new(Code::NotFound, e.to_string()),
+            E::Conflict(m) => ApiError::new(Code::Conflict, m),
+            E::Inventory(m) => ApiError::new(
+                Code::InsufficientLiquidity,
+                format!("the solver cannot promise this intent's inventory now: {m}"),
+            ),
+            E::Invalid(m) => ApiError::new(Code::InvalidIntent, m),
+            E::Chain(c) => {
+                tracing::warn!(error = %c, "chain unavailable");
+                ApiError::new(
+                    Code::ChainUnavailable,
+                    "a chain could not be reached; try again shortly",
+                )
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<baton_engine::adapters::AdapterError> for ApiError {
+    fn from(e: baton_engine::adapters::AdapterError) -> Self {
+        baton_engine::EngineError::from(e).into()
+    }
+}
+
+/// The code of a planner error.
+pub(crate) fn plan_code(e: &baton_planner::PlanError) -> Code {
+    match e.code() {
+        "amount_out_of_range" => Code::AmountOutOfRange,
+        "unknown_chain" => Code::UnknownChain,
+        "unknown_token" => Code::UnknownToken,
+        "deadline_passed" => Code::DeadlinePassed,
+        "deadline_too_soon" => Code::DeadlineTooSoon,
+        "no_route" => Code::NoRoute,
+        "insufficient_liquidity" => Code::InsufficientLiquidity,
+        "invalid_intent" => Code::InvalidIntent,
+        _ => Code::Internal,
+    }
+}
+
+/// A JSON body whose rejections are [`ApiError`]s.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            Code::MalformedJson,
+            format!("the body is not valid JSON: {}", e.body_text()),
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::new(
+            Code::InvalidRequest,
+            format!(
+                "the body does not have the expected shape: {}",
+                e.body_text()
+            ),
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            Code::UnsupportedMediaType,
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            Code::PayloadTooLarge,
+            "the body is larger than this server accepts",
+        ),
+        other => ApiError::new(Code::InvalidRequest, other.body_text()),
+    }
+}
+
+/// Query-string rejections as [`ApiError`]s.
+pub(crate) fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::new(
+        Code::InvalidRequest,
+        format!("the query string is not valid: {}", rejection.body_text()),
+    )
+}

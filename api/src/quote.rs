@@ -1,0 +1,467 @@
+//! `POST /v1/quotes`: an intent in, the plan and the orders to sign out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, Bytes, U256};
+use axum::Json;
+use axum::extract::State;
+use baton_engine::liquidity::Venue;
+use baton_planner::spec::{
+    CallSpec, DeadlineSpec, InputSpec, IntentSpec, OutputSpec, SnapshotSpec,
+};
+use baton_planner::{Amount, ChainId, LiquidityGraph, LiquiditySnapshot, Plan};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::App;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiJson, Code, ErrorBody, plan_code};
+
+/// A deadline: unix seconds (`{"at": 1767225600}`) or seconds from now (`{"in": 300}`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum Deadline {
+    /// Unix seconds.
+    At(u32),
+    /// Seconds after now (the chains' clock).
+    In(u32),
+}
+
+/// What the user gives.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputRequest {
+    /// The chain id.
+    pub chain: u64,
+    /// The token: its symbol (`USDC`) or address.
+    pub token: String,
+    /// Base units, as a decimal string.
+    pub amount: String,
+}
+
+/// A call the destination settler makes after delivering an output.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallRequest {
+    /// The contract called.
+    pub target: String,
+    /// Calldata, `0x` hex.
+    pub data: String,
+}
+
+/// What the user wants delivered.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputRequest {
+    /// The chain id.
+    pub chain: u64,
+    /// The token: its symbol or address.
+    pub token: String,
+    /// The least the recipient must receive, base units, as a decimal string.
+    pub min_amount: String,
+    /// Who receives it.
+    pub recipient: String,
+    /// A call after delivery.
+    #[serde(default)]
+    pub call: Option<CallRequest>,
+}
+
+/// An intent to quote: the same shape as the files in `fixtures/intents/`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntentRequest {
+    /// A label (not signed).
+    #[serde(default)]
+    pub name: String,
+    /// A description (not signed).
+    #[serde(default)]
+    pub description: String,
+    /// The user: who signs, and whose inputs are escrowed.
+    pub user: String,
+    /// The order nonce (decimal); without it the server picks a random one.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// By when the orders must be opened.
+    pub open_deadline: Deadline,
+    /// By when the outputs must be delivered.
+    pub fill_deadline: Deadline,
+    /// What the user gives.
+    pub inputs: Vec<InputRequest>,
+    /// What the user wants.
+    pub outputs: Vec<OutputRequest>,
+}
+
+/// One order for the user to sign.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderToSign {
+    /// Its origin chain.
+    pub chain: u64,
+    /// The order id: the EIP-712 digest the user signs.
+    pub order_id: String,
+    /// The order as EIP-712 typed data, for `eth_signTypedData_v4` (viem `signTypedData`,
+    /// `cast wallet sign --data`) unchanged.
+    #[schema(value_type = Object)]
+    pub typed_data: serde_json::Value,
+    /// The order itself (`typed_data.message`): what `POST /v1/intents` takes back with the
+    /// signature.
+    #[schema(value_type = Object)]
+    pub order: serde_json::Value,
+}
+
+/// What the plan promises for one output.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuotedOutput {
+    /// The chain.
+    pub chain: u64,
+    /// The token's symbol.
+    pub token: String,
+    /// Who receives it.
+    pub recipient: String,
+    /// The user's minimum.
+    pub min_amount: String,
+    /// What the routes deliver at current reserves, net of fees and gas.
+    pub expected_amount: String,
+    /// What the fill delivers at least (the slippage bound).
+    pub guaranteed_amount: String,
+}
+
+/// What one input pays.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InputFees {
+    /// The chain.
+    pub chain: u64,
+    /// The token's symbol.
+    pub token: String,
+    /// The input amount.
+    pub amount: String,
+    /// The solver's fee, in the input token.
+    pub solver_fee: String,
+    /// Gas, in the input token.
+    pub gas_fee: String,
+}
+
+/// One step of the plan.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlannedStep {
+    /// Its id.
+    pub id: u32,
+    /// The chain it acts on.
+    pub chain: u64,
+    /// What it does.
+    pub action: String,
+    /// The steps it waits for.
+    pub depends_on: Vec<u32>,
+    /// Whether it is the pivot (after it the saga only moves forward).
+    pub pivot: bool,
+    /// How it is undone before the pivot (`refund`, `swap-back`), if it can be.
+    pub compensation: Option<String>,
+}
+
+/// A quote: the plan, its price and timing, and the orders to sign.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Quote {
+    /// The intent id (and saga id, once submitted).
+    pub intent_id: String,
+    /// The user.
+    pub user: String,
+    /// The order nonce.
+    pub nonce: String,
+    /// Unix seconds.
+    pub open_deadline: u32,
+    /// Unix seconds.
+    pub fill_deadline: u32,
+    /// The orders to sign, one per origin chain.
+    pub orders: Vec<OrderToSign>,
+    /// What each output gets.
+    pub outputs: Vec<QuotedOutput>,
+    /// What each input pays.
+    pub fees: Vec<InputFees>,
+    /// Gas per chain, in wei.
+    pub gas_wei: BTreeMap<u64, String>,
+    /// The plan's steps.
+    pub steps: Vec<PlannedStep>,
+    /// The critical path: step ids, first to last.
+    pub critical_path: Vec<u32>,
+    /// Blocks on the critical path.
+    pub critical_path_blocks: u64,
+    /// Expected seconds from submission to delivery (the critical path).
+    pub eta_secs: u64,
+    /// The chains' clock when the quote was made, unix seconds.
+    pub quoted_at: u64,
+}
+
+/// Quotes an intent: the plan over the chains' current liquidity, what it delivers and costs, how
+/// long it takes, and the orders to sign.
+#[utoipa::path(
+    post,
+    path = "/v1/quotes",
+    request_body = IntentRequest,
+    responses(
+        (status = 200, description = "The quote", body = Quote),
+        (status = 400, description = "Unknown chain or token, amount out of range, deadline passed, no route", body = ErrorBody),
+        (status = 401, description = "No API key", body = ErrorBody),
+        (status = 422, description = "Not enough liquidity", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn quote(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<IntentRequest>,
+) -> Result<Json<Quote>, ApiError> {
+    caller.require(Role::Dapp)?;
+    let snapshot = app.snapshot().await?;
+    let spec = req.into_spec(&app.venues)?;
+    let (plan, snapshot) = plan(&spec, &snapshot, &app.settings.planner)?;
+    Ok(Json(describe(&plan, &snapshot)))
+}
+
+/// Plans `spec` over `snapshot`, with the planner's error codes.
+pub(crate) fn plan(
+    spec: &IntentSpec,
+    snapshot: &SnapshotSpec,
+    config: &baton_planner::PlannerConfig,
+) -> Result<(Plan, LiquiditySnapshot), ApiError> {
+    let snapshot = snapshot
+        .clone()
+        .into_snapshot()
+        .map_err(|e| ApiError::internal(format!("live snapshot: {e}")))?;
+    let intent = spec
+        .clone()
+        .into_intent(&snapshot)
+        .map_err(|e| ApiError::new(plan_code(&e), e.to_string()))?;
+    let graph = LiquidityGraph::new(snapshot.clone())
+        .map_err(|e| ApiError::internal(format!("liquidity graph: {e}")))?;
+    let plan = baton_planner::plan(&graph, &intent, config).map_err(|e| {
+        let code = plan_code(&e);
+        if code == Code::Internal {
+            ApiError::internal(e)
+        } else {
+            ApiError::new(code, e.to_string())
+        }
+    })?;
+    Ok((plan, snapshot))
+}
+
+fn parse_amount(what: &str, s: &str) -> Result<Amount, ApiError> {
+    let out_of_range = || {
+        ApiError::new(
+            Code::AmountOutOfRange,
+            format!(
+                "{what} must be a whole number of base units from 1 to 2^128 − 1, written as a decimal string; got {s:?}"
+            ),
+        )
+    };
+    let raw: U256 = s.trim().parse().map_err(|_| out_of_range())?;
+    if raw.is_zero() || raw > Amount::MAX_INTENT.raw() {
+        return Err(out_of_range());
+    }
+    Ok(Amount::new(raw))
+}
+
+fn parse_address(what: &str, s: &str) -> Result<Address, ApiError> {
+    s.trim().parse().map_err(|_| {
+        ApiError::new(
+            Code::InvalidRequest,
+            format!("{what} must be a 0x-prefixed 20-byte hex address; got {s:?}"),
+        )
+    })
+}
+
+/// The venue's token named `token` (symbol or address) on `chain`, checked.
+pub(crate) fn known_token(
+    venues: &[Venue],
+    what: &str,
+    chain: u64,
+    token: &str,
+) -> Result<String, ApiError> {
+    let venue = venues.iter().find(|v| v.chain.0 == chain).ok_or_else(|| {
+        let known: Vec<String> = venues.iter().map(|v| v.chain.0.to_string()).collect();
+        ApiError::new(
+            Code::UnknownChain,
+            format!(
+                "{what}: baton does not serve chain {chain}; it serves {}",
+                known.join(", ")
+            ),
+        )
+    })?;
+    let address: Option<Address> = token.parse().ok();
+    venue
+        .tokens
+        .iter()
+        .find(|t| t.symbol == token || Some(t.address) == address)
+        .map(|t| t.symbol.clone())
+        .ok_or_else(|| {
+            let known: Vec<&str> = venue.tokens.iter().map(|t| t.symbol.as_str()).collect();
+            ApiError::new(
+                Code::UnknownToken,
+                format!(
+                    "{what}: baton does not trade {token:?} on chain {chain}; it trades {}",
+                    known.join(", ")
+                ),
+            )
+        })
+}
+
+impl IntentRequest {
+    /// Checks the request against the venues and turns it into an intent spec.
+    pub(crate) fn into_spec(self, venues: &[Venue]) -> Result<IntentSpec, ApiError> {
+        if self.inputs.is_empty() || self.outputs.is_empty() {
+            return Err(ApiError::new(
+                Code::InvalidIntent,
+                "an intent needs at least one input and one output",
+            ));
+        }
+        if self.inputs.len() > 8 || self.outputs.len() > 8 {
+            return Err(ApiError::new(
+                Code::InvalidIntent,
+                "an intent has at most 8 inputs and 8 outputs",
+            ));
+        }
+        let nonce = match &self.nonce {
+            Some(n) => n.trim().parse::<U256>().map_err(|_| {
+                ApiError::new(
+                    Code::InvalidRequest,
+                    format!("nonce must be a decimal uint256; got {n:?}"),
+                )
+            })?,
+            None => (U256::from(fastrand::u64(..)) << 64) | U256::from(fastrand::u64(..)),
+        };
+        let inputs = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let what = format!("inputs[{i}]");
+                Ok(InputSpec {
+                    chain: ChainId(input.chain),
+                    token: known_token(venues, &what, input.chain, &input.token)?,
+                    amount: parse_amount(&format!("{what}.amount"), &input.amount)?,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        let outputs = self
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(i, output)| {
+                let what = format!("outputs[{i}]");
+                let call = match &output.call {
+                    Some(c) => Some(CallSpec {
+                        target: parse_address(&format!("{what}.call.target"), &c.target)?,
+                        data: c.data.parse::<Bytes>().map_err(|_| {
+                            ApiError::new(
+                                Code::InvalidRequest,
+                                format!("{what}.call.data must be 0x-prefixed hex"),
+                            )
+                        })?,
+                    }),
+                    None => None,
+                };
+                Ok(OutputSpec {
+                    chain: ChainId(output.chain),
+                    token: known_token(venues, &what, output.chain, &output.token)?,
+                    min_amount: parse_amount(&format!("{what}.min_amount"), &output.min_amount)?,
+                    recipient: parse_address(&format!("{what}.recipient"), &output.recipient)?,
+                    call,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        let deadline = |d: Deadline| match d {
+            Deadline::At(t) => DeadlineSpec::At(t),
+            Deadline::In(s) => DeadlineSpec::In(s),
+        };
+        Ok(IntentSpec {
+            name: self.name,
+            description: self.description,
+            user: parse_address("user", &self.user)?,
+            nonce,
+            open_deadline: deadline(self.open_deadline),
+            fill_deadline: deadline(self.fill_deadline),
+            inputs,
+            outputs,
+            expect: None,
+        })
+    }
+}
+
+/// The quote of `plan`.
+pub(crate) fn describe(plan: &Plan, snapshot: &LiquiditySnapshot) -> Quote {
+    let intent = plan.intent();
+    let symbol = |asset: baton_planner::Asset| {
+        snapshot
+            .token(asset)
+            .map_or_else(|_| asset.token.0.to_string(), |t| t.symbol.clone())
+    };
+    let fees = plan.fees();
+    Quote {
+        intent_id: intent.id().0.to_string(),
+        user: intent.user().to_string(),
+        nonce: intent.nonce().to_string(),
+        open_deadline: intent.open_deadline(),
+        fill_deadline: intent.fill_deadline(),
+        orders: plan
+            .orders()
+            .iter()
+            .map(|o| OrderToSign {
+                chain: o.chain().0,
+                order_id: o.id().0.to_string(),
+                typed_data: serde_json::to_value(o.typed_data()).unwrap_or_default(),
+                order: serde_json::to_value(o.order()).unwrap_or_default(),
+            })
+            .collect(),
+        outputs: intent
+            .outputs()
+            .iter()
+            .zip(plan.outputs())
+            .map(|(o, q)| QuotedOutput {
+                chain: o.asset.chain.0,
+                token: symbol(o.asset),
+                recipient: o.recipient.to_string(),
+                min_amount: q.min.to_string(),
+                expected_amount: q.expected.to_string(),
+                guaranteed_amount: q.guaranteed.to_string(),
+            })
+            .collect(),
+        fees: intent
+            .inputs()
+            .iter()
+            .enumerate()
+            .map(|(i, input)| InputFees {
+                chain: input.asset.chain.0,
+                token: symbol(input.asset),
+                amount: input.amount.to_string(),
+                solver_fee: fees.solver.get(i).copied().unwrap_or_default().to_string(),
+                gas_fee: fees.gas.get(i).copied().unwrap_or_default().to_string(),
+            })
+            .collect(),
+        gas_wei: fees
+            .gas_wei
+            .iter()
+            .map(|(c, w)| (c.0, w.to_string()))
+            .collect(),
+        steps: plan
+            .steps()
+            .iter()
+            .map(|s| PlannedStep {
+                id: s.id.0,
+                chain: s.chain.0,
+                action: s.action.name().to_owned(),
+                depends_on: s.depends_on.iter().map(|d| d.0).collect(),
+                pivot: s.action.is_pivot(),
+                compensation: s.compensation.as_ref().map(|c| {
+                    match c {
+                        baton_planner::Compensation::Refund { .. } => "refund",
+                        baton_planner::Compensation::SwapBack { .. } => "swap-back",
+                    }
+                    .to_owned()
+                }),
+            })
+            .collect(),
+        critical_path: plan.critical_path().steps.iter().map(|s| s.0).collect(),
+        critical_path_blocks: plan.critical_path().blocks,
+        eta_secs: plan.critical_path().seconds(),
+        quoted_at: snapshot.timestamp,
+    }
+}
