@@ -2,13 +2,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use baton_adapters::devnet::{Devnet, DevnetFile, stop_detached};
 use baton_engine::{Db, SagaId, SagaLog};
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
 use baton_planner::{LiquidityGraph, LiquiditySnapshot, PlannerConfig, describe::describe, plan};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+mod client;
+mod config;
+mod demo;
+mod server;
 
 /// baton: a cross-network execution coordinator (an intent solver).
 #[derive(Parser)]
@@ -49,6 +55,75 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Serve the REST API: the engine on the configured chains and saga log.
+    Serve {
+        /// The config file (TOML); see the README's "Configuration".
+        #[arg(long, env = "BATON_CONFIG", default_value = "baton.toml")]
+        config: PathBuf,
+    },
+    /// The whole path on two local anvil chains: quote, sign, submit and follow the example
+    /// intents over REST, print each outcome, then stop everything.
+    Demo {
+        /// The example intents.
+        #[arg(default_value = "fixtures/intents")]
+        intents: PathBuf,
+    },
+    /// Quote an intent file.
+    Quote {
+        /// The intent file (as in fixtures/intents/).
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Submit an intent: a signed submission file, or an intent file quoted and signed here with
+    /// an anvil dev key.
+    Submit {
+        /// The file.
+        file: PathBuf,
+        /// Quote the intent file and sign its orders with anvil dev key N (devnets only).
+        #[arg(long, value_name = "N")]
+        sign_with_dev_key: Option<usize>,
+        /// Makes a retried submission safe.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show an intent's status and steps.
+    Status {
+        /// The intent id.
+        id: String,
+        /// Keep showing changes until the outcome.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List sagas (operator key).
+    Sagas {
+        /// Only sagas in this state (running, compensating, decided, retried, completed).
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Where the server is, and the API key to use.
+#[derive(Args)]
+struct ServerArgs {
+    /// The server's base URL.
+    #[arg(long, env = "BATON_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The API key.
+    #[arg(long, env = "BATON_API_KEY", hide_env_values = true)]
+    api_key: String,
+}
+
+impl ServerArgs {
+    fn client(&self) -> Result<client::Client> {
+        client::Client::new(&self.server, &self.api_key)
+    }
 }
 
 #[derive(Subcommand)]
@@ -66,7 +141,7 @@ enum AuditAction {
 }
 
 /// The embedded default saga log.
-const DEFAULT_DATABASE: &str = "sqlite://.baton/baton.db";
+pub(crate) const DEFAULT_DATABASE: &str = "sqlite://.baton/baton.db";
 
 #[derive(Subcommand)]
 enum DevnetAction {
@@ -132,6 +207,130 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit {
             action: AuditAction::Verify { saga, database },
         } => audit_verify(&database, saga.as_deref()),
+        Command::Serve { config } => serve(&config),
+        Command::Demo { intents } => {
+            logging("warn");
+            let ok = runtime()?.block_on(demo::run(&intents))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Quote { file, server } => runtime()?.block_on(async {
+            let intent = client::intent_request(read_json(&file)?);
+            let quote = server.client()?.quote(&intent).await?;
+            println!("{}", serde_json::to_string_pretty(&quote)?);
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Submit {
+            file,
+            sign_with_dev_key,
+            idempotency_key,
+            server,
+        } => runtime()?.block_on(async {
+            let client = server.client()?;
+            let body = read_json(&file)?;
+            let signed = match sign_with_dev_key {
+                Some(k) => {
+                    let key = baton_adapters::devnet::DEV_KEYS
+                        .get(k)
+                        .with_context(|| format!("there is no dev key {k} (0 to 9)"))?;
+                    let quote = client.quote(&client::intent_request(body)).await?;
+                    client::sign_quote(&quote, &key.parse()?)?
+                }
+                None => body,
+            };
+            let accepted = client.submit(&signed, idempotency_key.as_deref()).await?;
+            println!("{}", accepted["intent_id"].as_str().unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Status { id, follow, server } => runtime()?.block_on(status(&server, &id, follow)),
+        Command::Sagas { state, server } => runtime()?.block_on(async {
+            let sagas = server.client()?.sagas(state.as_deref()).await?;
+            for s in sagas.as_array().into_iter().flatten() {
+                println!(
+                    "{} {:<12} {}",
+                    s["id"].as_str().unwrap_or_default(),
+                    s["state"].as_str().unwrap_or_default(),
+                    s["outcome"]["outcome"].as_str().unwrap_or("-")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs to stderr at `default` level, or as `RUST_LOG` says.
+fn logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+fn serve(config: &Path) -> Result<ExitCode> {
+    logging("info");
+    let resolved = config::Config::load(config)?.resolve()?;
+    runtime()?.block_on(async {
+        let mut running = server::start(resolved).await?;
+        println!("baton serving on http://{}", running.addr);
+        tokio::select! {
+            r = running.wait() => r?,
+            _ = tokio::signal::ctrl_c() => {
+                println!("stopping");
+                running.stop().await?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn status(server: &ServerArgs, id: &str, follow: bool) -> Result<ExitCode> {
+    let client = server.client()?;
+    let mut shown: Vec<String> = Vec::new();
+    loop {
+        let view = client.status(id).await?;
+        let mut lines = vec![format!(
+            "intent {id}: {}",
+            view["status"].as_str().unwrap_or("?")
+        )];
+        lines.extend(client::describe_steps(&view, true));
+        if lines != shown {
+            for line in &lines {
+                println!("{line}");
+            }
+            shown = lines;
+        }
+        if let Some(word) = client::outcome(&view) {
+            println!("outcome: {word}");
+            if let Some(reason) = view["outcome"]["reason"].as_str() {
+                println!("reason: {reason}");
+            }
+            return Ok(if word == "failed" {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        if !follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -142,3 +142,102 @@ pub async fn read(
     }
     Ok(snapshot)
 }
+
+/// The venue of a devnet chain (from its devnet file): its three test tokens priced at 2,500 USDC
+/// = 2,500 DAI = 1 WETH = 1 ETH, its pools at 0.3 %, final after 2 blocks.
+pub fn devnet_venue(chain: &baton_adapters::devnet::DevnetFileChain) -> Venue {
+    let price = |symbol: &str| match symbol {
+        "USDC" => U256::from(2_500_000_000u64),
+        "WETH" => U256::from(10u64).pow(U256::from(18)),
+        _ => U256::from(2_500u64) * U256::from(10u64).pow(U256::from(18)),
+    };
+    Venue {
+        chain: ChainId(chain.chain_id),
+        settlers: Settlers {
+            origin: chain.origin_settler,
+            destination: chain.destination_settler,
+        },
+        finality_blocks: 2,
+        tokens: baton_adapters::devnet::TOKENS
+            .iter()
+            .filter_map(|(symbol, decimals)| {
+                Some(VenueToken {
+                    symbol: (*symbol).to_owned(),
+                    address: *chain.tokens.get(*symbol)?,
+                    decimals: *decimals,
+                    native_price: Some(Amount::new(price(symbol))),
+                })
+            })
+            .collect(),
+        pools: chain
+            .pools
+            .values()
+            .map(|p| VenuePool {
+                address: *p,
+                fee_bps: 30,
+            })
+            .collect(),
+    }
+}
+
+/// Lets the destination settler and every pool of `venue` move the solver's tokens; see
+/// [`approve`].
+pub async fn approve_inventory(adapter: &dyn ChainAdapter, venue: &Venue) -> Result<usize> {
+    let mut pairs = Vec::new();
+    for token in &venue.tokens {
+        pairs.push((token.address, venue.settlers.destination));
+        for pool in &venue.pools {
+            pairs.push((token.address, pool.address));
+        }
+    }
+    approve(adapter, &pairs).await
+}
+
+/// Lets each spender move the adapter's account's token, for every `(token, spender)`: an unlimited
+/// approval, sent only where the current one is below half of that. Waits until every approval is
+/// included; returns how many were sent.
+pub async fn approve(adapter: &dyn ChainAdapter, pairs: &[(Address, Address)]) -> Result<usize> {
+    use baton_adapters::port::{Fees, Op, TxRequest, TxStatus};
+    let owner = adapter.account();
+    let mut sent = Vec::new();
+    for (token, spender) in pairs {
+        if adapter.allowance(*token, owner, *spender).await? >= U256::MAX >> 1 {
+            continue;
+        }
+        let base_fee = adapter.conditions().await?.base_fee;
+        let fees = Fees {
+            gas_limit: 100_000,
+            max_fee_per_gas: base_fee.saturating_mul(2) + 1_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+        };
+        let op = Op::Approve {
+            token: *token,
+            spender: *spender,
+            amount: U256::MAX,
+        };
+        let tx = adapter.prepare(TxRequest::new(op, fees)).await?;
+        adapter.broadcast(&tx).await?;
+        sent.push(tx);
+    }
+    for tx in &sent {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match adapter.status(tx, None).await? {
+                TxStatus::Included(inc) if inc.success => break,
+                TxStatus::Included(inc) => {
+                    return Err(EngineError::Invalid(format!(
+                        "an approval reverted: {}",
+                        inc.revert_reason.unwrap_or_default()
+                    )));
+                }
+                _ if std::time::Instant::now() > deadline => {
+                    return Err(EngineError::Invalid(
+                        "an approval was not included within 60 s".into(),
+                    ));
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
+    }
+    Ok(sent.len())
+}

@@ -1,0 +1,296 @@
+//! `baton serve`'s configuration: a TOML file (kebab-case keys; an unknown key is an error), with
+//! environment overrides. Secrets (the solver's and the attester's private keys, API key secrets)
+//! are never in the file: it names the environment variable or the file that holds each.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, Result, bail};
+use baton_adapters::abi::Settlers;
+use baton_adapters::devnet::DevnetFile;
+use baton_api::{ApiKey, Role};
+use baton_engine::liquidity::{Venue, VenuePool, VenueToken};
+use baton_planner::{Amount, ChainId};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct Config {
+    /// Where to listen (`BATON_LISTEN`); 127.0.0.1:8080 by default.
+    pub(crate) listen: Option<SocketAddr>,
+    /// The saga log (`DATABASE_URL`); `sqlite://.baton/baton.db` by default.
+    pub(crate) database: Option<String>,
+    /// A devnet file (`BATON_DEVNET`): its chains are served, with anvil's dev keys for the solver
+    /// and the attester unless `[solver]` / `[attester]` say otherwise.
+    pub(crate) devnet: Option<PathBuf>,
+    /// Chains, beside or instead of a devnet file's.
+    #[serde(default)]
+    pub(crate) chains: Vec<ChainConfig>,
+    /// The solver's key.
+    pub(crate) solver: Option<SecretRef>,
+    /// The attester's key.
+    pub(crate) attester: Option<SecretRef>,
+    /// The solver's fee, basis points (default 5).
+    pub(crate) solver_fee_bps: Option<u32>,
+    /// Expected seconds from a fill to its attestation (default 2).
+    pub(crate) route_latency_secs: Option<u64>,
+    /// The largest request body, bytes (default 65536).
+    pub(crate) body_limit: Option<usize>,
+    /// API keys.
+    #[serde(default)]
+    pub(crate) api_keys: Vec<ApiKeyConfig>,
+}
+
+/// One chain.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct ChainConfig {
+    /// Chain id.
+    pub(crate) id: u64,
+    /// JSON-RPC over HTTP.
+    pub(crate) rpc_url: String,
+    /// The ERC-7683 origin settler.
+    pub(crate) origin_settler: Address,
+    /// The ERC-7683 destination settler.
+    pub(crate) destination_settler: Address,
+    /// Blocks after which a block is final.
+    pub(crate) finality_blocks: u32,
+    /// Calls per second to the RPC (default 200).
+    pub(crate) requests_per_second: Option<u32>,
+    /// Tokens the solver trades.
+    pub(crate) tokens: Vec<TokenConfig>,
+    /// Pools the solver may swap through.
+    #[serde(default)]
+    pub(crate) pools: Vec<PoolConfig>,
+}
+
+/// One token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct TokenConfig {
+    /// Symbol.
+    pub(crate) symbol: String,
+    /// Contract.
+    pub(crate) address: Address,
+    /// Decimals.
+    pub(crate) decimals: u8,
+    /// Base units per ether, to price gas.
+    pub(crate) native_price: Option<Amount>,
+}
+
+/// One pool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct PoolConfig {
+    /// Contract.
+    pub(crate) address: Address,
+    /// Fee, basis points.
+    pub(crate) fee_bps: u32,
+}
+
+/// Where a secret is: an environment variable or a file (its first line).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct SecretRef {
+    /// The environment variable that holds it.
+    pub(crate) env: Option<String>,
+    /// The file that holds it.
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// One API key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct ApiKeyConfig {
+    /// Its name: who acts, in logs and the operator record.
+    pub(crate) name: String,
+    /// `dapp`, `operator` or `admin`.
+    pub(crate) role: Role,
+    /// Where its secret is.
+    pub(crate) secret: SecretRef,
+    /// Requests per second (default 50).
+    pub(crate) requests_per_second: Option<u32>,
+}
+
+impl SecretRef {
+    /// The secret; `what` names it in errors (never the value).
+    pub(crate) fn read(&self, what: &str) -> Result<String> {
+        let value = match (&self.env, &self.file) {
+            (Some(var), None) => std::env::var(var)
+                .with_context(|| format!("{what}: environment variable {var} is not set"))?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("{what}: reading {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            _ => bail!("{what}: give exactly one of `env` or `file`"),
+        };
+        let value = value.trim().to_owned();
+        if value.is_empty() {
+            bail!("{what} is empty");
+        }
+        Ok(value)
+    }
+}
+
+/// A signer from a hex private key; the key is not echoed in errors.
+fn signer(what: &str, key: &str) -> Result<PrivateKeySigner> {
+    key.parse()
+        .map_err(|_| anyhow::anyhow!("{what} is not a 32-byte hex private key"))
+}
+
+/// Everything `serve` needs, resolved.
+pub(crate) struct Resolved {
+    /// Where to listen.
+    pub(crate) listen: SocketAddr,
+    /// The saga log.
+    pub(crate) database: String,
+    /// Per chain: its venue, RPC URL and RPC rate.
+    pub(crate) chains: Vec<(Venue, String, Option<u32>)>,
+    /// The solver.
+    pub(crate) solver: PrivateKeySigner,
+    /// The attester.
+    pub(crate) attester: PrivateKeySigner,
+    /// API keys with their secrets.
+    pub(crate) api_keys: Vec<ApiKey>,
+    /// API knobs.
+    pub(crate) settings: baton_api::Settings,
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+    }
+
+    /// Applies environment overrides and reads every secret.
+    pub(crate) fn resolve(mut self) -> Result<Resolved> {
+        if let Ok(listen) = std::env::var("BATON_LISTEN") {
+            self.listen = Some(
+                listen
+                    .parse()
+                    .with_context(|| format!("BATON_LISTEN={listen:?} is not HOST:PORT"))?,
+            );
+        }
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            self.database = Some(url);
+        }
+        if let Ok(devnet) = std::env::var("BATON_DEVNET") {
+            self.devnet = Some(devnet.into());
+        }
+        let mut chains = Vec::new();
+        let mut dev_keys = None;
+        if let Some(path) = &self.devnet {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("reading devnet file {} (is a devnet up?)", path.display())
+            })?;
+            let file: DevnetFile = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a devnet file", path.display()))?;
+            for c in &file.chains {
+                chains.push((
+                    baton_engine::liquidity::devnet_venue(c),
+                    c.rpc_url.clone(),
+                    None,
+                ));
+            }
+            let key = |role: &str| {
+                file.accounts
+                    .get(role)
+                    .map(|a| a.dev_private_key.clone())
+                    .with_context(|| format!("the devnet file has no {role} account"))
+            };
+            dev_keys = Some((key("solver")?, key("attester")?));
+        }
+        for c in self.chains {
+            if chains.iter().any(|(v, _, _)| v.chain.0 == c.id) {
+                bail!("chain {} is configured twice", c.id);
+            }
+            let venue = Venue {
+                chain: ChainId(c.id),
+                settlers: Settlers {
+                    origin: c.origin_settler,
+                    destination: c.destination_settler,
+                },
+                finality_blocks: c.finality_blocks,
+                tokens: c
+                    .tokens
+                    .into_iter()
+                    .map(|t| VenueToken {
+                        symbol: t.symbol,
+                        address: t.address,
+                        decimals: t.decimals,
+                        native_price: t.native_price,
+                    })
+                    .collect(),
+                pools: c
+                    .pools
+                    .into_iter()
+                    .map(|p| VenuePool {
+                        address: p.address,
+                        fee_bps: p.fee_bps,
+                    })
+                    .collect(),
+            };
+            chains.push((venue, c.rpc_url, c.requests_per_second));
+        }
+        if chains.is_empty() {
+            bail!("no chains: name a devnet file (`devnet = …`) or configure [[chains]]");
+        }
+        let (solver, attester) = match (&self.solver, &self.attester, dev_keys) {
+            (Some(s), Some(a), _) => (s.read("the solver key")?, a.read("the attester key")?),
+            (s, a, Some((dev_solver, dev_attester))) => (
+                match s {
+                    Some(s) => s.read("the solver key")?,
+                    None => dev_solver,
+                },
+                match a {
+                    Some(a) => a.read("the attester key")?,
+                    None => dev_attester,
+                },
+            ),
+            _ => bail!("configure [solver] and [attester] keys (env or file)"),
+        };
+        let mut api_keys = Vec::new();
+        for k in &self.api_keys {
+            api_keys.push(ApiKey {
+                name: k.name.clone(),
+                role: k.role,
+                secret: k
+                    .secret
+                    .read(&format!("the secret of API key {:?}", k.name))?,
+                per_second: std::num::NonZeroU32::new(k.requests_per_second.unwrap_or(50))
+                    .context("requests-per-second must be at least 1")?,
+            });
+        }
+        if api_keys.is_empty() {
+            bail!("no API keys: configure at least one [[api-keys]]");
+        }
+        let defaults = baton_api::Settings::default();
+        Ok(Resolved {
+            listen: self
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database: self
+                .database
+                .unwrap_or_else(|| crate::DEFAULT_DATABASE.to_owned()),
+            chains,
+            solver: signer("the solver key", &solver)?,
+            attester: signer("the attester key", &attester)?,
+            api_keys,
+            settings: baton_api::Settings {
+                solver_fee_bps: self.solver_fee_bps.unwrap_or(defaults.solver_fee_bps),
+                route_latency_secs: self
+                    .route_latency_secs
+                    .unwrap_or(defaults.route_latency_secs),
+                body_limit: self.body_limit.unwrap_or(defaults.body_limit),
+                ..defaults
+            },
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! Wiring the server: the saga log, an EVM adapter per chain signing as the solver, the solver's
+//! approvals, the engine (recovered), and the API on a TCP listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::port::ChainAdapter;
+use baton_api::{App, Keys};
+use baton_engine::attester::LocalAttester;
+use baton_engine::{Db, Engine, EngineConfig, SagaLog, liquidity};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::Resolved;
+
+/// A running server.
+pub(crate) struct Running {
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests and waits for the server to end.
+    pub(crate) async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.context("the server task")??;
+        Ok(())
+    }
+
+    /// Waits until the server ends (it does when its listener fails).
+    pub(crate) async fn wait(&mut self) -> Result<()> {
+        (&mut self.task).await.context("the server task")??;
+        Ok(())
+    }
+}
+
+/// Creates the folder of a `sqlite://` database file.
+pub(crate) fn prepare_database(url: &str) -> Result<()> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects everything `config` names and starts serving.
+pub(crate) async fn start(config: Resolved) -> Result<Running> {
+    prepare_database(&config.database)?;
+    let db = Db::connect(&config.database)
+        .await
+        .with_context(|| format!("opening the saga log at {}", redact(&config.database)))?;
+    let mut adapters: Vec<Arc<dyn ChainAdapter>> = Vec::new();
+    let mut venues = Vec::new();
+    for (venue, url, rps) in config.chains {
+        let mut evm = EvmConfig::new(
+            venue.chain,
+            url.parse()
+                .with_context(|| format!("chain {}: RPC URL {url:?}", venue.chain))?,
+            venue.settlers,
+        );
+        if let Some(rps) = rps.and_then(std::num::NonZeroU32::new) {
+            evm.requests_per_second = rps;
+        }
+        let adapter: Arc<dyn ChainAdapter> = Arc::new(EvmAdapter::new(evm, config.solver.clone())?);
+        let approved = liquidity::approve_inventory(adapter.as_ref(), &venue)
+            .await
+            .with_context(|| format!("chain {}: approving the solver's inventory", venue.chain))?;
+        if approved > 0 {
+            info!(
+                chain = venue.chain.0,
+                approved, "approved the solver's inventory"
+            );
+        }
+        adapters.push(adapter);
+        venues.push(venue);
+    }
+    let engine = Engine::new(
+        SagaLog::new(db),
+        adapters,
+        Arc::new(LocalAttester(config.attester)),
+        EngineConfig::default(),
+    );
+    let resumed = engine.recover().await?;
+    if !resumed.is_empty() {
+        info!(sagas = resumed.len(), "resumed unfinished sagas");
+    }
+    let keys = Keys::new(config.api_keys).map_err(anyhow::Error::msg)?;
+    let app = Arc::new(App::new(Arc::new(engine), venues, config.settings, keys));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(baton_api::serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// A database URL without its password.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
