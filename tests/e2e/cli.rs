@@ -21,10 +21,10 @@ fn plans_every_example_intent_as_its_file_expects() {
     );
     assert_eq!(
         stdout.matches("◆ pivot").count(),
-        5,
-        "four plans, one with two fills:\n{stdout}"
+        6,
+        "five plans, one with two fills:\n{stdout}"
     );
-    assert_eq!(stdout.matches("critical path to fulfillment").count(), 4);
+    assert_eq!(stdout.matches("critical path to fulfillment").count(), 5);
     assert!(stdout.contains("refused [insufficient_liquidity]"));
     assert!(stdout.contains("the largest input that can be filled now is"));
     assert!(!stdout.contains("UNEXPECTED"));

@@ -2,6 +2,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod api;
 mod audit;
 mod cli;
 mod contracts;
