@@ -345,7 +345,7 @@ pub(crate) async fn submit(
         let input = SagaInput {
             intent: spec,
             snapshot,
-            config: app.settings.planner.clone(),
+            config: app.settings.planner,
             signatures: orders.into_iter().map(|(_, s)| s).collect(),
         };
         app.engine.submit(input).await?;
@@ -542,9 +542,8 @@ impl Follow {
                     }
                 }
             };
-            match tokio::time::timeout(Duration::from_secs(5), wait).await {
-                Ok(false) => return None,
-                Ok(true) | Err(_) => {}
+            if let Ok(false) = tokio::time::timeout(Duration::from_secs(5), wait).await {
+                return None;
             }
         }
     }

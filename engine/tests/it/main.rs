@@ -12,6 +12,7 @@ mod crash;
 mod lease;
 mod log;
 mod observe;
+mod operator;
 mod reserve;
 mod saga;
 
