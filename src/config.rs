@@ -294,3 +294,40 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_unknown_keys_are_refused() {
+        let config: Config = toml::from_str(include_str!("../baton.example.toml")).unwrap();
+        assert_eq!(config.api_keys.len(), 3);
+        assert_eq!(config.api_keys[1].role, Role::Operator);
+        let err = toml::from_str::<Config>("listen = \"127.0.0.1:1\"\nlisten-port = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen-port"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_a_file_and_are_not_echoed() {
+        let missing = SecretRef {
+            env: Some("BATON_TEST_SURELY_UNSET_VARIABLE".into()),
+            file: None,
+        };
+        let err = missing.read("the solver key").unwrap_err().to_string();
+        assert!(err.contains("BATON_TEST_SURELY_UNSET_VARIABLE"), "{err}");
+        let both = SecretRef {
+            env: Some("X".into()),
+            file: Some("y".into()),
+        };
+        assert!(both.read("k").is_err());
+        let err = signer("the solver key", "0xnot-a-key-but-a-secret")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("not-a-key-but-a-secret"), "{err}");
+    }
+}

@@ -158,6 +158,16 @@ enum DevnetAction {
         #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
         file: PathBuf,
     },
+    /// As dev account N (default 1, the user), let each chain's origin settler pull every test
+    /// token: what a wallet approves before its first intent.
+    Approve {
+        /// The dev account.
+        #[arg(long = "as", default_value_t = baton_adapters::devnet::USER)]
+        account: usize,
+        /// The devnet file.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        file: PathBuf,
+    },
     /// Stop the nodes named in the devnet file and remove it.
     Down {
         /// The devnet file.
@@ -204,6 +214,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Devnet {
             action: DevnetAction::Down { file },
         } => devnet_down(&file),
+        Command::Devnet {
+            action: DevnetAction::Approve { account, file },
+        } => runtime()?.block_on(devnet_approve(account, &file)),
         Command::Audit {
             action: AuditAction::Verify { saga, database },
         } => audit_verify(&database, saga.as_deref()),
@@ -274,6 +287,7 @@ fn logging(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -407,6 +421,43 @@ fn audit_verify(database: &str, saga: Option<&str>) -> Result<ExitCode> {
             }
         }
     })
+}
+
+async fn devnet_approve(account: usize, file: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {} (is a devnet up?)", file.display()))?;
+    let description: DevnetFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a devnet file", file.display()))?;
+    let key = baton_adapters::devnet::DEV_KEYS
+        .get(account)
+        .with_context(|| format!("there is no dev account {account} (0 to 9)"))?;
+    let signer: alloy::signers::local::PrivateKeySigner = key.parse()?;
+    for chain in &description.chains {
+        let adapter = baton_adapters::evm::EvmAdapter::new(
+            baton_adapters::evm::EvmConfig::new(
+                baton_planner::ChainId(chain.chain_id),
+                chain.rpc_url.parse()?,
+                baton_adapters::abi::Settlers {
+                    origin: chain.origin_settler,
+                    destination: chain.destination_settler,
+                },
+            ),
+            signer.clone(),
+        )?;
+        let pairs: Vec<_> = chain
+            .tokens
+            .values()
+            .map(|t| (*t, chain.origin_settler))
+            .collect();
+        let sent = baton_engine::liquidity::approve(&adapter, &pairs).await?;
+        println!(
+            "chain {}: {} may pull every test token of {} ({sent} approval(s) sent)",
+            chain.chain_id,
+            chain.origin_settler,
+            signer.address()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn devnet_down(file: &Path) -> Result<ExitCode> {
