@@ -313,7 +313,28 @@ pub(crate) async fn submit(
     let orders = verify(&app, &req)?;
     let (spec, intent_id) = intent_of(&orders)?;
     let saga = SagaId(intent_id);
-    if app.engine.log().input(saga).await?.is_none() {
+    let sent_ids: Vec<B256> = orders
+        .iter()
+        .map(|(o, _)| {
+            o.eip712_signing_hash(&domain(
+                ChainId(u64::try_from(o.originChainId).unwrap_or(u64::MAX)),
+                o.originSettler,
+            ))
+        })
+        .collect();
+    let mismatch = || {
+        invalid(
+            "the orders do not match the intent they describe (send every order of one quote, in its order)",
+        )
+    };
+    if let Some(stored) = app.engine.log().input(saga).await? {
+        // Submitted before: the same signed orders answer the same intent.
+        let stored: SagaInput = serde_json::from_str(&stored).map_err(ApiError::internal)?;
+        let stored_ids: Vec<B256> = stored.orders()?.iter().map(|o| o.id().0).collect();
+        if stored_ids != sent_ids {
+            return Err(mismatch());
+        }
+    } else {
         let snapshot = app.snapshot().await?;
         let now = snapshot.timestamp;
         if u64::from(orders[0].0.openDeadline) <= now {
@@ -328,19 +349,8 @@ pub(crate) async fn submit(
         check_user(&app, &spec).await?;
         let (planned, _) = plan(&spec, &snapshot, &app.settings.planner)?;
         let planned_ids: Vec<B256> = planned.orders().iter().map(|o| o.id().0).collect();
-        let sent_ids: Vec<B256> = orders
-            .iter()
-            .map(|(o, _)| {
-                o.eip712_signing_hash(&domain(
-                    ChainId(u64::try_from(o.originChainId).unwrap_or(u64::MAX)),
-                    o.originSettler,
-                ))
-            })
-            .collect();
         if planned_ids != sent_ids || planned.intent().id().0 != intent_id {
-            return Err(invalid(
-                "the orders do not match the intent they describe (send every order of one quote, in its order)",
-            ));
+            return Err(mismatch());
         }
         let input = SagaInput {
             intent: spec,

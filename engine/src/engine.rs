@@ -90,7 +90,12 @@ pub(crate) struct Shared {
     pub(crate) steps_done: AtomicU64,
     pub(crate) controls: Controls,
     pub(crate) notices: broadcast::Sender<Notice>,
+    /// Whether the pause reloader runs.
+    pub(crate) watching: std::sync::atomic::AtomicBool,
 }
+
+/// How often an engine reloads the operators' pauses from the database.
+const PAUSE_RELOAD: Duration = Duration::from_secs(2);
 
 impl Shared {
     /// Tells subscribers that `saga`'s event `seq` is durable.
@@ -153,6 +158,7 @@ impl Engine {
                 steps_done: AtomicU64::new(0),
                 controls: Controls::default(),
                 notices: broadcast::channel(4096).0,
+                watching: std::sync::atomic::AtomicBool::new(false),
             }),
             tasks: Mutex::new(HashMap::new()),
         }
@@ -214,6 +220,7 @@ impl Engine {
         if !pauses.is_empty() {
             info!(?pauses, "paused by operators");
         }
+        self.watch_pauses();
         let reclaimed = crate::reserve::reclaim(self.shared.log.db(), now_ms()).await?;
         if reclaimed > 0 {
             info!(reclaimed, "released expired reservations");
@@ -268,6 +275,26 @@ impl Engine {
             self.spawn(id, planned, state, created_ms, None);
         }
         Ok(ids)
+    }
+
+    /// Reloads the operators' pauses every few seconds (another instance on the same database may
+    /// pause a chain), for as long as the engine lives. Started once, by the first recovery.
+    fn watch_pauses(&self) {
+        if self.shared.watching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shared = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PAUSE_RELOAD).await;
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if let Err(e) = control::load(shared.log.db(), &shared.controls).await {
+                    tracing::warn!(error = %e, "reloading the operators' pauses");
+                }
+            }
+        });
     }
 
     /// What admits `planned`: its stored input, and its inventory against the solver's live
