@@ -17,23 +17,11 @@ use crate::control::{self, Controls, OperatorAction, Pause, Scope};
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent, SagaId};
 use crate::input::{Planned, SagaInput};
-use crate::log::{Admission, SagaLog, SagaSummary};
+use crate::log::{Admission, Notice, SagaLog, SagaSummary};
 use crate::now_ms;
 use crate::saga::Saga;
 use crate::state::SagaState;
 use crate::view::SagaView;
-
-/// A saga's log grew: its event `seq` (of `kind`) is durable. Sent to every
-/// [`Engine::subscribe`]r; a slow subscriber that lags re-reads the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Notice {
-    /// The saga.
-    pub saga: SagaId,
-    /// The event's sequence number.
-    pub seq: u64,
-    /// The event's kind (`started`, `tx_signed`, …, as [`SagaEvent::kind`]).
-    pub kind: &'static str,
-}
 
 /// The engine's knobs.
 #[derive(Clone, Debug)]
@@ -89,7 +77,6 @@ pub(crate) struct Shared {
     pub(crate) commit_ns: AtomicU64,
     pub(crate) steps_done: AtomicU64,
     pub(crate) controls: Controls,
-    pub(crate) notices: broadcast::Sender<Notice>,
     /// Whether the pause reloader runs.
     pub(crate) watching: std::sync::atomic::AtomicBool,
 }
@@ -98,16 +85,6 @@ pub(crate) struct Shared {
 const PAUSE_RELOAD: Duration = Duration::from_secs(2);
 
 impl Shared {
-    /// Tells subscribers that `saga`'s event `seq` is durable.
-    pub(crate) fn notify(&self, saga: SagaId, seq: u64, event: &SagaEvent) {
-        // No subscriber is not an error.
-        let _ = self.notices.send(Notice {
-            saga,
-            seq,
-            kind: event.kind(),
-        });
-    }
-
     /// Counts one appended event; with crash injection on, `Err(Stopped)` at the chosen one.
     pub(crate) fn count_event(&self) -> Result<()> {
         let n = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
@@ -157,7 +134,6 @@ impl Engine {
                 commit_ns: AtomicU64::new(0),
                 steps_done: AtomicU64::new(0),
                 controls: Controls::default(),
-                notices: broadcast::channel(4096).0,
                 watching: std::sync::atomic::AtomicBool::new(false),
             }),
             tasks: Mutex::new(HashMap::new()),
@@ -181,6 +157,7 @@ impl Engine {
         // Admitted here and now: this instance holds the first lease (fence 1), taken in the
         // admission's commit.
         let mut lease = None;
+        let mut admitted_now = None;
         if events.is_empty() {
             let started = SagaEvent::Started {
                 intent: planned.plan.intent().id(),
@@ -189,7 +166,8 @@ impl Engine {
             let admission = self.admission(&input, &planned).await?;
             match self.shared.log.admit(id, admission, started.clone()).await {
                 Ok(appended) => {
-                    self.shared.notify(id, appended.seq, &started);
+                    // The state is the Started event alone: no need to read it back.
+                    admitted_now = Some(SagaState::from_events([(appended.seq, &started)]));
                     lease = Some((1, now_ms() + self.shared.config.lease_ms()));
                     crate::observe::admitted(&crate::observe::route(&planned.plan));
                     if let Err(stop) = self.shared.count_event() {
@@ -202,12 +180,14 @@ impl Engine {
                         return Ok(id);
                     }
                 }
-                Err(EngineError::AlreadyAdmitted) => {}
+                Err(EngineError::AlreadyAdmitted) => {
+                    events = self.shared.log.events(id).await?;
+                }
                 Err(e) => return Err(e),
             }
-            events = self.shared.log.events(id).await?;
         }
-        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        let state = admitted_now
+            .unwrap_or_else(|| SagaState::from_events(events.iter().map(|e| (e.seq, &e.event))));
         let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
         self.spawn(id, planned, state, created_ms, lease);
         Ok(id)
@@ -380,7 +360,7 @@ impl Engine {
 
     /// Every durable event from now on, as a [`Notice`].
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
-        self.shared.notices.subscribe()
+        self.shared.log.subscribe()
     }
 
     /// Pauses `scope` (no new transaction starts there; with [`Scope::All`] no intent is admitted
@@ -456,8 +436,7 @@ impl Engine {
             .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
         let planned = input.plan_stored()?;
         let retried = SagaEvent::Retried { by: by.to_owned() };
-        let appended = self.shared.log.append(saga, retried.clone()).await?;
-        self.shared.notify(saga, appended.seq, &retried);
+        self.shared.log.append(saga, retried).await?;
         control::record(
             self.shared.log.db(),
             by,

@@ -51,6 +51,9 @@ pub enum EngineError {
     /// The request does not fit the saga's state.
     #[error("{0}")]
     Conflict(String),
+    /// A batch of appends could not be committed; nothing of it is stored.
+    #[error("appending to the saga log failed: {0}")]
+    Append(String),
     /// The log writer has stopped (the engine is shutting down).
     #[error("the saga log writer has stopped")]
     WriterGone,

@@ -49,10 +49,11 @@ pub mod view;
 
 pub use baton_adapters as adapters;
 pub use db::Db;
-pub use engine::{Engine, EngineConfig, Notice, Work};
+pub use engine::{Engine, EngineConfig, Work};
 pub use error::{EngineError, Result};
 pub use event::{Outcome, SagaEvent, SagaId};
 pub use input::SagaInput;
+pub use log::Notice;
 pub use log::SagaLog;
 
 /// Wall-clock unix milliseconds: event times, leases, reservations.

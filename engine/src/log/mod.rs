@@ -167,12 +167,28 @@ pub struct SagaSummary {
     pub updated_ms: i64,
 }
 
+/// A saga's log grew: its event `seq` (of `kind`) is durable. The writer sends one after each
+/// commit to every [`SagaLog::subscribe`]r; a subscriber that lags re-reads the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The saga.
+    pub saga: SagaId,
+    /// The event's sequence number.
+    pub seq: u64,
+    /// The event's kind (`started`, `tx_signed`, …, as [`SagaEvent::kind`]).
+    pub kind: &'static str,
+}
+
+/// An append on its way to the writer: resolves once it is durable (or refused).
+pub type Pending = oneshot::Receiver<Result<Appended>>;
+
 /// The saga log of one database. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
 pub struct SagaLog {
     db: Db,
     writer: mpsc::Sender<Append>,
     stats: Arc<Stats>,
+    notices: tokio::sync::broadcast::Sender<Notice>,
 }
 
 /// Counters of the writer.
@@ -189,8 +205,33 @@ impl SagaLog {
     pub fn new(db: Db) -> Self {
         let (writer, rx) = mpsc::channel(MAX_BATCH * 4);
         let stats = Arc::new(Stats::default());
-        tokio::spawn(write_loop(db.clone(), rx, stats.clone()));
-        Self { db, writer, stats }
+        let notices = tokio::sync::broadcast::channel(4096).0;
+        tokio::spawn(write_loop(db.clone(), rx, stats.clone(), notices.clone()));
+        Self {
+            db,
+            writer,
+            stats,
+            notices,
+        }
+    }
+
+    /// Every durable event from now on, as a [`Notice`].
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Hands `event` to the writer (fenced when `fence` is given) without waiting for its commit;
+    /// the returned [`Pending`] resolves once it is durable. Appends are written in the order they
+    /// are handed over, so awaiting a later append of the same saga means every earlier one was
+    /// written too (or refused: each still reports its own result). For events that record what
+    /// was observed rather than decide an effect; a decision is appended and awaited.
+    pub async fn send(
+        &self,
+        saga: SagaId,
+        event: SagaEvent,
+        fence: Option<i64>,
+    ) -> Result<Pending> {
+        self.hand_over(saga, event, None, fence).await
     }
 
     /// The writer's counters.
@@ -289,6 +330,17 @@ impl SagaLog {
         admission: Option<Admission>,
         fence: Option<i64>,
     ) -> Result<Appended> {
+        let pending = self.hand_over(saga, event, admission, fence).await?;
+        pending.await.map_err(|_| EngineError::WriterGone)?
+    }
+
+    async fn hand_over(
+        &self,
+        saga: SagaId,
+        event: SagaEvent,
+        admission: Option<Admission>,
+        fence: Option<i64>,
+    ) -> Result<Pending> {
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(Append {
@@ -300,7 +352,7 @@ impl SagaLog {
             })
             .await
             .map_err(|_| EngineError::WriterGone)?;
-        answer.await.map_err(|_| EngineError::WriterGone)?
+        Ok(answer)
     }
 
     /// The stored columns of `saga`'s events, in order: seq, payload, prev hash, hash, time.

@@ -20,7 +20,12 @@ use crate::reserve;
 use crate::with_pool;
 
 /// The writer: takes every waiting append into one transaction, commits, then answers them all.
-pub(super) async fn write_loop(db: Db, mut rx: mpsc::Receiver<Append>, stats: Arc<Stats>) {
+pub(super) async fn write_loop(
+    db: Db,
+    mut rx: mpsc::Receiver<Append>,
+    stats: Arc<Stats>,
+    notices: tokio::sync::broadcast::Sender<super::Notice>,
+) {
     // The last (seq, hash) of sagas this writer has touched; only updated after a commit.
     let mut heads: HashMap<SagaId, (u64, B256)> = HashMap::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -32,6 +37,12 @@ pub(super) async fn write_loop(db: Db, mut rx: mpsc::Receiver<Append>, stats: Ar
                     if let Ok(a) = &appended {
                         stats.events.fetch_add(1, Ordering::Relaxed);
                         heads.insert(append.saga, (a.seq, a.hash));
+                        // No subscriber is not an error.
+                        let _ = notices.send(super::Notice {
+                            saga: append.saga,
+                            seq: a.seq,
+                            kind: append.event.kind(),
+                        });
                     }
                     let _ = append.reply.send(appended);
                 }
@@ -41,9 +52,7 @@ pub(super) async fn write_loop(db: Db, mut rx: mpsc::Receiver<Append>, stats: Ar
                 let message = e.to_string();
                 for append in batch.drain(..) {
                     heads.remove(&append.saga);
-                    let _ = append.reply.send(Err(EngineError::Corrupt(format!(
-                        "append failed: {message}"
-                    ))));
+                    let _ = append.reply.send(Err(EngineError::Append(message.clone())));
                 }
             }
         }

@@ -57,6 +57,8 @@ pub(crate) struct Saga {
     seen: HashMap<ChainId, Conditions>,
     /// When each (step, comp) signed its first transaction in this driver: its latency metric.
     first_signed: HashMap<(StepId, bool), std::time::Instant>,
+    /// Appends handed to the writer and not yet known durable (see [`Saga::append`]).
+    unsettled: Vec<crate::log::Pending>,
 }
 
 impl Saga {
@@ -83,24 +85,35 @@ impl Saga {
             ticks: 0,
             seen: HashMap::new(),
             first_signed: HashMap::new(),
+            unsettled: Vec::new(),
         }
     }
 
+    /// Appends `event` to the saga's log and applies it. A signed transaction (which is broadcast
+    /// next) is awaited until durable, and with it every event before it; any other event records
+    /// what was observed or decided without acting outside the log, so it is handed to the writer
+    /// and the driver goes on: the next signed transaction, or the end of the run, waits for it.
+    /// Had a crash lost it, the driver would observe the same again after recovery.
     pub(super) async fn append(&mut self, event: SagaEvent) -> Result<()> {
         let started = std::time::Instant::now();
-        let appended = match self.fence {
-            Some(fence) => {
-                self.shared
-                    .log
-                    .append_fenced(self.id, event.clone(), fence)
-                    .await?
-            }
-            None => self.shared.log.append(self.id, event.clone()).await?,
-        };
+        let pending = self
+            .shared
+            .log
+            .send(self.id, event.clone(), self.fence)
+            .await?;
+        if matches!(event, SagaEvent::TxSigned { .. }) {
+            let appended = pending.await.map_err(|_| EngineError::WriterGone)?;
+            // Earlier appends were written first: all are settled now.
+            self.settle_appends().await?;
+            let appended = appended?;
+            self.state.apply(appended.seq, &event);
+        } else {
+            self.unsettled.push(pending);
+            let next = self.state.seq + 1;
+            self.state.apply(next, &event);
+        }
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.shared.commit_ns.fetch_add(ns, Ordering::Relaxed);
-        self.state.apply(appended.seq, &event);
-        self.shared.notify(self.id, appended.seq, &event);
         match &event {
             SagaEvent::StepFinal { step, comp, .. } => {
                 self.shared.steps_done.fetch_add(1, Ordering::Relaxed);
@@ -122,7 +135,34 @@ impl Saga {
             SagaEvent::Alert { reason } => observe::alert(&self.route, reason),
             _ => {}
         }
-        self.shared.count_event()
+        if let Err(stop) = self.shared.count_event() {
+            // Crash injection stops the driver right after this event is durable, as if the
+            // process died then.
+            self.settle_appends().await?;
+            return Err(stop);
+        }
+        Ok(())
+    }
+
+    /// Waits until every append handed to the writer is durable. If one was refused (the batch
+    /// failed, or the lease moved on), the saga's state is read back from the log, which is the
+    /// truth, and the error is returned when it means this driver must stop.
+    pub(super) async fn settle_appends(&mut self) -> Result<()> {
+        let mut refused = None;
+        for pending in self.unsettled.drain(..) {
+            match pending.await.map_err(|_| EngineError::WriterGone)? {
+                Ok(_) => {}
+                Err(e) => refused = Some(e),
+            }
+        }
+        let Some(e) = refused else { return Ok(()) };
+        warn!(saga = %self.id, error = %e, "an append was refused; reading the saga's log again");
+        let events = self.shared.log.events(self.id).await?;
+        self.state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        match e {
+            EngineError::LeaseLost | EngineError::LeaseHeld => Err(e),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn adapter(&self, chain: ChainId) -> Result<Arc<dyn ChainAdapter>> {
@@ -178,6 +218,10 @@ impl Saga {
         self.lease().await?;
         self.rebroadcast_in_flight().await;
         loop {
+            if self.state.completed || self.halted {
+                // Everything the run appended is durable before it ends (read back if refused).
+                self.settle_appends().await?;
+            }
             if self.state.completed || self.halted {
                 return self
                     .state
