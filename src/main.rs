@@ -99,6 +99,25 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Replay a saga on local anvil forks of the chains it touched and report where it diverges
+    /// from its log, or the failing step with its revert reason and call trace. Never sends
+    /// anything to a real chain.
+    Replay {
+        /// The saga (intent) id.
+        saga: String,
+        /// The saga log's database: sqlite://PATH or postgres://…
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+        /// The devnet file naming each chain's RPC URL.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        devnet: PathBuf,
+        /// A chain's RPC URL, as CHAIN=URL (overrides the devnet file; repeatable).
+        #[arg(long = "rpc", value_name = "CHAIN=URL")]
+        rpcs: Vec<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// List sagas (operator key).
     Sagas {
         /// Only sagas in this state (running, compensating, decided, retried, completed).
@@ -258,6 +277,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", accepted["intent_id"].as_str().unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Replay {
+            saga,
+            database,
+            devnet,
+            rpcs,
+            json,
+        } => runtime()?.block_on(replay(&saga, &database, &devnet, &rpcs, json)),
         Command::Status { id, follow, server } => runtime()?.block_on(status(&server, &id, follow)),
         Command::Sagas { state, server } => runtime()?.block_on(async {
             let sagas = server.client()?.sagas(state.as_deref()).await?;
@@ -272,6 +298,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
     }
+}
+
+async fn replay(
+    saga: &str,
+    database: &str,
+    devnet: &Path,
+    rpc_args: &[String],
+    json: bool,
+) -> Result<ExitCode> {
+    let saga =
+        SagaId(saga.parse().with_context(|| {
+            format!("{saga:?} is not a saga id (0x followed by 64 hex digits)")
+        })?);
+    let mut rpcs = std::collections::HashMap::new();
+    if let Ok(text) = std::fs::read_to_string(devnet) {
+        let description: DevnetFile = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a devnet file", devnet.display()))?;
+        for c in description.chains {
+            rpcs.insert(baton_planner::ChainId(c.chain_id), c.rpc_url);
+        }
+    }
+    for arg in rpc_args {
+        let (chain, url) = arg
+            .split_once('=')
+            .with_context(|| format!("--rpc {arg:?}: write CHAIN=URL"))?;
+        let chain: u64 = chain
+            .parse()
+            .with_context(|| format!("--rpc {arg:?}: {chain:?} is not a chain id"))?;
+        rpcs.insert(baton_planner::ChainId(chain), url.to_owned());
+    }
+    if database.starts_with("sqlite://") && !Path::new(&database["sqlite://".len()..]).exists() {
+        bail!("no saga log at {database}");
+    }
+    let log = SagaLog::new(Db::connect(database).await?);
+    let anvil = baton_adapters::devnet::find_anvil()?;
+    let quiet = json;
+    let report = baton_engine::replay::replay(&log, saga, &rpcs, &anvil, &|line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    })
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", baton_engine::replay::render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

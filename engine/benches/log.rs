@@ -34,6 +34,7 @@ async fn run(db: Db, concurrency: usize, per_saga: usize) {
                         comp: false,
                         block: None,
                         tx: None,
+                        receipt: None,
                     },
                 )
                 .await

@@ -51,6 +51,9 @@ pub enum EngineError {
     /// The request does not fit the saga's state.
     #[error("{0}")]
     Conflict(String),
+    /// A replay could not run (a fork did not start, an RPC call failed).
+    #[error("replay: {0}")]
+    Replay(String),
     /// A batch of appends could not be committed; nothing of it is stored.
     #[error("appending to the saga log failed: {0}")]
     Append(String),

@@ -1,7 +1,7 @@
 //! What a saga's log records: typed events, each applied idempotently to the saga's state.
 
-use alloy::primitives::B256;
-use baton_adapters::port::{BlockRef, SignedTx};
+use alloy::primitives::{Address, B256, Log, U256};
+use baton_adapters::port::{BlockRef, Inclusion, SignedTx};
 use baton_planner::{IntentId, StepId};
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,9 @@ pub enum SagaEvent {
         attempt: u32,
         /// The transaction.
         tx: SignedTx,
+        /// What it was built against (absent in logs written before replay existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<TxContext>,
     },
     /// A step (or its compensation) is done: included and at its confirmations, or (off-chain)
     /// checked.
@@ -75,6 +78,9 @@ pub enum SagaEvent {
         /// The transaction that did it, for on-chain steps.
         #[serde(default)]
         tx: Option<B256>,
+        /// Its receipt, for on-chain steps.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<Receipt>,
     },
     /// A step (or its compensation) failed for good.
     StepFailed {
@@ -84,6 +90,10 @@ pub enum SagaEvent {
         comp: bool,
         /// Why.
         reason: String,
+        /// The receipt of the transaction that reverted, when one did (none when it never got
+        /// one: the reason says why).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<Receipt>,
     },
     /// The decision to compensate the completed steps, before any compensation runs.
     Compensating {
@@ -108,6 +118,71 @@ pub enum SagaEvent {
         /// Who (the operator's API key name, or the CLI user).
         by: String,
     },
+}
+
+/// What a step's transaction was built against: the chain's head and base fee, and the chain
+/// state the step read to decide (a swap's pool reserves, the solver's balance of what it
+/// delivers). With the raw transaction and its receipt, enough to replay the step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxContext {
+    /// The head when it was signed.
+    pub head: BlockRef,
+    /// The head's base fee, wei per gas.
+    pub base_fee: U256,
+    /// Chain state read for it.
+    pub reads: Vec<Read>,
+}
+
+/// One piece of chain state a step read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "read", rename_all = "snake_case")]
+pub enum Read {
+    /// A pool's reserves.
+    Reserves {
+        /// The pool.
+        pool: Address,
+        /// Reserve of token0.
+        reserve0: U256,
+        /// Reserve of token1.
+        reserve1: U256,
+    },
+    /// A token balance.
+    Balance {
+        /// The token.
+        token: Address,
+        /// Whose.
+        owner: Address,
+        /// How much.
+        amount: U256,
+    },
+}
+
+/// A transaction's receipt as the log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The block it is in.
+    pub block: BlockRef,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Gas used.
+    pub gas_used: u64,
+    /// The revert reason, when it reverted and the chain said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_reason: Option<String>,
+    /// Its logs.
+    pub logs: Vec<Log>,
+}
+
+impl From<&Inclusion> for Receipt {
+    fn from(inc: &Inclusion) -> Self {
+        Self {
+            block: inc.block,
+            success: inc.success,
+            gas_used: inc.gas_used,
+            revert_reason: inc.revert_reason.clone(),
+            logs: inc.logs.clone(),
+        }
+    }
 }
 
 impl SagaEvent {

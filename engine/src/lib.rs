@@ -18,12 +18,13 @@
 //!   recovery; [`reserve`]: inventory reservations.
 //! - [`control`]: operators' pauses (a chain, or the emergency brake) and their recorded actions;
 //!   [`view`]: a saga as the API shows it (status, steps, confirmations, reason codes).
+//! - [`replay`]: re-running a saga on local anvil forks and comparing it with its log.
 //! - [`error`]: the engine's error type, [`EngineError`].
 //!
 //! **Status:** the saga log, the driver (holds on fees and RPC health, write-ahead signing, fee
 //! replacement, deadline budgeting, compensation, outcome from evidence, reorg healing),
 //! reservations, recovery, leases for several instances, operators' pauses and retries are built and
-//! tested on the sim and both databases. Not yet: replay.
+//! tested on the sim and both databases; replay on anvil forks (not yet: trying a change, resuming).
 //!
 //! Depends on the planner and the adapters.
 //!
@@ -41,6 +42,7 @@ pub mod liquidity;
 pub mod log;
 pub mod observe;
 pub mod ops;
+pub mod replay;
 pub mod reserve;
 mod saga;
 pub mod simworld;

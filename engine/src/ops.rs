@@ -163,3 +163,14 @@ pub fn compensation(
         }
     }))
 }
+
+/// The input tokens an `openFor` of `order` pulls from its user (none when its data does not
+/// decode: the open would revert anyway).
+pub fn open_inputs(
+    order: &baton_planner::order::GaslessCrossChainOrder,
+) -> Vec<alloy::primitives::Address> {
+    use alloy::sol_types::SolValue;
+    baton_planner::order::BatonOrderData::abi_decode(&order.orderData)
+        .map(|d| d.inputs.iter().map(|i| i.token).collect())
+        .unwrap_or_default()
+}

@@ -78,12 +78,15 @@ impl SagaState {
                 comp,
                 block,
                 tx,
+                ..
             } => {
                 let s = self.entry(*step, *comp);
                 s.done = Some(*block);
                 s.done_by = *tx;
             }
-            SagaEvent::StepFailed { step, comp, reason } => {
+            SagaEvent::StepFailed {
+                step, comp, reason, ..
+            } => {
                 self.entry(*step, *comp).failed = Some(reason.clone());
             }
             SagaEvent::Compensating { reason } => {

@@ -46,6 +46,21 @@ impl Drop for Server {
     }
 }
 
+/// Runs `baton args` with `env`; asserts it succeeds; returns its standard output.
+fn cli(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "baton {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -153,6 +168,16 @@ secret = {{ file = "{slow}" }}
         }
     }
 
+    /// `baton replay ID --json` on this stack's saga log and chains.
+    fn replay(&self, id: &str) -> Value {
+        let database = format!("sqlite://{}", self.dir.join("baton.db").display());
+        let devnet = self.dir.join("devnet.json");
+        let args = ["replay", id, "--json", "--database", &database, "--devnet"];
+        let mut args: Vec<&str> = args.to_vec();
+        args.push(devnet.to_str().unwrap());
+        serde_json::from_str(&cli(&args, &[])).unwrap()
+    }
+
     fn user(&self, chain: usize) -> baton_adapters::evm::EvmAdapter {
         self.devnet.chains[chain].adapter(USER).unwrap()
     }
@@ -258,18 +283,12 @@ async fn a_dapp_submits_with_the_cli_follows_the_events_and_the_recipient_is_pai
         "{}/fixtures/intents/01-usdc-a-to-weth-b.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["submit", &file, "--sign-with-dev-key", "1"])
-        .env("BATON_SERVER", &server.base)
-        .env("BATON_API_KEY", DAPP)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let id = cli(
+        &["submit", &file, "--sign-with-dev-key", "1"],
+        &[("BATON_SERVER", &server.base), ("BATON_API_KEY", DAPP)],
+    )
+    .trim()
+    .to_owned();
     assert_eq!(id.len(), 66, "an intent id: {id}");
 
     // The events stream, from the first event to the outcome, then it ends.
@@ -332,6 +351,12 @@ async fn a_dapp_submits_with_the_cli_follows_the_events_and_the_recipient_is_pai
         "{metrics}"
     );
     assert!(metrics.contains("baton_rpc_calls_total"));
+
+    // Replayed on forks, the fulfilled saga ends exactly as recorded.
+    let report = stack.replay(&id);
+    assert_eq!(report["reproduced"], true, "{report:#}");
+    assert!(report["first_divergence"].is_null() && report["failing_step"].is_null());
+    assert!(report["steps"].as_array().unwrap().len() >= 3, "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,6 +427,28 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
         usdc_before,
         "the user's USDC is back"
     );
+
+    // The operator replays it on forks: the swap's slippage revert reproduces, with its trace.
+    let report = stack.replay(id);
+    assert_eq!(report["reproduced"], true, "{report:#}");
+    let failing = &report["failing_step"];
+    assert_eq!(failing["step"], swap["id"], "{report:#}");
+    assert!(
+        failing["revert_reason"]
+            .as_str()
+            .unwrap()
+            .contains("minOut"),
+        "{report:#}"
+    );
+    assert!(
+        failing["trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("Pool.swap")),
+        "{report:#}"
+    );
+    eprintln!("replay took {} ms", report["took_ms"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,6 +40,7 @@ async fn audit_verify_passes_an_intact_log_and_names_the_first_altered_event() {
                 comp: false,
                 block: None,
                 tx: None,
+                receipt: None,
             },
         )
         .await

@@ -1,15 +1,16 @@
 //! A saga's on-chain steps: sign and send, watch to the confirmations, replace, resend, heal
 //! reorgs.
 
+use alloy::primitives::Address;
 use alloy::primitives::U256;
 use baton_adapters::AdapterError;
-use baton_adapters::port::{BlockRef, Op, SignedTx, TxRequest, TxStatus};
+use baton_adapters::port::{BlockRef, Conditions, Op, SignedTx, TxRequest, TxStatus};
 use baton_planner::step::Step;
 use baton_planner::{ChainId, StepId};
 use tracing::warn;
 
 use crate::error::Result;
-use crate::event::SagaEvent;
+use crate::event::{Read, Receipt, SagaEvent, TxContext};
 use crate::observe;
 use crate::ops;
 
@@ -91,7 +92,10 @@ impl Saga {
             match adapter.status(tx, None).await? {
                 TxStatus::Included(inc) => {
                     if !inc.success {
-                        let reason = inc.revert_reason.unwrap_or_else(|| "reverted".into());
+                        let reason = inc
+                            .revert_reason
+                            .clone()
+                            .unwrap_or_else(|| "reverted".into());
                         // A compensation, or a step after the pivot, must finish: try again (the
                         // reverted transaction used up its nonce, so a fresh one cannot double
                         // anything).
@@ -106,6 +110,7 @@ impl Saga {
                                 step: step.id,
                                 comp,
                                 reason,
+                                receipt: Some(Receipt::from(&inc)),
                             })
                             .await;
                     }
@@ -116,6 +121,7 @@ impl Saga {
                                 comp,
                                 block: Some(inc.block),
                                 tx: Some(tx.hash),
+                                receipt: Some(Receipt::from(&inc)),
                             })
                             .await;
                     }
@@ -149,6 +155,7 @@ impl Saga {
                             step: step.id,
                             comp,
                             reason: format!("refused by the node: {reason}"),
+                            receipt: None,
                         })
                         .await;
                 }
@@ -156,6 +163,44 @@ impl Saga {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// What `op` is built against on `chain`: the head and base fee of `c`, and the state it
+    /// depends on (a swap's pool reserves; the balance a fill delivers from or an open pulls).
+    async fn context(&self, chain: ChainId, op: &Op, c: Conditions) -> Result<TxContext> {
+        let adapter = self.adapter(chain)?;
+        let mut reads = Vec::new();
+        let wanted: Vec<(Address, Address)> = match op {
+            Op::Swap { pool, .. } => {
+                let r = adapter.reserves(*pool).await?;
+                reads.push(Read::Reserves {
+                    pool: *pool,
+                    reserve0: r.reserve0,
+                    reserve1: r.reserve1,
+                });
+                Vec::new()
+            }
+            Op::Fill { output, .. } => {
+                vec![(Address::from_word(output.token), adapter.account())]
+            }
+            Op::Open { order, .. } => ops::open_inputs(order)
+                .into_iter()
+                .map(|token| (token, order.user))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (token, owner) in wanted {
+            reads.push(Read::Balance {
+                token,
+                owner,
+                amount: adapter.balance(token, owner).await?,
+            });
+        }
+        Ok(TxContext {
+            head: c.head,
+            base_fee: U256::from(c.base_fee),
+            reads,
+        })
     }
 
     /// Signs attempt `attempt` of `op` (fees raised 12.5 % per attempt over the step's ceiling, or
@@ -171,6 +216,7 @@ impl Saga {
     ) -> Result<()> {
         let c = self.conditions(step.chain).await?;
         let (base_fee, head) = (c.base_fee, c.head.number);
+        let context = self.context(step.chain, &op, c).await?;
         let fees = ops::fees(
             &op,
             comp_ceiling(step.timing.fee_ceiling, comp, base_fee),
@@ -184,6 +230,7 @@ impl Saga {
             comp,
             attempt,
             tx: tx.clone(),
+            context: Some(context),
         })
         .await?;
         self.sent_at.insert((step.id, comp), head);

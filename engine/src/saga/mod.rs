@@ -332,6 +332,7 @@ impl Saga {
                             comp: false,
                             block: Some(block),
                             tx: None,
+                            receipt: None,
                         })
                         .await?;
                     }

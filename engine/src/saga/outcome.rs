@@ -49,6 +49,7 @@ impl Saga {
                 comp: false,
                 block: Some(f.at.block),
                 tx: Some(f.at.tx),
+                receipt: None,
             })
             .await?;
         }

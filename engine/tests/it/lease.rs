@@ -83,6 +83,7 @@ async fn a_stale_holder_cannot_write_after_a_takeover() {
             comp: false,
             block: None,
             tx: None,
+            receipt: None,
         };
         match log.append_fenced(saga, event.clone(), old).await {
             Err(EngineError::LeaseLost) => {}

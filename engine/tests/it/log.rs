@@ -25,6 +25,7 @@ fn failed(step: u32) -> SagaEvent {
         step: StepId(step),
         comp: false,
         reason: format!("step {step} reverted"),
+        receipt: None,
     }
 }
 
@@ -183,5 +184,67 @@ async fn the_saga_state_column_moves_forward_only() {
         assert_eq!(state().await, "decided", "{}", db.kind());
         log.append(saga(9), SagaEvent::Completed).await.unwrap();
         assert_eq!(state().await, "completed");
+    }
+}
+
+#[test]
+fn events_with_their_replay_context_and_receipts_round_trip_through_json() {
+    use alloy::primitives::{Address, Bytes, Log, LogData, U256};
+    use baton_adapters::port::{BlockRef, SignedTx};
+    use baton_engine::event::{Read, Receipt, TxContext};
+    use baton_planner::ChainId;
+    let block = BlockRef {
+        number: 7,
+        hash: B256::repeat_byte(7),
+    };
+    let events = [
+        SagaEvent::TxSigned {
+            step: StepId(1),
+            comp: false,
+            attempt: 0,
+            tx: SignedTx {
+                chain: ChainId(1001),
+                from: Address::repeat_byte(1),
+                nonce: 3,
+                hash: B256::repeat_byte(2),
+                raw: Bytes::from(vec![1, 2, 3]),
+            },
+            context: Some(TxContext {
+                head: block,
+                base_fee: U256::from(u128::MAX),
+                reads: vec![
+                    Read::Reserves {
+                        pool: Address::repeat_byte(3),
+                        reserve0: U256::MAX,
+                        reserve1: U256::from(1),
+                    },
+                    Read::Balance {
+                        token: Address::repeat_byte(4),
+                        owner: Address::repeat_byte(5),
+                        amount: U256::from(9),
+                    },
+                ],
+            }),
+        },
+        SagaEvent::StepFailed {
+            step: StepId(1),
+            comp: false,
+            reason: "reverted".into(),
+            receipt: Some(Receipt {
+                block,
+                success: false,
+                gas_used: 21_000,
+                revert_reason: Some("Pool: output below minOut".into()),
+                logs: vec![Log {
+                    address: Address::repeat_byte(6),
+                    data: LogData::new_unchecked(vec![B256::repeat_byte(8)], Bytes::from(vec![9])),
+                }],
+            }),
+        },
+    ];
+    for event in events {
+        let text = serde_json::to_string(&event).unwrap();
+        let back: SagaEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, event, "{text}");
     }
 }

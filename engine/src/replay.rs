@@ -1,0 +1,654 @@
+//! Replay: re-run one saga on local anvil forks of the chains it touched and compare every result
+//! with its log. Nothing is ever sent to a real chain: the forks are local processes, stopped when
+//! the replay ends.
+//!
+//! For each chain the saga acted on, an anvil node forks the chain's RPC at the block the saga's
+//! first transaction there was built against (its `TxContext` head), with mining off. Then every
+//! block the original chain made from there to the saga's last inclusion is made again on the
+//! fork, across chains in timestamp order: the same raw transactions in the same order (the saga's
+//! and everyone else's — a transaction that drained a pool in between is part of what happened),
+//! with the original timestamps. A saga transaction that never got into a block (the node refused
+//! it) is sent after the block it was built against. Each saga transaction's result on the fork
+//! is compared with its receipt in the log (status, logs); the first difference is the divergence.
+//! Where a recorded revert reproduces, the report names the step, its revert reason and its call
+//! trace (`debug_traceTransaction` with the call tracer), decoded with the fixture contracts' ABIs.
+//!
+//! **Not yet:** trying a change on the forks (`--with`), resuming the real saga after a successful
+//! trial (`--resume`), and the API endpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use alloy::json_abi::JsonAbi;
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{B256, Bytes, Log};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use baton_planner::{ChainId, StepId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{EngineError, Result};
+use crate::event::{Receipt, SagaEvent, SagaId};
+use crate::input::SagaInput;
+use crate::log::SagaLog;
+
+/// The fixture contracts' ABIs, to name the functions in call traces.
+const ARTIFACTS: [&str; 6] = [
+    include_str!("../../fixtures/contracts/artifacts/TestToken.json"),
+    include_str!("../../fixtures/contracts/artifacts/Pool.json"),
+    include_str!("../../fixtures/contracts/artifacts/OriginSettler.json"),
+    include_str!("../../fixtures/contracts/artifacts/DestinationSettler.json"),
+    include_str!("../../fixtures/contracts/artifacts/CallExecutor.json"),
+    include_str!("../../fixtures/contracts/artifacts/Vault.json"),
+];
+
+/// What became of one transaction, in the log or on the fork.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxResult {
+    /// Included and succeeded.
+    Succeeded {
+        /// Block number.
+        block: u64,
+        /// Events emitted.
+        logs: usize,
+    },
+    /// Included and reverted.
+    Reverted {
+        /// Block number.
+        block: u64,
+        /// The revert reason, when known.
+        reason: Option<String>,
+    },
+    /// Never in a block.
+    NotIncluded {
+        /// Why, as recorded.
+        reason: String,
+    },
+}
+
+/// One saga transaction replayed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReplay {
+    /// The step.
+    pub step: u32,
+    /// Whether it is the step's compensation.
+    pub compensation: bool,
+    /// The step's action.
+    pub action: String,
+    /// The chain.
+    pub chain: u64,
+    /// The transaction.
+    pub tx: B256,
+    /// What the log says.
+    pub recorded: TxResult,
+    /// What the fork did.
+    pub replayed: TxResult,
+    /// Whether they agree (status and events).
+    pub matches: bool,
+}
+
+/// The first step whose replay differs from the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The step.
+    pub step: u32,
+    /// The chain.
+    pub chain: u64,
+    /// What the log says.
+    pub expected: TxResult,
+    /// What the fork did.
+    pub actual: TxResult,
+}
+
+/// A recorded failure that reproduced on the fork.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailingStep {
+    /// The step.
+    pub step: u32,
+    /// The chain.
+    pub chain: u64,
+    /// The step's action.
+    pub action: String,
+    /// The decoded revert reason.
+    pub revert_reason: Option<String>,
+    /// The call trace, one line per call, indented by depth.
+    pub trace: Vec<String>,
+}
+
+/// A fork the replay ran on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fork {
+    /// The chain.
+    pub chain: u64,
+    /// The block forked at.
+    pub block: u64,
+    /// Original blocks made again on it.
+    pub blocks_replayed: u64,
+    /// Transactions sent to it (the saga's and others').
+    pub txs_replayed: u64,
+}
+
+/// The replay's findings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The saga.
+    pub saga_id: SagaId,
+    /// Whether the recorded run (its failure, if it had one) happened again on the forks.
+    pub reproduced: bool,
+    /// The first difference from the log, if any.
+    pub first_divergence: Option<Divergence>,
+    /// The recorded failure that reproduced, if any.
+    pub failing_step: Option<FailingStep>,
+    /// Every saga transaction, in replay order.
+    pub steps: Vec<StepReplay>,
+    /// The forks.
+    pub forks: Vec<Fork>,
+    /// What the findings mean, in a sentence.
+    pub summary: String,
+    /// Milliseconds the replay took, forks included.
+    pub took_ms: u64,
+}
+
+/// A saga transaction as the log has it.
+struct Recorded {
+    step: StepId,
+    comp: bool,
+    chain: ChainId,
+    tx: B256,
+    raw: Bytes,
+    built_on: Option<u64>,
+    result: Option<TxResult>,
+    receipt: Option<Receipt>,
+}
+
+fn recorded_result(receipt: &Receipt) -> TxResult {
+    if receipt.success {
+        TxResult::Succeeded {
+            block: receipt.block.number,
+            logs: receipt.logs.len(),
+        }
+    } else {
+        TxResult::Reverted {
+            block: receipt.block.number,
+            reason: receipt.revert_reason.clone(),
+        }
+    }
+}
+
+/// The saga's transactions with what the log says became of each: included (its receipt), refused
+/// by the node (never included), or neither (replaced or dropped: not replayed).
+fn recorded(events: &[crate::log::StoredEvent]) -> Vec<Recorded> {
+    let mut out: Vec<Recorded> = Vec::new();
+    for e in events {
+        match &e.event {
+            SagaEvent::TxSigned {
+                step,
+                comp,
+                tx,
+                context,
+                ..
+            } => out.push(Recorded {
+                step: *step,
+                comp: *comp,
+                chain: tx.chain,
+                tx: tx.hash,
+                raw: tx.raw.clone(),
+                built_on: context.as_ref().map(|c| c.head.number),
+                result: None,
+                receipt: None,
+            }),
+            SagaEvent::StepFinal {
+                tx: Some(hash),
+                receipt: Some(r),
+                ..
+            } => {
+                if let Some(t) = out.iter_mut().find(|t| t.tx == *hash) {
+                    t.result = Some(recorded_result(r));
+                    t.receipt = Some(r.clone());
+                }
+            }
+            SagaEvent::StepFailed {
+                step,
+                comp,
+                reason,
+                receipt,
+            } => {
+                // The step's latest transaction is the one that failed.
+                if let Some(t) = out
+                    .iter_mut()
+                    .rev()
+                    .find(|t| t.step == *step && t.comp == *comp)
+                {
+                    match receipt {
+                        Some(r) => {
+                            t.result = Some(recorded_result(r));
+                            t.receipt = Some(r.clone());
+                        }
+                        None => {
+                            t.result = Some(TxResult::NotIncluded {
+                                reason: reason.clone(),
+                            })
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out.retain(|t| t.result.is_some());
+    out
+}
+
+async fn rpc(provider: &DynProvider, method: &'static str, params: Value) -> Result<Value> {
+    provider
+        .client()
+        .request::<_, Value>(method, params)
+        .await
+        .map_err(|e| EngineError::Replay(format!("{method}: {e}")))
+}
+
+fn hex_u64(v: &Value) -> Option<u64> {
+    u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
+}
+
+/// One original block to make again on a fork.
+struct Block {
+    chain: ChainId,
+    number: u64,
+    timestamp: u64,
+    txs: Vec<B256>,
+}
+
+/// Replays `saga` from `log` on forks of the chains at `rpcs` (chain → JSON-RPC URL of the real
+/// chain), with anvil at `anvil`; `progress` hears what is happening.
+pub async fn replay(
+    log: &SagaLog,
+    saga: SagaId,
+    rpcs: &HashMap<ChainId, String>,
+    anvil: &std::path::Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Report> {
+    let started = Instant::now();
+    let body = log.input(saga).await?.ok_or(EngineError::NotFound(saga))?;
+    let input: SagaInput = serde_json::from_str(&body)
+        .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
+    let plan = input.plan_stored()?.plan;
+    let events = log.events(saga).await?;
+    let txs = recorded(&events);
+    if txs.is_empty() {
+        return Err(EngineError::Replay(format!(
+            "saga {saga} has no transaction with a recorded result to replay"
+        )));
+    }
+    let action = |step: StepId| {
+        plan.step(step)
+            .map_or_else(|| "?".to_owned(), |s| s.action.name().to_owned())
+    };
+
+    // Where each chain starts and ends.
+    let mut span: BTreeMap<ChainId, (u64, u64)> = BTreeMap::new();
+    for t in &txs {
+        let first = match (&t.built_on, &t.receipt) {
+            (Some(h), _) => *h,
+            (None, Some(r)) => r.block.number.saturating_sub(1),
+            (None, None) => continue,
+        };
+        let last = t.receipt.as_ref().map_or(first + 1, |r| r.block.number);
+        let e = span.entry(t.chain).or_insert((first, last));
+        e.0 = e.0.min(first);
+        e.1 = e.1.max(last);
+    }
+
+    // The real chains (read only) and the forks.
+    let mut origin: HashMap<ChainId, DynProvider> = HashMap::new();
+    let mut forks: HashMap<ChainId, (AnvilInstance, DynProvider)> = HashMap::new();
+    for (chain, (first, _)) in &span {
+        let url = rpcs.get(chain).ok_or_else(|| {
+            EngineError::Replay(format!(
+                "no RPC URL for chain {chain} (the saga acted on it)"
+            ))
+        })?;
+        let parsed = url
+            .parse()
+            .map_err(|e| EngineError::Replay(format!("chain {chain}: RPC URL {url:?}: {e}")))?;
+        origin.insert(*chain, ProviderBuilder::new().connect_http(parsed).erased());
+        progress(&format!("forking chain {chain} at block {first} …"));
+        let node = Anvil::at(anvil)
+            .port(0u16)
+            .fork(url.clone())
+            .fork_block_number(*first)
+            .arg("--host")
+            .arg("127.0.0.1")
+            .arg("--no-mining")
+            .try_spawn()
+            .map_err(|e| {
+                EngineError::Replay(format!(
+                    "cannot fork chain {chain} at block {first}: {e}; the RPC may have no state at that block (not an archive node): try a later block"
+                ))
+            })?;
+        let provider = ProviderBuilder::new()
+            .connect_http(node.endpoint_url())
+            .erased();
+        forks.insert(*chain, (node, provider));
+    }
+
+    // Every original block to make again, across chains in timestamp order.
+    let mut blocks = Vec::new();
+    for (chain, (first, last)) in &span {
+        for number in first + 1..=*last {
+            let b = rpc(
+                &origin[chain],
+                "eth_getBlockByNumber",
+                json!([format!("0x{number:x}"), false]),
+            )
+            .await?;
+            if b.is_null() {
+                break;
+            }
+            blocks.push(Block {
+                chain: *chain,
+                number,
+                timestamp: hex_u64(&b["timestamp"]).unwrap_or(0),
+                txs: b["transactions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|h| h.as_str()?.parse().ok())
+                    .collect(),
+            });
+        }
+    }
+    blocks.sort_by_key(|b| (b.timestamp, b.chain, b.number));
+    progress(&format!(
+        "replaying {} block(s) on {} fork(s) …",
+        blocks.len(),
+        forks.len()
+    ));
+
+    let mut stats: BTreeMap<ChainId, (u64, u64)> = BTreeMap::new();
+    for block in &blocks {
+        let fork = &forks[&block.chain].1;
+        for hash in &block.txs {
+            let raw = rpc(
+                &origin[&block.chain],
+                "eth_getRawTransactionByHash",
+                json!([hash]),
+            )
+            .await?;
+            // A transaction the fork refuses is reported through the comparison below.
+            let _ = rpc(fork, "eth_sendRawTransaction", json!([raw])).await;
+        }
+        // The saga's never-included transactions go after the block they were built against.
+        for t in txs.iter().filter(|t| {
+            t.chain == block.chain
+                && matches!(t.result, Some(TxResult::NotIncluded { .. }))
+                && t.built_on.is_some_and(|h| h + 1 == block.number)
+        }) {
+            let _ = rpc(fork, "eth_sendRawTransaction", json!([t.raw])).await;
+        }
+        rpc(fork, "evm_setNextBlockTimestamp", json!([block.timestamp])).await?;
+        rpc(fork, "evm_mine", json!([])).await?;
+        let s = stats.entry(block.chain).or_default();
+        s.0 += 1;
+        s.1 += block.txs.len() as u64;
+    }
+
+    // Compare.
+    let mut steps = Vec::new();
+    let mut first_divergence = None;
+    let mut failing_step = None;
+    for t in &txs {
+        let fork = &forks[&t.chain].1;
+        let receipt = rpc(fork, "eth_getTransactionReceipt", json!([t.tx])).await?;
+        let mut trace = Value::Null;
+        let replayed = if receipt.is_null() {
+            TxResult::NotIncluded {
+                reason: "the fork did not include it".into(),
+            }
+        } else if receipt["status"].as_str() == Some("0x1") {
+            TxResult::Succeeded {
+                block: hex_u64(&receipt["blockNumber"]).unwrap_or(0),
+                logs: receipt["logs"].as_array().map_or(0, Vec::len),
+            }
+        } else {
+            trace = rpc(
+                fork,
+                "debug_traceTransaction",
+                json!([t.tx, { "tracer": "callTracer" }]),
+            )
+            .await
+            .unwrap_or(Value::Null);
+            TxResult::Reverted {
+                block: hex_u64(&receipt["blockNumber"]).unwrap_or(0),
+                reason: revert_reason(&trace),
+            }
+        };
+        let recorded = t.result.clone().unwrap_or(TxResult::NotIncluded {
+            reason: "unknown".into(),
+        });
+        let matches = same(&recorded, &replayed, t.receipt.as_ref(), &receipt);
+        if !matches && first_divergence.is_none() {
+            first_divergence = Some(Divergence {
+                step: t.step.0,
+                chain: t.chain.0,
+                expected: recorded.clone(),
+                actual: replayed.clone(),
+            });
+        }
+        if matches
+            && failing_step.is_none()
+            && let TxResult::Reverted { reason, .. } = &replayed
+        {
+            failing_step = Some(FailingStep {
+                step: t.step.0,
+                chain: t.chain.0,
+                action: action(t.step),
+                revert_reason: reason.clone(),
+                trace: decode_trace(&trace),
+            });
+        }
+        steps.push(StepReplay {
+            step: t.step.0,
+            compensation: t.comp,
+            action: action(t.step),
+            chain: t.chain.0,
+            tx: t.tx,
+            recorded,
+            replayed,
+            matches,
+        });
+    }
+    let had_failure = steps
+        .iter()
+        .any(|s| !matches!(s.recorded, TxResult::Succeeded { .. }));
+    let reproduced = first_divergence.is_none();
+    let summary = match (&first_divergence, &failing_step, had_failure) {
+        (Some(d), _, _) => format!(
+            "did not reproduce: step {} on chain {} {} in the log but {} on the fork{}",
+            d.step,
+            d.chain,
+            describe(&d.expected),
+            describe(&d.actual),
+            if matches!(d.expected, TxResult::NotIncluded { .. }) {
+                " — the recorded failure came from the chain's RPC, not from the chain's state"
+            } else {
+                ""
+            }
+        ),
+        (None, Some(f), _) => format!(
+            "reproduced: step {} ({}) on chain {} reverts again: {}",
+            f.step,
+            f.action,
+            f.chain,
+            f.revert_reason.as_deref().unwrap_or("no reason given")
+        ),
+        (None, None, true) => "reproduced: every transaction ends as recorded".into(),
+        (None, None, false) => "reproduced: every transaction succeeds as recorded".into(),
+    };
+    let report = Report {
+        saga_id: saga,
+        reproduced,
+        first_divergence,
+        failing_step,
+        steps,
+        forks: span
+            .iter()
+            .map(|(chain, (first, _))| {
+                let (blocks_replayed, txs_replayed) = stats.get(chain).copied().unwrap_or_default();
+                Fork {
+                    chain: chain.0,
+                    block: *first,
+                    blocks_replayed,
+                    txs_replayed,
+                }
+            })
+            .collect(),
+        summary,
+        took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    drop(forks); // stops the anvil forks
+    Ok(report)
+}
+
+fn describe(r: &TxResult) -> String {
+    match r {
+        TxResult::Succeeded { block, .. } => format!("succeeded (block {block})"),
+        TxResult::Reverted { block, reason } => format!(
+            "reverted (block {block}: {})",
+            reason.as_deref().unwrap_or("no reason")
+        ),
+        TxResult::NotIncluded { reason } => format!("was never included ({reason})"),
+    }
+}
+
+/// Whether the fork's result agrees with the log: the same status and, for successes, the same
+/// events (addresses, topics, data).
+fn same(recorded: &TxResult, replayed: &TxResult, receipt: Option<&Receipt>, fork: &Value) -> bool {
+    match (recorded, replayed) {
+        (TxResult::Succeeded { .. }, TxResult::Succeeded { .. }) => {
+            let Some(receipt) = receipt else { return true };
+            let fork_logs: Vec<Log> =
+                serde_json::from_value::<Vec<alloy::rpc::types::Log>>(fork["logs"].clone())
+                    .map(|l| l.into_iter().map(|l| l.inner).collect())
+                    .unwrap_or_default();
+            fork_logs == receipt.logs
+        }
+        (TxResult::Reverted { .. }, TxResult::Reverted { .. }) => true,
+        (TxResult::NotIncluded { .. }, TxResult::NotIncluded { .. }) => true,
+        _ => false,
+    }
+}
+
+/// The revert reason of a call trace (`revertReason`, else the `Error(string)` in its output).
+fn revert_reason(trace: &Value) -> Option<String> {
+    if let Some(r) = trace["revertReason"].as_str() {
+        return Some(r.to_owned());
+    }
+    let output: Bytes = trace["output"].as_str()?.parse().ok()?;
+    alloy::sol_types::decode_revert_reason(&output)
+}
+
+/// The call trace as lines: `CALL Pool.swap(…) → reverted: reason`, indented by depth.
+fn decode_trace(trace: &Value) -> Vec<String> {
+    let mut names: HashMap<[u8; 4], String> = HashMap::new();
+    for artifact in ARTIFACTS {
+        let Ok(v) = serde_json::from_str::<Value>(artifact) else {
+            continue;
+        };
+        let contract = v["contractName"].as_str().unwrap_or("?").to_owned();
+        let Ok(abi) = serde_json::from_value::<JsonAbi>(v["abi"].clone()) else {
+            continue;
+        };
+        for f in abi.functions() {
+            names
+                .entry(f.selector().0)
+                .or_insert_with(|| format!("{contract}.{}", f.signature()));
+        }
+    }
+    let mut lines = Vec::new();
+    fn walk(call: &Value, depth: usize, names: &HashMap<[u8; 4], String>, lines: &mut Vec<String>) {
+        if call.is_null() {
+            return;
+        }
+        let input: Bytes = call["input"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default();
+        let function = input
+            .get(..4)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .and_then(|sel| names.get(&sel).cloned())
+            .unwrap_or_else(|| {
+                if input.is_empty() {
+                    "(transfer)".into()
+                } else {
+                    format!(
+                        "0x{}",
+                        alloy::primitives::hex::encode(&input[..input.len().min(4)])
+                    )
+                }
+            });
+        let outcome = match (call["error"].as_str(), revert_reason(call)) {
+            (Some(_), Some(reason)) => format!(" → reverted: {reason}"),
+            (Some(error), None) => format!(" → {error}"),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "{}{} {} to {}{outcome}",
+            "  ".repeat(depth),
+            call["type"].as_str().unwrap_or("CALL"),
+            function,
+            call["to"].as_str().unwrap_or("?"),
+        ));
+        for child in call["calls"].as_array().into_iter().flatten() {
+            walk(child, depth + 1, names, lines);
+        }
+    }
+    walk(trace, 0, &names, &mut lines);
+    lines
+}
+
+/// The report as text for a terminal.
+pub fn render(report: &Report) -> String {
+    let mut out = format!("replay of saga {}\n", report.saga_id);
+    for f in &report.forks {
+        out.push_str(&format!(
+            "  fork of chain {} at block {}: {} block(s), {} transaction(s) replayed\n",
+            f.chain, f.block, f.blocks_replayed, f.txs_replayed
+        ));
+    }
+    for s in &report.steps {
+        out.push_str(&format!(
+            "  {} step {:>2}{} {:<8} chain {}: log {}, fork {}\n",
+            if s.matches { "=" } else { "≠" },
+            s.step,
+            if s.compensation {
+                " (compensation)"
+            } else {
+                ""
+            },
+            s.action,
+            s.chain,
+            describe(&s.recorded),
+            describe(&s.replayed),
+        ));
+    }
+    if let Some(f) = &report.failing_step {
+        out.push_str(&format!(
+            "failing step {} ({}) on chain {}: {}\n",
+            f.step,
+            f.action,
+            f.chain,
+            f.revert_reason.as_deref().unwrap_or("no reason given")
+        ));
+        for line in &f.trace {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "{}\n(took {} ms)\n",
+        report.summary, report.took_ms
+    ));
+    out
+}
