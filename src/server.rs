@@ -63,7 +63,9 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         .with_context(|| format!("opening the saga log at {}", redact(&config.database)))?;
     let mut adapters: Vec<Arc<dyn ChainAdapter>> = Vec::new();
     let mut venues = Vec::new();
+    let mut settings = config.settings;
     for (venue, url, rps) in config.chains {
+        settings.rpc_urls.insert(venue.chain, url.clone());
         let mut evm = EvmConfig::new(
             venue.chain,
             url.parse()
@@ -97,7 +99,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         info!(sagas = resumed.len(), "resumed unfinished sagas");
     }
     let keys = Keys::new(config.api_keys).map_err(anyhow::Error::msg)?;
-    let app = Arc::new(App::new(Arc::new(engine), venues, config.settings, keys));
+    let app = Arc::new(App::new(Arc::new(engine), venues, settings, keys));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

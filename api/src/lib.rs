@@ -56,6 +56,8 @@ pub struct Settings {
     pub body_limit: usize,
     /// A chain whose RPC error rate is above this is reported unhealthy.
     pub unhealthy_error_rate: f64,
+    /// Each chain's JSON-RPC URL, for replays (forks are made from it).
+    pub rpc_urls: std::collections::HashMap<ChainId, String>,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             planner: PlannerConfig::default(),
             body_limit: 64 * 1024,
             unhealthy_error_rate: 0.5,
+            rpc_urls: std::collections::HashMap::new(),
         }
     }
 }
@@ -160,6 +163,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/inventory", get(operator::inventory))
         .route("/v1/operator/sagas", get(operator::sagas))
         .route("/v1/operator/sagas/{id}/retry", post(operator::retry))
+        .route("/v1/sagas/{id}/replay", post(operator::replay))
         .route(
             "/v1/operator/chains/{chain}/pause",
             post(operator::pause_chain),
@@ -273,6 +277,7 @@ async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
         operator::inventory,
         operator::sagas,
         operator::retry,
+        operator::replay,
         operator::pause_chain,
         operator::resume_chain,
         operator::pause_all,

@@ -207,6 +207,49 @@ pub(crate) async fn retry(
     ))
 }
 
+/// Replays a saga on local anvil forks of its chains (never touching the real chains) and returns
+/// the report: the first divergence from its log, or the failing step with its revert reason and
+/// call trace. Takes seconds.
+#[utoipa::path(
+    post,
+    path = "/v1/sagas/{id}/replay",
+    params(("id" = String, Path, description = "The saga (intent) id")),
+    responses(
+        (status = 200, description = "The replay report", body = Object),
+        (status = 404, description = "No such saga", body = ErrorBody),
+        (status = 503, description = "A fork could not start", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn replay(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<baton_engine::replay::Report>, ApiError> {
+    caller.require(Role::Operator)?;
+    let saga = saga_id(&id)?;
+    let anvil = baton_engine::adapters::devnet::find_anvil().map_err(|e| {
+        ApiError::new(
+            Code::ChainUnavailable,
+            format!("replay needs anvil to fork the chains: {e}"),
+        )
+    })?;
+    tracing::info!(%saga, by = %caller.name, "replay requested");
+    let report = baton_engine::replay::replay(
+        app.engine.log(),
+        saga,
+        &app.settings.rpc_urls,
+        &anvil,
+        &|line: &str| tracing::info!(%saga, "{line}"),
+    )
+    .await
+    .map_err(|e| match e {
+        baton_engine::EngineError::Replay(m) => ApiError::new(Code::ChainUnavailable, m),
+        other => other.into(),
+    })?;
+    Ok(Json(report))
+}
+
 /// Why an operator pauses.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

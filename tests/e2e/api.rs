@@ -449,6 +449,14 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
         "{report:#}"
     );
     eprintln!("replay took {} ms", report["took_ms"]);
+
+    // The same through the API, for operators only.
+    let url = format!("{}/v1/sagas/{id}/replay", server.base);
+    let (status, body) = call("POST", url.clone(), Some(DAPP), None).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    let (status, body) = call("POST", url, Some(OPS), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["failing_step"]["step"], swap["id"], "{body:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
