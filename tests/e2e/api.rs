@@ -449,6 +449,24 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
         "{report:#}"
     );
     eprintln!("replay took {} ms", report["took_ms"]);
+    if std::env::var_os("BATON_SHOW_REPLAY").is_some() {
+        let database = format!("sqlite://{}", stack.dir.join("baton.db").display());
+        let devnet = stack.dir.join("devnet.json");
+        eprintln!(
+            "{}",
+            cli(
+                &[
+                    "replay",
+                    id,
+                    "--database",
+                    &database,
+                    "--devnet",
+                    devnet.to_str().unwrap()
+                ],
+                &[]
+            )
+        );
+    }
 
     // The same through the API, for operators only.
     let url = format!("{}/v1/sagas/{id}/replay", server.base);
