@@ -117,6 +117,12 @@ enum Command {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Try a change on fresh forks: a JSON file of planner knobs (`max_hops`, `slippage_bps`,
+        /// `fee_ceiling_pct`, `split`). The intent is re-planned from the forks' state where the
+        /// saga failed and run there; the solver and attester keys come from the devnet file (or
+        /// BATON_SOLVER_KEY / BATON_ATTESTER_KEY).
+        #[arg(long = "with", value_name = "FILE")]
+        with: Option<PathBuf>,
     },
     /// List sagas (operator key).
     Sagas {
@@ -283,7 +289,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             devnet,
             rpcs,
             json,
-        } => runtime()?.block_on(replay(&saga, &database, &devnet, &rpcs, json)),
+            with,
+        } => runtime()?.block_on(replay(
+            &saga,
+            &database,
+            &devnet,
+            &rpcs,
+            json,
+            with.as_deref(),
+        )),
         Command::Status { id, follow, server } => runtime()?.block_on(status(&server, &id, follow)),
         Command::Sagas { state, server } => runtime()?.block_on(async {
             let sagas = server.client()?.sagas(state.as_deref()).await?;
@@ -306,19 +320,27 @@ async fn replay(
     devnet: &Path,
     rpc_args: &[String],
     json: bool,
+    with: Option<&Path>,
 ) -> Result<ExitCode> {
     let saga =
         SagaId(saga.parse().with_context(|| {
             format!("{saga:?} is not a saga id (0x followed by 64 hex digits)")
         })?);
     let mut rpcs = std::collections::HashMap::new();
-    if let Ok(text) = std::fs::read_to_string(devnet) {
-        let description: DevnetFile = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a devnet file", devnet.display()))?;
-        for c in description.chains {
-            rpcs.insert(baton_planner::ChainId(c.chain_id), c.rpc_url);
-        }
+    let description: Option<DevnetFile> = match std::fs::read_to_string(devnet) {
+        Ok(text) => Some(
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a devnet file", devnet.display()))?,
+        ),
+        Err(_) => None,
+    };
+    for c in description.iter().flat_map(|d| &d.chains) {
+        rpcs.insert(baton_planner::ChainId(c.chain_id), c.rpc_url.clone());
     }
+    let trial = match with {
+        Some(path) => Some(trial(path, description.as_ref())?),
+        None => None,
+    };
     for arg in rpc_args {
         let (chain, url) = arg
             .split_once('=')
@@ -334,18 +356,52 @@ async fn replay(
     let log = SagaLog::new(Db::connect(database).await?);
     let anvil = baton_adapters::devnet::find_anvil()?;
     let quiet = json;
-    let report = baton_engine::replay::replay(&log, saga, &rpcs, &anvil, &|line: &str| {
-        if !quiet {
-            eprintln!("{line}");
-        }
-    })
-    .await?;
+    let report =
+        baton_engine::replay::replay(&log, saga, &rpcs, &anvil, trial.as_ref(), &|line: &str| {
+            if !quiet {
+                eprintln!("{line}");
+            }
+        })
+        .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", baton_engine::replay::render(&report));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The trial of `--with FILE`: the change, the devnet's venues, and the solver's and attester's
+/// keys (from BATON_SOLVER_KEY / BATON_ATTESTER_KEY, else the devnet file's dev accounts).
+fn trial(path: &Path, devnet: Option<&DevnetFile>) -> Result<baton_engine::replay::Trial> {
+    let change: baton_engine::replay::Change = serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not a change (planner knobs)", path.display()))?;
+    let devnet = devnet.context("--with needs the devnet file (the venues and dev keys)")?;
+    let key = |env: &str, role: &str| -> Result<alloy::signers::local::PrivateKeySigner> {
+        let key = match std::env::var(env) {
+            Ok(k) => k,
+            Err(_) => devnet
+                .accounts
+                .get(role)
+                .map(|a| a.dev_private_key.clone())
+                .with_context(|| format!("no {role} key: set {env}"))?,
+        };
+        key.trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("the {role} key is not a private key"))
+    };
+    Ok(baton_engine::replay::Trial {
+        change,
+        venues: devnet
+            .chains
+            .iter()
+            .map(baton_engine::liquidity::devnet_venue)
+            .collect(),
+        solver: key("BATON_SOLVER_KEY", "solver")?,
+        attester: key("BATON_ATTESTER_KEY", "attester")?,
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

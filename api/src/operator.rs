@@ -240,6 +240,7 @@ pub(crate) async fn replay(
         saga,
         &app.settings.rpc_urls,
         &anvil,
+        None,
         &|line: &str| tracing::info!(%saga, "{line}"),
     )
     .await

@@ -13,8 +13,14 @@
 //! Where a recorded revert reproduces, the report names the step, its revert reason and its call
 //! trace (`debug_traceTransaction` with the call tracer), decoded with the fixture contracts' ABIs.
 //!
-//! **Not yet:** trying a change on the forks (`--with`), resuming the real saga after a successful
-//! trial (`--resume`), and the API endpoint.
+//! A trial ([`Trial`], `--with`) tries a change on fresh forks: every original block is made again
+//! up to the one where the saga failed, without the saga's own transactions, and the intent is then
+//! re-planned from the forks' state with the change (the same signed orders: a change of planner
+//! knobs does not change them) and run there from the start by an engine on the forks; the report
+//! says whether it would have ended Fulfilled.
+//!
+//! **Not yet:** changing the deadlines (that changes the orders the user signed), and resuming the
+//! real saga with the change after a successful trial (`--resume`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -129,6 +135,68 @@ pub struct Fork {
     pub txs_replayed: u64,
 }
 
+/// A change to try: the planner's knobs (unset ones stay as the saga had them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// Most pool swaps in one route.
+    pub max_hops: Option<usize>,
+    /// Swap slippage bound, basis points.
+    pub slippage_bps: Option<u32>,
+    /// Fee ceiling, percent of the snapshot's gas price.
+    pub fee_ceiling_pct: Option<u32>,
+    /// Whether a leg may be split across two routes.
+    pub split: Option<bool>,
+}
+
+impl Change {
+    fn apply(&self, mut config: baton_planner::PlannerConfig) -> baton_planner::PlannerConfig {
+        if let Some(v) = self.max_hops {
+            config.max_hops = v;
+        }
+        if let Some(v) = self.slippage_bps {
+            config.slippage_bps = v;
+        }
+        if let Some(v) = self.fee_ceiling_pct {
+            config.fee_ceiling_pct = v;
+        }
+        if let Some(v) = self.split {
+            config.split = v;
+        }
+        config
+    }
+}
+
+/// What a trial needs besides the change: what the solver uses on each chain, and the keys of the
+/// solver and the attester (the trial signs new transactions, on the forks only).
+pub struct Trial {
+    /// The change.
+    pub change: Change,
+    /// The venues.
+    pub venues: Vec<crate::liquidity::Venue>,
+    /// The solver's key.
+    pub solver: alloy::signers::local::PrivateKeySigner,
+    /// The attester's key.
+    pub attester: alloy::signers::local::PrivateKeySigner,
+}
+
+/// What a trial found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialReport {
+    /// The change tried.
+    pub change: Change,
+    /// The planner's knobs it ran with.
+    pub config: baton_planner::PlannerConfig,
+    /// The re-planned steps (action on chain).
+    pub plan: Vec<String>,
+    /// The outcome on the forks, if the trial got one.
+    pub outcome: Option<crate::event::Outcome>,
+    /// Whether the intent would have ended Fulfilled.
+    pub fulfilled: bool,
+    /// What happened, in a sentence.
+    pub summary: String,
+}
+
 /// The replay's findings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -146,6 +214,9 @@ pub struct Report {
     pub forks: Vec<Fork>,
     /// What the findings mean, in a sentence.
     pub summary: String,
+    /// The trial of a change, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<TrialReport>,
     /// Milliseconds the replay took, forks included.
     pub took_ms: u64,
 }
@@ -267,6 +338,7 @@ pub async fn replay(
     saga: SagaId,
     rpcs: &HashMap<ChainId, String>,
     anvil: &std::path::Path,
+    trial: Option<&Trial>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Report> {
     let started = Instant::now();
@@ -300,99 +372,19 @@ pub async fn replay(
         e.1 = e.1.max(last);
     }
 
-    // The real chains (read only) and the forks.
-    let mut origin: HashMap<ChainId, DynProvider> = HashMap::new();
-    let mut forks: HashMap<ChainId, (AnvilInstance, DynProvider)> = HashMap::new();
-    for (chain, (first, _)) in &span {
-        let url = rpcs.get(chain).ok_or_else(|| {
-            EngineError::Replay(format!(
-                "no RPC URL for chain {chain} (the saga acted on it)"
-            ))
-        })?;
-        let parsed = url
-            .parse()
-            .map_err(|e| EngineError::Replay(format!("chain {chain}: RPC URL {url:?}: {e}")))?;
-        origin.insert(*chain, ProviderBuilder::new().connect_http(parsed).erased());
-        progress(&format!("forking chain {chain} at block {first} …"));
-        let node = Anvil::at(anvil)
-            .port(0u16)
-            .fork(url.clone())
-            .fork_block_number(*first)
-            .arg("--host")
-            .arg("127.0.0.1")
-            .arg("--no-mining")
-            .try_spawn()
-            .map_err(|e| {
-                EngineError::Replay(format!(
-                    "cannot fork chain {chain} at block {first}: {e}; the RPC may have no state at that block (not an archive node): try a later block"
-                ))
-            })?;
-        let provider = ProviderBuilder::new()
-            .connect_http(node.endpoint_url())
-            .erased();
-        forks.insert(*chain, (node, provider));
-    }
-
-    // Every original block to make again, across chains in timestamp order.
-    let mut blocks = Vec::new();
-    for (chain, (first, last)) in &span {
-        for number in first + 1..=*last {
-            let b = rpc(
-                &origin[chain],
-                "eth_getBlockByNumber",
-                json!([format!("0x{number:x}"), false]),
-            )
-            .await?;
-            if b.is_null() {
-                break;
-            }
-            blocks.push(Block {
-                chain: *chain,
-                number,
-                timestamp: hex_u64(&b["timestamp"]).unwrap_or(0),
-                txs: b["transactions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|h| h.as_str()?.parse().ok())
-                    .collect(),
-            });
-        }
-    }
-    blocks.sort_by_key(|b| (b.timestamp, b.chain, b.number));
+    let origin = connect(&span, rpcs)?;
+    let blocks = original_blocks(&origin, &span).await?;
+    let forks = start_forks(&span, rpcs, anvil, progress)?;
     progress(&format!(
         "replaying {} block(s) on {} fork(s) …",
         blocks.len(),
         forks.len()
     ));
-
-    let mut stats: BTreeMap<ChainId, (u64, u64)> = BTreeMap::new();
-    for block in &blocks {
-        let fork = &forks[&block.chain].1;
-        for hash in &block.txs {
-            let raw = rpc(
-                &origin[&block.chain],
-                "eth_getRawTransactionByHash",
-                json!([hash]),
-            )
-            .await?;
-            // A transaction the fork refuses is reported through the comparison below.
-            let _ = rpc(fork, "eth_sendRawTransaction", json!([raw])).await;
-        }
-        // The saga's never-included transactions go after the block they were built against.
-        for t in txs.iter().filter(|t| {
-            t.chain == block.chain
-                && matches!(t.result, Some(TxResult::NotIncluded { .. }))
-                && t.built_on.is_some_and(|h| h + 1 == block.number)
-        }) {
-            let _ = rpc(fork, "eth_sendRawTransaction", json!([t.raw])).await;
-        }
-        rpc(fork, "evm_setNextBlockTimestamp", json!([block.timestamp])).await?;
-        rpc(fork, "evm_mine", json!([])).await?;
-        let s = stats.entry(block.chain).or_default();
-        s.0 += 1;
-        s.1 += block.txs.len() as u64;
-    }
+    let refused: Vec<&Recorded> = txs
+        .iter()
+        .filter(|t| matches!(t.result, Some(TxResult::NotIncluded { .. })))
+        .collect();
+    let stats = make_again(&blocks, &origin, &forks, &[], &refused).await?;
 
     // Compare.
     let mut steps = Vec::new();
@@ -486,6 +478,16 @@ pub async fn replay(
         (None, None, true) => "reproduced: every transaction ends as recorded".into(),
         (None, None, false) => "reproduced: every transaction succeeds as recorded".into(),
     };
+    drop(forks); // stops the anvil forks
+    let trial = match trial {
+        Some(trial) => Some(
+            try_change(
+                &input, &txs, &span, &origin, &blocks, rpcs, anvil, trial, progress,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let report = Report {
         saga_id: saga,
         reproduced,
@@ -505,10 +507,315 @@ pub async fn replay(
             })
             .collect(),
         summary,
+        trial,
         took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    drop(forks); // stops the anvil forks
     Ok(report)
+}
+
+/// Tries `trial`'s change: fresh forks made again up to the block where the saga failed, without
+/// the saga's own transactions; the intent re-planned there with the change and run from the start
+/// by an engine on the forks (new transactions are signed with the trial's keys, for the forks
+/// only).
+#[allow(clippy::too_many_arguments)]
+async fn try_change(
+    input: &SagaInput,
+    txs: &[Recorded],
+    span: &BTreeMap<ChainId, (u64, u64)>,
+    origin: &HashMap<ChainId, DynProvider>,
+    blocks: &[Block],
+    rpcs: &HashMap<ChainId, String>,
+    anvil: &std::path::Path,
+    trial: &Trial,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<TrialReport> {
+    use std::sync::Arc;
+
+    use baton_adapters::evm::{EvmAdapter, EvmConfig};
+    use baton_adapters::port::ChainAdapter;
+
+    let key = |b: &Block| (b.timestamp, b.chain, b.number);
+    // The block where the saga first failed (or its last block).
+    let failed_in = txs.iter().find_map(|t| {
+        let number = match (&t.result, &t.receipt) {
+            (Some(TxResult::Succeeded { .. }), _) => return None,
+            (_, Some(r)) => r.block.number,
+            (_, None) => t.built_on? + 1,
+        };
+        blocks
+            .iter()
+            .find(|b| b.chain == t.chain && b.number == number)
+            .map(key)
+    });
+    let upto: Vec<&Block> = blocks
+        .iter()
+        .filter(|b| failed_in.is_none_or(|f| key(b) <= f))
+        .collect();
+    let forks = start_forks(span, rpcs, anvil, progress)?;
+    let own: Vec<B256> = txs.iter().map(|t| t.tx).collect();
+    let owned: Vec<Block> = upto
+        .iter()
+        .map(|b| Block {
+            chain: b.chain,
+            number: b.number,
+            timestamp: b.timestamp,
+            txs: b.txs.clone(),
+        })
+        .collect();
+    make_again(&owned, origin, &forks, &own, &[]).await?;
+    progress("re-planning on the forks with the change and running the intent there …");
+
+    let mut chains: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
+    let mut venues = Vec::new();
+    for (chain, (node, _)) in &forks {
+        let venue = trial
+            .venues
+            .iter()
+            .find(|v| v.chain == *chain)
+            .ok_or_else(|| EngineError::Replay(format!("no venue for chain {chain}")))?;
+        let adapter = EvmAdapter::new(
+            EvmConfig::new(*chain, node.endpoint_url(), venue.settlers),
+            trial.solver.clone(),
+        )?;
+        chains.insert(*chain, Arc::new(adapter));
+        venues.push(venue.clone());
+    }
+    // The forks make a block every 300 ms while the trial runs, each one second of chain time
+    // after the last (time goes on from where the saga failed, not from now: deadlines hold).
+    let mut clocks: Vec<(DynProvider, u64)> = Vec::new();
+    for (chain, (_, p)) in &forks {
+        let last = owned
+            .iter()
+            .filter(|b| b.chain == *chain)
+            .map(|b| b.timestamp)
+            .max();
+        let at_fork = rpc(p, "eth_getBlockByNumber", json!(["latest", false]))
+            .await
+            .ok()
+            .and_then(|b| hex_u64(&b["timestamp"]))
+            .unwrap_or(0);
+        clocks.push((p.clone(), last.unwrap_or(at_fork).max(at_fork)));
+    }
+    let miner = tokio::spawn(async move {
+        loop {
+            for (p, t) in &mut clocks {
+                *t += 1;
+                let _ = rpc(p, "evm_setNextBlockTimestamp", json!([*t])).await;
+                let _ = rpc(p, "evm_mine", json!([])).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
+    let config = trial.change.apply(input.config);
+    let outcome = run_trial(input, config, &chains, &venues, trial).await;
+    miner.abort();
+    drop(forks);
+    let (plan, outcome, summary) = match outcome {
+        Ok((plan, outcome)) => {
+            let summary = match &outcome {
+                Some(o) => format!("with the change the intent ends {o:?} on the forks"),
+                None => "with the change the intent reached no outcome within two minutes".into(),
+            };
+            (plan, outcome, summary)
+        }
+        Err(e) => (Vec::new(), None, format!("the change cannot run: {e}")),
+    };
+    Ok(TrialReport {
+        change: trial.change,
+        config,
+        plan,
+        fulfilled: outcome == Some(crate::event::Outcome::Fulfilled),
+        outcome,
+        summary,
+    })
+}
+
+/// Re-plans `input` with `config` over the forks' liquidity and runs it with an engine on a
+/// scratch saga log; returns the plan's steps and the outcome (none on timeout).
+async fn run_trial(
+    input: &SagaInput,
+    config: baton_planner::PlannerConfig,
+    chains: &HashMap<ChainId, std::sync::Arc<dyn baton_adapters::port::ChainAdapter>>,
+    venues: &[crate::liquidity::Venue],
+    trial: &Trial,
+) -> Result<(Vec<String>, Option<crate::event::Outcome>)> {
+    use std::sync::Arc;
+    let snapshot = crate::liquidity::read(
+        chains,
+        venues,
+        input.snapshot.solver_fee_bps,
+        input.snapshot.default_route_latency_secs,
+    )
+    .await?;
+    let changed = SagaInput {
+        intent: input.intent.clone(),
+        snapshot,
+        config,
+        signatures: input.signatures.clone(),
+    };
+    let planned = changed.plan()?;
+    let plan = planned
+        .plan
+        .steps()
+        .iter()
+        .map(|s| format!("{} on {}", s.action.name(), s.chain))
+        .collect();
+    let path = std::env::temp_dir().join(format!(
+        "baton-trial-{}-{}.db",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let db = crate::db::Db::connect(&format!("sqlite://{}", path.display())).await?;
+    let engine = crate::engine::Engine::new(
+        SagaLog::new(db),
+        chains.values().cloned().collect(),
+        Arc::new(crate::attester::LocalAttester(trial.attester.clone())),
+        crate::engine::EngineConfig {
+            poll: std::time::Duration::from_millis(100),
+            instance: "replay-trial".into(),
+            ..Default::default()
+        },
+    );
+    let saga = engine.submit(changed).await?;
+    let outcome =
+        match tokio::time::timeout(std::time::Duration::from_secs(120), engine.wait(saga)).await {
+            Ok(outcome) => Some(outcome?),
+            Err(_) => None,
+        };
+    drop(engine);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    Ok((plan, outcome))
+}
+
+/// Providers of the real chains the saga acted on (read only).
+fn connect(
+    span: &BTreeMap<ChainId, (u64, u64)>,
+    rpcs: &HashMap<ChainId, String>,
+) -> Result<HashMap<ChainId, DynProvider>> {
+    let mut origin = HashMap::new();
+    for chain in span.keys() {
+        let url = rpcs.get(chain).ok_or_else(|| {
+            EngineError::Replay(format!(
+                "no RPC URL for chain {chain} (the saga acted on it)"
+            ))
+        })?;
+        let parsed = url
+            .parse()
+            .map_err(|e| EngineError::Replay(format!("chain {chain}: RPC URL {url:?}: {e}")))?;
+        origin.insert(*chain, ProviderBuilder::new().connect_http(parsed).erased());
+    }
+    Ok(origin)
+}
+
+/// An anvil fork of each chain at the start of its span, mining off, on 127.0.0.1.
+fn start_forks(
+    span: &BTreeMap<ChainId, (u64, u64)>,
+    rpcs: &HashMap<ChainId, String>,
+    anvil: &std::path::Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<HashMap<ChainId, (AnvilInstance, DynProvider)>> {
+    let mut forks = HashMap::new();
+    for (chain, (first, _)) in span {
+        let url = rpcs.get(chain).ok_or_else(|| {
+            EngineError::Replay(format!(
+                "no RPC URL for chain {chain} (the saga acted on it)"
+            ))
+        })?;
+        progress(&format!("forking chain {chain} at block {first} …"));
+        let node = Anvil::at(anvil)
+            .port(0u16)
+            .fork(url.clone())
+            .fork_block_number(*first)
+            .arg("--host")
+            .arg("127.0.0.1")
+            .arg("--no-mining")
+            .try_spawn()
+            .map_err(|e| {
+                EngineError::Replay(format!(
+                    "cannot fork chain {chain} at block {first}: {e}; the RPC may have no state at that block (not an archive node): try a later block"
+                ))
+            })?;
+        let provider = ProviderBuilder::new()
+            .connect_http(node.endpoint_url())
+            .erased();
+        forks.insert(*chain, (node, provider));
+    }
+    Ok(forks)
+}
+
+/// Every original block after the start of each chain's span to its end, across chains in
+/// timestamp order.
+async fn original_blocks(
+    origin: &HashMap<ChainId, DynProvider>,
+    span: &BTreeMap<ChainId, (u64, u64)>,
+) -> Result<Vec<Block>> {
+    let mut blocks = Vec::new();
+    for (chain, (first, last)) in span {
+        for number in first + 1..=*last {
+            let b = rpc(
+                &origin[chain],
+                "eth_getBlockByNumber",
+                json!([format!("0x{number:x}"), false]),
+            )
+            .await?;
+            if b.is_null() {
+                break;
+            }
+            blocks.push(Block {
+                chain: *chain,
+                number,
+                timestamp: hex_u64(&b["timestamp"]).unwrap_or(0),
+                txs: b["transactions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|h| h.as_str()?.parse().ok())
+                    .collect(),
+            });
+        }
+    }
+    blocks.sort_by_key(|b| (b.timestamp, b.chain, b.number));
+    Ok(blocks)
+}
+
+/// Makes `blocks` again on the forks: each block's raw transactions in order (except `skip`),
+/// then the `refused` saga transactions built against the block before, at the original
+/// timestamp. Returns blocks and transactions replayed per chain.
+async fn make_again(
+    blocks: &[Block],
+    origin: &HashMap<ChainId, DynProvider>,
+    forks: &HashMap<ChainId, (AnvilInstance, DynProvider)>,
+    skip: &[B256],
+    refused: &[&Recorded],
+) -> Result<BTreeMap<ChainId, (u64, u64)>> {
+    let mut stats: BTreeMap<ChainId, (u64, u64)> = BTreeMap::new();
+    for block in blocks {
+        let fork = &forks[&block.chain].1;
+        let s = stats.entry(block.chain).or_default();
+        for hash in block.txs.iter().filter(|h| !skip.contains(h)) {
+            let raw = rpc(
+                &origin[&block.chain],
+                "eth_getRawTransactionByHash",
+                json!([hash]),
+            )
+            .await?;
+            // A transaction the fork refuses shows in the comparison.
+            let _ = rpc(fork, "eth_sendRawTransaction", json!([raw])).await;
+            s.1 += 1;
+        }
+        for t in refused
+            .iter()
+            .filter(|t| t.chain == block.chain && t.built_on.is_some_and(|h| h + 1 == block.number))
+        {
+            let _ = rpc(fork, "eth_sendRawTransaction", json!([t.raw])).await;
+        }
+        rpc(fork, "evm_setNextBlockTimestamp", json!([block.timestamp])).await?;
+        rpc(fork, "evm_mine", json!([])).await?;
+        s.0 += 1;
+    }
+    Ok(stats)
 }
 
 fn describe(r: &TxResult) -> String {

@@ -468,6 +468,42 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
         );
     }
 
+    // With a change tried on fresh forks (the intent re-planned where the saga failed, around the
+    // drained pool), it would have been fulfilled.
+    let change = stack.dir.join("change.json");
+    std::fs::write(&change, r#"{ "slippage_bps": 100 }"#).unwrap();
+    let database = format!("sqlite://{}", stack.dir.join("baton.db").display());
+    let devnet = stack.dir.join("devnet.json");
+    let tried: Value = serde_json::from_str(&cli(
+        &[
+            "replay",
+            id,
+            "--json",
+            "--database",
+            &database,
+            "--devnet",
+            devnet.to_str().unwrap(),
+            "--with",
+            change.to_str().unwrap(),
+        ],
+        &[],
+    ))
+    .unwrap();
+    let trial = &tried["trial"];
+    assert_eq!(trial["fulfilled"], true, "{tried:#}");
+    assert_eq!(trial["config"]["slippage_bps"], 100);
+    let swaps = trial["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s.as_str().unwrap().starts_with("swap"))
+        .count();
+    assert!(
+        swaps >= 2,
+        "re-planned around the drained pool (via DAI): {trial:#}"
+    );
+    eprintln!("replay with a trial took {} ms", tried["took_ms"]);
+
     // The same through the API, for operators only.
     let url = format!("{}/v1/sagas/{id}/replay", server.base);
     let (status, body) = call("POST", url.clone(), Some(DAPP), None).await;
