@@ -208,11 +208,12 @@ impl EvmAdapter {
         ))
     }
 
-    /// The next nonce: local once known, the node's pending count the first time.
+    /// The next nonce: local once known, the node's pending count the first time (and whenever a
+    /// nonce was given back, to skip it if the chain used it meanwhile).
     async fn take_nonce(&self) -> Result<u64> {
         let pending = match self.nonces.known()? {
-            Some(n) => n,
-            None => {
+            Some(n) if !self.nonces.has_free()? => n,
+            _ => {
                 self.rpc("reading the nonce", || {
                     self.provider
                         .get_transaction_count(self.signer.address())
@@ -420,6 +421,12 @@ impl ChainAdapter for EvmAdapter {
             let call = abi::encode(&tx.op, &self.config.settlers);
             abi::sign(&self.signer, self.config.chain, nonce, call, &tx.fees)
         })
+    }
+
+    fn release(&self, tx: &SignedTx) {
+        if tx.from == self.signer.address() {
+            let _ = self.nonces.release(tx.nonce);
+        }
     }
 
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>> {

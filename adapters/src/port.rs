@@ -378,6 +378,12 @@ pub trait ChainAdapter: Send + Sync {
     /// success. A node that refuses them (nonce used, fee too low, bad signature) is
     /// [`crate::AdapterError::Rejected`].
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>>;
+    /// The node refused `tx` outright (not for its nonce: it never entered the mempool), and it
+    /// will not be sent again: its nonce may be handed out again, so that it does not leave a gap
+    /// holding every later transaction of the account. The default does nothing.
+    fn release(&self, tx: &SignedTx) {
+        let _ = tx;
+    }
     /// What became of `tx`; `seen` is the inclusion observed earlier, if any, to detect a reorg.
     fn status<'a>(
         &'a self,

@@ -286,20 +286,27 @@ fn recorded(events: &[crate::log::StoredEvent]) -> Vec<Recorded> {
                 receipt,
             } => {
                 // The step's latest transaction is the one that failed.
-                if let Some(t) = out
-                    .iter_mut()
-                    .rev()
-                    .find(|t| t.step == *step && t.comp == *comp)
-                {
-                    match receipt {
-                        Some(r) => {
+                match receipt {
+                    Some(r) => {
+                        if let Some(t) = out
+                            .iter_mut()
+                            .rev()
+                            .find(|t| t.step == *step && t.comp == *comp)
+                        {
                             t.result = Some(recorded_result(r));
                             t.receipt = Some(r.clone());
                         }
-                        None => {
+                    }
+                    // Never included: every attempt of the step without a result was refused
+                    // (each took its own nonce, so all are sent again, in order).
+                    None => {
+                        for t in out
+                            .iter_mut()
+                            .filter(|t| t.step == *step && t.comp == *comp && t.result.is_none())
+                        {
                             t.result = Some(TxResult::NotIncluded {
                                 reason: reason.clone(),
-                            })
+                            });
                         }
                     }
                 }

@@ -179,6 +179,12 @@ impl ChainAdapter for SimAdapter {
         })())
     }
 
+    fn release(&self, tx: &SignedTx) {
+        if tx.from == self.signer.address() {
+            let _ = self.nonces.release(tx.nonce);
+        }
+    }
+
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>> {
         ready((|| {
             let mut w = self.chain.world();

@@ -149,6 +149,16 @@ impl Saga {
         match adapter.broadcast(last).await {
             Ok(()) => Ok(()),
             Err(AdapterError::Rejected { reason, .. }) => {
+                // Refused outright (not for its nonce: that one is used, or held by a pending
+                // transaction): the nonce is free again, so it does not leave a gap that would hold
+                // every later transaction of the account on this chain.
+                let lower = reason.to_lowercase();
+                if !["nonce", "underpriced", "known"]
+                    .iter()
+                    .any(|w| lower.contains(w))
+                {
+                    adapter.release(last);
+                }
                 if attempt >= max_attempts {
                     return self
                         .append(SagaEvent::StepFailed {

@@ -85,13 +85,13 @@ fn venue(chain: &DevnetChain) -> Venue {
     }
 }
 
-struct Setup {
-    devnet: Devnet,
-    solver: HashMap<ChainId, Arc<dyn ChainAdapter>>,
-    user: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+pub(crate) struct Setup {
+    pub(crate) devnet: Devnet,
+    pub(crate) solver: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+    pub(crate) user: HashMap<ChainId, Arc<dyn ChainAdapter>>,
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let devnet = Devnet::start(2, Some(1)).await.unwrap();
     let mut solver: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
     let mut user: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
@@ -130,7 +130,7 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
-    async fn input(&self, nonce: u64) -> SagaInput {
+    pub(crate) async fn input(&self, nonce: u64) -> SagaInput {
         let venues: Vec<Venue> = self.devnet.chains.iter().map(venue).collect();
         let snapshot = liquidity::read(&self.solver, &venues, 5, 2).await.unwrap();
         let now = snapshot.timestamp;

@@ -13,6 +13,7 @@ mod lease;
 mod log;
 mod observe;
 mod operator;
+mod replay;
 mod reserve;
 mod saga;
 
