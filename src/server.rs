@@ -88,6 +88,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         adapters.push(adapter);
         venues.push(venue);
     }
+    let trial_keys = Some((config.solver.clone(), config.attester.clone()));
     let engine = Engine::new(
         SagaLog::new(db),
         adapters,
@@ -99,7 +100,9 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         info!(sagas = resumed.len(), "resumed unfinished sagas");
     }
     let keys = Keys::new(config.api_keys).map_err(anyhow::Error::msg)?;
-    let app = Arc::new(App::new(Arc::new(engine), venues, settings, keys));
+    let mut app = App::new(Arc::new(engine), venues, settings, keys);
+    app.trial_keys = trial_keys;
+    let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -83,6 +83,12 @@ pub struct App {
     pub settings: Settings,
     /// API keys.
     pub keys: Keys,
+    /// The solver's and the attester's keys, for replay trials on forks (never logged or
+    /// returned); without them a replay cannot try a change.
+    pub trial_keys: Option<(
+        alloy::signers::local::PrivateKeySigner,
+        alloy::signers::local::PrivateKeySigner,
+    )>,
     metrics: PrometheusHandle,
 }
 
@@ -95,6 +101,7 @@ impl App {
             venues,
             settings,
             keys,
+            trial_keys: None,
             metrics: metrics_handle(),
         }
     }

@@ -207,13 +207,25 @@ pub(crate) async fn retry(
     ))
 }
 
+/// What to try in a replay.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Planner knobs to try on fresh forks (`max_hops`, `slippage_bps`, `fee_ceiling_pct`,
+    /// `split`): the intent is re-planned where the saga failed and run there.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub with: Option<baton_engine::replay::Change>,
+}
+
 /// Replays a saga on local anvil forks of its chains (never touching the real chains) and returns
 /// the report: the first divergence from its log, or the failing step with its revert reason and
-/// call trace. Takes seconds.
+/// call trace; with `with`, also whether the change would have fulfilled it. Takes seconds.
 #[utoipa::path(
     post,
     path = "/v1/sagas/{id}/replay",
     params(("id" = String, Path, description = "The saga (intent) id")),
+    request_body(content = Option<ReplayRequest>, description = "Optional: a change to try"),
     responses(
         (status = 200, description = "The replay report", body = Object),
         (status = 404, description = "No such saga", body = ErrorBody),
@@ -225,9 +237,37 @@ pub(crate) async fn replay(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<baton_engine::replay::Report>, ApiError> {
     caller.require(Role::Operator)?;
     let saga = saga_id(&id)?;
+    let request: ReplayRequest = if body.is_empty() {
+        ReplayRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                Code::InvalidRequest,
+                format!("the body is not a replay request: {e}"),
+            )
+        })?
+    };
+    let trial = match request.with {
+        Some(change) => {
+            let (solver, attester) = app.trial_keys.clone().ok_or_else(|| {
+                ApiError::new(
+                    Code::Conflict,
+                    "this server has no solver and attester keys for trials",
+                )
+            })?;
+            Some(baton_engine::replay::Trial {
+                change,
+                venues: app.venues.clone(),
+                solver,
+                attester,
+            })
+        }
+        None => None,
+    };
     let anvil = baton_engine::adapters::devnet::find_anvil().map_err(|e| {
         ApiError::new(
             Code::ChainUnavailable,
@@ -240,7 +280,7 @@ pub(crate) async fn replay(
         saga,
         &app.settings.rpc_urls,
         &anvil,
-        None,
+        trial.as_ref(),
         &|line: &str| tracing::info!(%saga, "{line}"),
     )
     .await

@@ -508,9 +508,18 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
     let url = format!("{}/v1/sagas/{id}/replay", server.base);
     let (status, body) = call("POST", url.clone(), Some(DAPP), None).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
-    let (status, body) = call("POST", url, Some(OPS), None).await;
+    let (status, body) = call("POST", url.clone(), Some(OPS), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["failing_step"]["step"], swap["id"], "{body:#}");
+    let (status, body) = call(
+        "POST",
+        url,
+        Some(OPS),
+        Some(json!({ "with": { "max_hops": 3, "slippage_bps": 150 } })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["trial"]["fulfilled"], true, "{body:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
