@@ -751,6 +751,12 @@ async fn every_client_error_has_its_code_and_a_sentence() {
         400,
         "invalid_intent",
     );
+    let rushed = {
+        let mut v = with(&["open_deadline"], json!({ "in": 2 }));
+        v["fill_deadline"] = json!({ "in": 4 });
+        v
+    };
+    expect("too soon", quote(rushed).await, 400, "deadline_too_soon");
     expect(
         "liquidity",
         quote(with(
