@@ -39,6 +39,9 @@ pub(crate) struct Config {
     pub(crate) route_latency_secs: Option<u64>,
     /// The largest request body, bytes (default 65536).
     pub(crate) body_limit: Option<usize>,
+    /// Milliseconds a liquidity snapshot serves quotes and submissions (default 500; 0: read the
+    /// chains for every request).
+    pub(crate) snapshot_ttl_ms: Option<u64>,
     /// API keys.
     #[serde(default)]
     pub(crate) api_keys: Vec<ApiKeyConfig>,
@@ -289,6 +292,9 @@ impl Config {
                     .route_latency_secs
                     .unwrap_or(defaults.route_latency_secs),
                 body_limit: self.body_limit.unwrap_or(defaults.body_limit),
+                snapshot_ttl: self
+                    .snapshot_ttl_ms
+                    .map_or(defaults.snapshot_ttl, std::time::Duration::from_millis),
                 ..defaults
             },
         })

@@ -58,6 +58,9 @@ pub struct Settings {
     pub unhealthy_error_rate: f64,
     /// Each chain's JSON-RPC URL, for replays (forks are made from it).
     pub rpc_urls: std::collections::HashMap<ChainId, String>,
+    /// How long a liquidity snapshot read from the chains serves quotes and submissions before it
+    /// is read again (every read costs a few RPC calls per token and pool).
+    pub snapshot_ttl: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -69,6 +72,7 @@ impl Default for Settings {
             body_limit: 64 * 1024,
             unhealthy_error_rate: 0.5,
             rpc_urls: std::collections::HashMap::new(),
+            snapshot_ttl: std::time::Duration::from_millis(500),
         }
     }
 }
@@ -90,6 +94,8 @@ pub struct App {
         alloy::signers::local::PrivateKeySigner,
     )>,
     metrics: PrometheusHandle,
+    /// The latest snapshot and when it was read.
+    snapshot: tokio::sync::Mutex<Option<(std::time::Instant, SnapshotSpec)>>,
 }
 
 impl App {
@@ -103,6 +109,7 @@ impl App {
             keys,
             trial_keys: None,
             metrics: metrics_handle(),
+            snapshot: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -127,15 +134,24 @@ impl App {
             })
     }
 
-    /// The liquidity snapshot read from the chains now.
+    /// The liquidity snapshot read from the chains, at most `snapshot_ttl` old. Concurrent
+    /// requests share one read.
     pub(crate) async fn snapshot(&self) -> Result<SnapshotSpec, ApiError> {
-        Ok(liquidity::read(
+        let mut cached = self.snapshot.lock().await;
+        if let Some((at, snapshot)) = cached.as_ref()
+            && at.elapsed() < self.settings.snapshot_ttl
+        {
+            return Ok(snapshot.clone());
+        }
+        let snapshot = liquidity::read(
             self.engine.chains(),
             &self.venues,
             self.settings.solver_fee_bps,
             self.settings.route_latency_secs,
         )
-        .await?)
+        .await?;
+        *cached = Some((std::time::Instant::now(), snapshot.clone()));
+        Ok(snapshot)
     }
 }
 
