@@ -1,13 +1,15 @@
 //! # baton-api
 //!
 //! baton's REST API v1 (axum): dApps quote an intent, sign its orders, submit them and follow the
-//! saga to its outcome; operators list sagas, retry one, pause chains and pull the emergency brake.
+//! saga to its outcome; operators list sagas, retry one, replay one on anvil forks, pause chains and
+//! pull the emergency brake.
 //!
 //! ## Layout
 //! - [`quote`]: `POST /v1/quotes` — the plan, its price, ETA and the orders as EIP-712 typed data.
 //! - [`intents`]: `POST /v1/intents` (checks, durable admission, `Idempotency-Key`),
 //!   `GET /v1/intents/{id}` and its Server-Sent Events.
-//! - [`operator`]: `GET /v1/chains`, `GET /v1/inventory` and the `/v1/operator/…` endpoints.
+//! - [`operator`]: `GET /v1/chains`, `GET /v1/inventory`, the `/v1/operator/…` endpoints and
+//!   `POST /v1/sagas/{id}/replay`.
 //! - [`auth`]: API keys with roles (`dapp` < `operator` < `admin`) and per-key rate limits.
 //! - [`error`]: the closed set of error codes; every client error is a 4xx with
 //!   `{"code", "message"}`.
