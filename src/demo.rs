@@ -97,12 +97,7 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
     }
     let signer = dev_signer(USER);
 
-    let mut files: Vec<_> = std::fs::read_dir(intents)
-        .with_context(|| format!("reading {}", intents.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
+    let files = crate::intent_files(&[intents.to_path_buf()])?;
     let mut first = Vec::new();
     let mut last = Vec::new();
     for path in files {

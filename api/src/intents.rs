@@ -81,11 +81,16 @@ fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::new(Code::InvalidIntent, msg)
 }
 
+/// A submitted order, its signature checked.
+struct Verified {
+    order: GaslessCrossChainOrder,
+    signature: Bytes,
+    /// The order id: the EIP-712 digest the user signed.
+    id: B256,
+}
+
 /// The orders, parsed, their signatures checked against their users.
-fn verify(
-    app: &App,
-    req: &SubmitRequest,
-) -> Result<Vec<(GaslessCrossChainOrder, Bytes)>, ApiError> {
+fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, ApiError> {
     if req.orders.is_empty() || req.orders.len() > 8 {
         return Err(invalid("send between 1 and 8 signed orders"));
     }
@@ -136,22 +141,26 @@ fn verify(
                 ),
             ));
         }
-        out.push((order, bytes));
+        out.push(Verified {
+            order,
+            signature: bytes,
+            id: digest,
+        });
     }
     Ok(out)
 }
 
 /// The intent the orders describe (every order carries the intent id, its own inputs and every
 /// output), with tokens named by address.
-fn intent_of(orders: &[(GaslessCrossChainOrder, Bytes)]) -> Result<(IntentSpec, B256), ApiError> {
-    let (lead, _) = &orders[0];
+fn intent_of(orders: &[Verified]) -> Result<(IntentSpec, B256), ApiError> {
+    let lead = &orders[0].order;
     if lead.orderDataType != order_data_type() {
         return Err(invalid("orders[0]: orderDataType is not baton's"));
     }
     let lead_data = BatonOrderData::abi_decode(&lead.orderData)
         .map_err(|_| invalid("orders[0]: orderData does not decode as BatonOrderData"))?;
     let mut inputs = Vec::new();
-    for (i, (order, _)) in orders.iter().enumerate() {
+    for (i, Verified { order, .. }) in orders.iter().enumerate() {
         let data = BatonOrderData::abi_decode(&order.orderData)
             .map_err(|_| invalid(format!("orders[{i}]: orderData does not decode")))?;
         if order.user != lead.user
@@ -313,15 +322,7 @@ pub(crate) async fn submit(
     let orders = verify(&app, &req)?;
     let (spec, intent_id) = intent_of(&orders)?;
     let saga = SagaId(intent_id);
-    let sent_ids: Vec<B256> = orders
-        .iter()
-        .map(|(o, _)| {
-            o.eip712_signing_hash(&domain(
-                ChainId(u64::try_from(o.originChainId).unwrap_or(u64::MAX)),
-                o.originSettler,
-            ))
-        })
-        .collect();
+    let sent_ids: Vec<B256> = orders.iter().map(|o| o.id).collect();
     let mismatch = || {
         invalid(
             "the orders do not match the intent they describe (send every order of one quote, in its order)",
@@ -337,12 +338,12 @@ pub(crate) async fn submit(
     } else {
         let snapshot = app.snapshot().await?;
         let now = snapshot.timestamp;
-        if u64::from(orders[0].0.openDeadline) <= now {
+        if u64::from(orders[0].order.openDeadline) <= now {
             return Err(ApiError::new(
                 Code::DeadlinePassed,
                 format!(
                     "the open deadline ({}) has passed (chain time {now}); quote again",
-                    orders[0].0.openDeadline
+                    orders[0].order.openDeadline
                 ),
             ));
         }
@@ -356,7 +357,7 @@ pub(crate) async fn submit(
             intent: spec,
             snapshot,
             config: app.settings.planner,
-            signatures: orders.into_iter().map(|(_, s)| s).collect(),
+            signatures: orders.into_iter().map(|o| o.signature).collect(),
         };
         app.engine.submit(input).await?;
         tracing::info!(intent = %saga, by = %caller.name, "intent accepted");

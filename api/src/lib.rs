@@ -56,8 +56,6 @@ pub struct Settings {
     pub planner: PlannerConfig,
     /// The largest request body accepted, bytes.
     pub body_limit: usize,
-    /// A chain whose RPC error rate is above this is reported unhealthy.
-    pub unhealthy_error_rate: f64,
     /// Each chain's JSON-RPC URL, for replays (forks are made from it).
     pub rpc_urls: std::collections::HashMap<ChainId, String>,
     /// How long a liquidity snapshot read from the chains serves quotes and submissions before it
@@ -72,7 +70,6 @@ impl Default for Settings {
             route_latency_secs: 2,
             planner: PlannerConfig::default(),
             body_limit: 64 * 1024,
-            unhealthy_error_rate: 0.5,
             rpc_urls: std::collections::HashMap::new(),
             snapshot_ttl: std::time::Duration::from_millis(500),
         }
@@ -330,20 +327,4 @@ impl utoipa::Modify for Security {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
-}
-
-/// Keys by name, for tests and tools that build a [`Keys`] from a few secrets.
-pub fn keys_from(list: &[(&str, Role, &str)], per_second: u32) -> Result<Keys, String> {
-    let per_second =
-        std::num::NonZeroU32::new(per_second.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
-    Keys::new(
-        list.iter()
-            .map(|(name, role, secret)| ApiKey {
-                name: (*name).to_owned(),
-                role: *role,
-                secret: (*secret).to_owned(),
-                per_second,
-            })
-            .collect(),
-    )
 }

@@ -25,7 +25,8 @@ pub struct ChainStatus {
     pub chain: u64,
     /// Whether its RPC answered now.
     pub reachable: bool,
-    /// Reachable, error rate under the engine's threshold, and not paused.
+    /// Reachable, RPC error rate under the engine's threshold (where it holds new steps), and not
+    /// paused.
     pub healthy: bool,
     /// Paused by an operator (or by the emergency brake).
     pub paused: bool,
@@ -70,7 +71,7 @@ pub(crate) async fn chains(
             reachable: c.is_some(),
             healthy: c.is_some()
                 && !paused
-                && rate.unwrap_or(1.0) <= app.settings.unhealthy_error_rate,
+                && rate.unwrap_or(1.0) <= app.engine.config().unhealthy_error_rate,
             paused,
             head: c.map(|c| c.head.number),
             timestamp: c.map(|c| c.timestamp),

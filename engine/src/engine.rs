@@ -348,6 +348,11 @@ impl Engine {
         }
     }
 
+    /// The engine's knobs.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
     /// The saga log.
     pub fn log(&self) -> &SagaLog {
         &self.shared.log
@@ -426,8 +431,8 @@ impl Engine {
             .await?
             .ok_or(EngineError::NotFound(saga))?;
         let events = self.shared.log.events(saga).await?;
-        let before = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
-        if before.completed {
+        let mut state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        if state.completed {
             return Err(EngineError::Conflict(format!(
                 "saga {saga} is completed; there is nothing to retry"
             )));
@@ -436,7 +441,8 @@ impl Engine {
             .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
         let planned = input.plan_stored()?;
         let retried = SagaEvent::Retried { by: by.to_owned() };
-        self.shared.log.append(saga, retried).await?;
+        let appended = self.shared.log.append(saga, retried.clone()).await?;
+        state.apply(appended.seq, &retried);
         control::record(
             self.shared.log.db(),
             by,
@@ -447,8 +453,6 @@ impl Engine {
         )
         .await?;
         info!(%saga, by, "retried by an operator");
-        let events = self.shared.log.events(saga).await?;
-        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
         let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
         self.spawn(saga, planned, state, created_ms, None);
         Ok(())

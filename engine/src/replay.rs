@@ -554,22 +554,14 @@ async fn try_change(
             .find(|b| b.chain == t.chain && b.number == number)
             .map(key)
     });
-    let upto: Vec<&Block> = blocks
+    // Blocks are in key order: the ones up to the failure are a prefix.
+    let upto = &blocks[..blocks
         .iter()
-        .filter(|b| failed_in.is_none_or(|f| key(b) <= f))
-        .collect();
+        .take_while(|b| failed_in.is_none_or(|f| key(b) <= f))
+        .count()];
     let forks = start_forks(span, rpcs, anvil, progress)?;
     let own: Vec<B256> = txs.iter().map(|t| t.tx).collect();
-    let owned: Vec<Block> = upto
-        .iter()
-        .map(|b| Block {
-            chain: b.chain,
-            number: b.number,
-            timestamp: b.timestamp,
-            txs: b.txs.clone(),
-        })
-        .collect();
-    make_again(&owned, origin, &forks, &own, &[]).await?;
+    make_again(upto, origin, &forks, &own, &[]).await?;
     progress("re-planning on the forks with the change and running the intent there …");
 
     let mut chains: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
@@ -591,7 +583,7 @@ async fn try_change(
     // after the last (time goes on from where the saga failed, not from now: deadlines hold).
     let mut clocks: Vec<(DynProvider, u64)> = Vec::new();
     for (chain, (_, p)) in &forks {
-        let last = owned
+        let last = upto
             .iter()
             .filter(|b| b.chain == *chain)
             .map(|b| b.timestamp)

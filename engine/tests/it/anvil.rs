@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::signers::SignerSync;
-use baton_adapters::devnet::{ATTESTER, Devnet, DevnetChain, SOLVER, TOKENS, USER, dev_signer};
+use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_engine::attester::LocalAttester;
-use baton_engine::liquidity::{self, Venue, VenuePool, VenueToken};
+use baton_engine::liquidity::{self, Venue};
 use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaEvent, SagaInput, SagaLog};
+use baton_planner::ChainId;
 use baton_planner::spec::IntentSpec;
 use baton_planner::step::Action;
-use baton_planner::{Amount, ChainId};
 use serde_json::json;
 
 use crate::sqlite_file;
@@ -52,36 +52,6 @@ fn approve(token: Address, spender: Address) -> Op {
         token,
         spender,
         amount: U256::MAX,
-    }
-}
-
-fn venue(chain: &DevnetChain) -> Venue {
-    let price = |symbol: &str| match symbol {
-        "USDC" => U256::from(2_500_000_000u64),
-        "WETH" => U256::from(10u64).pow(U256::from(18)),
-        _ => U256::from(2_500u64) * U256::from(10u64).pow(U256::from(18)),
-    };
-    Venue {
-        chain: ChainId(chain.chain_id),
-        settlers: chain.settlers(),
-        finality_blocks: 2,
-        tokens: TOKENS
-            .iter()
-            .map(|(symbol, decimals)| VenueToken {
-                symbol: symbol.to_string(),
-                address: chain.tokens[*symbol],
-                decimals: *decimals,
-                native_price: Some(Amount::new(price(symbol))),
-            })
-            .collect(),
-        pools: chain
-            .pools
-            .values()
-            .map(|p| VenuePool {
-                address: *p,
-                fee_bps: 30,
-            })
-            .collect(),
     }
 }
 
@@ -131,7 +101,13 @@ pub(crate) async fn setup() -> Setup {
 
 impl Setup {
     pub(crate) async fn input(&self, nonce: u64) -> SagaInput {
-        let venues: Vec<Venue> = self.devnet.chains.iter().map(venue).collect();
+        let venues: Vec<Venue> = self
+            .devnet
+            .file()
+            .chains
+            .iter()
+            .map(liquidity::devnet_venue)
+            .collect();
         let snapshot = liquidity::read(&self.solver, &venues, 5, 2).await.unwrap();
         let now = snapshot.timestamp;
         let intent: IntentSpec = serde_json::from_value(json!({
