@@ -76,6 +76,18 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/sagas/{id}/replay` with a change to try and, when `resume`, to resume the saga
+    /// with after a trial that fulfils it. A replay takes seconds to minutes.
+    pub(crate) async fn replay(&self, id: &str, change: &Value, resume: bool) -> Result<Value> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/sagas/{id}/replay", self.base))
+                .timeout(Duration::from_secs(600))
+                .json(&json!({ "with": change, "resume": resume })),
+        )
+        .await
+    }
+
     /// `GET /v1/operator/sagas`.
     pub(crate) async fn sagas(&self, state: Option<&str>) -> Result<Value> {
         let query = state.map_or_else(String::new, |s| format!("?state={s}"));

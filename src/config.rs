@@ -26,6 +26,8 @@ pub(crate) struct Config {
     /// A devnet file (`BATON_DEVNET`): its chains are served, with anvil's dev keys for the solver
     /// and the attester unless `[solver]` / `[attester]` say otherwise.
     pub(crate) devnet: Option<PathBuf>,
+    /// Calls per second to each devnet chain's RPC (default 200, as for `[[chains]]`).
+    pub(crate) devnet_requests_per_second: Option<u32>,
     /// Chains, beside or instead of a devnet file's.
     #[serde(default)]
     pub(crate) chains: Vec<ChainConfig>,
@@ -42,6 +44,9 @@ pub(crate) struct Config {
     /// Milliseconds a liquidity snapshot serves quotes and submissions (default 500; 0: read the
     /// chains for every request).
     pub(crate) snapshot_ttl_ms: Option<u64>,
+    /// Seconds a saga whose step failed before the pivot is held for an operator (who may replay
+    /// it with a change and resume it) before it compensates (default 0: compensate at once).
+    pub(crate) hold_for_operator_secs: Option<u64>,
     /// API keys.
     #[serde(default)]
     pub(crate) api_keys: Vec<ApiKeyConfig>,
@@ -162,6 +167,8 @@ pub(crate) struct Resolved {
     pub(crate) api_keys: Vec<ApiKey>,
     /// API knobs.
     pub(crate) settings: baton_api::Settings,
+    /// Engine knobs.
+    pub(crate) engine: baton_engine::EngineConfig,
 }
 
 impl Config {
@@ -199,7 +206,7 @@ impl Config {
                 chains.push((
                     baton_engine::liquidity::devnet_venue(c),
                     c.rpc_url.clone(),
-                    None,
+                    self.devnet_requests_per_second,
                 ));
             }
             let key = |role: &str| {
@@ -296,6 +303,12 @@ impl Config {
                     .snapshot_ttl_ms
                     .map_or(defaults.snapshot_ttl, std::time::Duration::from_millis),
                 ..defaults
+            },
+            engine: baton_engine::EngineConfig {
+                hold_for_operator: std::time::Duration::from_secs(
+                    self.hold_for_operator_secs.unwrap_or(0),
+                ),
+                ..Default::default()
             },
         })
     }

@@ -75,6 +75,7 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
             },
             ..Default::default()
         },
+        engine: Default::default(),
     };
     let running = server::start(config).await?;
     println!(

@@ -11,6 +11,7 @@ use baton_planner::spec::{IntentSpec, SnapshotSpec};
 use baton_planner::{LiquidityGraph, LiquiditySnapshot, PlannerConfig, describe::describe, plan};
 use clap::{Args, Parser, Subcommand};
 
+mod bench;
 mod client;
 mod config;
 mod demo;
@@ -49,6 +50,12 @@ enum Command {
     Devnet {
         #[command(subcommand)]
         action: DevnetAction,
+    },
+    /// Measure baton: the engine, recovery, intents end to end on anvil, and intake over REST
+    /// (the figures of BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        bench: bench::Bench,
     },
     /// Check the saga log.
     Audit {
@@ -123,10 +130,22 @@ enum Command {
         /// BATON_SOLVER_KEY / BATON_ATTESTER_KEY).
         #[arg(long = "with", value_name = "FILE")]
         with: Option<PathBuf>,
+        /// After a trial of `--with` that fulfils the intent, resume the real saga with the change
+        /// (it must be held for an operator). The server that drives the saga replays, tries and
+        /// resumes (`POST /v1/sagas/{id}/replay`), and logs the decision; needs an operator key.
+        #[arg(long, requires = "with")]
+        resume: bool,
+        /// The server's base URL (for `--resume`).
+        #[arg(long, env = "BATON_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// The operator's API key (for `--resume`).
+        #[arg(long, env = "BATON_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
     },
     /// List sagas (operator key).
     Sagas {
-        /// Only sagas in this state (running, compensating, decided, retried, completed).
+        /// Only sagas in this state (running, held, resumed, compensating, decided,
+        /// retried, completed).
         #[arg(long)]
         state: Option<String>,
         #[command(flatten)]
@@ -285,11 +304,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }),
         Command::Replay {
             saga,
+            json,
+            with,
+            resume: true,
+            server,
+            api_key,
+            ..
+        } => runtime()?.block_on(resume(
+            &saga,
+            &server,
+            api_key.as_deref(),
+            with.as_deref(),
+            json,
+        )),
+        Command::Replay {
+            saga,
             database,
             devnet,
             rpcs,
             json,
             with,
+            ..
         } => runtime()?.block_on(replay(
             &saga,
             &database,
@@ -298,6 +333,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             with.as_deref(),
         )),
+        Command::Bench { bench } => bench::run(bench),
         Command::Status { id, follow, server } => runtime()?.block_on(status(&server, &id, follow)),
         Command::Sagas { state, server } => runtime()?.block_on(async {
             let sagas = server.client()?.sagas(state.as_deref()).await?;
@@ -369,6 +405,42 @@ async fn replay(
         print!("{}", baton_engine::replay::render(&report));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `baton replay ID --with FILE --resume`: the server replays, tries the change and, when the
+/// trial fulfils the intent, resumes the saga with it. Fails (exit 1) when it was not resumed.
+async fn resume(
+    saga: &str,
+    server: &str,
+    api_key: Option<&str>,
+    with: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    let path = with.context("--resume needs --with FILE")?;
+    let change: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not a change (planner knobs)", path.display()))?;
+    let key =
+        api_key.context("--resume goes through the server: set --api-key or BATON_API_KEY")?;
+    if !json {
+        eprintln!("replaying on forks, trying the change and resuming at {server} …");
+    }
+    let body = client::Client::new(server, key)?
+        .replay(saga, &change, true)
+        .await?;
+    let report: baton_engine::replay::Report =
+        serde_json::from_value(body).context("the server's replay report does not parse")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", baton_engine::replay::render(&report));
+    }
+    if report.resume.as_ref().is_some_and(|r| r.resumed) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// The trial of `--with FILE`: the change, the devnet's venues, and the solver's and attester's

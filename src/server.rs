@@ -9,7 +9,7 @@ use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::port::ChainAdapter;
 use baton_api::{App, Keys};
 use baton_engine::attester::LocalAttester;
-use baton_engine::{Db, Engine, EngineConfig, SagaLog, liquidity};
+use baton_engine::{Db, Engine, SagaLog, liquidity};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -93,7 +93,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         SagaLog::new(db),
         adapters,
         Arc::new(LocalAttester(config.attester)),
-        EngineConfig::default(),
+        config.engine,
     );
     let resumed = engine.recover().await?;
     if !resumed.is_empty() {

@@ -142,13 +142,22 @@ pub(crate) async fn inventory(
 #[derive(Clone, Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SagaFilter {
-    /// Only sagas in this state: `running`, `compensating`, `decided`, `retried`, `completed`.
+    /// Only sagas in this state: `running`, `held`, `resumed`, `compensating`, `decided`,
+    /// `retried`, `completed`.
     pub state: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,
 }
 
-const STATES: [&str; 5] = ["running", "compensating", "decided", "retried", "completed"];
+const STATES: [&str; 7] = [
+    "running",
+    "held",
+    "resumed",
+    "compensating",
+    "decided",
+    "retried",
+    "completed",
+];
 
 /// Sagas, newest first, optionally in one state.
 #[utoipa::path(
@@ -217,11 +226,16 @@ pub struct ReplayRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub with: Option<baton_engine::replay::Change>,
+    /// After a trial that fulfils the intent, resume the real saga with the change (it must be
+    /// held for an operator: its step failed before the pivot and it has not compensated).
+    #[serde(default)]
+    pub resume: bool,
 }
 
 /// Replays a saga on local anvil forks of its chains (never touching the real chains) and returns
 /// the report: the first divergence from its log, or the failing step with its revert reason and
-/// call trace; with `with`, also whether the change would have fulfilled it. Takes seconds.
+/// call trace; with `with`, also whether the change would have fulfilled it, and with `resume`
+/// (after a trial that fulfils it) the real saga resumed with the change. Takes seconds.
 #[utoipa::path(
     post,
     path = "/v1/sagas/{id}/replay",
@@ -252,6 +266,16 @@ pub(crate) async fn replay(
             )
         })?
     };
+    if request.resume {
+        if request.with.is_none() {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "resume needs a change (`with`) to try on forks first",
+            ));
+        }
+        // Refused before the forks start when the saga cannot be resumed anyway.
+        app.engine.resumable(saga).await?;
+    }
     let trial = match request.with {
         Some(change) => {
             let (solver, attester) = app.trial_keys.clone().ok_or_else(|| {
@@ -289,6 +313,42 @@ pub(crate) async fn replay(
         baton_engine::EngineError::Replay(m) => ApiError::new(Code::ChainUnavailable, m),
         other => other.into(),
     })?;
+    let mut report = report;
+    if request.resume
+        && let (Some(change), Some(trial)) = (request.with, &report.trial)
+    {
+        report.resume = Some(if trial.fulfilled {
+            let snapshot = app.snapshot().await?;
+            match app
+                .engine
+                .resume_with(saga, snapshot, change, &caller.name)
+                .await
+            {
+                Ok(plan) => baton_engine::replay::ResumeDecision {
+                    resumed: true,
+                    summary: format!(
+                        "resumed by {} with the change, re-planned over the chains' liquidity now",
+                        caller.name
+                    ),
+                    plan,
+                },
+                Err(baton_engine::EngineError::Conflict(why)) => {
+                    baton_engine::replay::ResumeDecision {
+                        resumed: false,
+                        summary: format!("not resumed: {why}"),
+                        plan: Vec::new(),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            baton_engine::replay::ResumeDecision {
+                resumed: false,
+                summary: "not resumed: the trial did not fulfil the intent".into(),
+                plan: Vec::new(),
+            }
+        });
+    }
     Ok(Json(report))
 }
 

@@ -70,7 +70,7 @@ pub struct OperatorAction {
     pub at_ms: i64,
     /// Who.
     pub by: String,
-    /// What (`pause`, `resume`, `retry`).
+    /// What (`pause`, `resume`, `retry`, `resume-saga`).
     pub action: String,
     /// On what (`chain:1001`, `all`, a saga id).
     pub target: String,

@@ -43,6 +43,11 @@ pub struct EngineConfig {
     /// How long a saga's lease lasts without renewal; another instance may take the saga over
     /// after that.
     pub lease: Duration,
+    /// When a step fails for good before the pivot, hold the saga this long for an operator
+    /// (who may try a change on forks and resume it with [`Engine::resume_with`]) before
+    /// compensating; never past the point where the rest of the plan would miss the fill
+    /// deadline. Zero (the default): compensate at once.
+    pub hold_for_operator: Duration,
 }
 
 impl EngineConfig {
@@ -62,6 +67,7 @@ impl Default for EngineConfig {
             stop_after_events: None,
             instance: default_instance(),
             lease: Duration::from_secs(30),
+            hold_for_operator: Duration::ZERO,
         }
     }
 }
@@ -224,13 +230,22 @@ impl Engine {
                 part.into_iter()
                     .map(|u| {
                         let (id, events) = (u.id, u.events);
-                        let input: SagaInput = serde_json::from_str(&u.body).map_err(|e| {
-                            EngineError::Corrupt(format!("intent of saga {id}: {e}"))
-                        })?;
-                        let planned = input.plan_stored()?;
-                        let started = events.iter().find_map(|(_, e)| match e {
-                            SagaEvent::Started { plan, .. } => Some(*plan),
+                        // The input of its latest operator resume, else the admitted one.
+                        let resumed = events.iter().rev().find_map(|(_, e)| match e {
+                            SagaEvent::Resumed { input, plan, .. } => Some((input, *plan)),
                             _ => None,
+                        });
+                        let input: SagaInput = match resumed {
+                            Some((input, _)) => serde_json::from_value(input.clone()),
+                            None => serde_json::from_str(&u.body),
+                        }
+                        .map_err(|e| EngineError::Corrupt(format!("intent of saga {id}: {e}")))?;
+                        let planned = input.plan_stored()?;
+                        let started = resumed.map(|(_, plan)| plan).or_else(|| {
+                            events.iter().find_map(|(_, e)| match e {
+                                SagaEvent::Started { plan, .. } => Some(*plan),
+                                _ => None,
+                            })
                         });
                         if started.is_some_and(|h| h != planned.hash) {
                             return Err(EngineError::Corrupt(format!(
@@ -424,21 +439,15 @@ impl Engine {
                 "saga {saga} is running; only a stopped saga can be retried"
             )));
         }
-        let body = self
-            .shared
-            .log
-            .input(saga)
+        let (input, events, mut state) = self
+            .stored(saga)
             .await?
             .ok_or(EngineError::NotFound(saga))?;
-        let events = self.shared.log.events(saga).await?;
-        let mut state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
         if state.completed {
             return Err(EngineError::Conflict(format!(
                 "saga {saga} is completed; there is nothing to retry"
             )));
         }
-        let input: SagaInput = serde_json::from_str(&body)
-            .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
         let planned = input.plan_stored()?;
         let retried = SagaEvent::Retried { by: by.to_owned() };
         let appended = self.shared.log.append(saga, retried.clone()).await?;
@@ -458,17 +467,154 @@ impl Engine {
         Ok(())
     }
 
-    /// Saga `saga` as it stands (status, outcome, every step with its chain's confirmations), or
-    /// `None` when it is not in the log.
-    pub async fn view(&self, saga: SagaId) -> Result<Option<SagaView>> {
+    /// The input `saga` runs, its events and its state folded from them; `None` when it is not in
+    /// the log.
+    async fn stored(
+        &self,
+        saga: SagaId,
+    ) -> Result<Option<(SagaInput, Vec<crate::log::StoredEvent>, SagaState)>> {
         let Some(body) = self.shared.log.input(saga).await? else {
             return Ok(None);
         };
         let input: SagaInput = serde_json::from_str(&body)
             .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
-        let planned = input.plan_stored()?;
         let events = self.shared.log.events(saga).await?;
         let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        Ok(Some((input, events, state)))
+    }
+
+    /// The input and state of `saga` when an operator may resume it with a change
+    /// ([`Engine::resume_with`]); otherwise [`EngineError::Conflict`] saying why not.
+    pub async fn resumable(&self, saga: SagaId) -> Result<(SagaInput, SagaState)> {
+        let (stored, _, state) = self
+            .stored(saga)
+            .await?
+            .ok_or(EngineError::NotFound(saga))?;
+        state.resumable().map_err(|why| {
+            EngineError::Conflict(format!("saga {saga} cannot be resumed: {why}"))
+        })?;
+        Ok((stored, state))
+    }
+
+    /// Resumes a saga held for an operator (see [`EngineConfig::hold_for_operator`]) with
+    /// `change`, on behalf of `by`: re-plans the intent over `snapshot` (the chains' liquidity
+    /// now) with the saga's knobs changed, checks that the plan still has the user's signed
+    /// orders and keeps every done step as it was, logs the decision (`Resumed`, and the operator
+    /// action), and drives the new plan here. Returns the new plan's steps (`action on chain`).
+    ///
+    /// The saga's lease is taken first, so a driver elsewhere cannot act on the old plan
+    /// afterwards; a saga whose lease another instance holds is refused. Inventory stays
+    /// reserved as it was at admission (a re-plan that needs other tokens is not re-reserved).
+    pub async fn resume_with(
+        &self,
+        saga: SagaId,
+        snapshot: baton_planner::spec::SnapshotSpec,
+        change: crate::replay::Change,
+        by: &str,
+    ) -> Result<Vec<String>> {
+        let (stored, state) = self.resumable(saga).await?;
+        let old = stored.plan_stored()?;
+        let input = SagaInput {
+            intent: stored.intent.clone(),
+            snapshot,
+            config: change.apply(stored.config),
+            signatures: stored.signatures.clone(),
+        };
+        let planned = input.plan().map_err(|e| {
+            EngineError::Conflict(format!(
+                "with the change, the intent does not plan over the chains' liquidity now with \
+                 the user's signed orders: {e}"
+            ))
+        })?;
+        for step in planned.plan.steps() {
+            if !self.shared.chains.contains_key(&step.chain) {
+                return Err(EngineError::NoAdapter(step.chain.0));
+            }
+        }
+        let same = |p: &Planned, id| {
+            p.plan
+                .step(id)
+                .map(|s| (s.chain, format!("{:?}", s.action)))
+        };
+        for (id, st) in &state.steps {
+            if st.is_done() && same(&old, *id) != same(&planned, *id) {
+                return Err(EngineError::Conflict(format!(
+                    "with the change, step {} (done) would be another step; the change must keep \
+                     the done steps",
+                    id.0
+                )));
+            }
+        }
+
+        // Stop the held driver here, and fence out any other.
+        let held = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&saga);
+        if let Some(task) = held {
+            task.abort();
+            let _ = task.await;
+        }
+        let owner = &self.shared.config.instance;
+        let ttl = self.shared.config.lease_ms();
+        let fence = self
+            .shared
+            .log
+            .acquire_lease(saga, owner, now_ms(), ttl)
+            .await?
+            .ok_or_else(|| {
+                EngineError::Conflict(format!(
+                    "saga {saga} is driven by another instance; resume it there"
+                ))
+            })?;
+        let lease = Some((fence, now_ms() + ttl));
+        let resumed = SagaEvent::Resumed {
+            by: by.to_owned(),
+            change,
+            input: serde_json::to_value(&input).map_err(|e| EngineError::Corrupt(e.to_string()))?,
+            plan: planned.hash,
+        };
+        self.shared.log.append_fenced(saga, resumed, fence).await?;
+        let events = self.shared.log.events(saga).await?;
+        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
+        if state.held.is_some() || state.resumed_plan != Some(planned.hash) {
+            // The hold ended (compensation began) before the resume was written: the saga goes on
+            // as it was.
+            self.spawn(saga, old, state.clone(), created_ms, lease);
+            return Err(EngineError::Conflict(format!(
+                "saga {saga} stopped being held before the resume was logged: {}",
+                state.compensating.unwrap_or_default()
+            )));
+        }
+        control::record(
+            self.shared.log.db(),
+            by,
+            "resume-saga",
+            &saga.to_string(),
+            &serde_json::to_string(&change).unwrap_or_default(),
+            now_ms(),
+        )
+        .await?;
+        info!(%saga, by, ?change, "resumed with a change by an operator");
+        let steps = planned
+            .plan
+            .steps()
+            .iter()
+            .map(|s| format!("{} on {}", s.action.name(), s.chain))
+            .collect();
+        self.spawn(saga, planned, state, created_ms, lease);
+        Ok(steps)
+    }
+
+    /// Saga `saga` as it stands (status, outcome, every step with its chain's confirmations), or
+    /// `None` when it is not in the log.
+    pub async fn view(&self, saga: SagaId) -> Result<Option<SagaView>> {
+        let Some((input, events, state)) = self.stored(saga).await? else {
+            return Ok(None);
+        };
+        let planned = input.plan_stored()?;
         let mut heads = HashMap::new();
         for step in planned.plan.steps() {
             if heads.contains_key(&step.chain) {

@@ -118,6 +118,29 @@ pub enum SagaEvent {
         /// Who (the operator's API key name, or the CLI user).
         by: String,
     },
+    /// A step failed for good before the pivot and the engine holds the saga for an operator
+    /// instead of compensating at once (`EngineConfig::hold_for_operator`): until `until_ms` (or
+    /// until the fill deadline comes too near) an operator may resume it with a change; then it
+    /// compensates.
+    Held {
+        /// The failure.
+        reason: String,
+        /// When the hold ends, unix milliseconds.
+        until_ms: i64,
+    },
+    /// An operator resumed a held saga with a change, after trying it on forks: the steps not
+    /// done are re-planned from `input` (the same intent and signed orders, live liquidity, the
+    /// changed knobs), whose plan hashes to `plan`; the done steps are the same in both plans.
+    Resumed {
+        /// Who.
+        by: String,
+        /// The change.
+        change: crate::replay::Change,
+        /// The saga's input from here on (a [`crate::SagaInput`] as JSON).
+        input: serde_json::Value,
+        /// The hash of its plan.
+        plan: B256,
+    },
 }
 
 /// What a step's transaction was built against: the chain's head and base fee, and the chain
@@ -198,6 +221,8 @@ impl SagaEvent {
             SagaEvent::Decided { .. } => "decided",
             SagaEvent::Completed => "completed",
             SagaEvent::Retried { .. } => "retried",
+            SagaEvent::Held { .. } => "held",
+            SagaEvent::Resumed { .. } => "resumed",
         }
     }
 }

@@ -144,7 +144,7 @@ pub async fn read(
 }
 
 /// The venue of a devnet chain (from its devnet file): its three test tokens priced at 2,500 USDC
-/// = 2,500 DAI = 1 WETH = 1 ETH, its pools at 0.3 %, final after 2 blocks.
+/// = 2,500 DAI = 1 WETH = 1 ETH, its pools at 0.3 %, final at 2 confirmations.
 pub fn devnet_venue(chain: &baton_adapters::devnet::DevnetFileChain) -> Venue {
     let price = |symbol: &str| match symbol {
         "USDC" => U256::from(2_500_000_000u64),

@@ -150,7 +150,8 @@ pub struct Change {
 }
 
 impl Change {
-    fn apply(&self, mut config: baton_planner::PlannerConfig) -> baton_planner::PlannerConfig {
+    /// `config` with the change's knobs set.
+    pub fn apply(&self, mut config: baton_planner::PlannerConfig) -> baton_planner::PlannerConfig {
         if let Some(v) = self.max_hops {
             config.max_hops = v;
         }
@@ -219,6 +220,20 @@ pub struct Report {
     pub trial: Option<TrialReport>,
     /// Milliseconds the replay took, forks included.
     pub took_ms: u64,
+    /// Whether the real saga was resumed with the change, when that was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeDecision>,
+}
+
+/// What came of an operator's request to resume the real saga with a change after its trial.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeDecision {
+    /// Whether the saga was resumed (the decision is then in its log, as `resumed`).
+    pub resumed: bool,
+    /// Why, in a sentence.
+    pub summary: String,
+    /// The plan it runs from here on (`action on chain`), when resumed.
+    pub plan: Vec<String>,
 }
 
 /// A saga transaction as the log has it.
@@ -516,6 +531,7 @@ pub async fn replay(
         summary,
         trial,
         took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        resume: None,
     };
     Ok(report)
 }
@@ -952,9 +968,16 @@ pub fn render(report: &Report) -> String {
             out.push_str(&format!("    {line}\n"));
         }
     }
-    out.push_str(&format!(
-        "{}\n(took {} ms)\n",
-        report.summary, report.took_ms
-    ));
+    out.push_str(&format!("{}\n", report.summary));
+    if let Some(t) = &report.trial {
+        out.push_str(&format!("trial {}: {}\n", json!(t.change), t.summary));
+        for step in &t.plan {
+            out.push_str(&format!("    {step}\n"));
+        }
+    }
+    if let Some(r) = &report.resume {
+        out.push_str(&format!("resume: {}\n", r.summary));
+    }
+    out.push_str(&format!("(took {} ms)\n", report.took_ms));
     out
 }

@@ -45,6 +45,11 @@ pub struct SagaState {
     pub outcome: Option<Outcome>,
     /// Whether the saga is over.
     pub completed: bool,
+    /// Held for an operator: the failure, and when the hold ends (unix milliseconds).
+    pub held: Option<(String, i64)>,
+    /// The plan hash of the latest operator resume, when there was one (the saga runs that
+    /// plan).
+    pub resumed_plan: Option<B256>,
     /// The last applied event's sequence number.
     pub seq: u64,
 }
@@ -108,7 +113,50 @@ impl SagaState {
                 }
                 self.alerts.clear();
             }
+            SagaEvent::Held { reason, until_ms } => {
+                if self.compensating.is_none() && self.held.is_none() {
+                    self.held = Some((reason.clone(), *until_ms));
+                }
+            }
+            SagaEvent::Resumed { plan, .. } => {
+                if self.resumable().is_ok() {
+                    // The steps not done start again under the new plan.
+                    self.steps.retain(|_, s| s.is_done());
+                    self.held = None;
+                    self.alerts.clear();
+                    self.resumed_plan = Some(*plan);
+                }
+            }
         }
+    }
+
+    /// Whether an operator may resume the saga with a change: it is held, not compensating, and
+    /// no step it has not finished has a transaction that may still land. Otherwise, why not.
+    pub fn resumable(&self) -> std::result::Result<(), String> {
+        if self.completed {
+            return Err("the saga is completed".into());
+        }
+        if let Some(why) = &self.compensating {
+            return Err(format!("the saga is compensating ({why})"));
+        }
+        if self.held.is_none() {
+            return Err(
+                "the saga is not held for an operator (only a saga whose step failed before the \
+                 pivot, with hold-for-operator-secs set, can be resumed with a change)"
+                    .into(),
+            );
+        }
+        if let Some((id, _)) = self
+            .steps
+            .iter()
+            .find(|(_, s)| !s.is_done() && s.failed.is_none() && !s.txs.is_empty())
+        {
+            return Err(format!(
+                "step {} has a transaction in flight; wait for it to land or fail",
+                id.0
+            ));
+        }
+        Ok(())
     }
 
     fn entry(&mut self, step: StepId, comp: bool) -> &mut StepState {
@@ -132,5 +180,114 @@ impl SagaState {
     /// A compensation's state (empty when nothing is recorded).
     pub fn comp(&self, step: StepId) -> StepState {
         self.comps.get(&step).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use alloy::primitives::{Address, Bytes};
+    use baton_adapters::port::BlockRef;
+    use baton_planner::ChainId;
+
+    use super::*;
+
+    fn signed(step: u32, nonce: u64) -> SagaEvent {
+        SagaEvent::TxSigned {
+            step: StepId(step),
+            comp: false,
+            attempt: 0,
+            tx: SignedTx {
+                chain: ChainId(1),
+                from: Address::ZERO,
+                nonce,
+                hash: B256::with_last_byte(u8::try_from(nonce).unwrap()),
+                raw: Bytes::new(),
+            },
+            context: None,
+        }
+    }
+
+    fn resumed() -> SagaEvent {
+        SagaEvent::Resumed {
+            by: "ops".into(),
+            change: crate::replay::Change::default(),
+            input: serde_json::Value::Null,
+            plan: B256::with_last_byte(7),
+        }
+    }
+
+    /// Open done, swap failed, then held: a resume clears the swap (its steps start again under
+    /// the new plan) and keeps the open.
+    fn held() -> Vec<SagaEvent> {
+        vec![
+            signed(0, 1),
+            SagaEvent::StepFinal {
+                step: StepId(0),
+                comp: false,
+                block: Some(BlockRef {
+                    number: 3,
+                    hash: B256::ZERO,
+                }),
+                tx: None,
+                receipt: None,
+            },
+            signed(2, 2),
+            SagaEvent::StepFailed {
+                step: StepId(2),
+                comp: false,
+                reason: "minOut".into(),
+                receipt: None,
+            },
+            SagaEvent::Alert {
+                reason: "held".into(),
+            },
+            SagaEvent::Held {
+                reason: "minOut".into(),
+                until_ms: 10,
+            },
+        ]
+    }
+
+    fn fold(events: &[SagaEvent]) -> SagaState {
+        SagaState::from_events(events.iter().enumerate().map(|(i, e)| (i as u64 + 1, e)))
+    }
+
+    #[test]
+    fn a_resume_restarts_the_steps_not_done_and_keeps_the_done_ones() {
+        let mut events = held();
+        let state = fold(&events);
+        assert_eq!(state.held, Some(("minOut".into(), 10)));
+        assert!(state.resumable().is_ok());
+        events.push(resumed());
+        let state = fold(&events);
+        assert_eq!(state.held, None);
+        assert!(state.alerts.is_empty());
+        assert_eq!(state.resumed_plan, Some(B256::with_last_byte(7)));
+        assert!(state.is_done(StepId(0)));
+        assert!(!state.steps.contains_key(&StepId(2)), "{state:?}");
+        assert!(state.resumable().is_err(), "not held any more");
+    }
+
+    #[test]
+    fn a_resume_after_compensation_began_or_with_a_transaction_in_flight_changes_nothing() {
+        let mut events = held();
+        events.push(SagaEvent::Compensating {
+            reason: "the hold ended".into(),
+        });
+        let before = fold(&events);
+        assert!(before.resumable().unwrap_err().contains("compensating"));
+        events.push(resumed());
+        let after = fold(&events);
+        assert_eq!(after.resumed_plan, None);
+        assert!(after.steps.contains_key(&StepId(2)));
+
+        let mut events = held();
+        events.push(signed(1, 3));
+        let in_flight = fold(&events);
+        assert!(in_flight.resumable().unwrap_err().contains("in flight"));
+        events.push(resumed());
+        assert_eq!(fold(&events).resumed_plan, None);
     }
 }

@@ -22,7 +22,8 @@ pub enum Status {
     Compensating,
     /// The user's outcome is decided; the solver is being repaid.
     Decided,
-    /// Stopped for an operator (outcome `Failed`); `retry` resumes it.
+    /// Stopped for an operator (outcome `Failed`; `retry` resumes it), or held for one after a
+    /// step failed before the pivot (`held_until_ms`; a replay with a change can resume it).
     NeedsOperator,
     /// Nothing is left to do.
     Completed,
@@ -96,6 +97,8 @@ pub struct SagaView {
     pub outcome: Option<Outcome>,
     /// Why it compensates, when it does.
     pub compensating: Option<String>,
+    /// Until when it is held for an operator (unix milliseconds), while it is.
+    pub held_until_ms: Option<i64>,
     /// Alerts raised since the last retry.
     pub alerts: Vec<String>,
     /// Events in its log.
@@ -119,6 +122,8 @@ impl Status {
             Status::Decided
         } else if state.compensating.is_some() {
             Status::Compensating
+        } else if state.held.is_some() {
+            Status::NeedsOperator
         } else {
             Status::Running
         }
@@ -191,6 +196,11 @@ pub(crate) fn build(
         status: Status::of(state),
         outcome: state.outcome.clone(),
         compensating: state.compensating.clone(),
+        held_until_ms: state
+            .held
+            .as_ref()
+            .filter(|_| state.compensating.is_none())
+            .map(|h| h.1),
         alerts: state.alerts.clone(),
         events: state.seq,
         created_ms: times.0,

@@ -93,7 +93,7 @@ pub fn describe(plan: &Plan, snapshot: &LiquiditySnapshot) -> String {
                 .collect::<Vec<_>>()
                 .join(" + "),
             Action::WaitFinality { of } => {
-                format!("{of} final after {} blocks", step.timing.confirmations)
+                format!("{of} final at {} confirmations", step.timing.confirmations)
             }
             Action::Swap {
                 token_in,

@@ -345,7 +345,13 @@ fn build_steps(
             vec![open],
             Timing {
                 fee_ceiling: U256::ZERO,
-                ..on_chain(c, config, c.finality_blocks, c.finality_blocks.into())?
+                // The open's block is its first confirmation.
+                ..on_chain(
+                    c,
+                    config,
+                    c.finality_blocks,
+                    u64::from(c.finality_blocks.saturating_sub(1)),
+                )?
             },
             None,
         );
@@ -387,7 +393,7 @@ fn build_steps(
                 dest,
                 config,
                 dest.finality_blocks,
-                1 + u64::from(dest.finality_blocks),
+                u64::from(dest.finality_blocks.max(1)),
             )?,
             None,
         );
@@ -421,7 +427,7 @@ fn build_steps(
                 c,
                 config,
                 c.finality_blocks,
-                1 + u64::from(c.finality_blocks),
+                u64::from(c.finality_blocks.max(1)),
             )?,
             None,
         );

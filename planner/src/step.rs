@@ -133,7 +133,8 @@ pub enum Compensation {
 /// When a step may run and how long it takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timing {
-    /// Blocks after inclusion before dependents may start (0: at inclusion).
+    /// Confirmations before dependents may start, the block it is in counting as the first (as
+    /// wallets count them: 0 and 1 mean at inclusion, 2 one block later).
     pub confirmations: u32,
     /// The step waits while the chain's gas price is above this (wei per gas); zero for off-chain
     /// steps.

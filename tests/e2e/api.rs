@@ -71,6 +71,11 @@ fn free_port() -> u16 {
 
 impl Stack {
     async fn new(name: &str) -> Self {
+        Self::with_config(name, "").await
+    }
+
+    /// A stack whose `baton serve` config also has `extra` (top-level keys).
+    async fn with_config(name: &str, extra: &str) -> Self {
         let devnet = Devnet::start(2, Some(1)).await.unwrap();
         let dir = std::env::temp_dir().join(format!("baton-api-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -86,6 +91,7 @@ impl Stack {
 database = "sqlite://{db}"
 devnet = "{devnet}"
 body-limit = 16384
+{extra}
 
 [[api-keys]]
 name = "dapp"
@@ -244,6 +250,11 @@ async fn quote_and_sign(server: &Server, intent: &Value, signer: &PrivateKeySign
 
 /// Polls the intent until it has an outcome; returns its view.
 async fn outcome(server: &Server, id: &str) -> Value {
+    view_until(server, id, |view| !view["outcome"].is_null()).await
+}
+
+/// Polls the intent until its view satisfies `done` (two minutes at most); returns the view.
+async fn view_until(server: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
         let (status, view) = call(
@@ -254,12 +265,12 @@ async fn outcome(server: &Server, id: &str) -> Value {
         )
         .await;
         assert_eq!(status, 200, "{view}");
-        if !view["outcome"].is_null() {
+        if done(&view) {
             return view;
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "no outcome in two minutes: {view}"
+            "not there in two minutes: {view}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -359,11 +370,10 @@ async fn a_dapp_submits_with_the_cli_follows_the_events_and_the_recipient_is_pai
     assert!(report["steps"].as_array().unwrap().len() >= 3, "{report:#}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_leg_refunds_the_user_over_rest() {
-    let stack = Stack::new("refunded").await;
-    let server = stack.serve().await;
-    let (origin, dest) = (&stack.devnet.chains[0], &stack.devnet.chains[1]);
+/// Submits `06-pool-drained.json` as the user and drains the destination's USDC/WETH pool before
+/// the solver's swap can run (its slippage bound then reverts it); returns the intent id.
+async fn submit_and_drain(stack: &Stack, server: &Server) -> String {
+    let dest = &stack.devnet.chains[1];
     let user_dest = stack.user(1);
     // Someone is ready to drain the destination's WETH pools.
     let usdc_weth = dest.pools["USDC/WETH"];
@@ -371,9 +381,7 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
         .await
         .unwrap();
     let user = dev_signer(USER);
-    let usdc_before = balance(&stack.user(0), origin.tokens["USDC"], user.address()).await;
-
-    let signed = quote_and_sign(&server, &intent("06-pool-drained.json"), &user).await;
+    let signed = quote_and_sign(server, &intent("06-pool-drained.json"), &user).await;
     let (status, accepted) = call(
         "POST",
         format!("{}/v1/intents", server.base),
@@ -409,8 +417,18 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
+    accepted["intent_id"].as_str().unwrap().to_owned()
+}
 
-    let id = accepted["intent_id"].as_str().unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_leg_refunds_the_user_over_rest() {
+    let stack = Stack::new("refunded").await;
+    let server = stack.serve().await;
+    let origin = &stack.devnet.chains[0];
+    let user = dev_signer(USER);
+    let usdc_before = balance(&stack.user(0), origin.tokens["USDC"], user.address()).await;
+    let id = submit_and_drain(&stack, &server).await;
+    let id = id.as_str();
     let view = outcome(&server, id).await;
     assert_eq!(view["outcome"]["outcome"], "refunded", "{view:#}");
     let swap = view["steps"]
@@ -520,6 +538,118 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["trial"]["fulfilled"], true, "{body:#}");
+}
+
+/// With `hold-for-operator-secs`, the saga whose pool was drained waits for an operator instead of
+/// refunding; `baton replay --with … --resume` tries a looser bound on forks, then resumes the real
+/// saga with it, and the intent ends Fulfilled. The decision is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_saga_is_resumed_with_the_change_its_trial_fulfilled() {
+    let stack = Stack::with_config("resumed", "hold-for-operator-secs = 600").await;
+    let server = stack.serve().await;
+    let dest = &stack.devnet.chains[1];
+    let recipient: Address = RECIPIENT.parse().unwrap();
+    let weth_before = balance(&stack.user(1), dest.tokens["WETH"], recipient).await;
+    let id = submit_and_drain(&stack, &server).await;
+
+    // Held, not refunded: the swap failed and an operator is asked for.
+    let view = view_until(&server, &id, |v| {
+        v["held_until_ms"].is_i64() || !v["outcome"].is_null()
+    })
+    .await;
+    assert!(view["outcome"].is_null(), "{view:#}");
+    assert_eq!(view["status"], "needs_operator", "{view:#}");
+    assert!(view["compensating"].is_null(), "{view:#}");
+    assert!(
+        view["alerts"][0].as_str().unwrap().contains("held"),
+        "{view:#}"
+    );
+
+    // A dApp key cannot resume; the operator's can.
+    let change = stack.dir.join("change.json");
+    std::fs::write(&change, r#"{ "slippage_bps": 100 }"#).unwrap();
+    let args = [
+        "replay",
+        &id,
+        "--json",
+        "--with",
+        change.to_str().unwrap(),
+        "--resume",
+        "--server",
+        &server.base,
+    ];
+    let refused = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .env("BATON_API_KEY", DAPP)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("forbidden"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let report: Value = serde_json::from_str(&cli(&args, &[("BATON_API_KEY", OPS)])).unwrap();
+    assert_eq!(report["trial"]["fulfilled"], true, "{report:#}");
+    assert_eq!(report["resume"]["resumed"], true, "{report:#}");
+    assert!(
+        report["resume"]["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s.as_str().unwrap().starts_with("swap"))
+            .count()
+            >= 2,
+        "re-planned around the drained pool: {report:#}"
+    );
+
+    let view = outcome(&server, &id).await;
+    assert_eq!(view["outcome"]["outcome"], "fulfilled", "{view:#}");
+    assert!(
+        balance(&stack.user(1), dest.tokens["WETH"], recipient).await > weth_before,
+        "the recipient is paid"
+    );
+    // The decision is in the saga's log and among the operator actions.
+    let (_, actions) = call(
+        "GET",
+        format!("{}/v1/operator/actions", server.base),
+        Some(OPS),
+        None,
+    )
+    .await;
+    assert!(
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "resume-saga"
+                && a["by"] == "ops"
+                && a["target"] == id.as_str()),
+        "{actions:#}"
+    );
+    let events = reqwest::Client::new()
+        .get(format!("{}/v1/intents/{id}/events", server.base))
+        .bearer_auth(DAPP)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(events.contains("event: resumed"), "{events}");
+    // A saga no longer held is not resumed again.
+    let (status, body) = call(
+        "POST",
+        format!("{}/v1/sagas/{id}/replay", server.base),
+        Some(OPS),
+        Some(json!({ "with": { "slippage_bps": 100 }, "resume": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -752,8 +882,8 @@ async fn every_client_error_has_its_code_and_a_sentence() {
         "invalid_intent",
     );
     let rushed = {
-        let mut v = with(&["open_deadline"], json!({ "in": 2 }));
-        v["fill_deadline"] = json!({ "in": 4 });
+        let mut v = with(&["open_deadline"], json!({ "in": 1 }));
+        v["fill_deadline"] = json!({ "in": 2 });
         v
     };
     expect("too soon", quote(rushed).await, 400, "deadline_too_soon");

@@ -106,6 +106,8 @@ fn state_after(event: &SagaEvent) -> Option<&'static str> {
         SagaEvent::Decided { .. } => Some("decided"),
         SagaEvent::Completed => Some("completed"),
         SagaEvent::Retried { .. } => Some("retried"),
+        SagaEvent::Held { .. } => Some("held"),
+        SagaEvent::Resumed { .. } => Some("resumed"),
         _ => None,
     }
 }
@@ -157,7 +159,8 @@ pub struct SagaSummary {
     /// The saga.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: SagaId,
-    /// Its stored state: `running`, `compensating`, `decided`, `retried` or `completed`.
+    /// Its stored state: `running`, `held`, `resumed`, `compensating`, `decided`,
+    /// `retried` or `completed`.
     pub state: String,
     /// The latest outcome decided, if any.
     pub outcome: Option<crate::event::Outcome>,
@@ -394,18 +397,36 @@ impl SagaLog {
             .collect()
     }
 
-    /// The stored input (JSON) of `saga`, if it was admitted.
+    /// The input (JSON) `saga` runs, if it was admitted: the one it was admitted with, or the
+    /// one of its latest operator resume (`Resumed`).
     pub async fn input(&self, saga: SagaId) -> Result<Option<String>> {
-        Ok(with_pool!(&self.db, pool => {
-            sqlx::query_scalar("SELECT body FROM intents WHERE id = $1")
+        let (body, resumed): (Option<String>, Option<String>) = with_pool!(&self.db, pool => {
+            let body = sqlx::query_scalar("SELECT body FROM intents WHERE id = $1")
                 .bind(hex(saga.0))
                 .fetch_optional(pool)
-                .await?
-        }))
+                .await?;
+            let resumed = sqlx::query_scalar(
+                "SELECT payload FROM saga_events WHERE saga_id = $1 AND kind = 'resumed' \
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(hex(saga.0))
+            .fetch_optional(pool)
+            .await?;
+            (body, resumed)
+        });
+        match resumed {
+            None => Ok(body),
+            Some(payload) => match serde_json::from_str(&payload) {
+                Ok(SagaEvent::Resumed { input, .. }) => Ok(Some(input.to_string())),
+                _ => Err(EngineError::Corrupt(format!(
+                    "saga {saga}: a resumed event that does not parse"
+                ))),
+            },
+        }
     }
 
-    /// Sagas newest first, those in `state` only when given (`running`, `compensating`, `decided`,
-    /// `retried`, `completed`), at most `limit`.
+    /// Sagas newest first, those in `state` only when given (`running`, `held`, `resumed`,
+    /// `compensating`, `decided`, `retried`, `completed`), at most `limit`.
     pub async fn summaries(&self, state: Option<&str>, limit: i64) -> Result<Vec<SagaSummary>> {
         type Row = (String, String, Option<String>, i64, i64);
         let rows: Vec<Row> = with_pool!(&self.db, pool => {

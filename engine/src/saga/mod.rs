@@ -403,6 +403,12 @@ impl Saga {
                 step.action.name()
             ))
             .await
+        } else if let Some(held) = self.hold(step, &reason).await? {
+            // Held: nothing to do but watch the fill deadline.
+            if held {
+                self.check_deadline().await?;
+            }
+            Ok(())
         } else {
             info!(saga = %self.id, step = step.id.0, %reason, "compensating");
             self.append(SagaEvent::Compensating {
@@ -414,6 +420,42 @@ impl Saga {
             })
             .await
         }
+    }
+}
+
+impl Saga {
+    /// The hold for an operator after `step` failed before the pivot: starts it (an alert and a
+    /// `Held` event) when holds are on and none has been, and says whether it still runs
+    /// (`Some(true)`), just started (`Some(false)`), or is over or off (`None`: compensate).
+    async fn hold(&mut self, step: &Step, reason: &str) -> Result<Option<bool>> {
+        let hold = self.shared.config.hold_for_operator;
+        if let Some((_, until_ms)) = self.state.held {
+            return Ok((now_ms() < until_ms).then_some(true));
+        }
+        if hold.is_zero() {
+            return Ok(None);
+        }
+        let until_ms = now_ms() + i64::try_from(hold.as_millis()).unwrap_or(i64::MAX / 2);
+        let why = format!(
+            "step {} ({}) failed before the pivot: {reason}",
+            step.id.0,
+            step.action.name()
+        );
+        warn!(saga = %self.id, step = step.id.0, %reason, "held for an operator");
+        self.append(SagaEvent::Alert {
+            reason: format!(
+                "{why}; held for an operator for {} s (replay it with a change and resume, or it \
+                 compensates)",
+                hold.as_secs()
+            ),
+        })
+        .await?;
+        self.append(SagaEvent::Held {
+            reason: why,
+            until_ms,
+        })
+        .await?;
+        Ok(Some(false))
     }
 }
 

@@ -44,16 +44,17 @@ fn a_cross_chain_swap_fills_from_inventory_and_swaps_on_the_destination() {
         Some(Compensation::SwapBack { .. })
     ));
     assert!(p.steps()[3].action.is_pivot() && p.steps()[3].compensation.is_none());
-    // open (1 block) → finality (2) → fill (1 + 2 confirmations): 6 one-second blocks.
-    assert_eq!(p.critical_path().steps, [StepId(0), StepId(1), StepId(3)]);
+    // open (1 block) → finality (2 confirmations: 1 more) or the swap (1 block) → fill (2
+    // confirmations: 2 blocks): 4 one-second blocks (of the tied paths, the later step's).
+    assert_eq!(p.critical_path().steps, [StepId(0), StepId(2), StepId(3)]);
     assert_eq!(
         (p.critical_path().blocks, p.critical_path().seconds()),
-        (6, 6)
+        (4, 4)
     );
-    // … then attest (2 s) and settle (1 + 2 blocks).
+    // … then attest (2 s) and settle (2 blocks).
     assert_eq!(
         (p.completion_path().blocks, p.completion_path().seconds()),
-        (9, 11)
+        (6, 8)
     );
 }
 
@@ -253,7 +254,7 @@ fn bad_intents_are_refused_with_what_is_wrong() {
         .intent()
         .give(1, "USDC", 1_000 * USDC)
         .want(2, "WETH", 1)
-        .fill_within(5)
+        .fill_within(3)
         .plan());
     let PlanError::DeadlineTooSoon {
         needed_secs, now, ..
@@ -261,12 +262,12 @@ fn bad_intents_are_refused_with_what_is_wrong() {
     else {
         panic!("{e}")
     };
-    assert_eq!((needed_secs, now), (6, NOW));
+    assert_eq!((needed_secs, now), (4, NOW));
     assert!(
         w.intent()
             .give(1, "USDC", 1_000 * USDC)
             .want(2, "WETH", 1)
-            .fill_within(6)
+            .fill_within(4)
             .plan()
             .is_ok()
     );

@@ -1,0 +1,398 @@
+//! `baton bench e2e`: real intents on anvil chains with real block times, driven by the engine
+//! in this process (the solver's EVM adapters, a durable SQLite saga log), each 100 USDC on one
+//! chain for at least 95 USDC on the next (open, wait for finality, fill, attest, settle).
+//!
+//! Each intent's time to outcome (from its submission to its `Fulfilled` decision in the log) is
+//! divided by its plan's critical-path bound: the blocks on the plan's critical path (the open,
+//! its finality, the fill, confirmations included) × the block time. With `--baseline
+//! sequential`, as many fresh intents of the same shape again go through the engine at once, and
+//! as many more through a script that does what a hand-written bot does: for each intent, each
+//! step in order — sign one transaction, send it, wait for its receipt, then the next.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Bytes, U256};
+use alloy::signers::SignerSync;
+use anyhow::{Context, Result, bail};
+use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, dev_signer};
+use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::port::{ChainAdapter, TxRequest, TxStatus};
+use baton_engine::attester::LocalAttester;
+use baton_engine::event::SagaEvent;
+use baton_engine::input::Planned;
+use baton_engine::liquidity::{self, Venue};
+use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaId, SagaInput, SagaLog};
+use baton_planner::ChainId;
+use baton_planner::spec::SnapshotSpec;
+use baton_planner::step::Action;
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use super::{Progress, Report, percentile};
+
+/// `baton bench e2e`.
+#[derive(Args)]
+pub(crate) struct E2eArgs {
+    /// Anvil chains.
+    #[arg(long, default_value_t = 2)]
+    chains: usize,
+    /// Seconds per block.
+    #[arg(long, default_value_t = 1)]
+    block_time: u64,
+    /// Intents submitted at once.
+    #[arg(long, default_value_t = 200)]
+    intents: usize,
+    /// Also compare with a baseline.
+    #[arg(long, value_enum)]
+    baseline: Option<Baseline>,
+    /// Intents of the baseline comparison (run through the engine at once, and through the
+    /// baseline).
+    #[arg(long, default_value_t = 50)]
+    baseline_intents: usize,
+    /// Calls per second each adapter may make to its anvil node.
+    #[arg(long, default_value_t = 2_000)]
+    rpc_rate: u32,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A baseline to compare the engine with.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Baseline {
+    /// One intent after another, one transaction at a time, each waiting for its receipt.
+    Sequential,
+}
+
+/// The chains, the solver's adapters and venues on them, and intents to make.
+struct Setup {
+    _devnet: Devnet,
+    chains: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+    venues: Vec<Venue>,
+    ids: Vec<ChainId>,
+    nonce: u64,
+    block_ms: u64,
+}
+
+impl Setup {
+    async fn new(args: &E2eArgs) -> Result<Self> {
+        eprintln!(
+            "starting {} anvil chains ({} s blocks) and deploying the contracts …",
+            args.chains, args.block_time
+        );
+        let devnet = Devnet::start(args.chains, Some(args.block_time)).await?;
+        let file = devnet.file();
+        let mut chains: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
+        let mut venues = Vec::new();
+        for (c, described) in devnet.chains.iter().zip(&file.chains) {
+            let venue = liquidity::devnet_venue(described);
+            let mut config = EvmConfig::new(
+                venue.chain,
+                described.rpc_url.parse().context("RPC URL")?,
+                venue.settlers,
+            );
+            config.requests_per_second =
+                std::num::NonZeroU32::new(args.rpc_rate).context("--rpc-rate must be ≥ 1")?;
+            let solver: Arc<dyn ChainAdapter> =
+                Arc::new(EvmAdapter::new(config, dev_signer(SOLVER))?);
+            liquidity::approve_inventory(solver.as_ref(), &venue).await?;
+            let user = c.adapter(USER)?;
+            liquidity::approve(&user, &[(c.tokens["USDC"], c.origin_settler)]).await?;
+            chains.insert(venue.chain, solver);
+            venues.push(venue);
+        }
+        let mut ids: Vec<ChainId> = chains.keys().copied().collect();
+        ids.sort();
+        Ok(Self {
+            _devnet: devnet,
+            chains,
+            venues,
+            ids,
+            nonce: u64::from(fastrand::u32(..)) << 16,
+            block_ms: args.block_time * 1_000,
+        })
+    }
+
+    fn adapters(&self) -> Vec<Arc<dyn ChainAdapter>> {
+        self.chains.values().cloned().collect()
+    }
+
+    async fn snapshot(&self) -> Result<SnapshotSpec> {
+        Ok(liquidity::read(&self.chains, &self.venues, 5, 2).await?)
+    }
+
+    /// `n` fresh intents, signed by the user: intent k gives 100 USDC on chain k mod n for at
+    /// least 95 USDC on the next chain.
+    async fn inputs(&mut self, n: usize) -> Result<Vec<SagaInput>> {
+        let snapshot = self.snapshot().await?;
+        let user = dev_signer(USER);
+        let recipient = dev_signer(USER + 1).address();
+        let mut inputs = Vec::with_capacity(n);
+        for k in 0..n {
+            let from = self.ids[k % self.ids.len()];
+            let to = self.ids[(k + 1) % self.ids.len()];
+            self.nonce += 1;
+            let intent = serde_json::from_value(json!({
+                "user": user.address(),
+                "nonce": self.nonce.to_string(),
+                "open_deadline": { "at": snapshot.timestamp + 900 },
+                "fill_deadline": { "at": snapshot.timestamp + 1_800 },
+                "inputs": [{ "chain": from.0, "token": "USDC", "amount": "100000000" }],
+                "outputs": [{ "chain": to.0, "token": "USDC", "min_amount": "95000000", "recipient": recipient }]
+            }))?;
+            let mut input = SagaInput {
+                intent,
+                snapshot: snapshot.clone(),
+                config: Default::default(),
+                signatures: Vec::new(),
+            };
+            for order in input.orders()? {
+                let sig = user.sign_hash_sync(&order.signing_hash())?;
+                input.signatures.push(Bytes::from(sig.as_bytes().to_vec()));
+            }
+            inputs.push(input);
+        }
+        Ok(inputs)
+    }
+}
+
+/// What one batch through the engine took.
+struct EngineRun {
+    /// Per intent: time to outcome / critical-path bound.
+    ratios: Vec<f64>,
+    /// Time to outcome per intent.
+    times: Vec<Duration>,
+    /// From the first submission to the last `Fulfilled`.
+    makespan: Duration,
+    /// Critical-path blocks of the first plan.
+    blocks: u64,
+}
+
+/// Submits `inputs` at once to a fresh engine and waits for all to complete.
+async fn through_engine(
+    setup: &Setup,
+    inputs: Vec<SagaInput>,
+    what: &'static str,
+) -> Result<EngineRun> {
+    let path = std::env::temp_dir().join(format!(
+        "baton-bench-e2e-{}-{}.db",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    let db = Db::connect(&format!("sqlite://{}", path.display())).await?;
+    let engine = Arc::new(Engine::new(
+        SagaLog::new(db),
+        setup.adapters(),
+        Arc::new(LocalAttester(dev_signer(ATTESTER))),
+        EngineConfig {
+            instance: format!("bench-e2e-{}", fastrand::u32(..)),
+            ..EngineConfig::default()
+        },
+    ));
+    let n = inputs.len();
+    let bounds: Vec<u64> = inputs
+        .iter()
+        .map(|i| Ok(i.plan()?.plan.critical_path().blocks))
+        .collect::<Result<_>>()?;
+    let start_ms = baton_engine::now_ms();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, input) in inputs.into_iter().enumerate() {
+        let engine = engine.clone();
+        tasks.spawn(async move {
+            let submitted = baton_engine::now_ms();
+            let saga = engine.submit(input).await?;
+            let outcome = engine.wait(saga).await?;
+            anyhow::Ok((k, saga, submitted, outcome))
+        });
+    }
+    let mut progress = Progress::new(what, n);
+    let mut done = Vec::with_capacity(n);
+    while let Some(result) = tasks.join_next().await {
+        done.push(result??);
+        progress.tick(done.len());
+    }
+    let mut ratios = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
+    let mut last_ms = start_ms;
+    for (k, saga, submitted, outcome) in done {
+        if outcome != Outcome::Fulfilled {
+            bail!("saga {saga} ended {outcome:?}");
+        }
+        let decided = decided_at(&engine, saga).await?;
+        last_ms = last_ms.max(decided);
+        let took = Duration::from_millis(u64::try_from(decided - submitted).unwrap_or(0));
+        let bound = (bounds[k] * setup.block_ms) as f64;
+        ratios.push(took.as_secs_f64() * 1e3 / bound);
+        times.push(took);
+    }
+    drop(engine);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    ratios.sort_by(f64::total_cmp);
+    times.sort();
+    Ok(EngineRun {
+        ratios,
+        times,
+        makespan: Duration::from_millis(u64::try_from(last_ms - start_ms).unwrap_or(0)),
+        blocks: bounds.first().copied().unwrap_or(0),
+    })
+}
+
+/// When `saga`'s `Fulfilled` decision was written, unix milliseconds.
+async fn decided_at(engine: &Engine, saga: SagaId) -> Result<i64> {
+    engine
+        .log()
+        .events(saga)
+        .await?
+        .iter()
+        .find(|e| matches!(e.event, SagaEvent::Decided { .. }))
+        .map(|e| e.at_ms)
+        .with_context(|| format!("saga {saga} has no decision"))
+}
+
+/// The hand-written bot: each intent after the one before, each on-chain step a transaction sent
+/// and waited for (its receipt) before the next; finality waited for by polling the head.
+/// Returns the time from its start to the last fill's receipt.
+async fn sequential(setup: &Setup, inputs: Vec<SagaInput>) -> Result<Duration> {
+    let attester = LocalAttester(dev_signer(ATTESTER));
+    let start = Instant::now();
+    let mut last_fill = Duration::ZERO;
+    let mut progress = Progress::new("intents by the sequential script", inputs.len());
+    for (k, input) in inputs.into_iter().enumerate() {
+        let planned: Planned = input.plan()?;
+        let mut included: HashMap<baton_planner::StepId, u64> = HashMap::new();
+        for id in planned.plan.topological_order().to_vec() {
+            let step = planned.plan.step(id).context("a step of the plan")?.clone();
+            let chain = setup.chains[&step.chain].clone();
+            match &step.action {
+                Action::WaitFinality { of } => {
+                    let at = included[of] + u64::from(step.timing.confirmations).max(1) - 1;
+                    while chain.head().await?.number < at {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                // The fill's receipt is the evidence; the settle carries the attestation.
+                Action::Attest { .. } => {}
+                _ => {
+                    let op =
+                        baton_engine::ops::forward(&planned, &step, chain.account(), &attester)?;
+                    let base_fee = chain.conditions().await?.base_fee;
+                    let ceiling =
+                        U256::from(base_fee.saturating_mul(2).saturating_add(1_000_000_000));
+                    let fees = baton_engine::ops::fees(&op, ceiling, 0);
+                    let tx = chain.prepare(TxRequest::new(op, fees)).await?;
+                    chain.broadcast(&tx).await?;
+                    let block = loop {
+                        match chain.status(&tx, None).await? {
+                            TxStatus::Included(inc) if inc.success => break inc.block.number,
+                            TxStatus::Included(inc) => bail!(
+                                "the script's {} reverted: {:?}",
+                                step.action.name(),
+                                inc.revert_reason
+                            ),
+                            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                        }
+                    };
+                    included.insert(id, block);
+                    if matches!(step.action, Action::Fill { .. }) {
+                        last_fill = start.elapsed();
+                    }
+                }
+            }
+        }
+        progress.tick(k + 1);
+    }
+    Ok(last_fill)
+}
+
+pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
+    if args.chains < 2 || args.intents == 0 || args.block_time == 0 {
+        bail!("--chains must be at least 2, --intents and --block-time at least 1");
+    }
+    let mut setup = Setup::new(&args).await?;
+    let inputs = setup.inputs(args.intents).await?;
+    eprintln!("{} intents through the engine at once …", args.intents);
+    let run = through_engine(&setup, inputs, "intents fulfilled and settled").await?;
+    let per_block =
+        args.intents as f64 / (run.makespan.as_secs_f64() * 1e3 / setup.block_ms as f64);
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    let pct = |v: &[f64], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
+
+    let mut report = Report::new("e2e", args.json);
+    report
+        .value("chains", json!(args.chains))
+        .value("block_time_secs", json!(args.block_time))
+        .value("intents", json!(args.intents))
+        .value("critical_path_blocks", json!(run.blocks))
+        .figure(
+            "ratio_p50",
+            json!(round(pct(&run.ratios, 0.5))),
+            "time to outcome / critical-path bound, p50",
+            format!("{:.2}", pct(&run.ratios, 0.5)),
+            "≤ 1.10",
+        )
+        .figure(
+            "ratio_p99",
+            json!(round(pct(&run.ratios, 0.99))),
+            "time to outcome / critical-path bound, p99",
+            format!("{:.2}", pct(&run.ratios, 0.99)),
+            "",
+        )
+        .figure(
+            "outcome_p50_secs",
+            json!(round(percentile(&run.times, 0.5).as_secs_f64())),
+            "time to outcome p50",
+            format!(
+                "{:.2} s (bound {} blocks = {} s)",
+                percentile(&run.times, 0.5).as_secs_f64(),
+                run.blocks,
+                run.blocks * args.block_time
+            ),
+            "",
+        )
+        .figure(
+            "intents_per_block",
+            json!(round(per_block)),
+            "intents fulfilled per block",
+            format!("{per_block:.1}"),
+            "",
+        );
+    if let Some(Baseline::Sequential) = args.baseline {
+        let n = args.baseline_intents.max(1);
+        let inputs = setup.inputs(n).await?;
+        eprintln!("{n} intents through the engine at once, for the baseline …");
+        let engine_run =
+            through_engine(&setup, inputs, "intents (engine, for the baseline)").await?;
+        let inputs = setup.inputs(n).await?;
+        eprintln!("{n} intents through the sequential script …");
+        let script = sequential(&setup, inputs).await?;
+        let speedup = script.as_secs_f64() / engine_run.makespan.as_secs_f64();
+        report
+            .value("baseline_intents", json!(n))
+            .figure(
+                "engine_secs",
+                json!(round(engine_run.makespan.as_secs_f64())),
+                "baseline: the engine, all fulfilled",
+                format!("{:.1} s", engine_run.makespan.as_secs_f64()),
+                "",
+            )
+            .figure(
+                "sequential_secs",
+                json!(round(script.as_secs_f64())),
+                "baseline: the sequential script, all fulfilled",
+                format!("{:.1} s", script.as_secs_f64()),
+                "",
+            )
+            .figure(
+                "speedup",
+                json!(round(speedup)),
+                "speed-up over the sequential script",
+                format!("{speedup:.1}×"),
+                "≥ 3×",
+            );
+    }
+    Ok(report)
+}

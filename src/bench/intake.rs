@@ -1,0 +1,274 @@
+//! `baton bench intake`: accepted intents per second through `POST /v1/intents`, signature
+//! check, chain checks (nonce, balance, allowance, inventory) and the durable admission included.
+//!
+//! It starts two anvil chains (1 s blocks) and `baton serve` as a second process on 127.0.0.1 (its
+//! saga log a fresh SQLite file), quotes and signs the intents first (not timed: what wallets do
+//! before submitting), then submits them all from this process over loopback at `--concurrency`
+//! and times each request. The admitted sagas run while later ones are submitted, as they would.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use baton_adapters::devnet::{Devnet, USER, dev_signer};
+use baton_engine::liquidity;
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::{Progress, Report, ms, percentile};
+use crate::client::sign_quote;
+
+/// `baton bench intake`.
+#[derive(Args)]
+pub(crate) struct IntakeArgs {
+    /// Intents to submit.
+    #[arg(long, default_value_t = 2_000)]
+    intents: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Calls per second the server may make to each anvil node (its RPC rate limit).
+    #[arg(long, default_value_t = 200)]
+    rpc_rate: u32,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `baton serve` as a child process, killed when dropped (also on error), and its folder.
+struct Served {
+    child: Child,
+    base: String,
+    dir: PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Served {
+    /// CPU seconds the server process has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        super::cpu_seconds_of(&self.child.id().to_string())
+    }
+}
+
+const KEY: &str = "bench-intake-key-0123456789";
+
+async fn serve(devnet: &Devnet, rpc_rate: u32) -> Result<Served> {
+    let dir = std::env::temp_dir().join(format!(
+        "baton-bench-intake-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let devnet_file = dir.join("devnet.json");
+    std::fs::write(&devnet_file, serde_json::to_string(&devnet.file())?)?;
+    let config = dir.join("baton.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+database = "sqlite://{db}"
+devnet = "{devnet}"
+devnet-requests-per-second = {rpc_rate}
+
+[[api-keys]]
+name = "bench"
+role = "dapp"
+requests-per-second = 1000000
+secret = {{ env = "BATON_BENCH_KEY" }}
+"#,
+            db = dir.join("baton.db").display(),
+            devnet = devnet_file.display(),
+        ),
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("BATON_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("DATABASE_URL")
+        .env("BATON_BENCH_KEY", KEY)
+        .env("BATON_INSTANCE", "bench-intake")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting baton serve")?;
+    let served = Served {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        dir,
+    };
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", served.base)).await
+            && r.status().is_success()
+        {
+            return Ok(served);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("baton serve did not answer in a minute");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
+    if args.intents == 0 || args.concurrency == 0 {
+        bail!("--intents and --concurrency must be at least 1");
+    }
+    eprintln!("starting two anvil chains (1 s blocks) and baton serve …");
+    let devnet = Devnet::start(2, Some(1)).await?;
+    for chain in &devnet.chains {
+        let user = chain.adapter(USER)?;
+        liquidity::approve(&user, &[(chain.tokens["USDC"], chain.origin_settler)]).await?;
+    }
+    let served = serve(&devnet, args.rpc_rate).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+
+    // Quote and sign every intent first, as wallets would before submitting.
+    let user = dev_signer(USER);
+    let recipient = dev_signer(USER + 1).address();
+    let nonce = u64::from(fastrand::u32(..)) << 16;
+    let mut bodies = Vec::with_capacity(args.intents);
+    let mut progress = Progress::new("intents quoted and signed", args.intents);
+    let mut quoting = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while bodies.len() < args.intents {
+        while quoting.len() < 16 && next < args.intents {
+            let intent = json!({
+                "user": user.address(),
+                "nonce": (nonce + next as u64).to_string(),
+                "open_deadline": { "in": 900 },
+                "fill_deadline": { "in": 1_800 },
+                "inputs": [{ "chain": 1001, "token": "USDC", "amount": "100000000" }],
+                "outputs": [{ "chain": 1002, "token": "USDC", "min_amount": "95000000", "recipient": recipient }]
+            });
+            let (http, base) = (http.clone(), served.base.clone());
+            quoting.spawn(async move {
+                let response = http
+                    .post(format!("{base}/v1/quotes"))
+                    .bearer_auth(KEY)
+                    .json(&intent)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let quote: Value = response.json().await?;
+                if !status.is_success() {
+                    bail!("quote refused: {quote}");
+                }
+                anyhow::Ok(quote)
+            });
+            next += 1;
+        }
+        let Some(quote) = quoting.join_next().await else {
+            break;
+        };
+        bodies.push(sign_quote(&quote??, &user)?);
+        progress.tick(bodies.len());
+    }
+
+    eprintln!(
+        "submitting {} intents at concurrency {} …",
+        args.intents, args.concurrency
+    );
+    let bodies = Arc::new(std::sync::Mutex::new(bodies));
+    let cpu = served.cpu_seconds();
+    let start = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (http, base, bodies) = (http.clone(), served.base.clone(), bodies.clone());
+        workers.spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let next = bodies.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let Some(body) = next else { break };
+                let t = Instant::now();
+                let response = http
+                    .post(format!("{base}/v1/intents"))
+                    .bearer_auth(KEY)
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = response.status().as_u16();
+                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                let code = answer["code"].as_str().unwrap_or_default().to_owned();
+                seen.push((t.elapsed(), status, code));
+            }
+            anyhow::Ok(seen)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(seen) = workers.join_next().await {
+        results.extend(seen??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = served.cpu_seconds() - cpu;
+    let mut accepted: Vec<Duration> = results.iter().filter(|r| r.1 == 202).map(|r| r.0).collect();
+    accepted.sort();
+    let mut refused: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, status, code) in results.iter().filter(|r| r.1 != 202) {
+        *refused.entry(format!("{status} {code}")).or_default() += 1;
+    }
+    let rate = accepted.len() as f64 / secs;
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    let mut report = Report::new("intake", args.json);
+    report
+        .value("intents", json!(args.intents))
+        .value("concurrency", json!(args.concurrency))
+        .value("rpc_rate", json!(args.rpc_rate))
+        .value("seconds", json!(round(secs)))
+        .figure(
+            "accepted_per_sec",
+            json!(round(rate)),
+            "accepted intents per second",
+            format!("{rate:.0}"),
+            "≥ 5000",
+        )
+        .figure(
+            "p50_ms",
+            json!(ms(percentile(&accepted, 0.5))),
+            "per request p50",
+            format!("{:.1} ms", ms(percentile(&accepted, 0.5))),
+            "",
+        )
+        .figure(
+            "p99_ms",
+            json!(ms(percentile(&accepted, 0.99))),
+            "per request p99",
+            format!("{:.1} ms", ms(percentile(&accepted, 0.99))),
+            "≤ 20 ms",
+        )
+        .figure(
+            "server_cpu_ms_per_intent",
+            json!(round(cpu * 1e3 / accepted.len().max(1) as f64)),
+            "server CPU per accepted intent",
+            format!("{:.2} ms", cpu * 1e3 / accepted.len().max(1) as f64),
+            "",
+        )
+        .figure(
+            "refused",
+            json!(refused),
+            "refused (status code)",
+            if refused.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{refused:?}")
+            },
+            "",
+        );
+    drop(served);
+    Ok(report)
+}
