@@ -236,7 +236,15 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
             .token
             .parse()
             .map_err(|_| ApiError::internal("input token is not an address"))?;
-        if adapter.nonce_used(spec.user, spec.nonce).await? {
+        // The three reads go to the node at once.
+        let need = input.amount.raw();
+        let (used, balance, allowance) = futures_util::future::try_join3(
+            adapter.nonce_used(spec.user, spec.nonce),
+            adapter.balance(token, spec.user),
+            adapter.allowance(token, spec.user, venue.settlers.origin),
+        )
+        .await?;
+        if used {
             return Err(ApiError::new(
                 Code::NonceUsed,
                 format!(
@@ -245,8 +253,6 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
                 ),
             ));
         }
-        let need = input.amount.raw();
-        let balance = adapter.balance(token, spec.user).await?;
         if balance < need {
             return Err(ApiError::new(
                 Code::InsufficientBalance,
@@ -256,9 +262,6 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
                 ),
             ));
         }
-        let allowance = adapter
-            .allowance(token, spec.user, venue.settlers.origin)
-            .await?;
         if allowance < need {
             return Err(ApiError::new(
                 Code::InsufficientAllowance,

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use baton_adapters::port::ChainAdapter;
+use baton_adapters::port::{ChainAdapter, Conditions};
 use baton_planner::ChainId;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -85,6 +85,72 @@ pub(crate) struct Shared {
     pub(crate) controls: Controls,
     /// Whether the pause reloader runs.
     pub(crate) watching: std::sync::atomic::AtomicBool,
+    /// Each chain's latest conditions, shared by every saga polling it.
+    pub(crate) views: HashMap<ChainId, tokio::sync::Mutex<Option<ChainView>>>,
+}
+
+/// A chain's conditions as last read, and how fast its head moves (wall clock).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChainView {
+    conditions: Conditions,
+    read: Instant,
+    head_moved: Instant,
+    per_block: Duration,
+}
+
+/// The longest a chain's conditions are reused.
+const VIEW_TTL_MAX: Duration = Duration::from_millis(100);
+
+impl Shared {
+    /// `chain`'s conditions, read at most once per a tenth of its (wall-clock) block interval and
+    /// 100 ms: hundreds of sagas polling a chain with one-second blocks cost it ten reads a second,
+    /// while a chain with millisecond blocks is read every time. Concurrent callers share one
+    /// read.
+    pub(crate) async fn conditions(&self, chain: ChainId) -> Result<Conditions> {
+        let adapter = self
+            .chains
+            .get(&chain)
+            .ok_or(EngineError::NoAdapter(chain.0))?;
+        let Some(slot) = self.views.get(&chain) else {
+            return Ok(adapter.conditions().await?);
+        };
+        let mut view = slot.lock().await;
+        if let Some(v) = view.as_ref()
+            && v.read.elapsed() < (v.per_block / 10).min(VIEW_TTL_MAX)
+        {
+            return Ok(v.conditions);
+        }
+        let conditions = adapter.conditions().await?;
+        let now = Instant::now();
+        *view = Some(match *view {
+            Some(old) if old.conditions.head.number == conditions.head.number => ChainView {
+                conditions,
+                read: now,
+                ..old
+            },
+            Some(old) => {
+                let blocks = conditions
+                    .head
+                    .number
+                    .saturating_sub(old.conditions.head.number)
+                    .max(1);
+                ChainView {
+                    conditions,
+                    read: now,
+                    head_moved: now,
+                    per_block: now.duration_since(old.head_moved)
+                        / u32::try_from(blocks).unwrap_or(u32::MAX),
+                }
+            }
+            None => ChainView {
+                conditions,
+                read: now,
+                head_moved: now,
+                per_block: Duration::ZERO,
+            },
+        });
+        Ok(conditions)
+    }
 }
 
 /// How often an engine reloads the operators' pauses from the database.
@@ -128,7 +194,12 @@ impl Engine {
         attester: Arc<dyn Attester>,
         config: EngineConfig,
     ) -> Self {
-        let chains = chains.into_iter().map(|a| (a.chain_id(), a)).collect();
+        let chains: HashMap<ChainId, Arc<dyn ChainAdapter>> =
+            chains.into_iter().map(|a| (a.chain_id(), a)).collect();
+        let views = chains
+            .keys()
+            .map(|c| (*c, tokio::sync::Mutex::new(None)))
+            .collect();
         Self {
             shared: Arc::new(Shared {
                 log,
@@ -141,6 +212,7 @@ impl Engine {
                 steps_done: AtomicU64::new(0),
                 controls: Controls::default(),
                 watching: std::sync::atomic::AtomicBool::new(false),
+                views,
             }),
             tasks: Mutex::new(HashMap::new()),
         }

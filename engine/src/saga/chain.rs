@@ -35,7 +35,10 @@ impl Saga {
             let chain = self.step(id)?.chain;
             let adapter = self.adapter(chain)?;
             let head = self.conditions(chain).await?.head.number;
-            if head >= block.number + REORG_WATCH_BLOCKS {
+            // Old enough, or already checked at this head.
+            if head >= block.number + REORG_WATCH_BLOCKS
+                || self.healed.insert(tx.hash, head) == Some(head)
+            {
                 continue;
             }
             match adapter.status(&tx, Some(&block)).await? {
@@ -87,6 +90,9 @@ impl Saga {
             return self.sign_and_send(step, comp, op, 0, None).await;
         }
         let head = self.conditions(step.chain).await?.head.number;
+        if self.checked.get(&key) == Some(&head) {
+            return Ok(());
+        }
         let confirmations = u64::from(step.timing.confirmations).max(1);
         for tx in st.txs.iter().rev() {
             match adapter.status(tx, None).await? {
@@ -125,6 +131,7 @@ impl Saga {
                             })
                             .await;
                     }
+                    self.checked.insert(key, head);
                     return Ok(());
                 }
                 TxStatus::Pending => {
@@ -136,6 +143,7 @@ impl Saga {
                             .sign_and_send(step, comp, op, attempt, Some(tx.nonce))
                             .await;
                     }
+                    self.checked.insert(key, head);
                     return Ok(());
                 }
                 TxStatus::Dropped | TxStatus::ReorgedOut { .. } => {}

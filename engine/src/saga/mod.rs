@@ -55,6 +55,11 @@ pub(crate) struct Saga {
     ticks: u64,
     /// Each chain's conditions, read at most once per tick.
     seen: HashMap<ChainId, Conditions>,
+    /// The head at which each (step, comp)'s transaction was last found pending or not yet deep
+    /// enough: nothing can change before the next block, so it is not asked again until then.
+    checked: HashMap<(StepId, bool), u64>,
+    /// The head at which each done transaction was last checked for a reorg.
+    healed: HashMap<alloy::primitives::B256, u64>,
     /// When each (step, comp) signed its first transaction in this driver: its latency metric.
     first_signed: HashMap<(StepId, bool), std::time::Instant>,
     /// Appends handed to the writer and not yet known durable (see [`Saga::append`]).
@@ -84,6 +89,8 @@ impl Saga {
             lease_until: lease.map_or(0, |l| l.1),
             ticks: 0,
             seen: HashMap::new(),
+            checked: HashMap::new(),
+            healed: HashMap::new(),
             first_signed: HashMap::new(),
             unsettled: Vec::new(),
         }
@@ -292,7 +299,7 @@ impl Saga {
         if let Some(c) = self.seen.get(&chain) {
             return Ok(*c);
         }
-        let c = self.adapter(chain)?.conditions().await?;
+        let c = self.shared.conditions(chain).await?;
         self.seen.insert(chain, c);
         Ok(c)
     }
