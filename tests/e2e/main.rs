@@ -4,6 +4,7 @@
 
 mod api;
 mod audit;
+mod bench;
 mod cli;
 mod contracts;
 mod devnet;
