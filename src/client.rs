@@ -78,7 +78,12 @@ impl Client {
 
     /// `POST /v1/sagas/{id}/replay` with a change to try and, when `resume`, to resume the saga
     /// with after a trial that fulfils it. A replay takes seconds to minutes.
-    pub(crate) async fn replay(&self, id: &str, change: &Value, resume: bool) -> Result<Value> {
+    pub(crate) async fn replay(
+        &self,
+        id: &str,
+        change: &baton_engine::replay::Change,
+        resume: bool,
+    ) -> Result<Value> {
         self.send(
             self.http
                 .post(format!("{}/v1/sagas/{id}/replay", self.base))

@@ -399,12 +399,26 @@ async fn replay(
             }
         })
         .await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", baton_engine::replay::render(&report));
-    }
+    print_report(&report, json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A replay report as one JSON object, or as text.
+fn print_report(report: &baton_engine::replay::Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", baton_engine::replay::render(report));
+    }
+    Ok(())
+}
+
+/// The change of `--with FILE`: planner knobs (an unknown key is an error).
+fn read_change(path: &Path) -> Result<baton_engine::replay::Change> {
+    serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not a change (planner knobs)", path.display()))
 }
 
 /// `baton replay ID --with FILE --resume`: the server replays, tries the change and, when the
@@ -416,11 +430,7 @@ async fn resume(
     with: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
-    let path = with.context("--resume needs --with FILE")?;
-    let change: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    )
-    .with_context(|| format!("{} is not a change (planner knobs)", path.display()))?;
+    let change = read_change(with.context("--resume needs --with FILE")?)?;
     let key =
         api_key.context("--resume goes through the server: set --api-key or BATON_API_KEY")?;
     if !json {
@@ -431,11 +441,7 @@ async fn resume(
         .await?;
     let report: baton_engine::replay::Report =
         serde_json::from_value(body).context("the server's replay report does not parse")?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", baton_engine::replay::render(&report));
-    }
+    print_report(&report, json)?;
     if report.resume.as_ref().is_some_and(|r| r.resumed) {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -446,10 +452,7 @@ async fn resume(
 /// The trial of `--with FILE`: the change, the devnet's venues, and the solver's and attester's
 /// keys (from BATON_SOLVER_KEY / BATON_ATTESTER_KEY, else the devnet file's dev accounts).
 fn trial(path: &Path, devnet: Option<&DevnetFile>) -> Result<baton_engine::replay::Trial> {
-    let change: baton_engine::replay::Change = serde_json::from_str(
-        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    )
-    .with_context(|| format!("{} is not a change (planner knobs)", path.display()))?;
+    let change = read_change(path)?;
     let devnet = devnet.context("--with needs the devnet file (the venues and dev keys)")?;
     let key = |env: &str, role: &str| -> Result<alloy::signers::local::PrivateKeySigner> {
         let key = match std::env::var(env) {

@@ -214,6 +214,38 @@ where
     }
 }
 
+/// Like [`ApiJson`], for an optional body: an empty one is `T::default()`.
+pub struct ApiJsonOrDefault<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJsonOrDefault<T>
+where
+    S: Send + Sync,
+    T: Default + serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        Code::PayloadTooLarge,
+                        "the body is larger than this server accepts",
+                    )
+                } else {
+                    ApiError::new(Code::InvalidRequest, e.body_text())
+                }
+            })?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        axum::Json::<T>::from_bytes(&bytes)
+            .map(|axum::Json(value)| Self(value))
+            .map_err(json_rejection)
+    }
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonSyntaxError(e) => ApiError::new(

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::App;
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, ApiJson, Code, ErrorBody, query_rejection};
+use crate::error::{ApiError, ApiJson, ApiJsonOrDefault, Code, ErrorBody, query_rejection};
 use crate::intents::saga_id;
 
 /// One chain's conditions and health.
@@ -240,10 +240,13 @@ pub struct ReplayRequest {
     post,
     path = "/v1/sagas/{id}/replay",
     params(("id" = String, Path, description = "The saga (intent) id")),
-    request_body(content = Option<ReplayRequest>, description = "Optional: a change to try"),
+    request_body(content = Option<ReplayRequest>, description = "Optional: a change to try, and whether to resume the saga with it"),
     responses(
-        (status = 200, description = "The replay report", body = Object),
+        (status = 200, description = "The replay report (with `trial` and `resume` when asked for)", body = Object),
+        (status = 400, description = "Not a replay request, or `resume` without `with`", body = ErrorBody),
+        (status = 403, description = "Not an operator key", body = ErrorBody),
         (status = 404, description = "No such saga", body = ErrorBody),
+        (status = 409, description = "`resume` asked of a saga that is not held for an operator, or no trial keys on this server", body = ErrorBody),
         (status = 503, description = "A fork could not start", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -252,20 +255,10 @@ pub(crate) async fn replay(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    ApiJsonOrDefault(request): ApiJsonOrDefault<ReplayRequest>,
 ) -> Result<Json<baton_engine::replay::Report>, ApiError> {
     caller.require(Role::Operator)?;
     let saga = saga_id(&id)?;
-    let request: ReplayRequest = if body.is_empty() {
-        ReplayRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                Code::InvalidRequest,
-                format!("the body is not a replay request: {e}"),
-            )
-        })?
-    };
     if request.resume {
         if request.with.is_none() {
             return Err(ApiError::new(
@@ -300,7 +293,7 @@ pub(crate) async fn replay(
         )
     })?;
     tracing::info!(%saga, by = %caller.name, "replay requested");
-    let report = baton_engine::replay::replay(
+    let mut report = baton_engine::replay::replay(
         app.engine.log(),
         saga,
         &app.settings.rpc_urls,
@@ -313,7 +306,6 @@ pub(crate) async fn replay(
         baton_engine::EngineError::Replay(m) => ApiError::new(Code::ChainUnavailable, m),
         other => other.into(),
     })?;
-    let mut report = report;
     if request.resume
         && let (Some(change), Some(trial)) = (request.with, &report.trial)
     {

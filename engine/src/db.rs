@@ -58,6 +58,39 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
+/// A fresh SQLite saga log in the temporary directory, removed (with its WAL files) when dropped:
+/// for trials, benchmarks and tests.
+#[derive(Debug)]
+pub struct ScratchSqlite {
+    path: std::path::PathBuf,
+}
+
+impl ScratchSqlite {
+    /// A new file name under the temporary directory, `baton-{name}-…`.
+    pub fn new(name: &str) -> Self {
+        Self {
+            path: std::env::temp_dir().join(format!(
+                "baton-{name}-{}-{}.db",
+                std::process::id(),
+                fastrand::u64(..)
+            )),
+        }
+    }
+
+    /// Its `sqlite://` URL.
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}
+
+impl Drop for ScratchSqlite {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+    }
+}
+
 /// A connection pool to the saga log's database.
 #[derive(Clone, Debug)]
 pub enum Db {

@@ -101,6 +101,9 @@ pub(crate) struct ChainView {
 /// The longest a chain's conditions are reused.
 const VIEW_TTL_MAX: Duration = Duration::from_millis(100);
 
+/// How often an engine reloads the operators' pauses from the database.
+const PAUSE_RELOAD: Duration = Duration::from_secs(2);
+
 impl Shared {
     /// `chain`'s conditions, read at most once per a tenth of its (wall-clock) block interval and
     /// 100 ms: hundreds of sagas polling a chain with one-second blocks cost it ten reads a second,
@@ -151,12 +154,7 @@ impl Shared {
         });
         Ok(conditions)
     }
-}
 
-/// How often an engine reloads the operators' pauses from the database.
-const PAUSE_RELOAD: Duration = Duration::from_secs(2);
-
-impl Shared {
     /// Counts one appended event; with crash injection on, `Err(Stopped)` at the chosen one.
     pub(crate) fn count_event(&self) -> Result<()> {
         let n = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
@@ -651,7 +649,7 @@ impl Engine {
         let events = self.shared.log.events(saga).await?;
         let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
         let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
-        if state.held.is_some() || state.resumed_plan != Some(planned.hash) {
+        if state.held_until_ms.is_some() || state.resumed_plan != Some(planned.hash) {
             // The hold ended (compensation began) before the resume was written: the saga goes on
             // as it was.
             self.spawn(saga, old, state.clone(), created_ms, lease);
@@ -670,12 +668,7 @@ impl Engine {
         )
         .await?;
         info!(%saga, by, ?change, "resumed with a change by an operator");
-        let steps = planned
-            .plan
-            .steps()
-            .iter()
-            .map(|s| format!("{} on {}", s.action.name(), s.chain))
-            .collect();
+        let steps = crate::replay::step_list(&planned.plan);
         self.spawn(saga, planned, state, created_ms, lease);
         Ok(steps)
     }

@@ -81,6 +81,22 @@ impl SagaInput {
         Ok(())
     }
 
+    /// Signs every order as `user` would (its EIP-712 digest), replacing the signatures: for tests,
+    /// benchmarks and demos holding the user's key.
+    pub fn sign_as(&mut self, user: &alloy::signers::local::PrivateKeySigner) -> Result<()> {
+        use alloy::signers::SignerSync;
+        self.signatures = self
+            .orders()?
+            .iter()
+            .map(|o| {
+                user.sign_hash_sync(&o.signing_hash())
+                    .map(|s| Bytes::from(s.as_bytes().to_vec()))
+                    .map_err(|e| EngineError::Invalid(format!("signing order {}: {e}", o.id().0)))
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+
     /// The orders the user must sign, in order (the plan, before signatures are checked).
     pub fn orders(&self) -> Result<Vec<baton_planner::Order>> {
         Ok(self.plan_unsigned()?.orders().to_vec())

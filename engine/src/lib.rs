@@ -24,7 +24,8 @@
 //! **Status:** the saga log, the driver (holds on fees and RPC health, write-ahead signing, fee
 //! replacement, deadline budgeting, compensation, outcome from evidence, reorg healing),
 //! reservations, recovery, leases for several instances, operators' pauses and retries are built and
-//! tested on the sim and both databases; replay on anvil forks (not yet: trying a change, resuming).
+//! tested on the sim and both databases; so are replay on anvil forks, trials of a change there, and
+//! resuming a saga held for an operator with the change.
 //!
 //! Depends on the planner and the adapters.
 //!

@@ -669,18 +669,9 @@ async fn run_trial(
         signatures: input.signatures.clone(),
     };
     let planned = changed.plan()?;
-    let plan = planned
-        .plan
-        .steps()
-        .iter()
-        .map(|s| format!("{} on {}", s.action.name(), s.chain))
-        .collect();
-    let path = std::env::temp_dir().join(format!(
-        "baton-trial-{}-{}.db",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    let db = crate::db::Db::connect(&format!("sqlite://{}", path.display())).await?;
+    let plan = step_list(&planned.plan);
+    let scratch = crate::db::ScratchSqlite::new("trial");
+    let db = crate::db::Db::connect(&scratch.url()).await?;
     let engine = crate::engine::Engine::new(
         SagaLog::new(db),
         chains.values().cloned().collect(),
@@ -698,10 +689,15 @@ async fn run_trial(
             Err(_) => None,
         };
     drop(engine);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
     Ok((plan, outcome))
+}
+
+/// A plan's steps, one `action on chain` each, in plan order.
+pub fn step_list(plan: &baton_planner::Plan) -> Vec<String> {
+    plan.steps()
+        .iter()
+        .map(|s| format!("{} on {}", s.action.name(), s.chain))
+        .collect()
 }
 
 /// Providers of the real chains the saga acted on (read only).

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use crate::attester::LocalAttester;
 use crate::{Db, Engine, EngineConfig, SagaInput, SagaLog};
-use alloy::primitives::{Address, Bytes, U256};
-use alloy::signers::SignerSync;
+use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::devnet::{ATTESTER, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
@@ -204,15 +203,7 @@ impl World {
             config: Default::default(),
             signatures: Vec::new(),
         };
-        input.signatures = input
-            .orders()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                let sig = self.user.sign_hash_sync(&o.signing_hash()).unwrap();
-                Bytes::from(sig.as_bytes().to_vec())
-            })
-            .collect();
+        input.sign_as(&self.user).unwrap();
         input
     }
 

@@ -45,8 +45,8 @@ pub struct SagaState {
     pub outcome: Option<Outcome>,
     /// Whether the saga is over.
     pub completed: bool,
-    /// Held for an operator: the failure, and when the hold ends (unix milliseconds).
-    pub held: Option<(String, i64)>,
+    /// Held for an operator until then (unix milliseconds); the reason is in the alerts.
+    pub held_until_ms: Option<i64>,
     /// The plan hash of the latest operator resume, when there was one (the saga runs that
     /// plan).
     pub resumed_plan: Option<B256>,
@@ -113,16 +113,16 @@ impl SagaState {
                 }
                 self.alerts.clear();
             }
-            SagaEvent::Held { reason, until_ms } => {
-                if self.compensating.is_none() && self.held.is_none() {
-                    self.held = Some((reason.clone(), *until_ms));
+            SagaEvent::Held { until_ms, .. } => {
+                if self.compensating.is_none() && self.held_until_ms.is_none() {
+                    self.held_until_ms = Some(*until_ms);
                 }
             }
             SagaEvent::Resumed { plan, .. } => {
                 if self.resumable().is_ok() {
                     // The steps not done start again under the new plan.
                     self.steps.retain(|_, s| s.is_done());
-                    self.held = None;
+                    self.held_until_ms = None;
                     self.alerts.clear();
                     self.resumed_plan = Some(*plan);
                 }
@@ -139,7 +139,7 @@ impl SagaState {
         if let Some(why) = &self.compensating {
             return Err(format!("the saga is compensating ({why})"));
         }
-        if self.held.is_none() {
+        if self.held_until_ms.is_none() {
             return Err(
                 "the saga is not held for an operator (only a saga whose step failed before the \
                  pivot, with hold-for-operator-secs set, can be resumed with a change)"
@@ -258,11 +258,11 @@ mod tests {
     fn a_resume_restarts_the_steps_not_done_and_keeps_the_done_ones() {
         let mut events = held();
         let state = fold(&events);
-        assert_eq!(state.held, Some(("minOut".into(), 10)));
+        assert_eq!(state.held_until_ms, Some(10));
         assert!(state.resumable().is_ok());
         events.push(resumed());
         let state = fold(&events);
-        assert_eq!(state.held, None);
+        assert_eq!(state.held_until_ms, None);
         assert!(state.alerts.is_empty());
         assert_eq!(state.resumed_plan, Some(B256::with_last_byte(7)));
         assert!(state.is_done(StepId(0)));

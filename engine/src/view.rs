@@ -122,7 +122,7 @@ impl Status {
             Status::Decided
         } else if state.compensating.is_some() {
             Status::Compensating
-        } else if state.held.is_some() {
+        } else if state.held_until_ms.is_some() {
             Status::NeedsOperator
         } else {
             Status::Running
@@ -196,11 +196,7 @@ pub(crate) fn build(
         status: Status::of(state),
         outcome: state.outcome.clone(),
         compensating: state.compensating.clone(),
-        held_until_ms: state
-            .held
-            .as_ref()
-            .filter(|_| state.compensating.is_none())
-            .map(|h| h.1),
+        held_until_ms: state.held_until_ms.filter(|_| state.compensating.is_none()),
         alerts: state.alerts.clone(),
         events: state.seq,
         created_ms: times.0,

@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Bytes, U256};
-use alloy::signers::SignerSync;
+use alloy::primitives::U256;
 use anyhow::{Context, Result, bail};
 use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, dev_signer};
 use baton_adapters::evm::{EvmAdapter, EvmConfig};
@@ -148,10 +147,7 @@ impl Setup {
                 config: Default::default(),
                 signatures: Vec::new(),
             };
-            for order in input.orders()? {
-                let sig = user.sign_hash_sync(&order.signing_hash())?;
-                input.signatures.push(Bytes::from(sig.as_bytes().to_vec()));
-            }
+            input.sign_as(&user)?;
             inputs.push(input);
         }
         Ok(inputs)
@@ -176,12 +172,8 @@ async fn through_engine(
     inputs: Vec<SagaInput>,
     what: &'static str,
 ) -> Result<EngineRun> {
-    let path = std::env::temp_dir().join(format!(
-        "baton-bench-e2e-{}-{}.db",
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    let db = Db::connect(&format!("sqlite://{}", path.display())).await?;
+    let scratch = baton_engine::db::ScratchSqlite::new("bench-e2e");
+    let db = Db::connect(&scratch.url()).await?;
     let engine = Arc::new(Engine::new(
         SagaLog::new(db),
         setup.adapters(),
@@ -228,9 +220,6 @@ async fn through_engine(
         times.push(took);
     }
     drop(engine);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
     ratios.sort_by(f64::total_cmp);
     times.sort();
     Ok(EngineRun {
@@ -319,7 +308,6 @@ pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
     let per_block =
         args.intents as f64 / (run.makespan.as_secs_f64() * 1e3 / setup.block_ms as f64);
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
-    let pct = |v: &[f64], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
 
     let mut report = Report::new("e2e", args.json);
     report
@@ -329,16 +317,16 @@ pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
         .value("critical_path_blocks", json!(run.blocks))
         .figure(
             "ratio_p50",
-            json!(round(pct(&run.ratios, 0.5))),
+            json!(round(percentile(&run.ratios, 0.5))),
             "time to outcome / critical-path bound, p50",
-            format!("{:.2}", pct(&run.ratios, 0.5)),
+            format!("{:.2}", percentile(&run.ratios, 0.5)),
             "≤ 1.10",
         )
         .figure(
             "ratio_p99",
-            json!(round(pct(&run.ratios, 0.99))),
+            json!(round(percentile(&run.ratios, 0.99))),
             "time to outcome / critical-path bound, p99",
-            format!("{:.2}", pct(&run.ratios, 0.99)),
+            format!("{:.2}", percentile(&run.ratios, 0.99)),
             "",
         )
         .figure(

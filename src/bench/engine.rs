@@ -56,22 +56,21 @@ pub(crate) struct RecoveryArgs {
 /// A saga log for one run: `url`, or a fresh SQLite file (removed when dropped).
 struct Log {
     url: String,
-    file: Option<std::path::PathBuf>,
+    _scratch: Option<baton_engine::db::ScratchSqlite>,
 }
 
 impl Log {
     fn new(url: Option<String>, name: &str) -> Self {
         match url {
-            Some(url) => Self { url, file: None },
+            Some(url) => Self {
+                url,
+                _scratch: None,
+            },
             None => {
-                let path = std::env::temp_dir().join(format!(
-                    "baton-bench-{name}-{}-{}.db",
-                    std::process::id(),
-                    fastrand::u32(..)
-                ));
+                let scratch = baton_engine::db::ScratchSqlite::new(&format!("bench-{name}"));
                 Self {
-                    url: format!("sqlite://{}", path.display()),
-                    file: Some(path),
+                    url: scratch.url(),
+                    _scratch: Some(scratch),
                 }
             }
         }
@@ -82,16 +81,6 @@ impl Log {
             "postgres"
         } else {
             "sqlite"
-        }
-    }
-}
-
-impl Drop for Log {
-    fn drop(&mut self) {
-        if let Some(path) = &self.file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
         }
     }
 }

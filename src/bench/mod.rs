@@ -131,10 +131,10 @@ fn machine_line() -> String {
     format!("{} cores, {} GiB", m["cores"], m["memory_gib"])
 }
 
-/// The `p`-th fraction of `sorted` (nearest rank), or zero when empty.
-pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p`-th fraction of `sorted` (nearest rank), or the default (zero) when empty.
+pub(crate) fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     if sorted.is_empty() {
-        return Duration::ZERO;
+        return T::default();
     }
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -200,6 +200,6 @@ mod tests {
         let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         assert_eq!(percentile(&d, 0.5), Duration::from_millis(51));
         assert_eq!(percentile(&d, 0.99), Duration::from_millis(100));
-        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+        assert_eq!(percentile::<Duration>(&[], 0.5), Duration::ZERO);
     }
 }

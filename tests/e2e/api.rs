@@ -529,6 +529,44 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
     let (status, body) = call("POST", url.clone(), Some(OPS), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["failing_step"]["step"], swap["id"], "{body:#}");
+    // A body that is not JSON, or asks to resume without a change, is refused before any fork.
+    let broken = reqwest::Client::new()
+        .post(url.clone())
+        .bearer_auth(OPS)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status().as_u16(), 400);
+    assert_eq!(
+        broken.json::<Value>().await.unwrap()["code"],
+        "malformed_json"
+    );
+    let (status, body) = call(
+        "POST",
+        url.clone(),
+        Some(OPS),
+        Some(json!({ "resume": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    // A refunded saga is not held: it cannot be resumed.
+    let (status, body) = call(
+        "POST",
+        url.clone(),
+        Some(OPS),
+        Some(json!({ "with": { "slippage_bps": 150 }, "resume": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
     let (status, body) = call(
         "POST",
         url,

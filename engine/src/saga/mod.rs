@@ -229,6 +229,7 @@ impl Saga {
                 // Everything the run appended is durable before it ends (read back if refused).
                 self.settle_appends().await?;
             }
+            // Settling may have read the log back: look again.
             if self.state.completed || self.halted {
                 return self
                     .state
@@ -410,12 +411,9 @@ impl Saga {
                 step.action.name()
             ))
             .await
-        } else if let Some(held) = self.hold(step, &reason).await? {
+        } else if self.hold(step, &reason).await? {
             // Held: nothing to do but watch the fill deadline.
-            if held {
-                self.check_deadline().await?;
-            }
-            Ok(())
+            self.check_deadline().await
         } else {
             info!(saga = %self.id, step = step.id.0, %reason, "compensating");
             self.append(SagaEvent::Compensating {
@@ -428,19 +426,17 @@ impl Saga {
             .await
         }
     }
-}
 
-impl Saga {
     /// The hold for an operator after `step` failed before the pivot: starts it (an alert and a
-    /// `Held` event) when holds are on and none has been, and says whether it still runs
-    /// (`Some(true)`), just started (`Some(false)`), or is over or off (`None`: compensate).
-    async fn hold(&mut self, step: &Step, reason: &str) -> Result<Option<bool>> {
+    /// `Held` event) when holds are on and none has been; whether the saga is held now (false:
+    /// holds are off, or this one is over, so compensate).
+    async fn hold(&mut self, step: &Step, reason: &str) -> Result<bool> {
         let hold = self.shared.config.hold_for_operator;
-        if let Some((_, until_ms)) = self.state.held {
-            return Ok((now_ms() < until_ms).then_some(true));
+        if let Some(until_ms) = self.state.held_until_ms {
+            return Ok(now_ms() < until_ms);
         }
         if hold.is_zero() {
-            return Ok(None);
+            return Ok(false);
         }
         let until_ms = now_ms() + i64::try_from(hold.as_millis()).unwrap_or(i64::MAX / 2);
         let why = format!(
@@ -462,7 +458,7 @@ impl Saga {
             until_ms,
         })
         .await?;
-        Ok(Some(false))
+        Ok(true)
     }
 }
 

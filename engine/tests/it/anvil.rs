@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{Address, Bytes, U256};
-use alloy::signers::SignerSync;
+use alloy::primitives::{Address, U256};
 use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_engine::attester::LocalAttester;
@@ -129,20 +128,7 @@ impl Setup {
             config: Default::default(),
             signatures: Vec::new(),
         };
-        let user = dev_signer(USER);
-        input.signatures = input
-            .orders()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                Bytes::from(
-                    user.sign_hash_sync(&o.signing_hash())
-                        .unwrap()
-                        .as_bytes()
-                        .to_vec(),
-                )
-            })
-            .collect();
+        input.sign_as(&dev_signer(USER)).unwrap();
         input
     }
 
