@@ -229,37 +229,43 @@ impl Engine {
             }
         }
         let id = SagaId::from(planned.plan.intent().id());
-        let mut events = self.shared.log.events(id).await?;
         // Admitted here and now: this instance holds the first lease (fence 1), taken in the
-        // admission's commit.
+        // admission's commit. A saga admitted before is refused by the writer (its log is not
+        // empty) and driven from its log, without a read before every admission.
+        let mut events = Vec::new();
         let mut lease = None;
         let mut admitted_now = None;
-        if events.is_empty() {
-            let started = SagaEvent::Started {
-                intent: planned.plan.intent().id(),
-                plan: planned.hash,
-            };
-            let admission = self.admission(&input, &planned).await?;
-            match self.shared.log.admit(id, admission, started.clone()).await {
-                Ok(appended) => {
-                    // The state is the Started event alone: no need to read it back.
-                    admitted_now = Some(SagaState::from_events([(appended.seq, &started)]));
-                    lease = Some((1, now_ms() + self.shared.config.lease_ms()));
-                    crate::observe::admitted(&crate::observe::route(&planned.plan));
-                    if let Err(stop) = self.shared.count_event() {
-                        // Crash injection: admitted, and nothing more.
-                        let stopped = tokio::spawn(async move { Err(stop) });
-                        self.tasks
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(id, stopped);
-                        return Ok(id);
-                    }
+        let started = SagaEvent::Started {
+            intent: planned.plan.intent().id(),
+            plan: planned.hash,
+        };
+        let admitted = match self.admission(&input, &planned).await {
+            Ok(admission) => self.shared.log.admit(id, admission, started.clone()).await,
+            Err(e) => Err(e),
+        };
+        match admitted {
+            Ok(appended) => {
+                // The state is the Started event alone: no need to read it back.
+                admitted_now = Some(SagaState::from_events([(appended.seq, &started)]));
+                lease = Some((1, now_ms() + self.shared.config.lease_ms()));
+                crate::observe::admitted(&crate::observe::route(&planned.plan));
+                if let Err(stop) = self.shared.count_event() {
+                    // Crash injection: admitted, and nothing more.
+                    let stopped = tokio::spawn(async move { Err(stop) });
+                    self.tasks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id, stopped);
+                    return Ok(id);
                 }
-                Err(EngineError::AlreadyAdmitted) => {
-                    events = self.shared.log.events(id).await?;
+            }
+            Err(e) => {
+                // Admitted before (or its admission cannot be read now, e.g. a chain is down):
+                // a saga with a log is driven from it; otherwise the error stands.
+                events = self.shared.log.events(id).await?;
+                if events.is_empty() {
+                    return Err(e);
                 }
-                Err(e) => return Err(e),
             }
         }
         let state = admitted_now

@@ -3,6 +3,8 @@
 //! same inventory. The check runs inside the saga log's writer transaction that admits the saga
 //! ([`crate::log::SagaLog::admit`]), against the solver's live balances; `Completed` releases.
 
+use std::collections::{BTreeMap, HashMap};
+
 use alloy::primitives::U256;
 use baton_planner::Asset;
 
@@ -11,29 +13,62 @@ use crate::error::{EngineError, Result};
 use crate::event::SagaId;
 use crate::with_pool;
 
-/// Whether `saga` may take `need` of `asset` when the solver holds `have` and `rows` (saga id,
-/// amount) are the asset's unexpired reservations (the saga's own excepted).
-pub fn check(
-    saga: SagaId,
-    asset: Asset,
-    need: U256,
-    have: U256,
-    rows: &[(String, String)],
-) -> Result<()> {
-    let mut promised = U256::ZERO;
-    for (other, amount) in rows {
-        if *other != saga.to_string() {
-            promised += amount
-                .parse::<U256>()
-                .map_err(|_| EngineError::Corrupt(format!("reservation amount {amount:?}")))?;
+/// The unexpired reservations of some assets as one writer transaction sees them, and changes
+/// them: the admissions and releases of a whole batch are checked here, in order, and written
+/// with one statement each.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    /// Per asset: each saga's reservation (amount, expiry in unix milliseconds).
+    held: HashMap<Asset, HashMap<SagaId, (U256, i64)>>,
+}
+
+impl Ledger {
+    /// Records a stored reservation.
+    pub(crate) fn hold(&mut self, asset: Asset, saga: SagaId, amount: U256, expires_ms: i64) {
+        self.held
+            .entry(asset)
+            .or_default()
+            .insert(saga, (amount, expires_ms));
+    }
+
+    /// Reserves every `need` of `saga` (replacing its own earlier reservations) if each fits in
+    /// the solver's `available` balance beside the other sagas' reservations unexpired at
+    /// `now_ms`; otherwise [`EngineError::Inventory`] and nothing changes.
+    pub(crate) fn take(
+        &mut self,
+        saga: SagaId,
+        needs: &[(Asset, U256)],
+        available: &BTreeMap<Asset, U256>,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<()> {
+        for (asset, need) in needs {
+            let have = available.get(asset).copied().unwrap_or_default();
+            let promised = self.held.get(asset).map_or(U256::ZERO, |held| {
+                held.iter()
+                    .filter(|(other, (_, expires))| **other != saga && *expires > now_ms)
+                    .fold(U256::ZERO, |sum, (_, (amount, _))| {
+                        sum.saturating_add(*amount)
+                    })
+            });
+            if promised.saturating_add(*need) > have {
+                return Err(EngineError::Inventory(format!(
+                    "{asset}: the plan needs {need}, the solver holds {have} of which {promised} is promised"
+                )));
+            }
+        }
+        for (asset, need) in needs {
+            self.hold(*asset, saga, *need, expires_ms);
+        }
+        Ok(())
+    }
+
+    /// Forgets `saga`'s reservations (its saga completed).
+    pub(crate) fn release(&mut self, saga: SagaId) {
+        for held in self.held.values_mut() {
+            held.remove(&saga);
         }
     }
-    if promised.saturating_add(need) > have {
-        return Err(EngineError::Inventory(format!(
-            "{asset}: the plan needs {need}, the solver holds {have} of which {promised} is promised"
-        )));
-    }
-    Ok(())
 }
 
 /// Deletes reservations that expired, or whose saga is over; returns how many.
@@ -74,4 +109,56 @@ pub async fn reserved(
         *out.entry(key).or_insert(U256::ZERO) += amount;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{Address, B256};
+    use baton_planner::{ChainId, TokenAddress};
+
+    fn asset() -> Asset {
+        Asset {
+            chain: ChainId(1),
+            token: TokenAddress(Address::repeat_byte(7)),
+        }
+    }
+
+    fn saga(n: u8) -> SagaId {
+        SagaId(B256::repeat_byte(n))
+    }
+
+    #[test]
+    fn a_ledger_promises_inventory_once_and_frees_it_on_release_or_expiry() {
+        let have = BTreeMap::from([(asset(), U256::from(100))]);
+        let mut ledger = Ledger::default();
+        ledger.hold(asset(), saga(1), U256::from(60), 1_000);
+        // 60 promised to saga 1: 50 more does not fit, and the refusal reserves nothing.
+        let refused = ledger.take(saga(2), &[(asset(), U256::from(50))], &have, 0, 1_000);
+        assert!(
+            matches!(refused, Err(EngineError::Inventory(_))),
+            "{refused:?}"
+        );
+        ledger
+            .take(saga(3), &[(asset(), U256::from(40))], &have, 0, 1_000)
+            .expect("fits");
+        // A saga's own reservation does not count against it: taking again replaces it.
+        ledger
+            .take(saga(3), &[(asset(), U256::from(40))], &have, 0, 1_000)
+            .expect("fits");
+        assert!(
+            ledger
+                .take(saga(2), &[(asset(), U256::from(1))], &have, 0, 1_000)
+                .is_err()
+        );
+        // Released, saga 1's 60 are free again.
+        ledger.release(saga(1));
+        ledger
+            .take(saga(2), &[(asset(), U256::from(60))], &have, 0, 1_000)
+            .expect("fits");
+        // At 1,000 ms every reservation has expired.
+        ledger
+            .take(saga(4), &[(asset(), U256::from(100))], &have, 1_000, 2_000)
+            .expect("fits");
+    }
 }

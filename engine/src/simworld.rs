@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::attester::LocalAttester;
@@ -44,12 +45,13 @@ pub struct World {
     pub weth_d: Address,
     /// The destination's USDC/WETH pool.
     pub pool: Address,
-    miner: tokio::task::JoinHandle<()>,
+    /// Set to stop the miner thread.
+    stop_mining: Arc<AtomicBool>,
 }
 
 impl Drop for World {
     fn drop(&mut self) {
-        self.miner.abort();
+        self.stop_mining.store(true, Ordering::Relaxed);
     }
 }
 
@@ -112,13 +114,27 @@ impl World {
             }
         }
         let (o, d) = (origin.clone(), dest.clone());
-        let miner = tokio::spawn(async move {
-            loop {
-                o.mine(1);
-                d.mine(1);
-                tokio::time::sleep(block_every).await;
-            }
-        });
+        // The chains produce blocks on a thread of their own, as real nodes do elsewhere: on
+        // the runtime, a loaded engine would delay its own chains' blocks.
+        let stop_mining = Arc::new(AtomicBool::new(false));
+        let stop = stop_mining.clone();
+        std::thread::Builder::new()
+            .name("sim-miner".into())
+            .spawn(move || {
+                let mut next = std::time::Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    o.mine(1);
+                    d.mine(1);
+                    next += block_every;
+                    let now = std::time::Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    } else {
+                        next = now;
+                    }
+                }
+            })
+            .expect("spawning the sim miner");
         Self {
             origin,
             dest,
@@ -129,7 +145,7 @@ impl World {
             usdc_d,
             weth_d,
             pool,
-            miner,
+            stop_mining,
         }
     }
 

@@ -115,6 +115,8 @@ fn state_after(event: &SagaEvent) -> Option<&'static str> {
 struct Append {
     saga: SagaId,
     event: SagaEvent,
+    /// The event as stored (JSON), serialized by the caller, off the writer's critical path.
+    payload: String,
     admission: Option<Admission>,
     /// The lease fence the writer must still find on the saga, if any.
     fence: Option<i64>,
@@ -203,13 +205,63 @@ pub struct Stats {
     pub commits: AtomicU64,
 }
 
+/// Starts the writer on a thread of its own, with its own runtime and connection: on the engine's
+/// runtime, every statement's round trip would wait behind the sagas' tasks, and a commit that
+/// waits holds every saga in it.
+fn spawn_writer(
+    db: &Db,
+    rx: mpsc::Receiver<Append>,
+    stats: Arc<Stats>,
+    notices: tokio::sync::broadcast::Sender<Notice>,
+) {
+    let shared = db.clone();
+    let spawned = std::thread::Builder::new()
+        .name("baton-log-writer".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    // Every append then fails with `WriterGone`: the engine stops, nothing is lost.
+                    tracing::error!(error = %e, "the saga log's writer could not start");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                // One connection, opened on the writer's runtime (a PostgreSQL socket belongs to
+                // the runtime that opened it), with the shared pool's options; the writer's only
+                // connection needs no test before each batch.
+                let db = match shared {
+                    Db::Sqlite(pool) => Db::Sqlite(
+                        sqlx::sqlite::SqlitePoolOptions::new()
+                            .max_connections(1)
+                            .test_before_acquire(false)
+                            .connect_lazy_with((*pool.connect_options()).clone()),
+                    ),
+                    Db::Postgres(pool) => Db::Postgres(
+                        sqlx::postgres::PgPoolOptions::new()
+                            .max_connections(1)
+                            .test_before_acquire(false)
+                            .connect_lazy_with((*pool.connect_options()).clone()),
+                    ),
+                };
+                write_loop(db, rx, stats, notices).await;
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "the saga log's writer thread could not start");
+    }
+}
+
 impl SagaLog {
-    /// Starts the log's writer on `db` (needs a tokio runtime).
+    /// Starts the log's writer on `db`.
     pub fn new(db: Db) -> Self {
         let (writer, rx) = mpsc::channel(MAX_BATCH * 4);
         let stats = Arc::new(Stats::default());
         let notices = tokio::sync::broadcast::channel(4096).0;
-        tokio::spawn(write_loop(db.clone(), rx, stats.clone(), notices.clone()));
+        spawn_writer(&db, rx, stats.clone(), notices.clone());
         Self {
             db,
             writer,
@@ -345,10 +397,13 @@ impl SagaLog {
         fence: Option<i64>,
     ) -> Result<Pending> {
         let (reply, answer) = oneshot::channel();
+        let payload =
+            serde_json::to_string(&event).map_err(|e| EngineError::Corrupt(e.to_string()))?;
         self.writer
             .send(Append {
                 saga,
                 event,
+                payload,
                 admission,
                 fence,
                 reply,

@@ -2,11 +2,12 @@
 //! saga heads, steps, nonces, admissions and releases as multi-row statements — commits once, then
 //! answers every caller.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use alloy::primitives::{Address, B256};
+use baton_planner::Asset;
 use tokio::sync::mpsc;
 
 use super::{
@@ -83,6 +84,101 @@ struct SagaRow {
     at_ms: i64,
     /// For a saga admitted in this batch: its first lease (owner, until), fence 1.
     lease: Option<(String, i64)>,
+}
+
+/// A batch's writes: on SQLite, every statement in one query (one round trip to the thread of its
+/// connection); on PostgreSQL, one query per statement (its protocol binds one at a time).
+struct Writes<DB: sqlx::Database> {
+    together: bool,
+    queries: Vec<sqlx::QueryBuilder<DB>>,
+}
+
+impl<DB: sqlx::Database> Writes<DB> {
+    fn new(together: bool) -> Self {
+        Self {
+            together,
+            queries: Vec::new(),
+        }
+    }
+
+    /// Starts the next statement with `sql`.
+    fn statement(&mut self, sql: &str) -> &mut sqlx::QueryBuilder<DB> {
+        match self.queries.last_mut() {
+            Some(query) if self.together => {
+                query.push("; ").push(sql);
+            }
+            _ => self.queries.push(sqlx::QueryBuilder::new(sql)),
+        }
+        let last = self.queries.len() - 1;
+        &mut self.queries[last]
+    }
+}
+
+struct ReservationRow {
+    saga: String,
+    chain: i64,
+    token: String,
+    amount: String,
+    expires_ms: i64,
+}
+
+/// The stored, unexpired reservations of every asset the batch's admissions need, in one query
+/// per chunk of tokens.
+async fn reservations<'c, DB>(
+    tx: &mut sqlx::Transaction<'c, DB>,
+    batch: &[Append],
+) -> Result<reserve::Ledger>
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::Decode<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::Decode<'q, DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
+    (String, i64, String, String, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let mut ledger = reserve::Ledger::default();
+    let admissions = batch.iter().filter_map(|a| a.admission.as_ref());
+    let Some(oldest) = admissions.clone().map(|a| a.now_ms).min() else {
+        return Ok(ledger);
+    };
+    let needed: BTreeSet<Asset> = admissions
+        .flat_map(|a| a.needs.iter().map(|(asset, _)| *asset))
+        .collect();
+    let tokens: Vec<String> = needed
+        .iter()
+        .map(|a| a.token.0.to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in tokens.chunks(ROWS_PER_STATEMENT) {
+        let mut select = sqlx::QueryBuilder::<DB>::new(
+            "SELECT saga_id, chain, token, amount, expires_ms FROM reservations WHERE expires_ms > ",
+        );
+        select.push_bind(oldest).push(" AND token IN (");
+        let mut each = select.separated(", ");
+        for token in chunk {
+            each.push_bind(token.clone());
+        }
+        each.push_unseparated(")");
+        let rows: Vec<(String, i64, String, String, i64)> =
+            select.build_query_as().fetch_all(&mut **tx).await?;
+        for (saga, chain, token, amount, expires_ms) in rows {
+            let corrupt = || EngineError::Corrupt(format!("reservation {saga} {chain} {token}"));
+            let asset = Asset {
+                chain: baton_planner::ChainId(u64::try_from(chain).map_err(|_| corrupt())?),
+                token: baton_planner::TokenAddress(token.parse().map_err(|_| corrupt())?),
+            };
+            if needed.contains(&asset) {
+                ledger.hold(
+                    asset,
+                    SagaId(parse_hash(&saga)?),
+                    amount.parse().map_err(|_| corrupt())?,
+                    expires_ms,
+                );
+            }
+        }
+    }
+    Ok(ledger)
 }
 
 struct StepRow {
@@ -163,6 +259,10 @@ async fn write_batch(
                 select.build_query_as().fetch_all(&mut *tx).await?;
             stored.extend(rows.into_iter().map(|(id, seq, hash, fence)| (id, (seq, hash, fence))));
         }
+        let mut ledger = reservations(&mut tx, batch).await?;
+        let mut reservation_rows: HashMap<(SagaId, Asset), ReservationRow> = HashMap::new();
+        let mut intent_rows: Vec<(String, String, i64)> = Vec::new();
+        let mut released: Vec<String> = Vec::new();
         for append in batch {
             let saga = append.saga;
             let row = stored.get(&hex(saga.0));
@@ -187,69 +287,44 @@ async fn write_batch(
                 continue;
             }
             if let Some(admission) = &append.admission {
-                let mut refused = None;
-                for (asset, need) in &admission.needs {
-                    let rows: Vec<(String, String)> = sqlx::query_as(
-                        "SELECT saga_id, amount FROM reservations \
-                         WHERE chain = $1 AND token = $2 AND expires_ms > $3",
-                    )
-                    .bind(chain_i64(asset)?)
-                    .bind(asset.token.0.to_string())
-                    .bind(admission.now_ms)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let have = admission.available.get(asset).copied().unwrap_or_default();
-                    if let Err(e) = reserve::check(saga, *asset, *need, have, &rows) {
-                        refused = Some(e);
-                        break;
-                    }
-                }
-                if let Some(e) = refused {
+                if let Err(e) = ledger.take(
+                    saga,
+                    &admission.needs,
+                    &admission.available,
+                    admission.now_ms,
+                    admission.expires_ms,
+                ) {
                     out.push(Err(e));
                     continue;
                 }
                 for (asset, need) in &admission.needs {
-                    sqlx::query(
-                        "INSERT INTO reservations (saga_id, chain, token, amount, expires_ms) \
-                         VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (saga_id, chain, token) DO UPDATE SET amount = excluded.amount, \
-                         expires_ms = excluded.expires_ms",
-                    )
-                    .bind(hex(saga.0))
-                    .bind(chain_i64(asset)?)
-                    .bind(asset.token.0.to_string())
-                    .bind(need.to_string())
-                    .bind(admission.expires_ms)
-                    .execute(&mut *tx)
-                    .await?;
+                    reservation_rows.insert(
+                        (saga, *asset),
+                        ReservationRow {
+                            saga: hex(saga.0),
+                            chain: chain_i64(asset)?,
+                            token: asset.token.0.to_string(),
+                            amount: need.to_string(),
+                            expires_ms: admission.expires_ms,
+                        },
+                    );
                 }
-                sqlx::query(
-                    "INSERT INTO intents (id, body, created_ms) VALUES ($1, $2, $3) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(hex(saga.0))
-                .bind(&admission.body)
-                .bind(admission.now_ms)
-                .execute(&mut *tx)
-                .await?;
+                intent_rows.push((hex(saga.0), admission.body.clone(), admission.now_ms));
             }
             if append.event == SagaEvent::Completed {
-                sqlx::query("DELETE FROM reservations WHERE saga_id = $1")
-                    .bind(hex(saga.0))
-                    .execute(&mut *tx)
-                    .await?;
+                // Released in this commit (after the batch's new reservations are written).
+                ledger.release(saga);
+                released.push(hex(saga.0));
             }
             let seq = head.0 + 1;
             let at_ms = now_ms();
-            let payload = serde_json::to_string(&append.event)
-                .map_err(|e| EngineError::Corrupt(e.to_string()))?;
-            let hash = event_hash(head.1, saga, seq, at_ms, &payload);
+            let hash = event_hash(head.1, saga, seq, at_ms, &append.payload);
             let seq_i = i64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?;
             rows.push(EventRow {
                 saga: hex(saga.0),
                 seq: seq_i,
                 kind: append.event.kind(),
-                payload,
+                payload: append.payload.clone(),
                 prev_hash: hex(head.1),
                 hash: hex(hash),
                 at_ms,
@@ -297,8 +372,41 @@ async fn write_batch(
             out.push(Ok(Appended { seq, hash }));
         }
         // One statement per table for the whole batch (chunked under the parameter limits).
+        let mut writes = Writes::new(matches!(db, Db::Sqlite(_)));
+        let reserved: Vec<&ReservationRow> = reservation_rows.values().collect();
+        for chunk in reserved.chunks(ROWS_PER_STATEMENT) {
+            let upsert = writes.statement(
+                "INSERT INTO reservations (saga_id, chain, token, amount, expires_ms) ",
+            );
+            upsert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.saga.clone())
+                    .push_bind(r.chain)
+                    .push_bind(r.token.clone())
+                    .push_bind(r.amount.clone())
+                    .push_bind(r.expires_ms);
+            });
+            upsert.push(
+                " ON CONFLICT (saga_id, chain, token) DO UPDATE SET amount = excluded.amount, \
+                 expires_ms = excluded.expires_ms",
+            );
+        }
+        for chunk in intent_rows.chunks(ROWS_PER_STATEMENT) {
+            let insert = writes.statement("INSERT INTO intents (id, body, created_ms) ");
+            insert.push_values(chunk, |mut b, (id, body, at)| {
+                b.push_bind(id.clone()).push_bind(body.clone()).push_bind(*at);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+        }
+        for chunk in released.chunks(ROWS_PER_STATEMENT) {
+            let delete = writes.statement("DELETE FROM reservations WHERE saga_id IN (");
+            let mut ids = delete.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.clone());
+            }
+            ids.push_unseparated(")");
+        }
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::new(
+            let insert = writes.statement(
                 "INSERT INTO saga_events (saga_id, seq, kind, payload, prev_hash, hash, at_ms) ",
             );
             insert.push_values(chunk, |mut b, r| {
@@ -310,11 +418,10 @@ async fn write_batch(
                     .push_bind(r.hash.clone())
                     .push_bind(r.at_ms);
             });
-            insert.build().execute(&mut *tx).await?;
         }
         let steps: Vec<&StepRow> = step_rows.values().collect();
         for chunk in steps.chunks(ROWS_PER_STATEMENT) {
-            let mut upsert = sqlx::QueryBuilder::new(
+            let upsert = writes.statement(
                 "INSERT INTO steps (saga_id, step, state, tx_hash, updated_ms) ",
             );
             upsert.push_values(chunk, |mut b, r| {
@@ -328,13 +435,11 @@ async fn write_batch(
                 " ON CONFLICT (saga_id, step) DO UPDATE SET state = excluded.state, \
                  tx_hash = COALESCE(excluded.tx_hash, steps.tx_hash), updated_ms = excluded.updated_ms",
             );
-            upsert.build().execute(&mut *tx).await?;
         }
         let nonces: Vec<(u64, Address, i64)> =
             nonce_rows.iter().map(|((c, a), n)| (*c, *a, *n)).collect();
         for chunk in nonces.chunks(ROWS_PER_STATEMENT) {
-            let mut upsert =
-                sqlx::QueryBuilder::new("INSERT INTO nonces (chain, signer, next_nonce) ");
+            let upsert = writes.statement("INSERT INTO nonces (chain, signer, next_nonce) ");
             upsert.push_values(chunk, |mut b, (chain, signer, next)| {
                 b.push_bind(i64::try_from(*chain).unwrap_or(i64::MAX))
                     .push_bind(signer.to_string())
@@ -345,11 +450,10 @@ async fn write_batch(
                  CASE WHEN excluded.next_nonce > nonces.next_nonce THEN excluded.next_nonce \
                  ELSE nonces.next_nonce END",
             );
-            upsert.build().execute(&mut *tx).await?;
         }
         let sagas: Vec<&SagaRow> = saga_rows.values().collect();
         for chunk in sagas.chunks(ROWS_PER_STATEMENT) {
-            let mut upsert = sqlx::QueryBuilder::new(
+            let upsert = writes.statement(
                 "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, updated_ms, \
                  lease_owner, lease_until, fence) ",
             );
@@ -374,7 +478,9 @@ async fn write_batch(
                  outcome = COALESCE(excluded.outcome, sagas.outcome), last_seq = excluded.last_seq, \
                  last_hash = excluded.last_hash, updated_ms = excluded.updated_ms",
             );
-            upsert.build().execute(&mut *tx).await?;
+        }
+        for mut query in writes.queries {
+            query.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
     });
