@@ -9,10 +9,10 @@ use baton_engine::{Db, EngineError, Outcome};
 use crate::sqlite_file;
 use baton_engine::simworld::{World, fast, units_of};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_intent_cannot_take_inventory_the_first_one_holds() {
+/// A sim world whose solver keeps 1,500 USDC on the destination: one 1,000 USDC intent fits, two
+/// do not.
+async fn world_with_1500_usdc() -> World {
     let world = World::new().await;
-    // The solver keeps 1,500 USDC on the destination: one 1,000 USDC intent fits, two do not.
     let solver = world.dest.adapter(world.solver.clone());
     let tx = solver
         .prepare(TxRequest::new(
@@ -33,7 +33,12 @@ async fn a_second_intent_cannot_take_inventory_the_first_one_holds() {
     while world.dest.balance(world.usdc_d, world.solver.address()) != units_of(1_500, 6) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    world
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_intent_cannot_take_inventory_the_first_one_holds() {
+    let world = world_with_1500_usdc().await;
     let (url, _file) = sqlite_file();
     let engine = world.engine(Db::connect(&url).await.unwrap(), fast());
     let first_input = world.input(world.intent(1, "WETH", units_of(39, 16)));
@@ -54,4 +59,33 @@ async fn a_second_intent_cannot_take_inventory_the_first_one_holds() {
         }
         other => panic!("still not enough inventory, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intents_admitted_in_one_commit_still_promise_inventory_once() {
+    let world = world_with_1500_usdc().await;
+    let (url, _file) = sqlite_file();
+    let engine = std::sync::Arc::new(world.engine(Db::connect(&url).await.unwrap(), fast()));
+    // Eight intents at once: their admissions share the writer's batches, and each is checked
+    // against the ones admitted before it in the same commit.
+    let submissions: Vec<_> = (10..18)
+        .map(|nonce| {
+            let (engine, input) = (
+                engine.clone(),
+                world.input(world.intent(nonce, "WETH", units_of(39, 16))),
+            );
+            tokio::spawn(async move { engine.submit(input).await })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    let mut refused = 0;
+    for submission in submissions {
+        match submission.await.unwrap() {
+            Ok(saga) => admitted.push(saga),
+            Err(EngineError::Inventory(_)) => refused += 1,
+            Err(other) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    assert_eq!((admitted.len(), refused), (1, 7), "exactly one fits");
+    assert_eq!(engine.wait(admitted[0]).await.unwrap(), Outcome::Fulfilled);
 }
