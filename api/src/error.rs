@@ -227,16 +227,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        Code::PayloadTooLarge,
-                        "the body is larger than this server accepts",
-                    )
-                } else {
-                    ApiError::new(Code::InvalidRequest, e.body_text())
-                }
-            })?;
+            .map_err(|e| body_rejection(e.status(), e.body_text()))?;
         if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
@@ -263,11 +254,19 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             Code::UnsupportedMediaType,
             "send the body as JSON with `Content-Type: application/json`",
         ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+        other => body_rejection(other.status(), other.body_text()),
+    }
+}
+
+/// A body that could not be read (too large, or cut off) as an [`ApiError`].
+fn body_rejection(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
             Code::PayloadTooLarge,
             "the body is larger than this server accepts",
-        ),
-        other => ApiError::new(Code::InvalidRequest, other.body_text()),
+        )
+    } else {
+        ApiError::new(Code::InvalidRequest, text)
     }
 }
 

@@ -325,20 +325,12 @@ pub(crate) async fn replay(
                     plan,
                 },
                 Err(baton_engine::EngineError::Conflict(why)) => {
-                    baton_engine::replay::ResumeDecision {
-                        resumed: false,
-                        summary: format!("not resumed: {why}"),
-                        plan: Vec::new(),
-                    }
+                    baton_engine::replay::ResumeDecision::not_resumed(why)
                 }
                 Err(e) => return Err(e.into()),
             }
         } else {
-            baton_engine::replay::ResumeDecision {
-                resumed: false,
-                summary: "not resumed: the trial did not fulfil the intent".into(),
-                plan: Vec::new(),
-            }
+            baton_engine::replay::ResumeDecision::not_resumed("the trial did not fulfil the intent")
         });
     }
     Ok(Json(report))

@@ -155,6 +155,19 @@ impl Shared {
         Ok(conditions)
     }
 
+    /// Whether this engine has an adapter on every chain of `planned`'s steps.
+    fn adapters_for(&self, planned: &Planned) -> Result<()> {
+        match planned
+            .plan
+            .steps()
+            .iter()
+            .find(|step| !self.chains.contains_key(&step.chain))
+        {
+            Some(step) => Err(EngineError::NoAdapter(step.chain.0)),
+            None => Ok(()),
+        }
+    }
+
     /// Counts one appended event; with crash injection on, `Err(Stopped)` at the chosen one.
     pub(crate) fn count_event(&self) -> Result<()> {
         let n = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
@@ -223,11 +236,7 @@ impl Engine {
             return Err(EngineError::Paused);
         }
         let planned = input.plan()?;
-        for step in planned.plan.steps() {
-            if !self.shared.chains.contains_key(&step.chain) {
-                return Err(EngineError::NoAdapter(step.chain.0));
-            }
-        }
+        self.shared.adapters_for(&planned)?;
         let id = SagaId::from(planned.plan.intent().id());
         // Admitted here and now: this instance holds the first lease (fence 1), taken in the
         // admission's commit. A saga admitted before is refused by the writer (its log is not
@@ -259,6 +268,9 @@ impl Engine {
                     return Ok(id);
                 }
             }
+            // A new saga the inventory cannot serve (the writer refuses a saga admitted before
+            // as such, ahead of its inventory).
+            Err(e @ EngineError::Inventory(_)) => return Err(e),
             Err(e) => {
                 // Admitted before (or its admission cannot be read now, e.g. a chain is down):
                 // a saga with a log is driven from it; otherwise the error stands.
@@ -306,23 +318,9 @@ impl Engine {
                 part.into_iter()
                     .map(|u| {
                         let (id, events) = (u.id, u.events);
-                        // The input of its latest operator resume, else the admitted one.
-                        let resumed = events.iter().rev().find_map(|(_, e)| match e {
-                            SagaEvent::Resumed { input, plan, .. } => Some((input, *plan)),
-                            _ => None,
-                        });
-                        let input: SagaInput = match resumed {
-                            Some((input, _)) => serde_json::from_value(input.clone()),
-                            None => serde_json::from_str(&u.body),
-                        }
-                        .map_err(|e| EngineError::Corrupt(format!("intent of saga {id}: {e}")))?;
+                        let (input, started) =
+                            SagaInput::running(id, &u.body, events.iter().map(|(_, e)| e))?;
                         let planned = input.plan_stored()?;
-                        let started = resumed.map(|(_, plan)| plan).or_else(|| {
-                            events.iter().find_map(|(_, e)| match e {
-                                SagaEvent::Started { plan, .. } => Some(*plan),
-                                _ => None,
-                            })
-                        });
                         if started.is_some_and(|h| h != planned.hash) {
                             return Err(EngineError::Corrupt(format!(
                                 "saga {id}: re-planning gave another plan than the one it started with"
@@ -552,9 +550,8 @@ impl Engine {
         let Some(body) = self.shared.log.input(saga).await? else {
             return Ok(None);
         };
-        let input: SagaInput = serde_json::from_str(&body)
-            .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
         let events = self.shared.log.events(saga).await?;
+        let (input, _) = SagaInput::running(saga, &body, events.iter().map(|e| &e.event))?;
         let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
         Ok(Some((input, events, state)))
     }
@@ -590,23 +587,14 @@ impl Engine {
     ) -> Result<Vec<String>> {
         let (stored, state) = self.resumable(saga).await?;
         let old = stored.plan_stored()?;
-        let input = SagaInput {
-            intent: stored.intent.clone(),
-            snapshot,
-            config: change.apply(stored.config),
-            signatures: stored.signatures.clone(),
-        };
+        let input = stored.replanned(snapshot, change.apply(stored.config));
         let planned = input.plan().map_err(|e| {
             EngineError::Conflict(format!(
                 "with the change, the intent does not plan over the chains' liquidity now with \
                  the user's signed orders: {e}"
             ))
         })?;
-        for step in planned.plan.steps() {
-            if !self.shared.chains.contains_key(&step.chain) {
-                return Err(EngineError::NoAdapter(step.chain.0));
-            }
-        }
+        self.shared.adapters_for(&planned)?;
         let same = |p: &Planned, id| {
             p.plan
                 .step(id)

@@ -8,6 +8,7 @@ use baton_planner::{Intent, LiquidityGraph, LiquiditySnapshot, Plan, PlannerConf
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
+use crate::event::{SagaEvent, SagaId};
 
 /// A saga's input. Deadlines in `intent` must be absolute (`at`), so re-planning later gives the
 /// same intent.
@@ -79,6 +80,41 @@ impl SagaInput {
             }
         }
         Ok(())
+    }
+
+    /// The same intent and signed orders over another `snapshot` with other knobs: what a trial
+    /// or an operator's resume plans.
+    pub fn replanned(&self, snapshot: SnapshotSpec, config: PlannerConfig) -> SagaInput {
+        SagaInput {
+            intent: self.intent.clone(),
+            snapshot,
+            config,
+            signatures: self.signatures.clone(),
+        }
+    }
+
+    /// What saga `saga` runs: the input of its latest operator resume (`Resumed`), else `body`,
+    /// the one it was admitted with (stored JSON); and the hash of the plan its log says it runs
+    /// (the resume's, else `Started`'s).
+    pub fn running<'e>(
+        saga: SagaId,
+        body: &str,
+        events: impl IntoIterator<Item = &'e SagaEvent>,
+    ) -> Result<(SagaInput, Option<B256>)> {
+        let (mut started, mut resumed) = (None, None);
+        for event in events {
+            match event {
+                SagaEvent::Started { plan, .. } => started = Some(*plan),
+                SagaEvent::Resumed { input, plan, .. } => resumed = Some((input, *plan)),
+                _ => {}
+            }
+        }
+        let input = match resumed {
+            Some((input, _)) => serde_json::from_value(input.clone()),
+            None => serde_json::from_str(body),
+        }
+        .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
+        Ok((input, resumed.map(|(_, plan)| plan).or(started)))
     }
 
     /// Signs every order as `user` would (its EIP-712 digest), replacing the signatures: for tests,

@@ -236,6 +236,17 @@ pub struct ResumeDecision {
     pub plan: Vec<String>,
 }
 
+impl ResumeDecision {
+    /// Not resumed, because of `why`.
+    pub fn not_resumed(why: impl std::fmt::Display) -> Self {
+        Self {
+            resumed: false,
+            summary: format!("not resumed: {why}"),
+            plan: Vec::new(),
+        }
+    }
+}
+
 /// A saga transaction as the log has it.
 struct Recorded {
     step: StepId,
@@ -365,10 +376,9 @@ pub async fn replay(
 ) -> Result<Report> {
     let started = Instant::now();
     let body = log.input(saga).await?.ok_or(EngineError::NotFound(saga))?;
-    let input: SagaInput = serde_json::from_str(&body)
-        .map_err(|e| EngineError::Corrupt(format!("intent of saga {saga}: {e}")))?;
-    let plan = input.plan_stored()?.plan;
     let events = log.events(saga).await?;
+    let (input, _) = SagaInput::running(saga, &body, events.iter().map(|e| &e.event))?;
+    let plan = input.plan_stored()?.plan;
     let txs = recorded(&events);
     if txs.is_empty() {
         return Err(EngineError::Replay(format!(
@@ -662,12 +672,7 @@ async fn run_trial(
         input.snapshot.default_route_latency_secs,
     )
     .await?;
-    let changed = SagaInput {
-        intent: input.intent.clone(),
-        snapshot,
-        config,
-        signatures: input.signatures.clone(),
-    };
+    let changed = input.replanned(snapshot, config);
     let planned = changed.plan()?;
     let plan = step_list(&planned.plan);
     let scratch = crate::db::ScratchSqlite::new("trial");

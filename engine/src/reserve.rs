@@ -3,10 +3,10 @@
 //! same inventory. The check runs inside the saga log's writer transaction that admits the saga
 //! ([`crate::log::SagaLog::admit`]), against the solver's live balances; `Completed` releases.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use alloy::primitives::U256;
-use baton_planner::Asset;
+use baton_planner::{Asset, ChainId, TokenAddress};
 
 use crate::db::Db;
 use crate::error::{EngineError, Result};
@@ -23,7 +23,26 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// Records a stored reservation.
+    /// Records the stored reservations `rows` (saga, chain, token, amount, expiry) of the
+    /// `needed` assets.
+    pub(crate) fn hold_rows(
+        &mut self,
+        rows: Vec<(String, i64, String, String, i64)>,
+        needed: &BTreeSet<Asset>,
+    ) -> Result<()> {
+        for (saga, chain, token, amount, expires_ms) in rows {
+            let (asset, amount) = parse(chain, &token, &amount)?;
+            let saga = saga
+                .parse()
+                .map_err(|_| EngineError::Corrupt(format!("reservation of saga {saga:?}")))?;
+            if needed.contains(&asset) {
+                self.hold(asset, SagaId(saga), amount, expires_ms);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a reservation.
     pub(crate) fn hold(&mut self, asset: Asset, saga: SagaId, amount: U256, expires_ms: i64) {
         self.held
             .entry(asset)
@@ -100,15 +119,21 @@ pub async fn reserved(
     });
     let mut out = std::collections::BTreeMap::new();
     for (chain, token, amount) in rows {
-        let corrupt = || EngineError::Corrupt(format!("reservation {chain} {token} {amount}"));
-        let key = (
-            u64::try_from(chain).map_err(|_| corrupt())?,
-            token.parse().map_err(|_| corrupt())?,
-        );
-        let amount: U256 = amount.parse().map_err(|_| corrupt())?;
-        *out.entry(key).or_insert(U256::ZERO) += amount;
+        let (asset, amount) = parse(chain, &token, &amount)?;
+        *out.entry((asset.chain.0, asset.token.0))
+            .or_insert(U256::ZERO) += amount;
     }
     Ok(out)
+}
+
+/// A stored reservation's chain, token and amount as the asset and amount it promises.
+fn parse(chain: i64, token: &str, amount: &str) -> Result<(Asset, U256)> {
+    let corrupt = || EngineError::Corrupt(format!("reservation {chain} {token} {amount}"));
+    let asset = Asset {
+        chain: ChainId(u64::try_from(chain).map_err(|_| corrupt())?),
+        token: TokenAddress(token.parse().map_err(|_| corrupt())?),
+    };
+    Ok((asset, amount.parse().map_err(|_| corrupt())?))
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use baton_planner::step::Action;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::{Progress, Report, percentile};
+use super::{Progress, Report, percentile, round3};
 
 /// `baton bench e2e`.
 #[derive(Args)]
@@ -307,7 +307,6 @@ pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
     let run = through_engine(&setup, inputs, "intents fulfilled and settled").await?;
     let per_block =
         args.intents as f64 / (run.makespan.as_secs_f64() * 1e3 / setup.block_ms as f64);
-    let round = |x: f64| (x * 1000.0).round() / 1000.0;
 
     let mut report = Report::new("e2e", args.json);
     report
@@ -317,21 +316,21 @@ pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
         .value("critical_path_blocks", json!(run.blocks))
         .figure(
             "ratio_p50",
-            json!(round(percentile(&run.ratios, 0.5))),
+            json!(round3(percentile(&run.ratios, 0.5))),
             "time to outcome / critical-path bound, p50",
             format!("{:.2}", percentile(&run.ratios, 0.5)),
             "≤ 1.10",
         )
         .figure(
             "ratio_p99",
-            json!(round(percentile(&run.ratios, 0.99))),
+            json!(round3(percentile(&run.ratios, 0.99))),
             "time to outcome / critical-path bound, p99",
             format!("{:.2}", percentile(&run.ratios, 0.99)),
             "",
         )
         .figure(
             "outcome_p50_secs",
-            json!(round(percentile(&run.times, 0.5).as_secs_f64())),
+            json!(round3(percentile(&run.times, 0.5).as_secs_f64())),
             "time to outcome p50",
             format!(
                 "{:.2} s (bound {} blocks = {} s)",
@@ -343,7 +342,7 @@ pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
         )
         .figure(
             "intents_per_block",
-            json!(round(per_block)),
+            json!(round3(per_block)),
             "intents fulfilled per block",
             format!("{per_block:.1}"),
             "",
@@ -362,21 +361,21 @@ pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
             .value("baseline_intents", json!(n))
             .figure(
                 "engine_secs",
-                json!(round(engine_run.makespan.as_secs_f64())),
+                json!(round3(engine_run.makespan.as_secs_f64())),
                 "baseline: the engine, all fulfilled",
                 format!("{:.1} s", engine_run.makespan.as_secs_f64()),
                 "",
             )
             .figure(
                 "sequential_secs",
-                json!(round(script.as_secs_f64())),
+                json!(round3(script.as_secs_f64())),
                 "baseline: the sequential script, all fulfilled",
                 format!("{:.1} s", script.as_secs_f64()),
                 "",
             )
             .figure(
                 "speedup",
-                json!(round(speedup)),
+                json!(round3(speedup)),
                 "speed-up over the sequential script",
                 format!("{speedup:.1}×"),
                 "≥ 3×",

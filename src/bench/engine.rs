@@ -16,7 +16,7 @@ use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaId, SagaLog};
 use clap::Args;
 use serde_json::json;
 
-use super::{Progress, Report, cpu_seconds, ms, percentile};
+use super::{Progress, Report, cpu_seconds, round3};
 
 /// `baton bench engine`.
 #[derive(Args)]
@@ -209,7 +209,6 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
     let failed = results.len() - fulfilled - refunds.len();
     let rate = args.sagas as f64 / secs;
     let overhead = (busy_ms - commit_ms) / steps;
-    let round = |x: f64| (x * 1000.0).round() / 1000.0;
 
     let mut report = Report::new("engine", args.json);
     report
@@ -217,66 +216,48 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
         .value("concurrency", json!(args.concurrency))
         .value("database", json!(log.kind()))
         .value("steps_per_saga", json!(5))
-        .value("seconds", json!(round(secs)))
+        .value("seconds", json!(round3(secs)))
         .figure(
             "sagas_per_sec",
-            json!(round(rate)),
+            json!(round3(rate)),
             "sagas per second",
             format!("{rate:.0}"),
             "≥ 2000",
         )
-        .figure(
-            "p50_ms",
-            json!(ms(percentile(&all, 0.5))),
-            "per saga p50",
-            format!("{:.1} ms", ms(percentile(&all, 0.5))),
-            "",
-        )
-        .figure(
-            "p90_ms",
-            json!(ms(percentile(&all, 0.9))),
-            "per saga p90",
-            format!("{:.1} ms", ms(percentile(&all, 0.9))),
-            "",
-        )
-        .figure(
-            "p99_ms",
-            json!(ms(percentile(&all, 0.99))),
-            "per saga p99",
-            format!("{:.1} ms", ms(percentile(&all, 0.99))),
-            "",
-        )
+        .latency("p50_ms", "per saga p50", &all, 0.5, "")
+        .latency("p90_ms", "per saga p90", &all, 0.9, "")
+        .latency("p99_ms", "per saga p99", &all, 0.99, "")
         .figure(
             "overhead_ms_per_step",
-            json!(round(overhead)),
+            json!(round3(overhead)),
             "engine overhead per step (busy − durable waits)",
             format!("{overhead:.3} ms"),
             "≤ 0.5 ms (at concurrency 1)",
         )
         .figure(
             "durable_wait_ms_per_step",
-            json!(round(commit_ms / steps)),
+            json!(round3(commit_ms / steps)),
             "waiting for durable commits per step",
             format!("{:.3} ms", commit_ms / steps),
             "",
         )
         .figure(
             "block_ms",
-            json!(round(block_ms)),
+            json!(round3(block_ms)),
             "sim block time, measured (set: 1 ms)",
             format!("{block_ms:.2} ms"),
             "",
         )
         .figure(
             "cpu_ms_per_step",
-            json!(round(cpu * 1e3 / steps)),
+            json!(round3(cpu * 1e3 / steps)),
             "process CPU per step (engine, sim, SQLite)",
             format!("{:.3} ms", cpu * 1e3 / steps),
             "",
         )
         .figure(
             "events_per_commit",
-            json!(round(events as f64 / commits.max(1) as f64)),
+            json!(round3(events as f64 / commits.max(1) as f64)),
             "events per durable commit",
             format!("{:.1}", events as f64 / commits.max(1) as f64),
             "",
@@ -289,11 +270,11 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
             "",
         );
     if !refunds.is_empty() {
-        report.figure(
+        report.latency(
             "refund_p50_ms",
-            json!(ms(percentile(&refunds, 0.5))),
             "refunded saga p50 (compensation path)",
-            format!("{:.1} ms", ms(percentile(&refunds, 0.5))),
+            &refunds,
+            0.5,
             "",
         );
     }

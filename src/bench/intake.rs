@@ -17,7 +17,7 @@ use baton_engine::liquidity;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{Progress, Report, ms, percentile};
+use super::{Progress, Report, round3};
 use crate::client::sign_quote;
 
 /// `baton bench intake`.
@@ -223,37 +223,24 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
         *refused.entry(format!("{status} {code}")).or_default() += 1;
     }
     let rate = accepted.len() as f64 / secs;
-    let round = |x: f64| (x * 1000.0).round() / 1000.0;
     let mut report = Report::new("intake", args.json);
     report
         .value("intents", json!(args.intents))
         .value("concurrency", json!(args.concurrency))
         .value("rpc_rate", json!(args.rpc_rate))
-        .value("seconds", json!(round(secs)))
+        .value("seconds", json!(round3(secs)))
         .figure(
             "accepted_per_sec",
-            json!(round(rate)),
+            json!(round3(rate)),
             "accepted intents per second",
             format!("{rate:.0}"),
             "≥ 5000",
         )
-        .figure(
-            "p50_ms",
-            json!(ms(percentile(&accepted, 0.5))),
-            "per request p50",
-            format!("{:.1} ms", ms(percentile(&accepted, 0.5))),
-            "",
-        )
-        .figure(
-            "p99_ms",
-            json!(ms(percentile(&accepted, 0.99))),
-            "per request p99",
-            format!("{:.1} ms", ms(percentile(&accepted, 0.99))),
-            "≤ 20 ms",
-        )
+        .latency("p50_ms", "per request p50", &accepted, 0.5, "")
+        .latency("p99_ms", "per request p99", &accepted, 0.99, "≤ 20 ms")
         .figure(
             "server_cpu_ms_per_intent",
-            json!(round(cpu * 1e3 / accepted.len().max(1) as f64)),
+            json!(round3(cpu * 1e3 / accepted.len().max(1) as f64)),
             "server CPU per accepted intent",
             format!("{:.2} ms", cpu * 1e3 / accepted.len().max(1) as f64),
             "",

@@ -84,6 +84,19 @@ impl Report {
         self
     }
 
+    /// A latency figure: the `p`-th fraction of `sorted`, in milliseconds.
+    pub(crate) fn latency(
+        &mut self,
+        key: &str,
+        label: &str,
+        sorted: &[Duration],
+        p: f64,
+        target: &str,
+    ) -> &mut Self {
+        let value = ms(percentile(sorted, p));
+        self.figure(key, json!(value), label, format!("{value:.1} ms"), target)
+    }
+
     /// A JSON-only value (the run's parameters, the machine).
     pub(crate) fn value(&mut self, key: &str, value: Value) -> &mut Self {
         self.object.insert(key.to_owned(), value);
@@ -137,6 +150,11 @@ pub(crate) fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
         return T::default();
     }
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// `x` to three decimals, for the record.
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// Milliseconds, for the record.

@@ -41,6 +41,7 @@ fn the_engine_bench_runs_every_saga_to_its_outcome_and_reports_as_json() {
     assert_eq!(report["outcomes"]["refunded"], 5, "{report}");
     assert!(report["sagas_per_sec"].as_f64().unwrap() > 0.0);
     assert!(report["events_per_commit"].as_f64().unwrap() >= 1.0);
+    assert!(report["block_ms"].as_f64().unwrap() > 0.0, "{report}");
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
 }
 

@@ -452,32 +452,15 @@ impl SagaLog {
             .collect()
     }
 
-    /// The input (JSON) `saga` runs, if it was admitted: the one it was admitted with, or the
-    /// one of its latest operator resume (`Resumed`).
+    /// The input (JSON) `saga` was admitted with, if it was. A saga an operator resumed runs the
+    /// input of its `Resumed` event: [`crate::SagaInput::running`] picks it from the events.
     pub async fn input(&self, saga: SagaId) -> Result<Option<String>> {
-        let (body, resumed): (Option<String>, Option<String>) = with_pool!(&self.db, pool => {
-            let body = sqlx::query_scalar("SELECT body FROM intents WHERE id = $1")
+        Ok(with_pool!(&self.db, pool => {
+            sqlx::query_scalar("SELECT body FROM intents WHERE id = $1")
                 .bind(hex(saga.0))
                 .fetch_optional(pool)
-                .await?;
-            let resumed = sqlx::query_scalar(
-                "SELECT payload FROM saga_events WHERE saga_id = $1 AND kind = 'resumed' \
-                 ORDER BY seq DESC LIMIT 1",
-            )
-            .bind(hex(saga.0))
-            .fetch_optional(pool)
-            .await?;
-            (body, resumed)
-        });
-        match resumed {
-            None => Ok(body),
-            Some(payload) => match serde_json::from_str(&payload) {
-                Ok(SagaEvent::Resumed { input, .. }) => Ok(Some(input.to_string())),
-                _ => Err(EngineError::Corrupt(format!(
-                    "saga {saga}: a resumed event that does not parse"
-                ))),
-            },
-        }
+                .await?
+        }))
     }
 
     /// Sagas newest first, those in `state` only when given (`running`, `held`, `resumed`,

@@ -122,63 +122,17 @@ struct ReservationRow {
     expires_ms: i64,
 }
 
-/// The stored, unexpired reservations of every asset the batch's admissions need, in one query
-/// per chunk of tokens.
-async fn reservations<'c, DB>(
-    tx: &mut sqlx::Transaction<'c, DB>,
-    batch: &[Append],
-) -> Result<reserve::Ledger>
-where
-    DB: sqlx::Database,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::Decode<'q, DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::Decode<'q, DB>,
-    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
-    for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
-    (String, i64, String, String, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
-{
-    let mut ledger = reserve::Ledger::default();
+/// What the batch's admissions need to see of the stored reservations: those unexpired at the
+/// earliest admission's time, of these assets (and their tokens, to select by); `None` without
+/// admissions.
+fn needed_reservations(batch: &[Append]) -> Option<(i64, BTreeSet<Asset>, Vec<String>)> {
     let admissions = batch.iter().filter_map(|a| a.admission.as_ref());
-    let Some(oldest) = admissions.clone().map(|a| a.now_ms).min() else {
-        return Ok(ledger);
-    };
+    let oldest = admissions.clone().map(|a| a.now_ms).min()?;
     let needed: BTreeSet<Asset> = admissions
         .flat_map(|a| a.needs.iter().map(|(asset, _)| *asset))
         .collect();
-    let tokens: Vec<String> = needed
-        .iter()
-        .map(|a| a.token.0.to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for chunk in tokens.chunks(ROWS_PER_STATEMENT) {
-        let mut select = sqlx::QueryBuilder::<DB>::new(
-            "SELECT saga_id, chain, token, amount, expires_ms FROM reservations WHERE expires_ms > ",
-        );
-        select.push_bind(oldest).push(" AND token IN (");
-        let mut each = select.separated(", ");
-        for token in chunk {
-            each.push_bind(token.clone());
-        }
-        each.push_unseparated(")");
-        let rows: Vec<(String, i64, String, String, i64)> =
-            select.build_query_as().fetch_all(&mut **tx).await?;
-        for (saga, chain, token, amount, expires_ms) in rows {
-            let corrupt = || EngineError::Corrupt(format!("reservation {saga} {chain} {token}"));
-            let asset = Asset {
-                chain: baton_planner::ChainId(u64::try_from(chain).map_err(|_| corrupt())?),
-                token: baton_planner::TokenAddress(token.parse().map_err(|_| corrupt())?),
-            };
-            if needed.contains(&asset) {
-                ledger.hold(
-                    asset,
-                    SagaId(parse_hash(&saga)?),
-                    amount.parse().map_err(|_| corrupt())?,
-                    expires_ms,
-                );
-            }
-        }
-    }
-    Ok(ledger)
+    let tokens: BTreeSet<String> = needed.iter().map(|a| a.token.0.to_string()).collect();
+    Some((oldest, needed, tokens.into_iter().collect()))
 }
 
 struct StepRow {
@@ -259,7 +213,24 @@ async fn write_batch(
                 select.build_query_as().fetch_all(&mut *tx).await?;
             stored.extend(rows.into_iter().map(|(id, seq, hash, fence)| (id, (seq, hash, fence))));
         }
-        let mut ledger = reservations(&mut tx, batch).await?;
+        // The stored reservations the batch's admissions are checked against, in one query per
+        // chunk of tokens; each admission is then checked in memory (see `reserve::Ledger`).
+        let mut ledger = reserve::Ledger::default();
+        if let Some((oldest, needed, tokens)) = needed_reservations(batch) {
+            for chunk in tokens.chunks(ROWS_PER_STATEMENT) {
+                let mut select = sqlx::QueryBuilder::new(
+                    "SELECT saga_id, chain, token, amount, expires_ms FROM reservations \
+                     WHERE expires_ms > ",
+                );
+                select.push_bind(oldest).push(" AND token IN (");
+                let mut each = select.separated(", ");
+                for token in chunk {
+                    each.push_bind(token.clone());
+                }
+                each.push_unseparated(")");
+                ledger.hold_rows(select.build_query_as().fetch_all(&mut *tx).await?, &needed)?;
+            }
+        }
         let mut reservation_rows: HashMap<(SagaId, Asset), ReservationRow> = HashMap::new();
         let mut intent_rows: Vec<(String, String, i64)> = Vec::new();
         let mut released: Vec<String> = Vec::new();

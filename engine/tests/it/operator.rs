@@ -169,3 +169,35 @@ async fn a_retry_finishes_a_saga_that_stopped_for_an_operator() {
         "completed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_runs_the_input_and_plan_of_its_latest_resume_else_its_admitted_ones() {
+    let world = World::new().await;
+    let admitted = world.input(world.intent(1, "WETH", units_of(39, 16)));
+    let body = serde_json::to_string(&admitted).unwrap();
+    let saga = SagaId(admitted.plan().unwrap().plan.intent().id().0);
+    let started = SagaEvent::Started {
+        intent: admitted.plan().unwrap().plan.intent().id(),
+        plan: alloy::primitives::B256::repeat_byte(1),
+    };
+    let (input, plan) = baton_engine::SagaInput::running(saga, &body, [&started]).unwrap();
+    assert_eq!(input.config.slippage_bps, admitted.config.slippage_bps);
+    assert_eq!(plan, Some(alloy::primitives::B256::repeat_byte(1)));
+
+    let change = baton_engine::replay::Change {
+        slippage_bps: Some(admitted.config.slippage_bps + 50),
+        ..Default::default()
+    };
+    let resumed_input =
+        admitted.replanned(admitted.snapshot.clone(), change.apply(admitted.config));
+    let resumed = SagaEvent::Resumed {
+        by: "ops".into(),
+        change,
+        input: serde_json::to_value(&resumed_input).unwrap(),
+        plan: alloy::primitives::B256::repeat_byte(2),
+    };
+    let (input, plan) =
+        baton_engine::SagaInput::running(saga, &body, [&started, &resumed]).unwrap();
+    assert_eq!(input.config.slippage_bps, admitted.config.slippage_bps + 50);
+    assert_eq!(plan, Some(alloy::primitives::B256::repeat_byte(2)));
+}
