@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (
         1,
         "saga log",
@@ -26,6 +26,11 @@ const MIGRATIONS: [(i64, &str, &str); 2] = [
         2,
         "operators and api",
         include_str!("../migrations/0002_operators_and_api.sql"),
+    ),
+    (
+        3,
+        "saga numbers",
+        include_str!("../migrations/0003_saga_numbers.sql"),
     ),
 ];
 
@@ -120,7 +125,15 @@ impl Db {
     /// Like [`Db::connect`], inside PostgreSQL schema `schema` (created if missing), so that tests
     /// or several deployments can share one database; ignored for SQLite.
     pub async fn connect_in(url: &str, schema: Option<&str>) -> Result<Self> {
-        let db = if url.starts_with("sqlite:") {
+        let db = Self::open_in(url, schema).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Like [`Db::connect_in`], without migrating: for tools and tests that migrate step by step
+    /// ([`Db::migrate_to`]).
+    pub async fn open_in(url: &str, schema: Option<&str>) -> Result<Self> {
+        Ok(if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -157,15 +170,20 @@ impl Db {
             )
         } else {
             return Err(EngineError::UnsupportedUrl(url.to_owned()));
-        };
-        db.migrate().await?;
-        Ok(db)
+        })
     }
 
     /// Applies the embedded migrations not applied yet.
     pub async fn migrate(&self) -> Result<()> {
         let migrator = Migrator::new(Embedded).await?;
         with_pool!(self, pool => migrator.run(pool).await)?;
+        Ok(())
+    }
+
+    /// Applies the embedded migrations not applied yet, up to `version`.
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        let migrator = Migrator::new(Embedded).await?;
+        with_pool!(self, pool => migrator.run_to(version, pool).await)?;
         Ok(())
     }
 

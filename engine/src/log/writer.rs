@@ -27,17 +27,17 @@ pub(super) async fn write_loop(
     stats: Arc<Stats>,
     notices: tokio::sync::broadcast::Sender<super::Notice>,
 ) {
-    // The last (seq, hash) of sagas this writer has touched; only updated after a commit.
-    let mut heads: HashMap<SagaId, (u64, B256)> = HashMap::new();
+    // The heads of the sagas this writer has touched; only updated after a commit.
+    let mut heads: HashMap<SagaId, Head> = HashMap::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         match write_batch(&db, &heads, &batch).await {
-            Ok(done) => {
+            Ok((done, moved)) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
+                heads.extend(moved);
                 for (append, appended) in batch.drain(..).zip(done) {
                     if let Ok(a) = &appended {
                         stats.events.fetch_add(1, Ordering::Relaxed);
-                        heads.insert(append.saga, (a.seq, a.hash));
                         // No subscriber is not an error.
                         let _ = notices.send(super::Notice {
                             saga: append.saga,
@@ -60,12 +60,21 @@ pub(super) async fn write_loop(
     }
 }
 
-/// Rows per multi-row statement: at most 10 parameters each stays under SQLite's 32,766 and
+/// A saga as the writer knows it: its number in the log (the key of its events and steps) and its
+/// last event.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    num: i64,
+    seq: u64,
+    hash: B256,
+}
+
+/// Rows per multi-row statement: at most 11 parameters each stays under SQLite's 32,766 and
 /// PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 struct EventRow {
-    saga: String,
+    saga_num: i64,
     seq: i64,
     kind: &'static str,
     payload: String,
@@ -76,6 +85,8 @@ struct EventRow {
 
 struct SagaRow {
     id: String,
+    /// Its number: given when the batch creates the row, never changed after.
+    num: i64,
     /// The state the batch moves the saga to, if it does.
     state: Option<&'static str>,
     outcome: Option<String>,
@@ -136,7 +147,7 @@ fn needed_reservations(batch: &[Append]) -> Option<(i64, BTreeSet<Asset>, Vec<St
 }
 
 struct StepRow {
-    saga: String,
+    saga_num: i64,
     step: u32,
     state: &'static str,
     tx_hash: Option<String>,
@@ -171,12 +182,13 @@ fn step_state(event: &SagaEvent) -> Option<(u32, &'static str, Option<B256>)> {
     })
 }
 
+/// Writes `batch` in one transaction; returns each append's result and the heads it moved.
 async fn write_batch(
     db: &Db,
-    heads: &HashMap<SagaId, (u64, B256)>,
+    heads: &HashMap<SagaId, Head>,
     batch: &[Append],
-) -> Result<Vec<Result<Appended>>> {
-    let mut tentative: HashMap<SagaId, (u64, B256)> = HashMap::new();
+) -> Result<(Vec<Result<Appended>>, HashMap<SagaId, Head>)> {
+    let mut tentative: HashMap<SagaId, Head> = HashMap::new();
     let mut out = Vec::with_capacity(batch.len());
     let mut rows: Vec<EventRow> = Vec::with_capacity(batch.len());
     // One row per saga: its state after the batch (the latest outcome decided in it kept).
@@ -187,12 +199,15 @@ async fn write_batch(
     let mut nonce_rows: HashMap<(u64, Address), i64> = HashMap::new();
     with_pool!(db, pool => {
         let mut tx = pool.begin_with(db.begin_write()).await?;
-        if matches!(db, Db::Postgres(_)) && batch.iter().any(|a| a.admission.is_some()) {
-            // One admitter at a time across instances sharing the database.
+        let unknown = batch.iter().any(|a| !heads.contains_key(&a.saga));
+        if matches!(db, Db::Postgres(_)) && (unknown || batch.iter().any(|a| a.admission.is_some())) {
+            // One admitter, and one numberer of new sagas, at a time across instances sharing the
+            // database.
             sqlx::query("SELECT pg_advisory_xact_lock(7683)").execute(&mut *tx).await?;
         }
-        // The stored head and fence of every saga the batch touches that the writer does not know
-        // (or must check), in one query per chunk.
+        // The stored number, head and fence of every saga the batch touches that the writer does
+        // not know (or must check), in one query per chunk; with the first, the highest number
+        // given so far (a saga new to the log takes the next).
         let mut wanted: Vec<String> = batch
             .iter()
             .filter(|a| a.fence.is_some() || !heads.contains_key(&a.saga))
@@ -200,18 +215,32 @@ async fn write_batch(
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let mut stored: HashMap<String, (i64, String, i64)> = HashMap::new();
-        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
-            let mut select =
-                sqlx::QueryBuilder::new("SELECT id, last_seq, last_hash, fence FROM sagas WHERE id IN (");
+        let mut stored: HashMap<String, StoredSaga> = HashMap::new();
+        let mut last_num = 0;
+        for (k, chunk) in wanted.chunks(ROWS_PER_STATEMENT).enumerate() {
+            let mut select = sqlx::QueryBuilder::new(
+                "SELECT id, num, last_seq, last_hash, fence FROM sagas WHERE id IN (",
+            );
             let mut ids = select.separated(", ");
             for id in chunk {
                 ids.push_bind(id.clone());
             }
             ids.push_unseparated(")");
-            let rows: Vec<(String, i64, String, i64)> =
-                select.build_query_as().fetch_all(&mut *tx).await?;
-            stored.extend(rows.into_iter().map(|(id, seq, hash, fence)| (id, (seq, hash, fence))));
+            if k == 0 {
+                select.push(" UNION ALL SELECT NULL, MAX(num), NULL, NULL, NULL FROM sagas");
+            }
+            let rows: Vec<StoredRow> = select.build_query_as().fetch_all(&mut *tx).await?;
+            for row in rows {
+                match row {
+                    (Some(id), Some(num), Some(seq), Some(hash), Some(fence)) => {
+                        stored.insert(id, StoredSaga { num, seq, hash, fence });
+                    }
+                    (None, num, ..) => last_num = num.unwrap_or(0),
+                    (Some(id), ..) => {
+                        return Err(EngineError::Corrupt(format!("saga {id} lacks its number")));
+                    }
+                }
+            }
         }
         // The stored reservations the batch's admissions are checked against, in one query per
         // chunk of tokens; each admission is then checked in memory (see `reserve::Ledger`).
@@ -238,7 +267,7 @@ async fn write_batch(
             let saga = append.saga;
             let row = stored.get(&hex(saga.0));
             if let Some(fence) = append.fence
-                && row.map(|r| r.2) != Some(fence)
+                && row.map(|r| r.fence) != Some(fence)
             {
                 out.push(Err(EngineError::LeaseLost));
                 continue;
@@ -246,14 +275,23 @@ async fn write_batch(
             let head = match tentative.get(&saga).or_else(|| heads.get(&saga)) {
                 Some(h) => *h,
                 None => match row {
-                    Some((seq, hash, _)) => (
-                        u64::try_from(*seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
-                        parse_hash(hash)?,
-                    ),
-                    None => (0, B256::ZERO),
+                    Some(r) => Head {
+                        num: r.num,
+                        seq: u64::try_from(r.seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
+                        hash: parse_hash(&r.hash)?,
+                    },
+                    // New to the log: the next number.
+                    None => {
+                        last_num += 1;
+                        Head {
+                            num: last_num,
+                            seq: 0,
+                            hash: B256::ZERO,
+                        }
+                    }
                 },
             };
-            if append.admission.is_some() && head.0 > 0 {
+            if append.admission.is_some() && head.seq > 0 {
                 out.push(Err(EngineError::AlreadyAdmitted));
                 continue;
             }
@@ -287,16 +325,16 @@ async fn write_batch(
                 ledger.release(saga);
                 released.push(hex(saga.0));
             }
-            let seq = head.0 + 1;
+            let seq = head.seq + 1;
             let at_ms = now_ms();
-            let hash = event_hash(head.1, saga, seq, at_ms, &append.payload);
+            let hash = event_hash(head.hash, saga, seq, at_ms, &append.payload);
             let seq_i = i64::try_from(seq).map_err(|_| EngineError::Corrupt("seq".into()))?;
             rows.push(EventRow {
-                saga: hex(saga.0),
+                saga_num: head.num,
                 seq: seq_i,
                 kind: append.event.kind(),
                 payload: append.payload.clone(),
-                prev_hash: hex(head.1),
+                prev_hash: hex(head.hash),
                 hash: hex(hash),
                 at_ms,
             });
@@ -306,6 +344,7 @@ async fn write_batch(
             };
             let row = saga_rows.entry(saga).or_insert_with(|| SagaRow {
                 id: hex(saga.0),
+                num: head.num,
                 state: None,
                 outcome: None,
                 last_seq: 0,
@@ -325,7 +364,7 @@ async fn write_batch(
                 step_rows.insert(
                     (saga, step),
                     StepRow {
-                        saga: hex(saga.0),
+                        saga_num: head.num,
                         step,
                         state,
                         tx_hash: tx.map(hex),
@@ -339,7 +378,14 @@ async fn write_batch(
                 let entry = nonce_rows.entry(key).or_insert(next);
                 *entry = (*entry).max(next);
             }
-            tentative.insert(saga, (seq, hash));
+            tentative.insert(
+                saga,
+                Head {
+                    num: head.num,
+                    seq,
+                    hash,
+                },
+            );
             out.push(Ok(Appended { seq, hash }));
         }
         // One statement per table for the whole batch (chunked under the parameter limits).
@@ -378,10 +424,10 @@ async fn write_batch(
         }
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let insert = writes.statement(
-                "INSERT INTO saga_events (saga_id, seq, kind, payload, prev_hash, hash, at_ms) ",
+                "INSERT INTO saga_events (saga_num, seq, kind, payload, prev_hash, hash, at_ms) ",
             );
             insert.push_values(chunk, |mut b, r| {
-                b.push_bind(r.saga.clone())
+                b.push_bind(r.saga_num)
                     .push_bind(r.seq)
                     .push_bind(r.kind)
                     .push_bind(r.payload.clone())
@@ -393,17 +439,17 @@ async fn write_batch(
         let steps: Vec<&StepRow> = step_rows.values().collect();
         for chunk in steps.chunks(ROWS_PER_STATEMENT) {
             let upsert = writes.statement(
-                "INSERT INTO steps (saga_id, step, state, tx_hash, updated_ms) ",
+                "INSERT INTO steps (saga_num, step, state, tx_hash, updated_ms) ",
             );
             upsert.push_values(chunk, |mut b, r| {
-                b.push_bind(r.saga.clone())
+                b.push_bind(r.saga_num)
                     .push_bind(i64::from(r.step))
                     .push_bind(r.state)
                     .push_bind(r.tx_hash.clone())
                     .push_bind(r.at_ms);
             });
             upsert.push(
-                " ON CONFLICT (saga_id, step) DO UPDATE SET state = excluded.state, \
+                " ON CONFLICT (saga_num, step) DO UPDATE SET state = excluded.state, \
                  tx_hash = COALESCE(excluded.tx_hash, steps.tx_hash), updated_ms = excluded.updated_ms",
             );
         }
@@ -425,11 +471,12 @@ async fn write_batch(
         let sagas: Vec<&SagaRow> = saga_rows.values().collect();
         for chunk in sagas.chunks(ROWS_PER_STATEMENT) {
             let upsert = writes.statement(
-                "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, updated_ms, \
-                 lease_owner, lease_until, fence) ",
+                "INSERT INTO sagas (id, num, state, outcome, last_seq, last_hash, created_ms, \
+                 updated_ms, lease_owner, lease_until, fence) ",
             );
             upsert.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id.clone())
+                    .push_bind(r.num)
                     .push_bind(r.state.unwrap_or("running"))
                     .push_bind(r.outcome.clone())
                     .push_bind(r.last_seq)
@@ -455,5 +502,22 @@ async fn write_batch(
         }
         tx.commit().await?;
     });
-    Ok(out)
+    Ok((out, tentative))
+}
+
+/// A saga's row as the writer reads it, or (id `None`) the highest number given so far.
+type StoredRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// A saga's stored number, head and lease fence.
+struct StoredSaga {
+    num: i64,
+    seq: i64,
+    hash: String,
+    fence: i64,
 }

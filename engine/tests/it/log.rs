@@ -7,7 +7,7 @@ use baton_engine::log::SagaLog;
 use baton_engine::{Db, with_pool};
 use baton_planner::{IntentId, StepId};
 
-use crate::{databases, sqlite_file};
+use crate::{databases, databases_at, sqlite_file};
 
 fn saga(n: u8) -> SagaId {
     SagaId(B256::repeat_byte(n))
@@ -122,7 +122,7 @@ async fn verify_names_the_first_broken_link() {
         exec(
             &db,
             "UPDATE saga_events SET payload = replace(payload, 'reverted', 'succeeded') \
-             WHERE saga_id = $1 AND seq = $2",
+             WHERE saga_num = (SELECT num FROM sagas WHERE id = $1) AND seq = $2",
             saga(2),
             3,
         )
@@ -135,7 +135,7 @@ async fn verify_names_the_first_broken_link() {
         // A removed middle event, and a removed tail.
         exec(
             &db,
-            "DELETE FROM saga_events WHERE saga_id = $1 AND seq = $2",
+            "DELETE FROM saga_events WHERE saga_num = (SELECT num FROM sagas WHERE id = $1) AND seq = $2",
             saga(1),
             2,
         )
@@ -144,7 +144,7 @@ async fn verify_names_the_first_broken_link() {
         assert_eq!(broken.seq, 2);
         exec(
             &db,
-            "DELETE FROM saga_events WHERE saga_id = $1 AND seq = $2",
+            "DELETE FROM saga_events WHERE saga_num = (SELECT num FROM sagas WHERE id = $1) AND seq = $2",
             saga(3),
             5,
         )
@@ -246,5 +246,123 @@ fn events_with_their_replay_context_and_receipts_round_trip_through_json() {
         let text = serde_json::to_string(&event).unwrap();
         let back: SagaEvent = serde_json::from_str(&text).unwrap();
         assert_eq!(back, event, "{text}");
+    }
+}
+
+type SagaRow = (String, String, Option<String>, i64, String, i64, i64);
+type EventRow = (String, i64, String, String, String, String, i64);
+type StepRow = (String, i64, String, Option<String>, i64);
+
+/// The sagas, events and steps of `db` (at migration 3 or later), events and steps by saga id.
+async fn rows_by_id(db: &Db) -> (Vec<SagaRow>, Vec<EventRow>, Vec<StepRow>) {
+    with_pool!(db, pool => {
+        let sagas = sqlx::query_as(
+            "SELECT id, state, outcome, last_seq, last_hash, created_ms, updated_ms FROM sagas \
+             ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let events = sqlx::query_as(
+            "SELECT s.id, e.seq, e.kind, e.payload, e.prev_hash, e.hash, e.at_ms \
+             FROM saga_events e JOIN sagas s ON s.num = e.saga_num ORDER BY s.id, e.seq",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let steps = sqlx::query_as(
+            "SELECT s.id, t.step, t.state, t.tx_hash, t.updated_ms \
+             FROM steps t JOIN sagas s ON s.num = t.saga_num ORDER BY s.id, t.step",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        (sagas, events, steps)
+    })
+}
+
+/// A log written before sagas had numbers (events and steps keyed by the saga's id) keeps every
+/// event and step through migration 3, verifies, numbers its sagas in admission order and goes on.
+#[tokio::test]
+async fn migrating_to_saga_numbers_keeps_every_event_and_step() {
+    let new = databases().await;
+    let old = databases_at(2).await;
+    assert_eq!(new.len(), old.len());
+    for ((db, _g), (old, _h)) in new.into_iter().zip(old) {
+        let log = SagaLog::new(db.clone());
+        for s in [3u8, 1, 2] {
+            log.append(saga(s), started(s)).await.unwrap();
+            log.append(saga(s), failed(0)).await.unwrap();
+            log.append(saga(s), failed(s.into())).await.unwrap();
+        }
+        let before = rows_by_id(&db).await;
+        assert_eq!((before.0.len(), before.1.len(), before.2.len()), (3, 9, 6));
+        // The same rows, written the way the log kept them before migration 3.
+        let (sagas, events, steps) = &before;
+        with_pool!(&old, pool => {
+            for (id, state, outcome, last_seq, last_hash, created, updated) in sagas {
+                sqlx::query(
+                    "INSERT INTO sagas (id, state, outcome, last_seq, last_hash, created_ms, \
+                     updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(id).bind(state).bind(outcome).bind(last_seq).bind(last_hash)
+                .bind(created).bind(updated)
+                .execute(pool).await.unwrap();
+            }
+            for (id, seq, kind, payload, prev, hash, at) in events {
+                sqlx::query(
+                    "INSERT INTO saga_events (saga_id, seq, kind, payload, prev_hash, hash, at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(id).bind(seq).bind(kind).bind(payload).bind(prev).bind(hash).bind(at)
+                .execute(pool).await.unwrap();
+            }
+            for (id, step, state, tx, updated) in steps {
+                sqlx::query(
+                    "INSERT INTO steps (saga_id, step, state, tx_hash, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id).bind(step).bind(state).bind(tx).bind(updated)
+                .execute(pool).await.unwrap();
+            }
+        });
+        old.migrate().await.unwrap();
+        assert_eq!(rows_by_id(&old).await, before, "{}", old.kind());
+
+        let (by_num, by_admission): (Vec<String>, Vec<String>) = with_pool!(&old, pool => (
+            sqlx::query_scalar("SELECT id FROM sagas ORDER BY num").fetch_all(pool).await.unwrap(),
+            sqlx::query_scalar("SELECT id FROM sagas ORDER BY created_ms, id")
+                .fetch_all(pool).await.unwrap(),
+        ));
+        assert_eq!(by_num, by_admission);
+
+        let migrated = SagaLog::new(old.clone());
+        let v = migrated.verify(None).await.unwrap();
+        assert_eq!(
+            (v.sagas, v.events, v.broken),
+            (3, 9, None),
+            "{}",
+            old.kind()
+        );
+        for s in [1u8, 2, 3] {
+            assert_eq!(
+                migrated.events(saga(s)).await.unwrap(),
+                log.events(saga(s)).await.unwrap()
+            );
+        }
+        // The chain goes on, and a new saga takes the next number.
+        let next = migrated.append(saga(2), failed(7)).await.unwrap();
+        assert_eq!(next.seq, 4);
+        migrated.append(saga(9), started(9)).await.unwrap();
+        let num: i64 = with_pool!(&old, pool => {
+            sqlx::query_scalar("SELECT num FROM sagas WHERE id = $1")
+                .bind(saga(9).to_string())
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        });
+        assert_eq!(num, 4);
+        let v = migrated.verify(None).await.unwrap();
+        assert_eq!((v.sagas, v.events, v.broken), (4, 11, None));
     }
 }

@@ -53,9 +53,15 @@ pub fn sqlite_file() -> (String, TempFile) {
 
 /// A fresh PostgreSQL database (a schema of its own) when `DATABASE_URL` is set.
 pub async fn postgres() -> Option<Db> {
+    let db = postgres_unmigrated().await?;
+    db.migrate().await.unwrap();
+    Some(db)
+}
+
+async fn postgres_unmigrated() -> Option<Db> {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(
-            Db::connect_in(&url, Some(&unique("baton_test")))
+            Db::open_in(&url, Some(&unique("baton_test")))
                 .await
                 .unwrap(),
         ),
@@ -64,6 +70,19 @@ pub async fn postgres() -> Option<Db> {
             None
         }
     }
+}
+
+/// Fresh databases (as [`databases`]) holding the schema up to migration `version` only.
+pub async fn databases_at(version: i64) -> Vec<(Db, Option<TempFile>)> {
+    let (url, file) = sqlite_file();
+    let mut out = vec![(Db::open_in(&url, None).await.unwrap(), Some(file))];
+    if let Some(db) = postgres_unmigrated().await {
+        out.push((db, None));
+    }
+    for (db, _) in &out {
+        db.migrate_to(version).await.unwrap();
+    }
+    out
 }
 
 /// Fresh databases to run a test on: SQLite always, PostgreSQL when `DATABASE_URL` is set.

@@ -68,7 +68,8 @@ async fn a_cross_chain_swap_is_fulfilled_and_the_solver_repaid() {
     // The steps table shows every step done, with the transaction of the on-chain ones; the nonces
     // table the solver's next nonce on each chain.
     let steps: Vec<(i64, String, Option<String>)> = baton_engine::with_pool!(engine.log().db(), pool => {
-        sqlx::query_as("SELECT step, state, tx_hash FROM steps WHERE saga_id = $1 ORDER BY step")
+        sqlx::query_as("SELECT t.step, t.state, t.tx_hash FROM steps t JOIN sagas s ON s.num = t.saga_num \
+             WHERE s.id = $1 ORDER BY t.step")
             .bind(saga.to_string())
             .fetch_all(pool)
             .await
