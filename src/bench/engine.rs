@@ -16,7 +16,7 @@ use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaId, SagaLog};
 use clap::Args;
 use serde_json::json;
 
-use super::{Progress, Report, cpu_seconds, round3};
+use super::{Progress, Report, cpu_seconds, disk_written_bytes, round3};
 
 /// `baton bench engine`.
 #[derive(Args)]
@@ -147,6 +147,7 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
     );
     let work0 = engine.work();
     let cpu = cpu_seconds();
+    let written = disk_written_bytes();
     // The blocks the sim chains actually produced: their pace is part of every saga's latency.
     let h0 = world
         .origin
@@ -190,6 +191,7 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
         .number;
     let block_ms = secs * 1e3 / (h1 - h0).max(1) as f64;
     let cpu = cpu_seconds() - cpu;
+    let written = disk_written_bytes().saturating_sub(written) as f64;
     let work = engine.work();
     let events = stats.events.load(std::sync::atomic::Ordering::Relaxed) - events0;
     let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed) - commits0;
@@ -253,6 +255,13 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
             json!(round3(cpu * 1e3 / steps)),
             "process CPU per step (engine, sim, SQLite)",
             format!("{:.3} ms", cpu * 1e3 / steps),
+            "",
+        )
+        .figure(
+            "disk_kib_per_saga",
+            json!(round3(written / 1024.0 / args.sagas as f64)),
+            "written to disk per saga (log and WAL)",
+            format!("{:.1} KiB", written / 1024.0 / args.sagas as f64),
             "",
         )
         .figure(

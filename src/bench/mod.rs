@@ -185,6 +185,17 @@ pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Bytes this process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/self/io`: the saga log's WAL and database file, on Linux; zero elsewhere).
+pub(crate) fn disk_written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Prints `done` of `total` to standard error at most once a second (and at the end).
 pub(crate) struct Progress {
     what: &'static str,
