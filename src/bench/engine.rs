@@ -258,13 +258,6 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
             "",
         )
         .figure(
-            "disk_kib_per_saga",
-            json!(round3(written / 1024.0 / args.sagas as f64)),
-            "written to disk per saga (log and WAL)",
-            format!("{:.1} KiB", written / 1024.0 / args.sagas as f64),
-            "",
-        )
-        .figure(
             "events_per_commit",
             json!(round3(events as f64 / commits.max(1) as f64)),
             "events per durable commit",
@@ -278,6 +271,17 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
             format!("{fulfilled} / {} / {failed}", refunds.len()),
             "",
         );
+    if log.kind() == "sqlite" {
+        // PostgreSQL writes in its own processes: only a SQLite log's writes are this process's.
+        let kib = written / 1024.0 / args.sagas as f64;
+        report.figure(
+            "disk_kib_per_saga",
+            json!(round3(kib)),
+            "written to disk per saga (SQLite log and WAL)",
+            format!("{kib:.1} KiB"),
+            "",
+        );
+    }
     if !refunds.is_empty() {
         report.latency(
             "refund_p50_ms",
