@@ -140,7 +140,6 @@ fn parse(chain: i64, token: &str, amount: &str) -> Result<(Asset, U256)> {
 mod tests {
     use super::*;
     use alloy::primitives::{Address, B256};
-    use baton_planner::{ChainId, TokenAddress};
 
     fn asset() -> Asset {
         Asset {
@@ -153,37 +152,37 @@ mod tests {
         SagaId(B256::repeat_byte(n))
     }
 
+    /// Saga `n` takes `amount` of the asset, of which the solver holds 100, at `now_ms`, for a
+    /// second.
+    fn take(ledger: &mut Ledger, n: u8, amount: u64, now_ms: i64) -> Result<()> {
+        let have = BTreeMap::from([(asset(), U256::from(100))]);
+        ledger.take(
+            saga(n),
+            &[(asset(), U256::from(amount))],
+            &have,
+            now_ms,
+            now_ms + 1_000,
+        )
+    }
+
     #[test]
     fn a_ledger_promises_inventory_once_and_frees_it_on_release_or_expiry() {
-        let have = BTreeMap::from([(asset(), U256::from(100))]);
         let mut ledger = Ledger::default();
         ledger.hold(asset(), saga(1), U256::from(60), 1_000);
         // 60 promised to saga 1: 50 more does not fit, and the refusal reserves nothing.
-        let refused = ledger.take(saga(2), &[(asset(), U256::from(50))], &have, 0, 1_000);
+        let refused = take(&mut ledger, 2, 50, 0);
         assert!(
             matches!(refused, Err(EngineError::Inventory(_))),
             "{refused:?}"
         );
-        ledger
-            .take(saga(3), &[(asset(), U256::from(40))], &have, 0, 1_000)
-            .expect("fits");
+        take(&mut ledger, 3, 40, 0).expect("fits");
         // A saga's own reservation does not count against it: taking again replaces it.
-        ledger
-            .take(saga(3), &[(asset(), U256::from(40))], &have, 0, 1_000)
-            .expect("fits");
-        assert!(
-            ledger
-                .take(saga(2), &[(asset(), U256::from(1))], &have, 0, 1_000)
-                .is_err()
-        );
+        take(&mut ledger, 3, 40, 0).expect("fits");
+        assert!(take(&mut ledger, 2, 1, 0).is_err());
         // Released, saga 1's 60 are free again.
         ledger.release(saga(1));
-        ledger
-            .take(saga(2), &[(asset(), U256::from(60))], &have, 0, 1_000)
-            .expect("fits");
+        take(&mut ledger, 2, 60, 0).expect("fits");
         // At 1,000 ms every reservation has expired.
-        ledger
-            .take(saga(4), &[(asset(), U256::from(100))], &have, 1_000, 2_000)
-            .expect("fits");
+        take(&mut ledger, 4, 100, 1_000).expect("fits");
     }
 }

@@ -100,6 +100,16 @@ async fn world() -> World {
     world
 }
 
+/// The origin chain's head block number.
+async fn origin_height(world: &World) -> Result<u64> {
+    Ok(world
+        .origin
+        .adapter(world.solver.clone())
+        .head()
+        .await?
+        .number)
+}
+
 /// Nonces no earlier run used (the saga log may be a shared PostgreSQL database).
 fn nonce_base() -> u64 {
     let micros = std::time::SystemTime::now()
@@ -149,12 +159,7 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
     let cpu = cpu_seconds();
     let written = disk_written_bytes();
     // The blocks the sim chains actually produced: their pace is part of every saga's latency.
-    let h0 = world
-        .origin
-        .adapter(world.solver.clone())
-        .head()
-        .await?
-        .number;
+    let h0 = origin_height(&world).await?;
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
@@ -183,12 +188,7 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
         results.extend(w.await??);
     }
     let secs = start.elapsed().as_secs_f64();
-    let h1 = world
-        .origin
-        .adapter(world.solver.clone())
-        .head()
-        .await?
-        .number;
+    let h1 = origin_height(&world).await?;
     let block_ms = secs * 1e3 / (h1 - h0).max(1) as f64;
     let cpu = cpu_seconds() - cpu;
     let written = disk_written_bytes().saturating_sub(written) as f64;

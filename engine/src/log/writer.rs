@@ -199,10 +199,9 @@ async fn write_batch(
     let mut nonce_rows: HashMap<(u64, Address), i64> = HashMap::new();
     with_pool!(db, pool => {
         let mut tx = pool.begin_with(db.begin_write()).await?;
-        let unknown = batch.iter().any(|a| !heads.contains_key(&a.saga));
-        if matches!(db, Db::Postgres(_)) && (unknown || batch.iter().any(|a| a.admission.is_some())) {
-            // One admitter, and one numberer of new sagas, at a time across instances sharing the
-            // database.
+        // Only a saga this writer does not know can be admitted or numbered (one it wrote is
+        // admitted already): with one, one instance at a time sharing the database decides.
+        if matches!(db, Db::Postgres(_)) && batch.iter().any(|a| !heads.contains_key(&a.saga)) {
             sqlx::query("SELECT pg_advisory_xact_lock(7683)").execute(&mut *tx).await?;
         }
         // The stored number, head and fence of every saga the batch touches that the writer does
@@ -280,7 +279,7 @@ async fn write_batch(
                         seq: u64::try_from(r.seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
                         hash: parse_hash(&r.hash)?,
                     },
-                    // New to the log: the next number.
+                    // New to the log: the next number (a refused admission leaves a gap).
                     None => {
                         last_num += 1;
                         Head {
