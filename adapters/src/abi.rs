@@ -199,11 +199,14 @@ pub fn sign_hash(
     let (id, compact) = secp256k1::SECP256K1
         .sign_ecdsa_recoverable(message, &key)
         .serialize_compact();
-    Ok(alloy::primitives::Signature::new(
+    let signature = alloy::primitives::Signature::new(
         alloy::primitives::U256::from_be_slice(&compact[..32]),
         alloy::primitives::U256::from_be_slice(&compact[32..]),
         i32::from(id) != 0,
-    ))
+    );
+    // Whoever checks this signature in the process (a sim node, a settler) need not recover it.
+    crate::signers::remember(hash, signature, signer.address());
+    Ok(signature)
 }
 
 /// Signs `call` as an EIP-1559 transaction of `signer` on `chain` with `nonce` and `fees`.

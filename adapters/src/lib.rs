@@ -13,6 +13,8 @@
 //!   against theirs).
 //! - [`abi`]: ops as EVM calls and settler events as evidence, shared by `evm` and `sim`;
 //!   [`nonce`]: the local nonce counter both use.
+//! - [`signers`]: a process-wide memo of ECDSA signer recovery (signatures made or checked in the
+//!   process are not recovered again).
 //! - [`contracts`]: alloy bindings to the fixture contracts (from the committed artifacts).
 //! - [`devnet`]: starts anvil nodes on 127.0.0.1, deploys and seeds the contracts; stops them on drop.
 //! - [`error`]: the adapters' error type, [`AdapterError`].
@@ -30,6 +32,7 @@ pub mod error;
 pub mod evm;
 pub mod nonce;
 pub mod port;
+pub mod signers;
 pub mod sim;
 
 pub use baton_planner as planner;

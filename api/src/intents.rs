@@ -129,8 +129,7 @@ fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, ApiError> {
         let signature = Signature::from_raw(&bytes)
             .map_err(|_| bad_signature(i, "is not a 65-byte signature"))?;
         let digest = order.eip712_signing_hash(&domain(ChainId(chain), order.originSettler));
-        let signer = signature
-            .recover_address_from_prehash(&digest)
+        let signer = baton_adapters::signers::recover(digest, signature)
             .map_err(|_| bad_signature(i, "does not recover to any address"))?;
         if signer != order.user {
             return Err(bad_signature(

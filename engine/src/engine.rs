@@ -82,6 +82,7 @@ pub(crate) struct Shared {
     pub(crate) busy_ns: AtomicU64,
     pub(crate) commit_ns: AtomicU64,
     pub(crate) steps_done: AtomicU64,
+    pub(crate) signed: AtomicU64,
     pub(crate) controls: Controls,
     /// Whether the pause reloader runs.
     pub(crate) watching: std::sync::atomic::AtomicBool,
@@ -189,6 +190,8 @@ pub struct Work {
     pub commit_ns: u64,
     /// Steps (and compensations) done.
     pub steps_done: u64,
+    /// Transactions signed (first attempts, replacements and fresh nonces).
+    pub signed: u64,
 }
 
 /// The engine.
@@ -221,6 +224,7 @@ impl Engine {
                 busy_ns: AtomicU64::new(0),
                 commit_ns: AtomicU64::new(0),
                 steps_done: AtomicU64::new(0),
+                signed: AtomicU64::new(0),
                 controls: Controls::default(),
                 watching: std::sync::atomic::AtomicBool::new(false),
                 views,
@@ -434,6 +438,7 @@ impl Engine {
             busy_ns: self.shared.busy_ns.load(Ordering::Relaxed),
             commit_ns: self.shared.commit_ns.load(Ordering::Relaxed),
             steps_done: self.shared.steps_done.load(Ordering::Relaxed),
+            signed: self.shared.signed.load(Ordering::Relaxed),
         }
     }
 

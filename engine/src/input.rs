@@ -71,7 +71,7 @@ impl SagaInput {
         for (order, sig) in plan.orders().iter().zip(&self.signatures) {
             let signer = alloy::primitives::Signature::from_raw(sig)
                 .ok()
-                .and_then(|s| s.recover_address_from_prehash(&order.signing_hash()).ok());
+                .and_then(|s| baton_adapters::signers::recover(order.signing_hash(), s).ok());
             if signer != Some(user) {
                 return Err(invalid(format!(
                     "the signature of order {} is not the user's",

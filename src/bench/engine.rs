@@ -196,6 +196,7 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
     let events = stats.events.load(std::sync::atomic::Ordering::Relaxed) - events0;
     let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed) - commits0;
     let steps = (work.steps_done - work0.steps_done).max(1) as f64;
+    let signed = (work.signed - work0.signed) as f64 / args.sagas as f64;
     let busy_ms = (work.busy_ns - work0.busy_ns) as f64 / 1e6;
     let commit_ms = (work.commit_ns - work0.commit_ns) as f64 / 1e6;
 
@@ -241,6 +242,13 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
             json!(round3(commit_ms / steps)),
             "waiting for durable commits per step",
             format!("{:.3} ms", commit_ms / steps),
+            "",
+        )
+        .figure(
+            "txs_per_saga",
+            json!(round3(signed)),
+            "transactions signed per saga (3 without replacements)",
+            format!("{signed:.3}"),
             "",
         )
         .figure(

@@ -480,8 +480,7 @@ pub(super) fn recover(digest: B256, signature: &[u8]) -> Exec<Address> {
         sig.normalize_s().is_none(),
         "OriginSettler: malleable signature",
     )?;
-    sig.recover_address_from_prehash(&digest)
-        .map_err(|_| "OriginSettler: bad signature".to_owned())
+    crate::signers::recover(digest, sig).map_err(|_| "OriginSettler: bad signature".to_owned())
 }
 
 /// The settler's `_resolve`: the order as ERC-7683 `ResolvedCrossChainOrder`.

@@ -248,8 +248,7 @@ impl World {
         if *envelope.tx_hash() != tx.hash {
             return Err(bad("hash does not match the bytes"));
         }
-        let from = signed
-            .recover_signer()
+        let from = crate::signers::recover(signed.signature_hash(), *signed.signature())
             .map_err(|_| bad("invalid signature"))?;
         let t = signed.tx();
         if t.chain_id != self.config.chain.0 {

@@ -7,6 +7,8 @@ use baton_adapters::AdapterError;
 use baton_adapters::port::{BlockRef, Conditions, Op, SignedTx, TxRequest, TxStatus};
 use baton_planner::step::Step;
 use baton_planner::{ChainId, StepId};
+use std::sync::atomic::Ordering;
+
 use tracing::warn;
 
 use crate::error::Result;
@@ -233,7 +235,7 @@ impl Saga {
         nonce: Option<u64>,
     ) -> Result<()> {
         let c = self.conditions(step.chain).await?;
-        let (base_fee, head) = (c.base_fee, c.head.number);
+        let base_fee = c.base_fee;
         let context = self.context(step.chain, &op, c).await?;
         let fees = ops::fees(
             &op,
@@ -251,7 +253,11 @@ impl Saga {
             context: Some(context),
         })
         .await?;
-        self.sent_at.insert((step.id, comp), head);
+        // Blocks pending are counted from the first look that finds this transaction pending, not
+        // from its signing: the wait for the log's commit is not the chain's delay (on chains with
+        // fast blocks it lasts several), and replacing for it only doubles the work.
+        self.sent_at.remove(&(step.id, comp));
+        self.shared.signed.fetch_add(1, Ordering::Relaxed);
         self.first_signed
             .entry((step.id, comp))
             .or_insert_with(std::time::Instant::now);

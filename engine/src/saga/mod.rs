@@ -36,7 +36,8 @@ pub(crate) struct Saga {
     id: SagaId,
     planned: Planned,
     state: SagaState,
-    /// Head of the chain when each (step, comp) last sent a transaction: when to replace it.
+    /// The head at which each (step, comp)'s latest transaction was first found pending: when to
+    /// replace it.
     sent_at: HashMap<(StepId, bool), u64>,
     /// A step failed for good after the pivot: the driver stops, the saga stays unfinished for an
     /// operator (recovery resumes it).
