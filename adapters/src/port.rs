@@ -346,6 +346,12 @@ pub trait ChainAdapter: Send + Sync {
     fn finalized(&self) -> BoxFuture<'_, Result<BlockRef>>;
     /// Base fee, observed block time and RPC health.
     fn conditions(&self) -> BoxFuture<'_, Result<Conditions>>;
+    /// The chain's head as its node announces new blocks (a `newHeads` subscription), for an
+    /// adapter that has such a feed: the engine then looks at a waiting saga again when a block
+    /// arrives instead of at its next poll. The default, `None`: the engine polls.
+    fn new_heads(&self) -> Option<tokio::sync::watch::Receiver<BlockRef>> {
+        None
+    }
 
     /// `owner`'s balance of `token`.
     fn balance(&self, token: Address, owner: Address) -> BoxFuture<'_, Result<U256>>;

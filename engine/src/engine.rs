@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use baton_adapters::port::{ChainAdapter, Conditions};
+use baton_adapters::port::{BlockRef, ChainAdapter, Conditions};
 use baton_planner::ChainId;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) watching: std::sync::atomic::AtomicBool,
     /// Each chain's latest conditions, shared by every saga polling it.
     pub(crate) views: HashMap<ChainId, tokio::sync::Mutex<Option<ChainView>>>,
+    /// The head feed of each chain whose adapter has one ([`ChainAdapter::new_heads`]).
+    pub(crate) heads: HashMap<ChainId, tokio::sync::watch::Receiver<BlockRef>>,
 }
 
 /// A chain's conditions as last read, and how fast its head moves (wall clock).
@@ -109,7 +111,7 @@ impl Shared {
     /// `chain`'s conditions, read at most once per a tenth of its (wall-clock) block interval and
     /// 100 ms: hundreds of sagas polling a chain with one-second blocks cost it ten reads a second,
     /// while a chain with millisecond blocks is read every time. Concurrent callers share one
-    /// read.
+    /// read. A chain whose head feed announced another head than the one read is read again.
     pub(crate) async fn conditions(&self, chain: ChainId) -> Result<Conditions> {
         let adapter = self
             .chains
@@ -121,6 +123,10 @@ impl Shared {
         let mut view = slot.lock().await;
         if let Some(v) = view.as_ref()
             && v.read.elapsed() < (v.per_block / 10).min(VIEW_TTL_MAX)
+            && self
+                .heads
+                .get(&chain)
+                .is_none_or(|feed| *feed.borrow() == v.conditions.head)
         {
             return Ok(v.conditions);
         }
@@ -214,6 +220,10 @@ impl Engine {
             .keys()
             .map(|c| (*c, tokio::sync::Mutex::new(None)))
             .collect();
+        let heads = chains
+            .iter()
+            .filter_map(|(c, a)| Some((*c, a.new_heads()?)))
+            .collect();
         Self {
             shared: Arc::new(Shared {
                 log,
@@ -228,6 +238,7 @@ impl Engine {
                 controls: Controls::default(),
                 watching: std::sync::atomic::AtomicBool::new(false),
                 views,
+                heads,
             }),
             tasks: Mutex::new(HashMap::new()),
         }

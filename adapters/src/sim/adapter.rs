@@ -51,6 +51,10 @@ impl ChainAdapter for SimAdapter {
         ready(self.read("reading the head", |w| Ok(w.head_ref())))
     }
 
+    fn new_heads(&self) -> Option<tokio::sync::watch::Receiver<BlockRef>> {
+        Some(self.chain.new_heads())
+    }
+
     fn finalized(&self) -> BoxFuture<'_, Result<BlockRef>> {
         ready(self.read("reading the finalized block", |w| {
             let n = w.head().number.saturating_sub(w.config.finality_depth);

@@ -31,6 +31,7 @@ use baton_planner::ChainId;
 
 use crate::abi::Settlers;
 use crate::error::{AdapterError, Result};
+use crate::port::BlockRef;
 
 pub use adapter::SimAdapter;
 use exec::{PoolState, State};
@@ -78,6 +79,8 @@ impl SimConfig {
 pub struct SimChain {
     world: Arc<Mutex<World>>,
     chain: ChainId,
+    /// The head after every change (a block, a reorg): the sim's `newHeads` feed.
+    heads: Arc<tokio::sync::watch::Sender<BlockRef>>,
 }
 
 fn derive_address(chain: ChainId, label: &str) -> Address {
@@ -124,10 +127,27 @@ impl SimChain {
             rpc_errors: 0,
             config,
         };
+        let head = world.head_ref();
         Self {
             world: Arc::new(Mutex::new(world)),
             chain,
+            heads: Arc::new(tokio::sync::watch::Sender::new(head)),
         }
+    }
+
+    /// Announces `w`'s head on the feed when it changed.
+    fn announce(&self, w: &World) {
+        let head = w.head_ref();
+        self.heads.send_if_modified(|h| {
+            let changed = *h != head;
+            *h = head;
+            changed
+        });
+    }
+
+    /// A feed of the chain's head, as a node's `newHeads` subscription.
+    pub fn new_heads(&self) -> tokio::sync::watch::Receiver<BlockRef> {
+        self.heads.subscribe()
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -223,6 +243,7 @@ impl SimChain {
         for _ in 0..blocks {
             w.mine_one();
         }
+        self.announce(&w);
     }
 
     /// Moves the next block's timestamp `secs` further ahead.
@@ -306,6 +327,7 @@ impl SimChain {
             w.mine_one();
         }
         w.stall = stall;
+        self.announce(&w);
         Ok(())
     }
 }

@@ -64,6 +64,8 @@ impl Saga {
     /// Moves one on-chain step (or compensation) along: sign and send, watch, replace, finish.
     pub(super) async fn advance(&mut self, step: &Step, comp: bool, op: Op) -> Result<()> {
         let key = (step.id, comp);
+        // Whatever this look does, the step's next news comes with a block on its chain.
+        self.wake_on(step.chain);
         let st = if comp {
             self.state.comp(step.id)
         } else {

@@ -4,6 +4,7 @@
 //! state from the log and goes on.
 
 use std::collections::HashMap;
+use std::future::Future as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -65,6 +66,9 @@ pub(crate) struct Saga {
     first_signed: HashMap<(StepId, bool), std::time::Instant>,
     /// Appends handed to the writer and not yet known durable (see [`Saga::append`]).
     unsettled: Vec<crate::log::Pending>,
+    /// The chains on which a new block may move the saga on, as of this tick (see
+    /// [`Saga::pause`]).
+    wake: Vec<ChainId>,
 }
 
 impl Saga {
@@ -94,6 +98,7 @@ impl Saga {
             healed: HashMap::new(),
             first_signed: HashMap::new(),
             unsettled: Vec::new(),
+            wake: Vec::new(),
         }
     }
 
@@ -257,8 +262,51 @@ impl Saga {
                 // A chain that cannot be reached now is tried again at the next tick.
                 Err(e) => warn!(saga = %self.id, error = %e, "tick failed; retrying"),
             }
-            tokio::time::sleep(self.shared.config.poll).await;
+            self.pause().await;
         }
+    }
+
+    /// Notes that a new block on `chain` may move the saga on (a transaction to land or deepen, a
+    /// fill's events to show, a fee or health hold to lift).
+    pub(super) fn wake_on(&mut self, chain: ChainId) {
+        if !self.wake.contains(&chain) {
+            self.wake.push(chain);
+        }
+    }
+
+    /// Waits between two ticks: until a chain the last tick waits on announces another head than
+    /// the one the tick saw, or for the poll interval, whichever comes first (only the poll when
+    /// none of those chains has a head feed). Time-driven decisions — lease renewals, holds,
+    /// operators' pauses — keep the poll's pace.
+    async fn pause(&mut self) {
+        let mut poll = std::pin::pin!(tokio::time::sleep(self.shared.config.poll));
+        let mut feeds = Vec::new();
+        for chain in self.wake.drain(..) {
+            let Some(feed) = self.shared.heads.get(&chain) else {
+                continue;
+            };
+            let mut feed = feed.clone();
+            let seen = self
+                .seen
+                .get(&chain)
+                .map_or_else(|| *feed.borrow(), |c| c.head);
+            feeds.push(Box::pin(async move {
+                // A closed feed (the chain's adapter is gone) leaves the poll to wake the saga.
+                if feed.wait_for(|head| *head != seen).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }));
+        }
+        std::future::poll_fn(|cx| {
+            if poll.as_mut().poll(cx).is_ready()
+                || feeds.iter_mut().any(|f| f.as_mut().poll(cx).is_ready())
+            {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
     }
 
     /// After a restart: every signed, unfinished transaction is sent again (same bytes: harmless).
@@ -333,6 +381,7 @@ impl Saga {
                     let Some(Some(block)) = self.state.step(*of).done else {
                         continue;
                     };
+                    self.wake_on(step.chain);
                     if self.depth(step.chain, block).await?
                         >= u64::from(step.timing.confirmations).max(1)
                     {

@@ -43,6 +43,7 @@ impl Saga {
 
     /// The attestation step: the fill must show in the destination settler's events.
     pub(super) async fn attest(&mut self, id: StepId, fill: StepId) -> Result<()> {
+        self.wake_on(self.step(fill)?.chain);
         if let Some(f) = self.delivered(fill, None).await? {
             self.append(SagaEvent::StepFinal {
                 step: id,
@@ -73,6 +74,7 @@ impl Saga {
                 .collect();
             if fills.iter().all(|(id, _)| self.state.is_done(*id)) {
                 for (id, min) in fills {
+                    self.wake_on(self.step(id)?.chain);
                     if self.delivered(id, Some(min)).await?.is_none() {
                         return Ok(());
                     }
@@ -170,6 +172,7 @@ impl Saga {
                 }
             }
             if done.is_none() && pending {
+                self.wake_on(step.chain);
                 return Ok(()); // wait until it lands or drops
             }
             let Some(done) = done else { continue };
@@ -203,6 +206,7 @@ impl Saga {
         for order in self.planned.plan.orders() {
             let status = self.adapter(order.chain())?.escrow(order.id()).await?;
             if status == EscrowStatus::Opened || status == EscrowStatus::Settled {
+                self.wake_on(order.chain());
                 return Ok(());
             }
         }
