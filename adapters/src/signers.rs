@@ -76,6 +76,8 @@ pub fn recover(digest: B256, signature: Signature) -> Result<Address, SignatureE
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use alloy::primitives::keccak256;
     use alloy::signers::SignerSync;

@@ -189,3 +189,27 @@ async fn rpc_failures_follow_the_seed() {
         "about 30 % of 200 fail: {failed}"
     );
 }
+
+#[tokio::test]
+async fn the_head_feed_announces_every_block_and_reorg() {
+    let h = SimWorld::new(GENESIS);
+    let [chain, _] = h.chains();
+    let sim = h.chain(chain);
+    let a = h.adapter(chain, Role::Solver);
+    let mut feed = a.new_heads().expect("the sim has a head feed");
+    assert_eq!(*feed.borrow_and_update(), a.head().await.unwrap());
+    sim.mine(2);
+    assert!(feed.has_changed().unwrap(), "a block is announced");
+    assert_eq!(*feed.borrow_and_update(), a.head().await.unwrap());
+    // A stalled chain makes no block: nothing is announced.
+    sim.stall(1);
+    sim.mine(1);
+    assert!(!feed.has_changed().unwrap());
+    // A reorg keeps the height and changes the hash: announced.
+    let before = a.head().await.unwrap();
+    sim.reorg(1).unwrap();
+    assert!(feed.has_changed().unwrap());
+    let after = *feed.borrow_and_update();
+    assert_eq!(after, a.head().await.unwrap());
+    assert_ne!(after.hash, before.hash);
+}

@@ -269,3 +269,42 @@ async fn a_refund_that_keeps_failing_raises_an_alert_and_waits_for_an_operator()
     );
     left_for_an_operator(&engine, saga, "the escrow is frozen").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_waiting_on_a_chain_moves_on_at_its_new_blocks_not_at_its_poll() {
+    // A poll far longer than the test: every wait of the saga must end at a block of the chain it
+    // waits on (the sim announces its heads), or the saga cannot end in time.
+    let world = World::new().await;
+    let (url, _file) = sqlite_file();
+    let engine = world.engine(
+        baton_engine::Db::connect(&url).await.unwrap(),
+        baton_engine::EngineConfig {
+            poll: std::time::Duration::from_secs(600),
+            ..fast()
+        },
+    );
+    let saga = engine
+        .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), engine.wait(saga))
+        .await
+        .expect("the saga ends without waiting for its poll")
+        .unwrap();
+    assert_eq!(outcome, Outcome::Fulfilled);
+    // Each on-chain step (open, swap, fill, settle) signed once: nothing was replaced while the
+    // log committed.
+    let attempts: Vec<u32> = engine
+        .log()
+        .events(saga)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            baton_engine::event::SagaEvent::TxSigned { attempt, .. } => Some(attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attempts, vec![0; 4]);
+    assert_eq!(engine.work().signed, 4);
+}
