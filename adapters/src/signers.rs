@@ -18,7 +18,7 @@
 //! old one is dropped. A forgotten answer is recovered again.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use alloy::primitives::{Address, B256, Signature, SignatureError};
 
@@ -46,9 +46,9 @@ impl Memo {
     }
 }
 
-static MEMO: Mutex<Option<Memo>> = Mutex::new(None);
+static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Mutex::default);
 
-fn memo() -> MutexGuard<'static, Option<Memo>> {
+fn memo() -> MutexGuard<'static, Memo> {
     // The memo holds no invariant a panic could break half-way: use it as it is.
     MEMO.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -56,16 +56,14 @@ fn memo() -> MutexGuard<'static, Option<Memo>> {
 /// Records that `signature` of `digest` was made by `signer` (the caller signed it, or recovered
 /// it).
 pub fn remember(digest: B256, signature: Signature, signer: Address) {
-    memo()
-        .get_or_insert_with(Memo::default)
-        .insert((digest, signature), signer);
+    memo().insert((digest, signature), signer);
 }
 
 /// The address whose key made `signature` of `digest`: from the memo, else recovered (and
 /// remembered). The same answer as `signature.recover_address_from_prehash(&digest)`.
 pub fn recover(digest: B256, signature: Signature) -> Result<Address, SignatureError> {
     let key = (digest, signature);
-    if let Some(signer) = memo().as_ref().and_then(|m| m.get(&key)) {
+    if let Some(signer) = memo().get(&key) {
         return Ok(signer);
     }
     // Outside the lock: concurrent recoveries of other signatures go on in parallel.

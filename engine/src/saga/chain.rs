@@ -1,14 +1,14 @@
 //! A saga's on-chain steps: sign and send, watch to the confirmations, replace, resend, heal
 //! reorgs.
 
+use std::sync::atomic::Ordering;
+
 use alloy::primitives::Address;
 use alloy::primitives::U256;
 use baton_adapters::AdapterError;
 use baton_adapters::port::{BlockRef, Conditions, Op, SignedTx, TxRequest, TxStatus};
 use baton_planner::step::Step;
 use baton_planner::{ChainId, StepId};
-use std::sync::atomic::Ordering;
-
 use tracing::warn;
 
 use crate::error::Result;
@@ -259,11 +259,11 @@ impl Saga {
         // from its signing: the wait for the log's commit is not the chain's delay (on chains with
         // fast blocks it lasts several), and replacing for it only doubles the work.
         self.sent_at.remove(&(step.id, comp));
-        self.shared.signed.fetch_add(1, Ordering::Relaxed);
         self.first_signed
             .entry((step.id, comp))
             .or_insert_with(std::time::Instant::now);
         observe::tx_signed(step.chain.0, attempt, nonce.is_some());
+        self.shared.signed.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = adapter.broadcast(&tx).await {
             // Retried at the next tick (status Dropped → rebroadcast, or a fresh nonce if refused).
             warn!(saga = %self.id, step = step.id.0, error = %e, "broadcast failed");
