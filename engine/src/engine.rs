@@ -264,7 +264,22 @@ impl Engine {
             plan: planned.hash,
         };
         let admitted = match self.admission(&input, &planned).await {
-            Ok(admission) => self.shared.log.admit(id, admission, started.clone()).await,
+            Ok(admission) => {
+                let (decided, durable) = self
+                    .shared
+                    .log
+                    .admit_early(id, admission, started.clone())
+                    .await?;
+                match decided.await {
+                    Ok(appended) => {
+                        return self
+                            .start_admitted(id, planned, &started, appended, durable)
+                            .await;
+                    }
+                    // Refused, or its batch failed before deciding: the answer says why.
+                    Err(_) => durable.await.map_err(|_| EngineError::WriterGone)?,
+                }
+            }
             Err(e) => Err(e),
         };
         match admitted {
@@ -274,12 +289,7 @@ impl Engine {
                 lease = Some((1, now_ms() + self.shared.config.lease_ms()));
                 crate::observe::admitted(&crate::observe::route(&planned.plan));
                 if let Err(stop) = self.shared.count_event() {
-                    // Crash injection: admitted, and nothing more.
-                    let stopped = tokio::spawn(async move { Err(stop) });
-                    self.tasks
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(id, stopped);
+                    self.stop_admitted(id, stop);
                     return Ok(id);
                 }
             }
@@ -300,6 +310,42 @@ impl Engine {
         let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
         self.spawn(id, planned, state, created_ms, lease);
         Ok(id)
+    }
+
+    /// Starts the driver of a saga the writer decided to admit in the commit it is making, and
+    /// returns once that commit is durable (or with why it failed). The driver signs its first
+    /// transaction meanwhile; that one is broadcast only once its own append is durable, which
+    /// the writer refuses unless the admission was stored ([`EngineError::NotAdmitted`]).
+    async fn start_admitted(
+        &self,
+        id: SagaId,
+        planned: Planned,
+        started: &SagaEvent,
+        appended: crate::log::Appended,
+        durable: crate::log::Pending,
+    ) -> Result<SagaId> {
+        let route = crate::observe::route(&planned.plan);
+        let state = SagaState::from_events([(appended.seq, started)]);
+        let lease = Some((1, now_ms() + self.shared.config.lease_ms()));
+        let counted = self.shared.count_event();
+        if counted.is_ok() {
+            self.spawn(id, planned, state, now_ms(), lease);
+        }
+        durable.await.map_err(|_| EngineError::WriterGone)??;
+        crate::observe::admitted(&route);
+        if let Err(stop) = counted {
+            self.stop_admitted(id, stop);
+        }
+        Ok(id)
+    }
+
+    /// Crash injection: `id` is admitted, and nothing more (its wait returns `stop`).
+    fn stop_admitted(&self, id: SagaId, stop: EngineError) {
+        let stopped = tokio::spawn(async move { Err(stop) });
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, stopped);
     }
 
     /// Resumes every unfinished saga in the log (after loading the operators' pauses); returns

@@ -39,6 +39,9 @@ pub enum EngineError {
     /// The saga was admitted before (a repeated submission).
     #[error("the saga was already admitted")]
     AlreadyAdmitted,
+    /// An event for a saga the log never admitted (its admission's commit failed): refused.
+    #[error("the saga was never admitted")]
+    NotAdmitted,
     /// The engine was told to stop after a number of events (crash tests).
     #[error("stopped after event {0} (crash injection)")]
     Stopped(u64),

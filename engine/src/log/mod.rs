@@ -120,6 +120,9 @@ struct Append {
     admission: Option<Admission>,
     /// The lease fence the writer must still find on the saga, if any.
     fence: Option<i64>,
+    /// Told where the event lands as soon as the writer has decided to write it, before the
+    /// commit (dropped when it refuses it, or its batch fails first); see [`SagaLog::admit_early`].
+    decided: Option<oneshot::Sender<Appended>>,
     reply: oneshot::Sender<Result<Appended>>,
 }
 
@@ -286,7 +289,7 @@ impl SagaLog {
         event: SagaEvent,
         fence: Option<i64>,
     ) -> Result<Pending> {
-        self.hand_over(saga, event, None, fence).await
+        self.hand_over(saga, event, None, fence, None).await
     }
 
     /// The writer's counters.
@@ -378,6 +381,28 @@ impl SagaLog {
         self.write(saga, first, Some(admission), None).await
     }
 
+    /// [`SagaLog::admit`] in two stages: the first receiver answers once the writer has decided to
+    /// admit the saga (its inventory is reserved in the commit being made) and is dropped if it
+    /// refuses; the [`Pending`] resolves once the admission is durable, or with why it is not.
+    ///
+    /// Between the two, a driver may sign the saga's first transaction: it cannot be broadcast
+    /// before its own append is durable, and the writer refuses any later event of a saga whose
+    /// admission did not commit ([`EngineError::NotAdmitted`]), so nothing acts on an admission that
+    /// is not stored. What this saves is one commit's wait per saga: the first transaction's
+    /// append joins the commit right after the admission's instead of the one after that.
+    pub async fn admit_early(
+        &self,
+        saga: SagaId,
+        admission: Admission,
+        first: SagaEvent,
+    ) -> Result<(oneshot::Receiver<Appended>, Pending)> {
+        let (decided, answer) = oneshot::channel();
+        let pending = self
+            .hand_over(saga, first, Some(admission), None, Some(decided))
+            .await?;
+        Ok((answer, pending))
+    }
+
     async fn write(
         &self,
         saga: SagaId,
@@ -385,7 +410,7 @@ impl SagaLog {
         admission: Option<Admission>,
         fence: Option<i64>,
     ) -> Result<Appended> {
-        let pending = self.hand_over(saga, event, admission, fence).await?;
+        let pending = self.hand_over(saga, event, admission, fence, None).await?;
         pending.await.map_err(|_| EngineError::WriterGone)?
     }
 
@@ -395,6 +420,7 @@ impl SagaLog {
         event: SagaEvent,
         admission: Option<Admission>,
         fence: Option<i64>,
+        decided: Option<oneshot::Sender<Appended>>,
     ) -> Result<Pending> {
         let (reply, answer) = oneshot::channel();
         let payload =
@@ -406,6 +432,7 @@ impl SagaLog {
                 payload,
                 admission,
                 fence,
+                decided,
                 reply,
             })
             .await

@@ -31,7 +31,7 @@ pub(super) async fn write_loop(
     let mut heads: HashMap<SagaId, Head> = HashMap::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write_batch(&db, &heads, &batch).await {
+        match write_batch(&db, &heads, &mut batch).await {
             Ok((done, moved)) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 heads.extend(moved);
@@ -186,7 +186,7 @@ fn step_state(event: &SagaEvent) -> Option<(u32, &'static str, Option<B256>)> {
 async fn write_batch(
     db: &Db,
     heads: &HashMap<SagaId, Head>,
-    batch: &[Append],
+    batch: &mut [Append],
 ) -> Result<(Vec<Result<Appended>>, HashMap<SagaId, Head>)> {
     let mut tentative: HashMap<SagaId, Head> = HashMap::new();
     let mut out = Vec::with_capacity(batch.len());
@@ -262,7 +262,7 @@ async fn write_batch(
         let mut reservation_rows: HashMap<(SagaId, Asset), ReservationRow> = HashMap::new();
         let mut intent_rows: Vec<(String, String, i64)> = Vec::new();
         let mut released: Vec<String> = Vec::new();
-        for append in batch {
+        for append in batch.iter() {
             let saga = append.saga;
             let row = stored.get(&hex(saga.0));
             if let Some(fence) = append.fence
@@ -279,6 +279,14 @@ async fn write_batch(
                         seq: u64::try_from(r.seq).map_err(|_| EngineError::Corrupt("seq".into()))?,
                         hash: parse_hash(&r.hash)?,
                     },
+                    // Only a saga's first event starts its log: anything else for a saga the log
+                    // does not have followed an admission that did not commit.
+                    None if append.admission.is_none()
+                        && !matches!(append.event, SagaEvent::Started { .. }) =>
+                    {
+                        out.push(Err(EngineError::NotAdmitted));
+                        continue;
+                    }
                     // New to the log: the next number (a refused admission leaves a gap).
                     None => {
                         last_num += 1;
@@ -386,6 +394,12 @@ async fn write_batch(
                 },
             );
             out.push(Ok(Appended { seq, hash }));
+        }
+        // Decided: whoever waits for that learns it now, while the batch is written.
+        for (append, result) in batch.iter_mut().zip(&out) {
+            if let (Some(decided), Ok(appended)) = (append.decided.take(), result) {
+                let _ = decided.send(*appended);
+            }
         }
         // One statement per table for the whole batch (chunked under the parameter limits).
         let mut writes = Writes::new(matches!(db, Db::Sqlite(_)));

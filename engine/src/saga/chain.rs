@@ -11,7 +11,7 @@ use baton_planner::step::Step;
 use baton_planner::{ChainId, StepId};
 use tracing::warn;
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::event::{Read, Receipt, SagaEvent, TxContext};
 use crate::observe;
 use crate::ops;
@@ -247,14 +247,21 @@ impl Saga {
         let adapter = self.adapter(step.chain)?;
         let tx = adapter.prepare(TxRequest { op, fees, nonce }).await?;
         // Write-ahead: the bytes are in the log before the chain sees them.
-        self.append(SagaEvent::TxSigned {
-            step: step.id,
-            comp,
-            attempt,
-            tx: tx.clone(),
-            context: Some(context),
-        })
-        .await?;
+        let logged = self
+            .append(SagaEvent::TxSigned {
+                step: step.id,
+                comp,
+                attempt,
+                tx: tx.clone(),
+                context: Some(context),
+            })
+            .await;
+        if matches!(logged, Err(EngineError::NotAdmitted)) && nonce.is_none() {
+            // Refused unwritten (the saga's admission did not commit): the chain never sees it,
+            // so its fresh nonce goes back.
+            adapter.release(&tx);
+        }
+        logged?;
         // Blocks pending are counted from the first look that finds this transaction pending, not
         // from its signing: the wait for the log's commit is not the chain's delay (on chains with
         // fast blocks it lasts several), and replacing for it only doubles the work.

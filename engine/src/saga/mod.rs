@@ -254,6 +254,7 @@ impl Saga {
                     e @ (EngineError::Stopped(_)
                     | EngineError::Db(_)
                     | EngineError::WriterGone
+                    | EngineError::NotAdmitted
                     | EngineError::LeaseLost
                     | EngineError::LeaseHeld),
                 ) => {

@@ -366,3 +366,76 @@ async fn migrating_to_saga_numbers_keeps_every_event_and_step() {
         assert_eq!((v.sagas, v.events, v.broken), (4, 11, None));
     }
 }
+
+#[tokio::test]
+async fn an_event_for_a_saga_the_log_never_admitted_is_refused_unwritten() {
+    for (db, _guard) in databases().await {
+        let log = SagaLog::new(db.clone());
+        // What follows an admission that did not commit: refused, nothing stored.
+        match log.append(saga(5), failed(0)).await {
+            Err(baton_engine::EngineError::NotAdmitted) => {}
+            other => panic!("{}: {other:?}", db.kind()),
+        }
+        assert!(log.events(saga(5)).await.unwrap().is_empty());
+        assert_eq!(log.verify(None).await.unwrap().sagas, 0, "{}", db.kind());
+        // A saga's first event starts its log; what follows it is written.
+        log.append(saga(5), started(5)).await.unwrap();
+        assert_eq!(log.append(saga(5), failed(0)).await.unwrap().seq, 2);
+    }
+}
+
+/// An admission that asks for `need` of a token the solver holds `held` of.
+fn admission(need: u64, held: u64) -> baton_engine::log::Admission {
+    use alloy::primitives::{Address, U256};
+    use baton_planner::{Asset, ChainId, TokenAddress};
+    let usdc = Asset::new(ChainId(1), TokenAddress(Address::repeat_byte(0x11)));
+    let now = baton_engine::now_ms();
+    baton_engine::log::Admission {
+        body: "{}".into(),
+        needs: vec![(usdc, U256::from(need))],
+        available: [(usdc, U256::from(held))].into(),
+        now_ms: now,
+        expires_ms: now + 3_600_000,
+        lease: None,
+    }
+}
+
+#[tokio::test]
+async fn an_admission_is_known_before_its_commit_and_what_follows_it_lands_after() {
+    for (db, _guard) in databases().await {
+        let log = SagaLog::new(db.clone());
+        let (decided, durable) = log
+            .admit_early(saga(6), admission(60, 100), started(6))
+            .await
+            .unwrap();
+        let early = decided.await.expect("admitted");
+        // Handed over before the admission is known durable: written after it.
+        let next = log.send(saga(6), failed(0), None).await.unwrap();
+        assert_eq!(durable.await.unwrap().unwrap(), early, "{}", db.kind());
+        assert_eq!(next.await.unwrap().unwrap().seq, 2, "{}", db.kind());
+        let kinds: Vec<&str> = log
+            .events(saga(6))
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.event.kind())
+            .collect();
+        assert_eq!(kinds, ["started", "step_failed"], "{}", db.kind());
+
+        // Refused (the 60 reserved leave 40 of 100): never announced as decided, and the answer
+        // says why; nothing of the saga is stored, so what would follow it is refused too.
+        let (decided, durable) = log
+            .admit_early(saga(7), admission(50, 100), started(7))
+            .await
+            .unwrap();
+        assert!(decided.await.is_err(), "{}", db.kind());
+        match durable.await.unwrap() {
+            Err(baton_engine::EngineError::Inventory(_)) => {}
+            other => panic!("{}: {other:?}", db.kind()),
+        }
+        assert!(matches!(
+            log.append(saga(7), failed(0)).await,
+            Err(baton_engine::EngineError::NotAdmitted)
+        ));
+    }
+}
