@@ -175,7 +175,7 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
                 latencies.push((t.elapsed(), outcome));
                 done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            anyhow::Ok(latencies)
+            anyhow::Ok((latencies, Instant::now()))
         }));
     }
     let mut progress = Progress::new("sagas", args.sagas);
@@ -184,10 +184,14 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
         progress.tick(done.load(std::sync::atomic::Ordering::Relaxed));
     }
     let mut results = Vec::new();
+    // Until the last saga ended, not until the progress loop above noticed it.
+    let mut end = start;
     for w in workers {
-        results.extend(w.await??);
+        let (latencies, ended) = w.await??;
+        results.extend(latencies);
+        end = end.max(ended);
     }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = (end - start).as_secs_f64();
     let h1 = origin_height(&world).await?;
     let block_ms = secs * 1e3 / (h1 - h0).max(1) as f64;
     let cpu = cpu_seconds() - cpu;

@@ -208,6 +208,33 @@ pub struct Stats {
     pub commits: AtomicU64,
 }
 
+/// The SQLite log's checkpointer copies the WAL's new pages into the database after a commit, at
+/// most once per this interval.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The writer's own automatic checkpoint (in WAL pages), a fallback should [`checkpoints`] fall
+/// behind: at SQLite's default of 1,000 the writer itself copied a thousand pages every twenty
+/// commits or so, and every saga waiting on that commit waited for the copy.
+const WRITER_AUTOCHECKPOINT: &str = "4000";
+
+/// Copies the WAL's committed pages into the database on a connection of its own, after commits
+/// (`committed`), while the writer goes on: a `PASSIVE` checkpoint never blocks the writer, and
+/// copies only the pages the last one did not. Once the WAL is copied whole, the writer's next
+/// automatic checkpoint finds little left and SQLite starts the WAL over. Idle when nothing is
+/// committed; runs until the writer's runtime ends.
+async fn checkpoints(pool: sqlx::SqlitePool, committed: Arc<tokio::sync::Notify>) {
+    loop {
+        committed.notified().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "checkpointing the saga log");
+        }
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+    }
+}
+
 /// Starts the writer on a thread of its own, with its own runtime and connection: on the engine's
 /// runtime, every statement's round trip would wait behind the sagas' tasks, and a commit that
 /// waits holds every saga in it.
@@ -218,6 +245,8 @@ fn spawn_writer(
     notices: tokio::sync::broadcast::Sender<Notice>,
 ) {
     let shared = db.clone();
+    // Told of each commit: what wakes the checkpointer (SQLite only).
+    let committed = Arc::new(tokio::sync::Notify::new());
     let spawned = std::thread::Builder::new()
         .name("baton-log-writer".into())
         .spawn(move || {
@@ -237,12 +266,24 @@ fn spawn_writer(
                 // the runtime that opened it), with the shared pool's options; the writer's only
                 // connection needs no test before each batch.
                 let db = match shared {
-                    Db::Sqlite(pool) => Db::Sqlite(
-                        sqlx::sqlite::SqlitePoolOptions::new()
-                            .max_connections(1)
-                            .test_before_acquire(false)
-                            .connect_lazy_with((*pool.connect_options()).clone()),
-                    ),
+                    Db::Sqlite(pool) => {
+                        let options = (*pool.connect_options()).clone();
+                        // Checkpoints run beside the writer, on a connection of their own.
+                        tokio::spawn(checkpoints(
+                            sqlx::sqlite::SqlitePoolOptions::new()
+                                .max_connections(1)
+                                .connect_lazy_with(options.clone()),
+                            committed.clone(),
+                        ));
+                        Db::Sqlite(
+                            sqlx::sqlite::SqlitePoolOptions::new()
+                                .max_connections(1)
+                                .test_before_acquire(false)
+                                .connect_lazy_with(
+                                    options.pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT),
+                                ),
+                        )
+                    }
                     Db::Postgres(pool) => Db::Postgres(
                         sqlx::postgres::PgPoolOptions::new()
                             .max_connections(1)
@@ -250,7 +291,7 @@ fn spawn_writer(
                             .connect_lazy_with((*pool.connect_options()).clone()),
                     ),
                 };
-                write_loop(db, rx, stats, notices).await;
+                write_loop(db, rx, stats, notices, committed).await;
             });
         });
     if let Err(e) = spawned {

@@ -26,6 +26,7 @@ pub(super) async fn write_loop(
     mut rx: mpsc::Receiver<Append>,
     stats: Arc<Stats>,
     notices: tokio::sync::broadcast::Sender<super::Notice>,
+    committed: Arc<tokio::sync::Notify>,
 ) {
     // The heads of the sagas this writer has touched; only updated after a commit.
     let mut heads: HashMap<SagaId, Head> = HashMap::new();
@@ -34,6 +35,7 @@ pub(super) async fn write_loop(
         match write_batch(&db, &heads, &mut batch).await {
             Ok((done, moved)) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
+                committed.notify_one();
                 heads.extend(moved);
                 for (append, appended) in batch.drain(..).zip(done) {
                     if let Ok(a) = &appended {

@@ -439,3 +439,28 @@ async fn an_admission_is_known_before_its_commit_and_what_follows_it_lands_after
         ));
     }
 }
+
+#[tokio::test]
+async fn the_sqlite_log_is_checkpointed_beside_the_writer() {
+    let (url, file) = sqlite_file();
+    let log = SagaLog::new(Db::connect(&url).await.unwrap());
+    let size = || std::fs::metadata(&file.0).map_or(0, |m| m.len());
+    let before = size();
+    for s in 1..=20u8 {
+        log.append(saga(s), started(s)).await.unwrap();
+        for k in 0..4 {
+            log.append(saga(s), failed(k)).await.unwrap();
+        }
+    }
+    // Far fewer pages than any automatic checkpoint waits for: only the log's own checkpointer
+    // copies them from the WAL into the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {before} bytes: nothing was checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(log.verify(None).await.unwrap().events, 100);
+}
