@@ -83,6 +83,7 @@ pub(crate) struct Shared {
     pub(crate) commit_ns: AtomicU64,
     pub(crate) steps_done: AtomicU64,
     pub(crate) signed: AtomicU64,
+    pub(crate) ticks: AtomicU64,
     pub(crate) controls: Controls,
     /// Whether the pause reloader runs.
     pub(crate) watching: std::sync::atomic::AtomicBool,
@@ -198,6 +199,8 @@ pub struct Work {
     pub steps_done: u64,
     /// Transactions signed (first attempts, replacements and fresh nonces).
     pub signed: u64,
+    /// Ticks run (each a look at a saga's steps, after a new block or its poll).
+    pub ticks: u64,
 }
 
 /// The engine.
@@ -235,6 +238,7 @@ impl Engine {
                 commit_ns: AtomicU64::new(0),
                 steps_done: AtomicU64::new(0),
                 signed: AtomicU64::new(0),
+                ticks: AtomicU64::new(0),
                 controls: Controls::default(),
                 watching: std::sync::atomic::AtomicBool::new(false),
                 views,
@@ -496,6 +500,7 @@ impl Engine {
             commit_ns: self.shared.commit_ns.load(Ordering::Relaxed),
             steps_done: self.shared.steps_done.load(Ordering::Relaxed),
             signed: self.shared.signed.load(Ordering::Relaxed),
+            ticks: self.shared.ticks.load(Ordering::Relaxed),
         }
     }
 

@@ -201,6 +201,7 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
     let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed) - commits0;
     let steps = (work.steps_done - work0.steps_done).max(1) as f64;
     let signed = (work.signed - work0.signed) as f64 / args.sagas as f64;
+    let ticks = (work.ticks - work0.ticks) as f64 / args.sagas as f64;
     let busy_ms = (work.busy_ns - work0.busy_ns) as f64 / 1e6;
     let commit_ms = (work.commit_ns - work0.commit_ns) as f64 / 1e6;
 
@@ -253,6 +254,13 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
             json!(round3(signed)),
             "transactions signed per saga (3 without replacements)",
             format!("{signed:.3}"),
+            "",
+        )
+        .figure(
+            "ticks_per_saga",
+            json!(round3(ticks)),
+            "ticks per saga (looks at its steps)",
+            format!("{ticks:.1}"),
             "",
         )
         .figure(

@@ -44,6 +44,11 @@ fn the_engine_bench_runs_every_saga_to_its_outcome_and_reports_as_json() {
     assert!(report["block_ms"].as_f64().unwrap() > 0.0, "{report}");
     // Every saga signs three transactions at least: open, fill and settle (or open, fill, refund).
     assert!(report["txs_per_saga"].as_f64().unwrap() >= 3.0, "{report}");
+    // And looks at its steps once per transaction at least (it signs them in its ticks).
+    assert!(
+        report["ticks_per_saga"].as_f64().unwrap() >= 3.0,
+        "{report}"
+    );
     // What the durable log cost the disk is reported for a SQLite log (its value is zero where
     // /proc/self/io is missing, or on tmpfs, so only its presence is checked).
     assert!(report["disk_kib_per_saga"].is_number(), "{report}");

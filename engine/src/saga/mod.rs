@@ -248,6 +248,7 @@ impl Saga {
             let ticked = self.tick().await;
             let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.shared.busy_ns.fetch_add(ns, Ordering::Relaxed);
+            self.shared.ticks.fetch_add(1, Ordering::Relaxed);
             match ticked {
                 Ok(()) => {}
                 Err(
