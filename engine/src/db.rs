@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "saga log",
@@ -31,6 +31,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "saga numbers",
         include_str!("../migrations/0003_saga_numbers.sql"),
+    ),
+    (
+        4,
+        "intents by number",
+        include_str!("../migrations/0004_intents_by_number.sql"),
     ),
 ];
 

@@ -338,18 +338,21 @@ pub(crate) async fn recovery(args: RecoveryArgs) -> Result<Report> {
         let planned = input.plan()?;
         let id = SagaId::from(planned.plan.intent().id());
         ids.push(id);
-        baton_engine::with_pool!(&db, pool => {
-            sqlx::query("INSERT INTO intents (id, body, created_ms) VALUES ($1, $2, 0)")
-                .bind(id.to_string())
-                .bind(serde_json::to_string(&input)?)
-                .execute(pool)
-                .await?;
-        });
+        // Admitted as the engine admits (its input stored with it), without inventory to reserve.
+        let admission = baton_engine::log::Admission {
+            body: serde_json::to_string(&input)?,
+            needs: Vec::new(),
+            available: Default::default(),
+            now_ms: 0,
+            expires_ms: 0,
+            lease: None,
+        };
         let saga_log = saga_log.clone();
         appends.spawn(async move {
             saga_log
-                .append(
+                .admit(
                     id,
+                    admission,
                     SagaEvent::Started {
                         intent: planned.plan.intent().id(),
                         plan: planned.hash,

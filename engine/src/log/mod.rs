@@ -524,7 +524,9 @@ impl SagaLog {
     /// input of its `Resumed` event: [`crate::SagaInput::running`] picks it from the events.
     pub async fn input(&self, saga: SagaId) -> Result<Option<String>> {
         Ok(with_pool!(&self.db, pool => {
-            sqlx::query_scalar("SELECT body FROM intents WHERE id = $1")
+            sqlx::query_scalar(
+                "SELECT i.body FROM intents i JOIN sagas s ON s.num = i.saga_num WHERE s.id = $1",
+            )
                 .bind(hex(saga.0))
                 .fetch_optional(pool)
                 .await?
@@ -584,7 +586,7 @@ impl SagaLog {
         type Events = Vec<(String, i64, String)>;
         let (inputs, events): (Inputs, Events) = with_pool!(&self.db, pool => {
             let inputs = sqlx::query_as(
-                "SELECT s.id, i.body, s.created_ms FROM sagas s JOIN intents i ON i.id = s.id \
+                "SELECT s.id, i.body, s.created_ms FROM sagas s JOIN intents i ON i.saga_num = s.num \
                  WHERE s.state <> 'completed' \
                  AND (s.lease_owner IS NULL OR s.lease_owner = $1 OR s.lease_until < $2) \
                  ORDER BY s.created_ms, s.id",

@@ -262,7 +262,7 @@ async fn write_batch(
             }
         }
         let mut reservation_rows: HashMap<(SagaId, Asset), ReservationRow> = HashMap::new();
-        let mut intent_rows: Vec<(String, String, i64)> = Vec::new();
+        let mut intent_rows: Vec<(i64, String, String, i64)> = Vec::new();
         let mut released: Vec<String> = Vec::new();
         for append in batch.iter() {
             let saga = append.saga;
@@ -327,7 +327,7 @@ async fn write_batch(
                         },
                     );
                 }
-                intent_rows.push((hex(saga.0), admission.body.clone(), admission.now_ms));
+                intent_rows.push((head.num, hex(saga.0), admission.body.clone(), admission.now_ms));
             }
             if append.event == SagaEvent::Completed {
                 // Released in this commit (after the batch's new reservations are written).
@@ -423,11 +423,15 @@ async fn write_batch(
             );
         }
         for chunk in intent_rows.chunks(ROWS_PER_STATEMENT) {
-            let insert = writes.statement("INSERT INTO intents (id, body, created_ms) ");
-            insert.push_values(chunk, |mut b, (id, body, at)| {
-                b.push_bind(id.clone()).push_bind(body.clone()).push_bind(*at);
+            let insert =
+                writes.statement("INSERT INTO intents (saga_num, id, body, created_ms) ");
+            insert.push_values(chunk, |mut b, (num, id, body, at)| {
+                b.push_bind(*num)
+                    .push_bind(id.clone())
+                    .push_bind(body.clone())
+                    .push_bind(*at);
             });
-            insert.push(" ON CONFLICT (id) DO NOTHING");
+            insert.push(" ON CONFLICT (saga_num) DO NOTHING");
         }
         for chunk in released.chunks(ROWS_PER_STATEMENT) {
             let delete = writes.statement("DELETE FROM reservations WHERE saga_id IN (");

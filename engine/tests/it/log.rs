@@ -464,3 +464,50 @@ async fn the_sqlite_log_is_checkpointed_beside_the_writer() {
     }
     assert_eq!(log.verify(None).await.unwrap().events, 100);
 }
+
+#[tokio::test]
+async fn migrating_intents_to_saga_numbers_keeps_every_input() {
+    for (db, _guard) in databases_at(3).await {
+        // Two admitted sagas, written the way the log kept them before migration 4.
+        with_pool!(&db, pool => {
+            for (n, num) in [(4u8, 2i64), (8, 1)] {
+                sqlx::query(
+                    "INSERT INTO sagas (id, num, state, last_seq, last_hash, created_ms, \
+                     updated_ms) VALUES ($1, $2, 'running', 0, $3, $4, $4)",
+                )
+                .bind(saga(n).to_string()).bind(num).bind(B256::ZERO.to_string()).bind(i64::from(n))
+                .execute(pool).await.unwrap();
+                sqlx::query("INSERT INTO intents (id, body, created_ms) VALUES ($1, $2, $3)")
+                    .bind(saga(n).to_string()).bind(format!("{{\"n\":{n}}}")).bind(i64::from(n))
+                    .execute(pool).await.unwrap();
+            }
+        });
+        db.migrate().await.unwrap();
+        let log = SagaLog::new(db.clone());
+        for n in [4u8, 8] {
+            assert_eq!(
+                log.input(saga(n)).await.unwrap(),
+                Some(format!("{{\"n\":{n}}}")),
+                "{}",
+                db.kind()
+            );
+        }
+        let unfinished = log.unfinished_with_inputs("anyone", 0).await.unwrap();
+        let bodies: Vec<(SagaId, &str)> =
+            unfinished.iter().map(|u| (u.id, u.body.as_str())).collect();
+        assert_eq!(bodies, [(saga(4), "{\"n\":4}"), (saga(8), "{\"n\":8}")]);
+        // A new admission stores its input under the next number.
+        log.admit(saga(6), admission(1, 1), started(6))
+            .await
+            .unwrap();
+        assert_eq!(log.input(saga(6)).await.unwrap().as_deref(), Some("{}"));
+        let num: i64 = with_pool!(&db, pool => {
+            sqlx::query_scalar("SELECT saga_num FROM intents WHERE id = $1")
+                .bind(saga(6).to_string())
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        });
+        assert_eq!(num, 3, "{}", db.kind());
+    }
+}
