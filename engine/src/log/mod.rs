@@ -212,16 +212,18 @@ pub struct Stats {
 /// most once per this interval.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
 
-/// The writer's own automatic checkpoint (in WAL pages), a fallback should [`checkpoints`] fall
-/// behind: at SQLite's default of 1,000 the writer itself copied a thousand pages every twenty
-/// commits or so, and every saga waiting on that commit waited for the copy.
+/// The writer's own automatic checkpoint, in WAL pages (16 MiB). Under a steady load the side
+/// checkpoints of [`checkpoints`] never find the WAL copied whole between two commits, so it would
+/// only grow; the writer's checkpoint at this size finds almost everything copied already, ends at
+/// once, and lets SQLite start the WAL over. At SQLite's default (1,000 pages, no side
+/// checkpoints) the writer itself copied a thousand pages every twenty commits or so, and every
+/// saga waiting on that commit waited for the copy.
 const WRITER_AUTOCHECKPOINT: &str = "4000";
 
 /// Copies the WAL's committed pages into the database on a connection of its own, after commits
 /// (`committed`), while the writer goes on: a `PASSIVE` checkpoint never blocks the writer, and
-/// copies only the pages the last one did not. Once the WAL is copied whole, the writer's next
-/// automatic checkpoint finds little left and SQLite starts the WAL over. Idle when nothing is
-/// committed; runs until the writer's runtime ends.
+/// copies only the pages the last one did not (see [`WRITER_AUTOCHECKPOINT`] for how the WAL starts
+/// over). Idle when nothing is committed; runs until the writer's runtime ends.
 async fn checkpoints(pool: sqlx::SqlitePool, committed: Arc<tokio::sync::Notify>) {
     loop {
         committed.notified().await;
@@ -527,9 +529,9 @@ impl SagaLog {
             sqlx::query_scalar(
                 "SELECT i.body FROM intents i JOIN sagas s ON s.num = i.saga_num WHERE s.id = $1",
             )
-                .bind(hex(saga.0))
-                .fetch_optional(pool)
-                .await?
+            .bind(hex(saga.0))
+            .fetch_optional(pool)
+            .await?
         }))
     }
 
