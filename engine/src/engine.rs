@@ -260,14 +260,11 @@ impl Engine {
         // Admitted here and now: this instance holds the first lease (fence 1), taken in the
         // admission's commit. A saga admitted before is refused by the writer (its log is not
         // empty) and driven from its log, without a read before every admission.
-        let mut events = Vec::new();
-        let mut lease = None;
-        let mut admitted_now = None;
         let started = SagaEvent::Started {
             intent: planned.plan.intent().id(),
             plan: planned.hash,
         };
-        let admitted = match self.admission(&input, &planned).await {
+        let refused = match self.admission(&input, &planned).await {
             Ok(admission) => {
                 let (decided, durable) = self
                     .shared
@@ -280,39 +277,31 @@ impl Engine {
                             .start_admitted(id, planned, &started, appended, durable)
                             .await;
                     }
-                    // Refused, or its batch failed before deciding: the answer says why.
-                    Err(_) => durable.await.map_err(|_| EngineError::WriterGone)?,
+                    // Refused, or its batch failed before deciding: the answer says why. (The
+                    // writer announces every admission it writes; one written unannounced would
+                    // be driven from its log, below.)
+                    Err(_) => match durable.await.map_err(|_| EngineError::WriterGone)? {
+                        Err(e) => e,
+                        Ok(_) => EngineError::AlreadyAdmitted,
+                    },
                 }
             }
-            Err(e) => Err(e),
+            Err(e) => e,
         };
-        match admitted {
-            Ok(appended) => {
-                // The state is the Started event alone: no need to read it back.
-                admitted_now = Some(SagaState::from_events([(appended.seq, &started)]));
-                lease = Some((1, now_ms() + self.shared.config.lease_ms()));
-                crate::observe::admitted(&crate::observe::route(&planned.plan));
-                if let Err(stop) = self.shared.count_event() {
-                    self.stop_admitted(id, stop);
-                    return Ok(id);
-                }
-            }
-            // A new saga the inventory cannot serve (the writer refuses a saga admitted before
-            // as such, ahead of its inventory).
-            Err(e @ EngineError::Inventory(_)) => return Err(e),
-            Err(e) => {
-                // Admitted before (or its admission cannot be read now, e.g. a chain is down):
-                // a saga with a log is driven from it; otherwise the error stands.
-                events = self.shared.log.events(id).await?;
-                if events.is_empty() {
-                    return Err(e);
-                }
-            }
+        // A new saga the inventory cannot serve (the writer refuses a saga admitted before as
+        // such, ahead of its inventory).
+        if matches!(refused, EngineError::Inventory(_)) {
+            return Err(refused);
         }
-        let state = admitted_now
-            .unwrap_or_else(|| SagaState::from_events(events.iter().map(|e| (e.seq, &e.event))));
-        let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
-        self.spawn(id, planned, state, created_ms, lease);
+        // Admitted before (or its admission cannot be read now, e.g. a chain is down): a saga
+        // with a log is driven from it; otherwise the error stands.
+        let events = self.shared.log.events(id).await?;
+        let Some(first) = events.first() else {
+            return Err(refused);
+        };
+        let created_ms = first.at_ms;
+        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        self.spawn(id, planned, state, created_ms, None);
         Ok(id)
     }
 
@@ -338,18 +327,14 @@ impl Engine {
         durable.await.map_err(|_| EngineError::WriterGone)??;
         crate::observe::admitted(&route);
         if let Err(stop) = counted {
-            self.stop_admitted(id, stop);
+            // Crash injection: admitted, and nothing more.
+            let stopped = tokio::spawn(async move { Err(stop) });
+            self.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, stopped);
         }
         Ok(id)
-    }
-
-    /// Crash injection: `id` is admitted, and nothing more (its wait returns `stop`).
-    fn stop_admitted(&self, id: SagaId, stop: EngineError) {
-        let stopped = tokio::spawn(async move { Err(stop) });
-        self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, stopped);
     }
 
     /// Resumes every unfinished saga in the log (after loading the operators' pauses); returns

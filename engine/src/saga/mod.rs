@@ -4,7 +4,6 @@
 //! state from the log and goes on.
 
 use std::collections::HashMap;
-use std::future::Future as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -281,8 +280,7 @@ impl Saga {
     /// none of those chains has a head feed). Time-driven decisions — lease renewals, holds,
     /// operators' pauses — keep the poll's pace.
     async fn pause(&mut self) {
-        let mut poll = std::pin::pin!(tokio::time::sleep(self.shared.config.poll));
-        let mut feeds = Vec::new();
+        let mut feeds = futures_util::stream::FuturesUnordered::new();
         for chain in self.wake.drain(..) {
             let Some(feed) = self.shared.heads.get(&chain) else {
                 continue;
@@ -292,23 +290,18 @@ impl Saga {
                 .seen
                 .get(&chain)
                 .map_or_else(|| *feed.borrow(), |c| c.head);
-            feeds.push(Box::pin(async move {
+            feeds.push(async move {
                 // A closed feed (the chain's adapter is gone) leaves the poll to wake the saga.
                 if feed.wait_for(|head| *head != seen).await.is_err() {
                     std::future::pending::<()>().await;
                 }
-            }));
+            });
         }
-        std::future::poll_fn(|cx| {
-            if poll.as_mut().poll(cx).is_ready()
-                || feeds.iter_mut().any(|f| f.as_mut().poll(cx).is_ready())
-            {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
+        // Without feeds, `next` is `None` at once and only the poll is waited for.
+        tokio::select! {
+            () = tokio::time::sleep(self.shared.config.poll) => {}
+            Some(()) = futures_util::StreamExt::next(&mut feeds) => {}
+        }
     }
 
     /// After a restart: every signed, unfinished transaction is sent again (same bytes: harmless).
