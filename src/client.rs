@@ -81,7 +81,7 @@ impl Client {
     pub(crate) async fn replay(
         &self,
         id: &str,
-        change: &baton_engine::replay::Change,
+        change: &baton_planner::ConfigPatch,
         resume: bool,
     ) -> Result<Value> {
         self.send(

@@ -392,29 +392,28 @@ async fn replay(
     let log = SagaLog::new(Db::connect(database).await?);
     let anvil = baton_adapters::devnet::find_anvil()?;
     let quiet = json;
-    let report =
-        baton_engine::replay::replay(&log, saga, &rpcs, &anvil, trial.as_ref(), &|line: &str| {
-            if !quiet {
-                eprintln!("{line}");
-            }
-        })
-        .await?;
+    let report = baton_replay::replay(&log, saga, &rpcs, &anvil, trial.as_ref(), &|line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    })
+    .await?;
     print_report(&report, json)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// A replay report as one JSON object, or as text.
-fn print_report(report: &baton_engine::replay::Report, json: bool) -> Result<()> {
+fn print_report(report: &baton_replay::Report, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", baton_engine::replay::render(report));
+        print!("{}", baton_replay::render(report));
     }
     Ok(())
 }
 
 /// The change of `--with FILE`: planner knobs (an unknown key is an error).
-fn read_change(path: &Path) -> Result<baton_engine::replay::Change> {
+fn read_change(path: &Path) -> Result<baton_planner::ConfigPatch> {
     serde_json::from_str(
         &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
     )
@@ -439,7 +438,7 @@ async fn resume(
     let body = client::Client::new(server, key)?
         .replay(saga, &change, true)
         .await?;
-    let report: baton_engine::replay::Report =
+    let report: baton_replay::Report =
         serde_json::from_value(body).context("the server's replay report does not parse")?;
     print_report(&report, json)?;
     if report.resume.as_ref().is_some_and(|r| r.resumed) {
@@ -451,7 +450,7 @@ async fn resume(
 
 /// The trial of `--with FILE`: the change, the devnet's venues, and the solver's and attester's
 /// keys (from BATON_SOLVER_KEY / BATON_ATTESTER_KEY, else the devnet file's dev accounts).
-fn trial(path: &Path, devnet: Option<&DevnetFile>) -> Result<baton_engine::replay::Trial> {
+fn trial(path: &Path, devnet: Option<&DevnetFile>) -> Result<baton_replay::Trial> {
     let change = read_change(path)?;
     let devnet = devnet.context("--with needs the devnet file (the venues and dev keys)")?;
     let key = |env: &str, role: &str| -> Result<alloy::signers::local::PrivateKeySigner> {
@@ -467,7 +466,7 @@ fn trial(path: &Path, devnet: Option<&DevnetFile>) -> Result<baton_engine::repla
             .parse()
             .map_err(|_| anyhow::anyhow!("the {role} key is not a private key"))
     };
-    Ok(baton_engine::replay::Trial {
+    Ok(baton_replay::Trial {
         change,
         venues: devnet
             .chains

@@ -33,7 +33,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::abi::{self, Settlers};
 use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
-use crate::error::{AdapterError, Result};
+use crate::error::{AdapterError, Refusal, Result};
 use crate::nonce::NonceCounter;
 use crate::port::{
     BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, EventAt, Evidence, Inclusion,
@@ -179,9 +179,11 @@ impl EvmAdapter {
                     let again = e.transport().is_some_and(retryable);
                     if !again || attempt >= self.config.max_retries {
                         return Err(match e.transport() {
-                            Some(RpcError::ErrorResp(p)) => {
-                                AdapterError::rejected(what, p.message.clone())
-                            }
+                            Some(RpcError::ErrorResp(p)) => AdapterError::refused(
+                                what,
+                                Refusal::from_node_message(&p.message),
+                                &p.message,
+                            ),
                             _ => AdapterError::chain(what, e),
                         });
                     }

@@ -36,4 +36,4 @@ pub mod signers;
 pub mod sim;
 
 pub use baton_planner as planner;
-pub use error::{AdapterError, Result};
+pub use error::{AdapterError, Refusal, Result};

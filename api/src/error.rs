@@ -181,18 +181,26 @@ impl From<baton_engine::adapters::AdapterError> for ApiError {
     }
 }
 
-/// The code of a planner error.
+/// The code of a planner error, by variant (a new variant must be given its code here).
 pub(crate) fn plan_code(e: &baton_planner::PlanError) -> Code {
-    match e.code() {
-        "amount_out_of_range" => Code::AmountOutOfRange,
-        "unknown_chain" => Code::UnknownChain,
-        "unknown_token" => Code::UnknownToken,
-        "deadline_passed" => Code::DeadlinePassed,
-        "deadline_too_soon" => Code::DeadlineTooSoon,
-        "no_route" => Code::NoRoute,
-        "insufficient_liquidity" => Code::InsufficientLiquidity,
-        "invalid_intent" => Code::InvalidIntent,
-        _ => Code::Internal,
+    use baton_planner::PlanError as P;
+    match e {
+        P::InvalidIntent { .. } => Code::InvalidIntent,
+        P::ZeroAmount { .. }
+        | P::AmountOutOfRange { .. }
+        | P::AmountTooSmall { .. }
+        | P::Overflow { .. } => Code::AmountOutOfRange,
+        P::UnknownChain { .. } => Code::UnknownChain,
+        P::UnknownToken { .. } => Code::UnknownToken,
+        P::DeadlinePassed { .. } => Code::DeadlinePassed,
+        P::DeadlineTooSoon { .. } => Code::DeadlineTooSoon,
+        P::NoRoute { .. } => Code::NoRoute,
+        P::InsufficientInventory(_) | P::InsufficientLiquidity { .. } => {
+            Code::InsufficientLiquidity
+        }
+        // A snapshot baton read or a plan it built that breaks its own rules: a bug, not the
+        // client's.
+        P::InvalidSnapshot { .. } | P::InvalidPlan { .. } => Code::Internal,
     }
 }
 

@@ -28,7 +28,7 @@ use crate::App;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiJson, Code, ErrorBody};
 use crate::quote::{known_token, plan};
-use baton_engine::with_pool;
+use baton_engine::log::KeyUse;
 
 /// One signed order.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -372,39 +372,28 @@ pub(crate) async fn submit(
 
 /// The intent stored under an idempotency key; a conflict when its body differs.
 async fn remembered(app: &App, key: &str, hash: &str) -> Result<Option<SagaId>, ApiError> {
-    let row: Option<(String, String)> = with_pool!(app.engine.log().db(), pool => {
-        sqlx::query_as("SELECT body_hash, intent_id FROM idempotency_keys WHERE key = $1")
-            .bind(key)
-            .fetch_optional(pool)
-            .await
-            .map_err(ApiError::internal)?
-    });
-    match row {
-        None => Ok(None),
-        Some((stored, _)) if stored != hash => Err(ApiError::new(
-            Code::IdempotencyConflict,
-            "this Idempotency-Key was used with another body; use a new key for a new intent",
-        )),
-        Some((_, id)) => Ok(Some(SagaId(id.parse().map_err(ApiError::internal)?))),
-    }
+    key_use(app.engine.log().idempotency_key(key, hash).await?)
 }
 
 async fn remember(app: &App, key: &str, hash: &str, saga: SagaId) -> Result<(), ApiError> {
-    with_pool!(app.engine.log().db(), pool => {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (key, body_hash, intent_id, created_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(hash)
-        .bind(saga.to_string())
-        .bind(baton_engine::now_ms())
-        .execute(pool)
-        .await
-        .map_err(ApiError::internal)?;
-    });
     // Two racing requests with one key: the first one stored wins; a different body loses.
-    remembered(app, key, hash).await.map(|_| ())
+    let stored = app
+        .engine
+        .log()
+        .remember_idempotency_key(key, hash, saga, baton_engine::now_ms())
+        .await?;
+    key_use(stored).map(|_| ())
+}
+
+fn key_use(stored: KeyUse) -> Result<Option<SagaId>, ApiError> {
+    match stored {
+        KeyUse::Unused => Ok(None),
+        KeyUse::Same(saga) => Ok(Some(saga)),
+        KeyUse::OtherBody => Err(ApiError::new(
+            Code::IdempotencyConflict,
+            "this Idempotency-Key was used with another body; use a new key for a new intent",
+        )),
+    }
 }
 
 /// Parses an intent id from a path.

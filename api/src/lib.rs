@@ -28,9 +28,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use baton_engine::Engine;
 use baton_engine::adapters::port::ChainAdapter;
 use baton_engine::liquidity::{self, Venue};
-use baton_engine::{Engine, with_pool};
 use baton_planner::spec::SnapshotSpec;
 use baton_planner::{ChainId, PlannerConfig};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -264,10 +264,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     (status = 503, description = "The saga log is unreachable", body = ErrorBody),
 ))]
 async fn healthz(State(app): State<Arc<App>>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let db: Result<i32, sqlx::Error> = with_pool!(app.engine.log().db(), pool => {
-        sqlx::query_scalar("SELECT 1").fetch_one(pool).await
-    });
-    if let Err(e) = db {
+    if let Err(e) = app.engine.log().ping().await {
         tracing::error!(error = %e, "health check: database");
         return Err(ApiError::new(
             Code::ChainUnavailable,
@@ -276,7 +273,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Result<axum::Json<serde_json::V
     }
     Ok(axum::Json(serde_json::json!({
         "status": "ok",
-        "database": app.engine.log().db().kind(),
+        "database": app.engine.log().database_kind(),
         "chains": app.venues.len(),
     })))
 }

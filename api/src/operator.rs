@@ -114,8 +114,7 @@ pub(crate) async fn inventory(
     caller: Caller,
 ) -> Result<Json<Vec<InventoryItem>>, ApiError> {
     caller.require(Role::Dapp)?;
-    let reserved =
-        baton_engine::reserve::reserved(app.engine.log().db(), baton_engine::now_ms()).await?;
+    let reserved = app.engine.log().reserved(baton_engine::now_ms()).await?;
     let mut out = Vec::new();
     for venue in &app.venues {
         let adapter = app.adapter(venue.chain)?;
@@ -225,7 +224,7 @@ pub struct ReplayRequest {
     /// `split`): the intent is re-planned where the saga failed and run there.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub with: Option<baton_engine::replay::Change>,
+    pub with: Option<baton_planner::ConfigPatch>,
     /// After a trial that fulfils the intent, resume the real saga with the change (it must be
     /// held for an operator: its step failed before the pivot and it has not compensated).
     #[serde(default)]
@@ -256,7 +255,7 @@ pub(crate) async fn replay(
     caller: Caller,
     Path(id): Path<String>,
     ApiJsonOrDefault(request): ApiJsonOrDefault<ReplayRequest>,
-) -> Result<Json<baton_engine::replay::Report>, ApiError> {
+) -> Result<Json<baton_replay::Report>, ApiError> {
     caller.require(Role::Operator)?;
     let saga = saga_id(&id)?;
     if request.resume {
@@ -277,7 +276,7 @@ pub(crate) async fn replay(
                     "this server has no solver and attester keys for trials",
                 )
             })?;
-            Some(baton_engine::replay::Trial {
+            Some(baton_replay::Trial {
                 change,
                 venues: app.venues.clone(),
                 solver,
@@ -293,7 +292,7 @@ pub(crate) async fn replay(
         )
     })?;
     tracing::info!(%saga, by = %caller.name, "replay requested");
-    let mut report = baton_engine::replay::replay(
+    let mut report = baton_replay::replay(
         app.engine.log(),
         saga,
         &app.settings.rpc_urls,
@@ -303,35 +302,23 @@ pub(crate) async fn replay(
     )
     .await
     .map_err(|e| match e {
-        baton_engine::EngineError::Replay(m) => ApiError::new(Code::ChainUnavailable, m),
-        other => other.into(),
+        baton_replay::ReplayError::Engine(e) => ApiError::from(e),
+        unavailable => ApiError::new(Code::ChainUnavailable, unavailable.to_string()),
     })?;
     if request.resume
         && let (Some(change), Some(trial)) = (request.with, &report.trial)
     {
-        report.resume = Some(if trial.fulfilled {
-            let snapshot = app.snapshot().await?;
-            match app
-                .engine
-                .resume_with(saga, snapshot, change, &caller.name)
-                .await
-            {
-                Ok(plan) => baton_engine::replay::ResumeDecision {
-                    resumed: true,
-                    summary: format!(
-                        "resumed by {} with the change, re-planned over the chains' liquidity now",
-                        caller.name
-                    ),
-                    plan,
-                },
-                Err(baton_engine::EngineError::Conflict(why)) => {
-                    baton_engine::replay::ResumeDecision::not_resumed(why)
-                }
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            baton_engine::replay::ResumeDecision::not_resumed("the trial did not fulfil the intent")
-        });
+        report.resume = Some(
+            baton_replay::resume_after_trial(
+                &app.engine,
+                saga,
+                change,
+                trial,
+                &caller.name,
+                app.snapshot(),
+            )
+            .await?,
+        );
     }
     Ok(Json(report))
 }

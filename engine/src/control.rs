@@ -8,8 +8,8 @@ use std::sync::RwLock;
 use baton_planner::ChainId;
 use serde::{Deserialize, Serialize};
 
-use crate::db::Db;
 use crate::error::Result;
+use crate::log::db::Db;
 use crate::with_pool;
 
 /// What a pause covers.

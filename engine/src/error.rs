@@ -54,13 +54,37 @@ pub enum EngineError {
     /// The request does not fit the saga's state.
     #[error("{0}")]
     Conflict(String),
-    /// A replay could not run (a fork did not start, an RPC call failed).
-    #[error("replay: {0}")]
-    Replay(String),
     /// A batch of appends could not be committed; nothing of it is stored.
     #[error("appending to the saga log failed: {0}")]
     Append(String),
     /// The log writer has stopped (the engine is shutting down).
     #[error("the saga log writer has stopped")]
     WriterGone,
+}
+
+impl EngineError {
+    /// Whether the saga's driver (or the operation) must stop on this error rather than try again
+    /// at its next tick: the process is stopping or was told to (crash injection), the log cannot
+    /// take its writes, or another instance drives the saga now.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Stopped(_)
+                | Self::Db(_)
+                | Self::WriterGone
+                | Self::NotAdmitted
+                | Self::LeaseLost
+                | Self::LeaseHeld
+        )
+    }
+
+    /// Whether doing the same again later may succeed: a chain that could not be reached, or a
+    /// batch of appends that failed to commit as a whole.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Chain(e) => e.is_retryable(),
+            Self::Append(_) => true,
+            _ => false,
+        }
+    }
 }

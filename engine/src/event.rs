@@ -94,6 +94,10 @@ pub enum SagaEvent {
         /// one: the reason says why).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receipt: Option<Receipt>,
+        /// What kind of failure (absent in logs written before it was recorded: see
+        /// [`FailureKind::of`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<FailureKind>,
     },
     /// The decision to compensate the completed steps, before any compensation runs.
     Compensating {
@@ -135,12 +139,43 @@ pub enum SagaEvent {
         /// Who.
         by: String,
         /// The change.
-        change: crate::replay::Change,
+        change: baton_planner::ConfigPatch,
         /// The saga's input from here on (a [`crate::SagaInput`] as JSON).
         input: serde_json::Value,
         /// The hash of its plan.
         plan: B256,
     },
+}
+
+/// How a step failed for good, as the API's `reason_code` says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Its transaction was included and reverted.
+    Reverted,
+    /// The node refused its transaction every time: it never got into a block.
+    RejectedByNode,
+}
+
+impl FailureKind {
+    /// The kind recorded in a `StepFailed` event; for one written before kinds were recorded,
+    /// from its receipt (a failure with a receipt reverted, one without was refused by the node:
+    /// the only two ways a step failed then).
+    pub fn of(recorded: Option<FailureKind>, receipt: Option<&Receipt>) -> Self {
+        recorded.unwrap_or(if receipt.is_some() {
+            Self::Reverted
+        } else {
+            Self::RejectedByNode
+        })
+    }
+
+    /// The machine-readable code: `reverted` or `rejected_by_node`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Reverted => "reverted",
+            Self::RejectedByNode => "rejected_by_node",
+        }
+    }
 }
 
 /// What a step's transaction was built against: the chain's head and base fee, and the chain

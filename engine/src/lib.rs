@@ -2,30 +2,33 @@
 //!
 //! Owns execution: the saga log (sqlx; SQLite by default, PostgreSQL for several instances), the
 //! DAG scheduler that runs a [`baton_planner::Plan`]'s steps as their dependencies become final and
-//! conditions allow, compensations, recovery after a crash, outcome evaluation and replay.
+//! conditions allow, compensations, recovery after a crash and outcome evaluation. Replay on anvil
+//! forks is `baton-replay`, a crate above this one.
 //!
 //! ## Layout
-//! - [`db`]: the database (SQLite file with WAL, or PostgreSQL), embedded numbered migrations.
-//! - [`event`]: what a saga's log records ([`SagaEvent`]), saga ids and outcomes.
-//! - [`log`]: the append-only, hash-chained saga log with group commit, and its verification.
-//! - [`engine`]: accepts sagas, drives each in a task, resumes unfinished ones after a restart;
-//!   `saga` (private) is one saga's driver, [`state`] its state folded from the log, [`ops`] the
-//!   chain ops of plan steps, [`attester`] who signs fills and cancels.
-//! - [`liquidity`]: a planner snapshot read live from the chains through the adapters.
-//! - [`observe`]: metric names and the operator-relevant events (outcomes, alerts).
-//! - [`simworld`]: a ready-made two-chain sim world for tests, benchmarks and demos.
-//! - [`input`]: what a saga runs (intent, snapshot, planner knobs, signatures), re-planned on
-//!   recovery; [`reserve`]: inventory reservations.
-//! - [`control`]: operators' pauses (a chain, or the emergency brake) and their recorded actions;
-//!   [`view`]: a saga as the API shows it (status, steps, confirmations, reason codes).
-//! - [`replay`]: re-running a saga on local anvil forks and comparing it with its log.
-//! - [`error`]: the engine's error type, [`EngineError`].
+//! Three layers, each using only those below it (a test checks that no module of this crate
+//! imports from one that imports from it):
+//! - the saga log, [`log`]: the database ([`log::db`]: SQLite with WAL, or PostgreSQL; embedded
+//!   numbered migrations), the append-only hash-chained log with its group-commit writer, reads,
+//!   leases, verification, and inventory reservations ([`log::reserve`]);
+//! - the saga driver, [`saga`]: one saga's driver, its state folded from the log
+//!   ([`saga::state`]), what it runs ([`saga::input`]), the chain ops of plan steps
+//!   ([`saga::ops`]), and what the drivers of one engine share;
+//! - the engine, [`engine`]: admission, lifecycle and recovery, operators' commands, read queries.
+//!
+//! Beside them, used by the layers: [`event`], what a saga's log records ([`SagaEvent`]), saga ids
+//! and outcomes; [`error`], [`EngineError`]; [`config`], the engine's knobs; `conditions`, the
+//! chain-conditions cache the drivers share; [`control`], operators' pauses and their recorded
+//! actions; [`attester`], who signs fills and cancels; [`observe`], metric names and the
+//! operator-relevant events; [`view`], a saga as the API shows it; [`liquidity`], a planner
+//! snapshot read live from the chains; [`simworld`], a ready-made two-chain sim world for tests,
+//! benchmarks and demos.
 //!
 //! **Status:** the saga log, the driver (holds on fees and RPC health, write-ahead signing, fee
 //! replacement, deadline budgeting, compensation, outcome from evidence, reorg healing),
 //! reservations, recovery, leases for several instances, operators' pauses and retries are built and
-//! tested on the sim and both databases; so are replay on anvil forks, trials of a change there, and
-//! resuming a saga held for an operator with the change.
+//! tested on the sim and both databases; so is resuming a saga held for an operator with a change
+//! ([`Engine::resume_with`]).
 //!
 //! Depends on the planner and the adapters.
 //!
@@ -33,31 +36,28 @@
 //! None.
 
 pub mod attester;
+mod conditions;
+pub mod config;
 pub mod control;
-pub mod db;
 pub mod engine;
 pub mod error;
 pub mod event;
-pub mod input;
 pub mod liquidity;
 pub mod log;
 pub mod observe;
-pub mod ops;
-pub mod replay;
-pub mod reserve;
-mod saga;
+pub mod saga;
 pub mod simworld;
-pub mod state;
 pub mod view;
 
 pub use baton_adapters as adapters;
-pub use db::Db;
-pub use engine::{Engine, EngineConfig, Work};
+pub use config::EngineConfig;
+pub use engine::{Engine, Work};
 pub use error::{EngineError, Result};
 pub use event::{Outcome, SagaEvent, SagaId};
-pub use input::SagaInput;
 pub use log::Notice;
 pub use log::SagaLog;
+pub use log::db::Db;
+pub use saga::input::SagaInput;
 
 /// Wall-clock unix milliseconds: event times, leases, reservations.
 pub fn now_ms() -> i64 {

@@ -9,7 +9,7 @@ use baton_planner::ChainId;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Outcome, SagaId};
-use crate::state::{SagaState, StepState};
+use crate::saga::state::{SagaState, StepState};
 
 /// A saga's status as a word.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -150,17 +150,8 @@ fn progress(st: &StepState, chain: ChainId, heads: &HashMap<ChainId, u64>) -> Pr
             .zip(heads.get(&chain))
             .map(|(b, head)| (head + 1).saturating_sub(b)),
         attempts: st.txs.len(),
-        reason_code: st.failed.as_deref().map(|r| reason_code(r).to_owned()),
-        reason: st.failed.clone(),
-    }
-}
-
-/// The machine-readable code of a step's failure reason.
-pub fn reason_code(reason: &str) -> &'static str {
-    if reason.starts_with("refused by the node") {
-        "rejected_by_node"
-    } else {
-        "reverted"
+        reason_code: st.failed.as_ref().map(|f| f.kind.code().to_owned()),
+        reason: st.failed.as_ref().map(|f| f.reason.clone()),
     }
 }
 

@@ -26,6 +26,15 @@ pub fn units(snapshot: &LiquiditySnapshot, asset: Asset, amount: Amount) -> Stri
     format!("{whole}{sep}{frac} {}@{}", info.symbol, asset.chain.0)
 }
 
+/// `plan`'s steps, one `action on chain` each, in plan order: what a replay's trial and a resumed
+/// saga report as the plan they run.
+pub fn step_list(plan: &Plan) -> Vec<String> {
+    plan.steps()
+        .iter()
+        .map(|s| format!("{} on {}", s.action.name(), s.chain))
+        .collect()
+}
+
 /// A readable account of `plan`: orders, routes, amounts, fees, steps and critical paths.
 pub fn describe(plan: &Plan, snapshot: &LiquiditySnapshot) -> String {
     let mut s = String::new();

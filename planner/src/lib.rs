@@ -14,8 +14,9 @@
 //! - [`graph`]: the [`LiquidityGraph`] (petgraph) over (chain, token) nodes.
 //! - [`route`]: route search, valuation and splitting.
 //! - [`step`], [`plan`]: steps with compensations and timing; the checked [`Plan`].
-//! - [`planner`]: [`plan()`], which ties them together.
-//! - [`describe`]: a plan as text.
+//! - [`planner`]: [`plan()`], which ties them together, and its knobs ([`PlannerConfig`]);
+//!   [`patch`]: a change to those knobs ([`ConfigPatch`]), as operators try and resume with.
+//! - [`describe`]: a plan as text (whole, or its steps as a list).
 //! - [`spec`]: file formats for intents and snapshots, converted to domain types at the boundary.
 //!
 //! ## Feature flags
@@ -29,6 +30,7 @@ pub mod graph;
 pub mod ids;
 pub mod intent;
 pub mod order;
+pub mod patch;
 pub mod plan;
 pub mod planner;
 pub mod route;
@@ -42,6 +44,7 @@ pub use graph::LiquidityGraph;
 pub use ids::{Asset, ChainId, IntentId, OrderId, StepId, TokenAddress};
 pub use intent::{DestinationCall, Input, Intent, Output};
 pub use order::Order;
+pub use patch::ConfigPatch;
 pub use plan::{CriticalPath, OutputQuote, Plan, PlannedLeg};
 pub use planner::{PlannerConfig, plan};
 pub use snapshot::{ChainConditions, LiquiditySnapshot, Pool, TokenInfo};

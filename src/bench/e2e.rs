@@ -20,8 +20,8 @@ use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::port::{ChainAdapter, TxRequest, TxStatus};
 use baton_engine::attester::LocalAttester;
 use baton_engine::event::SagaEvent;
-use baton_engine::input::Planned;
 use baton_engine::liquidity::{self, Venue};
+use baton_engine::saga::input::Planned;
 use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaId, SagaInput, SagaLog};
 use baton_planner::ChainId;
 use baton_planner::spec::SnapshotSpec;
@@ -172,7 +172,7 @@ async fn through_engine(
     inputs: Vec<SagaInput>,
     what: &'static str,
 ) -> Result<EngineRun> {
-    let scratch = baton_engine::db::ScratchSqlite::new("bench-e2e");
+    let scratch = baton_engine::log::db::ScratchSqlite::new("bench-e2e");
     let db = Db::connect(&scratch.url()).await?;
     let engine = Arc::new(Engine::new(
         SagaLog::new(db),
@@ -266,12 +266,16 @@ async fn sequential(setup: &Setup, inputs: Vec<SagaInput>) -> Result<Duration> {
                 // The fill's receipt is the evidence; the settle carries the attestation.
                 Action::Attest { .. } => {}
                 _ => {
-                    let op =
-                        baton_engine::ops::forward(&planned, &step, chain.account(), &attester)?;
+                    let op = baton_engine::saga::ops::forward(
+                        &planned,
+                        &step,
+                        chain.account(),
+                        &attester,
+                    )?;
                     let base_fee = chain.conditions().await?.base_fee;
                     let ceiling =
                         U256::from(base_fee.saturating_mul(2).saturating_add(1_000_000_000));
-                    let fees = baton_engine::ops::fees(&op, ceiling, 0);
+                    let fees = baton_engine::saga::ops::fees(&op, ceiling, 0);
                     let tx = chain.prepare(TxRequest::new(op, fees)).await?;
                     chain.broadcast(&tx).await?;
                     let block = loop {

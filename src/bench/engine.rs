@@ -57,7 +57,7 @@ pub(crate) struct RecoveryArgs {
 /// A saga log for one run: `url`, or a fresh SQLite file (removed when dropped).
 struct Log {
     url: String,
-    _scratch: Option<baton_engine::db::ScratchSqlite>,
+    _scratch: Option<baton_engine::log::db::ScratchSqlite>,
 }
 
 impl Log {
@@ -68,7 +68,7 @@ impl Log {
                 _scratch: None,
             },
             None => {
-                let scratch = baton_engine::db::ScratchSqlite::new(&format!("bench-{name}"));
+                let scratch = baton_engine::log::db::ScratchSqlite::new(&format!("bench-{name}"));
                 Self {
                     url: scratch.url(),
                     _scratch: Some(scratch),

@@ -12,7 +12,7 @@ use super::exec::{Ctx, State, gas_of};
 use super::{MAX_REORG, SimConfig};
 use crate::abi::Settlers;
 use crate::contracts::{OriginSettler, Pool, TestToken};
-use crate::error::{AdapterError, Result};
+use crate::error::{AdapterError, Refusal, Result};
 use crate::port::{BlockRef, EventAt, SignedTx};
 
 #[derive(Clone, Debug)]
@@ -237,6 +237,7 @@ impl World {
 
     pub(super) fn accept(&mut self, tx: &SignedTx) -> Result<()> {
         let bad = |reason: &str| AdapterError::rejected("broadcasting", reason);
+        let taken = |refusal, reason: &str| AdapterError::refused("broadcasting", refusal, reason);
         if self.receipts.contains_key(&tx.hash) || self.pending.contains_key(&tx.hash) {
             return Ok(());
         }
@@ -262,7 +263,7 @@ impl World {
         }
         let expected = self.state.nonce(from);
         if t.nonce < expected {
-            return Err(bad("nonce too low"));
+            return Err(taken(Refusal::NonceUsed, "nonce too low"));
         }
         let to = t
             .to()
@@ -272,7 +273,10 @@ impl World {
             if !(enough(t.max_fee_per_gas, old.max_fee)
                 && enough(t.max_priority_fee_per_gas, old.priority_fee))
             {
-                return Err(bad("replacement transaction underpriced"));
+                return Err(taken(
+                    Refusal::Underpriced,
+                    "replacement transaction underpriced",
+                ));
             }
         }
         let kind = self.classify(to, t.input());

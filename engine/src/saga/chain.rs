@@ -12,9 +12,9 @@ use baton_planner::{ChainId, StepId};
 use tracing::warn;
 
 use crate::error::{EngineError, Result};
-use crate::event::{Read, Receipt, SagaEvent, TxContext};
+use crate::event::{FailureKind, Read, Receipt, SagaEvent, TxContext};
 use crate::observe;
-use crate::ops;
+use crate::saga::ops;
 
 use super::{REORG_WATCH_BLOCKS, Saga, comp_ceiling};
 
@@ -121,6 +121,7 @@ impl Saga {
                                 comp,
                                 reason,
                                 receipt: Some(Receipt::from(&inc)),
+                                failure: Some(FailureKind::Reverted),
                             })
                             .await;
                     }
@@ -160,15 +161,13 @@ impl Saga {
         };
         match adapter.broadcast(last).await {
             Ok(()) => Ok(()),
-            Err(AdapterError::Rejected { reason, .. }) => {
+            Err(AdapterError::Rejected {
+                reason, refusal, ..
+            }) => {
                 // Refused outright (not for its nonce: that one is used, or held by a pending
                 // transaction): the nonce is free again, so it does not leave a gap that would hold
                 // every later transaction of the account on this chain.
-                let lower = reason.to_lowercase();
-                if !["nonce", "underpriced", "known"]
-                    .iter()
-                    .any(|w| lower.contains(w))
-                {
+                if !refusal.keeps_nonce() {
                     adapter.release(last);
                 }
                 if attempt >= max_attempts {
@@ -178,6 +177,7 @@ impl Saga {
                             comp,
                             reason: format!("refused by the node: {reason}"),
                             receipt: None,
+                            failure: Some(FailureKind::RejectedByNode),
                         })
                         .await;
                 }

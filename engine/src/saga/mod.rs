@@ -1,7 +1,13 @@
-//! One saga's driver: runs the plan's ready steps, watches their transactions to their
-//! confirmations, replaces stuck ones, decides compensation before the pivot, and the outcome from
-//! evidence. Every decision is in the log before it acts; after a crash the driver rebuilds its
-//! state from the log and goes on.
+//! The saga driver, the middle layer: one saga's driver runs the plan's ready steps, watches their
+//! transactions to their confirmations, replaces stuck ones, decides compensation before the
+//! pivot, and the outcome from evidence. Every decision is in the log before it acts; after a
+//! crash the driver rebuilds its state from the log and goes on.
+//!
+//! - this file: the driver's loop and its decisions; `chain`: its transactions on a chain
+//!   (signing write-ahead, broadcasting, replacing, reorgs); `outcome`: the outcome from evidence;
+//! - [`state`]: a saga's state folded from its events; [`input`]: what a saga runs, re-planned on
+//!   recovery; [`ops`]: the chain ops of plan steps;
+//! - `shared`: what the drivers of one engine share.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,17 +19,20 @@ use baton_planner::step::{Action, Step};
 use baton_planner::{ChainId, StepId};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::engine::Shared;
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent, SagaId};
-use crate::input::Planned;
 use crate::now_ms;
 use crate::observe;
-use crate::ops;
-use crate::state::SagaState;
+use input::Planned;
+use shared::Shared;
+use state::SagaState;
 
 mod chain;
+pub mod input;
+pub mod ops;
 mod outcome;
+pub(crate) mod shared;
+pub mod state;
 
 /// How long (in blocks) a done step is watched for reorgs.
 pub(super) const REORG_WATCH_BLOCKS: u64 = 64;
@@ -250,16 +259,7 @@ impl Saga {
             self.shared.ticks.fetch_add(1, Ordering::Relaxed);
             match ticked {
                 Ok(()) => {}
-                Err(
-                    e @ (EngineError::Stopped(_)
-                    | EngineError::Db(_)
-                    | EngineError::WriterGone
-                    | EngineError::NotAdmitted
-                    | EngineError::LeaseLost
-                    | EngineError::LeaseHeld),
-                ) => {
-                    return Err(e);
-                }
+                Err(e) if e.is_fatal() => return Err(e),
                 // A chain that cannot be reached now is tried again at the next tick.
                 Err(e) => warn!(saga = %self.id, error = %e, "tick failed; retrying"),
             }
@@ -282,7 +282,7 @@ impl Saga {
     async fn pause(&mut self) {
         let mut feeds = futures_util::stream::FuturesUnordered::new();
         for chain in self.wake.drain(..) {
-            let Some(feed) = self.shared.heads.get(&chain) else {
+            let Some(feed) = self.shared.conditions.head_feed(chain) else {
                 continue;
             };
             let mut feed = feed.clone();
@@ -365,8 +365,8 @@ impl Saga {
                 continue;
             }
             let step = self.step(id)?.clone();
-            if let Some(reason) = st.failed {
-                return self.failed(&step, reason).await;
+            if let Some(failure) = st.failed {
+                return self.failed(&step, failure.reason).await;
             }
             if !step.depends_on.iter().all(|d| self.state.is_done(*d)) {
                 continue;

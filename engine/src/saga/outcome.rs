@@ -8,7 +8,7 @@ use baton_planner::step::Action;
 
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent};
-use crate::ops;
+use crate::saga::ops;
 
 use super::Saga;
 
@@ -176,11 +176,11 @@ impl Saga {
                 return Ok(()); // wait until it lands or drops
             }
             let Some(done) = done else { continue };
-            if let Some(reason) = cst.failed {
+            if let Some(failure) = cst.failed {
                 return self
                     .give_up(format!(
-                        "the compensation of step {} failed: {reason}",
-                        id.0
+                        "the compensation of step {} failed: {}",
+                        id.0, failure.reason
                     ))
                     .await;
             }

@@ -26,6 +26,7 @@ fn failed(step: u32) -> SagaEvent {
         comp: false,
         reason: format!("step {step} reverted"),
         receipt: None,
+        failure: None,
     }
 }
 
@@ -240,6 +241,7 @@ fn events_with_their_replay_context_and_receipts_round_trip_through_json() {
                     data: LogData::new_unchecked(vec![B256::repeat_byte(8)], Bytes::from(vec![9])),
                 }],
             }),
+            failure: Some(baton_engine::event::FailureKind::Reverted),
         },
     ];
     for event in events {

@@ -184,7 +184,7 @@ async fn a_saga_runs_the_input_and_plan_of_its_latest_resume_else_its_admitted_o
     assert_eq!(input.config.slippage_bps, admitted.config.slippage_bps);
     assert_eq!(plan, Some(alloy::primitives::B256::repeat_byte(1)));
 
-    let change = baton_engine::replay::Change {
+    let change = baton_planner::ConfigPatch {
         slippage_bps: Some(admitted.config.slippage_bps + 50),
         ..Default::default()
     };

@@ -15,10 +15,10 @@ use baton_adapters::port::{
     TxRequest, TxStatus,
 };
 use baton_engine::attester::LocalAttester;
-use baton_engine::replay::{TxResult, replay};
 use baton_engine::{Engine, EngineConfig, Outcome, SagaLog};
 use baton_planner::step::Action;
 use baton_planner::{ChainId, OrderId};
+use baton_replay::{TxResult, replay};
 
 use crate::anvil::setup;
 use crate::databases;
@@ -89,10 +89,10 @@ impl ChainAdapter for RefusesFills {
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, R<()>> {
         if self.fills.lock().unwrap().contains(&tx.hash) {
             return Box::pin(async {
-                Err(AdapterError::Rejected {
-                    what: "sending a transaction".into(),
-                    reason: "upstream connect error (the RPC's load balancer)".into(),
-                })
+                Err(AdapterError::rejected(
+                    "sending a transaction",
+                    "upstream connect error (the RPC's load balancer)",
+                ))
             });
         }
         self.inner.broadcast(tx)

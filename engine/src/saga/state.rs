@@ -6,7 +6,7 @@ use alloy::primitives::B256;
 use baton_adapters::port::{BlockRef, SignedTx};
 use baton_planner::StepId;
 
-use crate::event::{Outcome, SagaEvent};
+use crate::event::{FailureKind, Outcome, SagaEvent};
 
 /// What is known of one step, or of its compensation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,8 +17,8 @@ pub struct StepState {
     pub done: Option<Option<BlockRef>>,
     /// The transaction that did it (on-chain).
     pub done_by: Option<B256>,
-    /// Failed for good, and why.
-    pub failed: Option<String>,
+    /// Failed for good: how and why.
+    pub failed: Option<Failure>,
     /// Attempts made before the last operator retry (they do not count against the budget).
     pub retried_after: u32,
 }
@@ -28,6 +28,15 @@ impl StepState {
     pub fn is_done(&self) -> bool {
         self.done.is_some()
     }
+}
+
+/// How and why a step failed for good.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// How.
+    pub kind: FailureKind,
+    /// Why, in the words of the chain or the node.
+    pub reason: String,
 }
 
 /// A saga's state.
@@ -90,9 +99,16 @@ impl SagaState {
                 s.done_by = *tx;
             }
             SagaEvent::StepFailed {
-                step, comp, reason, ..
+                step,
+                comp,
+                reason,
+                receipt,
+                failure,
             } => {
-                self.entry(*step, *comp).failed = Some(reason.clone());
+                self.entry(*step, *comp).failed = Some(Failure {
+                    kind: FailureKind::of(*failure, receipt.as_ref()),
+                    reason: reason.clone(),
+                });
             }
             SagaEvent::Compensating { reason } => {
                 self.compensating.get_or_insert_with(|| reason.clone());
@@ -212,7 +228,7 @@ mod tests {
     fn resumed() -> SagaEvent {
         SagaEvent::Resumed {
             by: "ops".into(),
-            change: crate::replay::Change::default(),
+            change: baton_planner::ConfigPatch::default(),
             input: serde_json::Value::Null,
             plan: B256::with_last_byte(7),
         }
@@ -239,6 +255,7 @@ mod tests {
                 comp: false,
                 reason: "minOut".into(),
                 receipt: None,
+                failure: Some(FailureKind::Reverted),
             },
             SagaEvent::Alert {
                 reason: "held".into(),

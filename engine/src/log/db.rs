@@ -20,22 +20,22 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "saga log",
-        include_str!("../migrations/0001_saga_log.sql"),
+        include_str!("../../migrations/0001_saga_log.sql"),
     ),
     (
         2,
         "operators and api",
-        include_str!("../migrations/0002_operators_and_api.sql"),
+        include_str!("../../migrations/0002_operators_and_api.sql"),
     ),
     (
         3,
         "saga numbers",
-        include_str!("../migrations/0003_saga_numbers.sql"),
+        include_str!("../../migrations/0003_saga_numbers.sql"),
     ),
     (
         4,
         "intents by number",
-        include_str!("../migrations/0004_intents_by_number.sql"),
+        include_str!("../../migrations/0004_intents_by_number.sql"),
     ),
 ];
 
@@ -115,8 +115,8 @@ pub enum Db {
 macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
-            $crate::db::Db::Postgres($pool) => $body,
+            $crate::log::db::Db::Sqlite($pool) => $body,
+            $crate::log::db::Db::Postgres($pool) => $body,
         }
     };
 }

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use alloy::primitives::U256;
 use baton_planner::{Asset, ChainId, TokenAddress};
 
-use crate::db::Db;
 use crate::error::{EngineError, Result};
 use crate::event::SagaId;
+use crate::log::db::Db;
 use crate::with_pool;
 
 /// The unexpired reservations of some assets as one writer transaction sees them, and changes

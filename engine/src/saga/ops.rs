@@ -10,7 +10,7 @@ use baton_planner::{Order, OrderId, Plan};
 
 use crate::attester::Attester;
 use crate::error::{EngineError, Result};
-use crate::input::Planned;
+use crate::saga::input::Planned;
 
 /// Gas limit per op kind: generous bounds for the fixture contracts.
 pub fn gas_limit(op: &Op) -> u64 {

@@ -1,0 +1,110 @@
+//! The chain-conditions cache: each chain's head, base fee and RPC health as last read, shared by
+//! every saga driver waiting on that chain, so hundreds of sagas cost a chain a few reads a second.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use baton_adapters::port::{BlockRef, ChainAdapter, Conditions};
+use baton_planner::ChainId;
+
+use crate::error::{EngineError, Result};
+
+/// The longest a chain's conditions are reused.
+const VIEW_TTL_MAX: Duration = Duration::from_millis(100);
+
+/// A chain's conditions as last read, and how fast its head moves (wall clock).
+#[derive(Clone, Copy, Debug)]
+struct ChainView {
+    conditions: Conditions,
+    read: Instant,
+    head_moved: Instant,
+    per_block: Duration,
+}
+
+/// Each chain's latest conditions, and the head feeds of the chains that have one.
+pub(crate) struct ConditionsCache {
+    views: HashMap<ChainId, tokio::sync::Mutex<Option<ChainView>>>,
+    /// The head feed of each chain whose adapter has one ([`ChainAdapter::new_heads`]).
+    heads: HashMap<ChainId, tokio::sync::watch::Receiver<BlockRef>>,
+}
+
+impl ConditionsCache {
+    /// A cache for `chains`, subscribed to the head feed of each that has one.
+    pub(crate) fn new(chains: &HashMap<ChainId, Arc<dyn ChainAdapter>>) -> Self {
+        Self {
+            views: chains
+                .keys()
+                .map(|c| (*c, tokio::sync::Mutex::new(None)))
+                .collect(),
+            heads: chains
+                .iter()
+                .filter_map(|(c, a)| Some((*c, a.new_heads()?)))
+                .collect(),
+        }
+    }
+
+    /// The head feed of `chain`, when its adapter has one.
+    pub(crate) fn head_feed(
+        &self,
+        chain: ChainId,
+    ) -> Option<&tokio::sync::watch::Receiver<BlockRef>> {
+        self.heads.get(&chain)
+    }
+
+    /// `chain`'s conditions through `adapter`, read at most once per a tenth of its (wall-clock)
+    /// block interval and 100 ms: hundreds of sagas polling a chain with one-second blocks cost it
+    /// ten reads a second, while a chain with millisecond blocks is read every time. Concurrent
+    /// callers share one read. A chain whose head feed announced another head than the one read
+    /// is read again.
+    pub(crate) async fn get(
+        &self,
+        chain: ChainId,
+        adapter: Option<&Arc<dyn ChainAdapter>>,
+    ) -> Result<Conditions> {
+        let adapter = adapter.ok_or(EngineError::NoAdapter(chain.0))?;
+        let Some(slot) = self.views.get(&chain) else {
+            return Ok(adapter.conditions().await?);
+        };
+        let mut view = slot.lock().await;
+        if let Some(v) = view.as_ref()
+            && v.read.elapsed() < (v.per_block / 10).min(VIEW_TTL_MAX)
+            && self
+                .heads
+                .get(&chain)
+                .is_none_or(|feed| *feed.borrow() == v.conditions.head)
+        {
+            return Ok(v.conditions);
+        }
+        let conditions = adapter.conditions().await?;
+        let now = Instant::now();
+        *view = Some(match *view {
+            Some(old) if old.conditions.head.number == conditions.head.number => ChainView {
+                conditions,
+                read: now,
+                ..old
+            },
+            Some(old) => {
+                let blocks = conditions
+                    .head
+                    .number
+                    .saturating_sub(old.conditions.head.number)
+                    .max(1);
+                ChainView {
+                    conditions,
+                    read: now,
+                    head_moved: now,
+                    per_block: now.duration_since(old.head_moved)
+                        / u32::try_from(blocks).unwrap_or(u32::MAX),
+                }
+            }
+            None => ChainView {
+                conditions,
+                read: now,
+                head_moved: now,
+                per_block: Duration::ZERO,
+            },
+        });
+        Ok(conditions)
+    }
+}

@@ -1,0 +1,59 @@
+//! The engine's knobs ([`EngineConfig`]): what every saga driver reads, set once per engine.
+
+use std::time::Duration;
+
+/// The engine's knobs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Pause between two looks at a saga.
+    pub poll: Duration,
+    /// A transaction pending this many blocks is replaced with higher fees (same nonce).
+    pub replace_after_blocks: u64,
+    /// Transactions signed for one step (first, replacements, re-sends) before it fails for good.
+    pub max_attempts: u32,
+    /// A chain whose RPC error rate is above this holds new steps.
+    pub unhealthy_error_rate: f64,
+    /// Stop every saga right after the engine's n-th appended event, as a crash would (tests).
+    pub stop_after_events: Option<u64>,
+    /// This instance's name in saga leases: instances sharing a database need distinct names, and
+    /// an instance that restarts under its name takes its sagas back at once. Default:
+    /// `$BATON_INSTANCE`, else `baton@<hostname>`.
+    pub instance: String,
+    /// How long a saga's lease lasts without renewal; another instance may take the saga over
+    /// after that.
+    pub lease: Duration,
+    /// When a step fails for good before the pivot, hold the saga this long for an operator
+    /// (who may try a change on forks and resume it with [`crate::Engine::resume_with`]) before
+    /// compensating; never past the point where the rest of the plan would miss the fill
+    /// deadline. Zero (the default): compensate at once.
+    pub hold_for_operator: Duration,
+}
+
+impl EngineConfig {
+    /// [`EngineConfig::lease`] in milliseconds.
+    pub(crate) fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_millis(100),
+            replace_after_blocks: 3,
+            max_attempts: 5,
+            unhealthy_error_rate: 0.5,
+            stop_after_events: None,
+            instance: default_instance(),
+            lease: Duration::from_secs(30),
+            hold_for_operator: Duration::ZERO,
+        }
+    }
+}
+
+fn default_instance() -> String {
+    std::env::var("BATON_INSTANCE").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("baton@{}", host.trim())
+    })
+}

@@ -1,0 +1,64 @@
+//! Read queries: a saga as the API shows it, and the list of sagas.
+
+use std::collections::HashMap;
+
+use super::Engine;
+use crate::error::Result;
+use crate::event::SagaId;
+use crate::log::{SagaSummary, StoredEvent};
+use crate::saga::input::SagaInput;
+use crate::saga::state::SagaState;
+use crate::view::SagaView;
+
+impl Engine {
+    /// The input `saga` runs, its events and its state folded from them; `None` when it is not in
+    /// the log.
+    pub(super) async fn stored(
+        &self,
+        saga: SagaId,
+    ) -> Result<Option<(SagaInput, Vec<StoredEvent>, SagaState)>> {
+        let Some(body) = self.shared.log.input(saga).await? else {
+            return Ok(None);
+        };
+        let events = self.shared.log.events(saga).await?;
+        let (input, _) = SagaInput::running(saga, &body, events.iter().map(|e| &e.event))?;
+        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        Ok(Some((input, events, state)))
+    }
+
+    /// Saga `saga` as it stands (status, outcome, every step with its chain's confirmations), or
+    /// `None` when it is not in the log.
+    pub async fn view(&self, saga: SagaId) -> Result<Option<SagaView>> {
+        let Some((input, events, state)) = self.stored(saga).await? else {
+            return Ok(None);
+        };
+        let planned = input.plan_stored()?;
+        let mut heads = HashMap::new();
+        for step in planned.plan.steps() {
+            if heads.contains_key(&step.chain) {
+                continue;
+            }
+            if let Some(adapter) = self.shared.chains.get(&step.chain)
+                && let Ok(head) = adapter.head().await
+            {
+                heads.insert(step.chain, head.number);
+            }
+        }
+        let times = (
+            events.first().map_or(0, |e| e.at_ms),
+            events.last().map_or(0, |e| e.at_ms),
+        );
+        Ok(Some(crate::view::build(
+            saga,
+            &planned.plan,
+            &state,
+            times,
+            &heads,
+        )))
+    }
+
+    /// Sagas newest first, in `state` only when given, at most `limit`.
+    pub async fn sagas(&self, state: Option<&str>, limit: i64) -> Result<Vec<SagaSummary>> {
+        self.shared.log.summaries(state, limit).await
+    }
+}

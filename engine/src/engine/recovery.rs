@@ -1,0 +1,101 @@
+//! Recovery: after a start or a restart, every unfinished saga in the log is re-planned and driven
+//! again; the operators' pauses are loaded and kept up to date.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tracing::info;
+
+use super::Engine;
+use crate::control;
+use crate::error::{EngineError, Result};
+use crate::event::SagaId;
+use crate::log::reserve;
+use crate::now_ms;
+use crate::saga::input::SagaInput;
+use crate::saga::state::SagaState;
+
+/// How often an engine reloads the operators' pauses from the database.
+const PAUSE_RELOAD: Duration = Duration::from_secs(2);
+
+impl Engine {
+    /// Resumes every unfinished saga in the log (after loading the operators' pauses); returns
+    /// their ids. Sagas stopped for an operator stop again at once: [`Engine::retry`] resumes them.
+    pub async fn recover(&self) -> Result<Vec<SagaId>> {
+        let pauses = control::load(self.shared.log.db(), &self.shared.controls).await?;
+        if !pauses.is_empty() {
+            info!(?pauses, "paused by operators");
+        }
+        self.watch_pauses();
+        let reclaimed = reserve::reclaim(self.shared.log.db(), now_ms()).await?;
+        if reclaimed > 0 {
+            info!(reclaimed, "released expired reservations");
+        }
+        // Everything is loaded and re-planned first (two queries, planning spread over the
+        // cores), then every driver starts.
+        let unfinished = self
+            .shared
+            .log
+            .unfinished_with_inputs(&self.shared.config.instance, now_ms())
+            .await?;
+        let ids: Vec<SagaId> = unfinished.iter().map(|u| u.id).collect();
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let chunk = unfinished.len().div_ceil(workers).max(1);
+        let mut planning = Vec::new();
+        let mut rest = unfinished;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(chunk));
+            let part = std::mem::replace(&mut rest, tail);
+            planning.push(tokio::task::spawn_blocking(move || {
+                part.into_iter()
+                    .map(|u| {
+                        let (id, events) = (u.id, u.events);
+                        let (input, started) =
+                            SagaInput::running(id, &u.body, events.iter().map(|(_, e)| e))?;
+                        let planned = input.plan_stored()?;
+                        if started.is_some_and(|h| h != planned.hash) {
+                            return Err(EngineError::Corrupt(format!(
+                                "saga {id}: re-planning gave another plan than the one it started with"
+                            )));
+                        }
+                        let state = SagaState::from_events(events.iter().map(|(seq, e)| (*seq, e)));
+                        Ok((id, planned, state, u.created_ms))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            }));
+        }
+        let mut ready = Vec::with_capacity(ids.len());
+        for part in planning {
+            ready.extend(
+                part.await
+                    .map_err(|e| EngineError::Corrupt(format!("planning: {e}")))??,
+            );
+        }
+        info!(sagas = ready.len(), "resuming");
+        for (id, planned, state, created_ms) in ready {
+            self.spawn(id, planned, state, created_ms, None);
+        }
+        Ok(ids)
+    }
+
+    /// Reloads the operators' pauses every few seconds (another instance on the same database may
+    /// pause a chain), for as long as the engine lives. Started once, by the first recovery.
+    fn watch_pauses(&self) {
+        if self.shared.watching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shared = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PAUSE_RELOAD).await;
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if let Err(e) = control::load(shared.log.db(), &shared.controls).await {
+                    tracing::warn!(error = %e, "reloading the operators' pauses");
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,89 @@
+//! What every saga driver of an engine shares: the log, the solver's adapters, the attester, the
+//! engine's knobs, the operators' pauses, the chain-conditions cache, and the work counters.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use baton_adapters::port::{ChainAdapter, Conditions};
+use baton_planner::ChainId;
+
+use crate::attester::Attester;
+use crate::conditions::ConditionsCache;
+use crate::config::EngineConfig;
+use crate::control::Controls;
+use crate::error::{EngineError, Result};
+use crate::log::SagaLog;
+use crate::saga::input::Planned;
+
+/// What every saga task shares.
+pub(crate) struct Shared {
+    pub(crate) log: SagaLog,
+    pub(crate) chains: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+    pub(crate) attester: Arc<dyn Attester>,
+    pub(crate) config: EngineConfig,
+    pub(crate) appended: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
+    pub(crate) commit_ns: AtomicU64,
+    pub(crate) steps_done: AtomicU64,
+    pub(crate) signed: AtomicU64,
+    pub(crate) ticks: AtomicU64,
+    pub(crate) controls: Controls,
+    /// Whether the pause reloader runs.
+    pub(crate) watching: AtomicBool,
+    /// Each chain's latest conditions, shared by every saga polling it.
+    pub(crate) conditions: ConditionsCache,
+}
+
+impl Shared {
+    /// What the drivers of an engine over `log` and `chains` share.
+    pub(crate) fn new(
+        log: SagaLog,
+        chains: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+        attester: Arc<dyn Attester>,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            conditions: ConditionsCache::new(&chains),
+            log,
+            chains,
+            attester,
+            config,
+            appended: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            commit_ns: AtomicU64::new(0),
+            steps_done: AtomicU64::new(0),
+            signed: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            controls: Controls::default(),
+            watching: AtomicBool::new(false),
+        }
+    }
+
+    /// `chain`'s conditions, from the cache ([`ConditionsCache::get`]).
+    pub(crate) async fn conditions(&self, chain: ChainId) -> Result<Conditions> {
+        self.conditions.get(chain, self.chains.get(&chain)).await
+    }
+
+    /// Whether this engine has an adapter on every chain of `planned`'s steps.
+    pub(crate) fn adapters_for(&self, planned: &Planned) -> Result<()> {
+        match planned
+            .plan
+            .steps()
+            .iter()
+            .find(|step| !self.chains.contains_key(&step.chain))
+        {
+            Some(step) => Err(EngineError::NoAdapter(step.chain.0)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one appended event; with crash injection on, `Err(Stopped)` at the chosen one.
+    pub(crate) fn count_event(&self) -> Result<()> {
+        let n = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.config.stop_after_events == Some(n) {
+            return Err(EngineError::Stopped(n));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! A trial of a change ([`Trial`], `--with`): fresh forks made again up to the block where the saga
+//! failed, without the saga's own transactions; the intent re-planned there from the forks' state
+//! with the change (the same signed orders: a change of planner knobs does not change them) and
+//! run from the start by an engine on the forks, on a scratch log. New transactions are signed with
+//! the trial's keys, for the forks only.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::providers::DynProvider;
+use alloy::providers::ext::AnvilApi;
+use alloy::signers::local::PrivateKeySigner;
+use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::port::ChainAdapter;
+use baton_engine::attester::LocalAttester;
+use baton_engine::liquidity::{self, Venue};
+use baton_engine::log::db::{Db, ScratchSqlite};
+use baton_engine::{Engine, EngineConfig, EngineError, Outcome, SagaInput, SagaLog};
+use baton_planner::describe::step_list;
+use baton_planner::{ChainId, ConfigPatch, PlannerConfig};
+
+use crate::blocks::{Block, latest_timestamp, make_again};
+use crate::error::{ReplayError, Result};
+use crate::fork::{Forks, Spans};
+use crate::recorded::Recorded;
+use crate::report::TrialReport;
+
+/// What a trial needs besides the change: what the solver uses on each chain, and the keys of the
+/// solver and the attester (the trial signs new transactions, on the forks only).
+pub struct Trial {
+    /// The change.
+    pub change: ConfigPatch,
+    /// The venues.
+    pub venues: Vec<Venue>,
+    /// The solver's key.
+    pub solver: PrivateKeySigner,
+    /// The attester's key.
+    pub attester: PrivateKeySigner,
+}
+
+/// What the trial runs against: the original chains and blocks of the replay.
+pub(crate) struct Recording<'a> {
+    pub(crate) input: &'a SagaInput,
+    pub(crate) txs: &'a [Recorded],
+    pub(crate) spans: &'a Spans,
+    pub(crate) origin: &'a HashMap<ChainId, DynProvider>,
+    pub(crate) blocks: &'a [Block],
+    pub(crate) rpcs: &'a HashMap<ChainId, String>,
+}
+
+impl Trial {
+    /// Tries the change against `rec` on fresh forks started with `anvil`.
+    pub(crate) async fn run(
+        &self,
+        rec: Recording<'_>,
+        anvil: &Path,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<TrialReport> {
+        // The block where the saga first failed (or its last block).
+        let failed_in = rec.txs.iter().find_map(|t| {
+            let number = t.failed_in()?;
+            rec.blocks
+                .iter()
+                .find(|b| b.chain == t.chain && b.number == number)
+                .map(Block::key)
+        });
+        // Blocks are in key order: the ones up to the failure are a prefix.
+        let upto = &rec.blocks[..rec
+            .blocks
+            .iter()
+            .take_while(|b| failed_in.is_none_or(|f| b.key() <= f))
+            .count()];
+        let forks = Forks::start(rec.spans, rec.rpcs, anvil, progress)?;
+        let own: Vec<_> = rec.txs.iter().map(|t| t.tx).collect();
+        make_again(upto, rec.origin, &forks, &own, &[]).await?;
+        progress("re-planning on the forks with the change and running the intent there …");
+
+        let mut chains: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
+        let mut venues = Vec::new();
+        for (chain, fork) in &forks.0 {
+            let venue = self
+                .venues
+                .iter()
+                .find(|v| v.chain == *chain)
+                .ok_or(ReplayError::NoVenue(*chain))?;
+            let adapter = EvmAdapter::new(
+                EvmConfig::new(*chain, fork.node.endpoint_url(), venue.settlers),
+                self.solver.clone(),
+            )
+            .map_err(EngineError::from)?;
+            chains.insert(*chain, Arc::new(adapter));
+            venues.push(venue.clone());
+        }
+        // The forks make a block every 300 ms while the trial runs, each one second of chain time
+        // after the last (time goes on from where the saga failed, not from now: deadlines hold).
+        let mut clocks: Vec<(DynProvider, u64)> = Vec::new();
+        for (chain, fork) in &forks.0 {
+            let last = upto
+                .iter()
+                .filter(|b| b.chain == *chain)
+                .map(|b| b.timestamp)
+                .max();
+            let at_fork = latest_timestamp(&fork.provider).await.unwrap_or(0);
+            clocks.push((fork.provider.clone(), last.unwrap_or(at_fork).max(at_fork)));
+        }
+        let miner = tokio::spawn(async move {
+            loop {
+                for (p, t) in &mut clocks {
+                    *t += 1;
+                    let _ = p.anvil_set_next_block_timestamp(*t).await;
+                    let _ = p.evm_mine(None).await;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        let config = self.change.apply(rec.input.config);
+        let outcome = self.engine_run(rec.input, config, &chains, &venues).await;
+        miner.abort();
+        drop(forks);
+        let (plan, outcome, summary) = match outcome {
+            Ok((plan, outcome)) => {
+                let summary = match &outcome {
+                    Some(o) => format!("with the change the intent ends {o:?} on the forks"),
+                    None => {
+                        "with the change the intent reached no outcome within two minutes".into()
+                    }
+                };
+                (plan, outcome, summary)
+            }
+            Err(e) => (Vec::new(), None, format!("the change cannot run: {e}")),
+        };
+        Ok(TrialReport {
+            change: self.change,
+            config,
+            plan,
+            fulfilled: outcome == Some(Outcome::Fulfilled),
+            outcome,
+            summary,
+        })
+    }
+
+    /// Re-plans `input` with `config` over the forks' liquidity and runs it with an engine on a
+    /// scratch saga log; returns the plan's steps and the outcome (none after two minutes).
+    async fn engine_run(
+        &self,
+        input: &SagaInput,
+        config: PlannerConfig,
+        chains: &HashMap<ChainId, Arc<dyn ChainAdapter>>,
+        venues: &[Venue],
+    ) -> Result<(Vec<String>, Option<Outcome>)> {
+        let snapshot = liquidity::read(
+            chains,
+            venues,
+            input.snapshot.solver_fee_bps,
+            input.snapshot.default_route_latency_secs,
+        )
+        .await?;
+        let changed = input.replanned(snapshot, config);
+        let planned = changed.plan()?;
+        let plan = step_list(&planned.plan);
+        let scratch = ScratchSqlite::new("trial");
+        let db = Db::connect(&scratch.url()).await?;
+        let engine = Engine::new(
+            SagaLog::new(db),
+            chains.values().cloned().collect(),
+            Arc::new(LocalAttester(self.attester.clone())),
+            EngineConfig {
+                poll: Duration::from_millis(100),
+                instance: "replay-trial".into(),
+                ..Default::default()
+            },
+        );
+        let saga = engine.submit(changed).await?;
+        let outcome = match tokio::time::timeout(Duration::from_secs(120), engine.wait(saga)).await
+        {
+            Ok(outcome) => Some(outcome?),
+            Err(_) => None,
+        };
+        drop(engine);
+        Ok((plan, outcome))
+    }
+}
