@@ -285,3 +285,45 @@ pub(crate) fn query_rejection(rejection: QueryRejection) -> ApiError {
         format!("the query string is not valid: {}", rejection.body_text()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use baton_planner::{Asset, ChainId, PlanError, StepId, TokenAddress};
+
+    use super::*;
+
+    /// A planner error's code on the wire is the code the planner names for it.
+    #[test]
+    fn planner_errors_answer_the_code_the_planner_names() {
+        let asset = Asset::new(ChainId(1), TokenAddress(alloy::primitives::Address::ZERO));
+        let errors = [
+            PlanError::InvalidIntent { reason: "x".into() },
+            PlanError::ZeroAmount { what: "x".into() },
+            PlanError::UnknownChain { chain: ChainId(9) },
+            PlanError::UnknownToken { asset },
+            PlanError::DeadlinePassed {
+                which: "open",
+                deadline: 1,
+                now: 2,
+            },
+            PlanError::DeadlineTooSoon {
+                deadline: 1,
+                now: 2,
+                needed_secs: 3,
+            },
+            PlanError::NoRoute {
+                from: asset,
+                to: asset,
+            },
+            PlanError::Overflow { what: "x" },
+            PlanError::InvalidPlan {
+                step: StepId(0),
+                rule: "x".into(),
+            },
+        ];
+        for e in errors {
+            let code = serde_json::to_value(plan_code(&e)).unwrap_or_default();
+            assert_eq!(code, e.code(), "{e}");
+        }
+    }
+}

@@ -48,11 +48,9 @@ impl std::fmt::Display for Scope {
 }
 
 /// A pause in force.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pause {
     /// What it covers: `"all"` or `{"chain": 1001}`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub scope: Scope,
     /// Who paused.
     pub by: String,
@@ -63,7 +61,6 @@ pub struct Pause {
 }
 
 /// One recorded operator action.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorAction {
     /// When, unix milliseconds.

@@ -23,7 +23,6 @@ impl std::fmt::Display for SagaId {
 }
 
 /// How an intent ended, for the user.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {

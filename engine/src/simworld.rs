@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::attester::LocalAttester;
+use crate::liquidity::{Venue, VenuePool, VenueToken};
 use crate::{Db, Engine, EngineConfig, SagaInput, SagaLog};
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::devnet::{ATTESTER, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_adapters::sim::{SimChain, SimConfig};
-use baton_planner::ChainId;
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
+use baton_planner::{Amount, ChainId};
 use serde_json::json;
 
 /// The origin chain.
@@ -190,6 +191,40 @@ impl World {
             "routes": [{ "from": 1001, "to": 1002, "latency_secs": 2 }]
         }))
         .unwrap()
+    }
+
+    /// What the solver uses on each chain, as a server over this world is configured: the
+    /// settlers, the tokens (priced as in [`World::snapshot`]) and the pool.
+    pub fn venues(&self) -> Vec<Venue> {
+        let token = |symbol: &str, address, decimals, price: U256| VenueToken {
+            symbol: symbol.into(),
+            address,
+            decimals,
+            native_price: Some(Amount::new(price)),
+        };
+        let usdc_price = U256::from(2_500_000_000u64);
+        vec![
+            Venue {
+                chain: ORIGIN,
+                settlers: self.origin.settlers(),
+                finality_blocks: 2,
+                tokens: vec![token("USDC", self.usdc_o, 6, usdc_price)],
+                pools: Vec::new(),
+            },
+            Venue {
+                chain: DEST,
+                settlers: self.dest.settlers(),
+                finality_blocks: 2,
+                tokens: vec![
+                    token("USDC", self.usdc_d, 6, usdc_price),
+                    token("WETH", self.weth_d, 18, units_of(1, 18)),
+                ],
+                pools: vec![VenuePool {
+                    address: self.pool,
+                    fee_bps: 30,
+                }],
+            },
+        ]
     }
 
     /// 1,000 USDC on the origin for at least `min` of `token` ("USDC" or "WETH") on the destination.

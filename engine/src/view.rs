@@ -12,7 +12,6 @@ use crate::event::{Outcome, SagaId};
 use crate::saga::state::{SagaState, StepState};
 
 /// A saga's status as a word.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -30,7 +29,6 @@ pub enum Status {
 }
 
 /// Where a step (or its compensation) is.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
@@ -45,13 +43,11 @@ pub enum StepStatus {
 }
 
 /// One side (the step, or its compensation) of a step.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Where it is.
     pub state: StepStatus,
     /// The transaction that did it, or the latest one sent.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub tx: Option<B256>,
     /// The block it is in, once final.
     pub block: Option<u64>,
@@ -66,7 +62,6 @@ pub struct Progress {
 }
 
 /// One step of the plan as it stands.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepView {
     /// The step's id in the plan.
@@ -85,11 +80,9 @@ pub struct StepView {
 }
 
 /// A saga as it stands.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SagaView {
     /// The saga (the intent id).
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: SagaId,
     /// Its status.
     pub status: Status,

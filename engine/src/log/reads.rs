@@ -21,11 +21,9 @@ pub struct Unfinished {
 }
 
 /// One row of the saga table.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SagaSummary {
     /// The saga.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: SagaId,
     /// Its stored state: `running`, `held`, `resumed`, `compensating`, `decided`,
     /// `retried` or `completed`.

@@ -1,22 +1,18 @@
-//! `POST /v1/quotes`: an intent in, the plan and the orders to sign out.
+//! `POST /v1/quotes`: the request (an intent with tokens by symbol or address and amounts as
+//! decimal strings) and the quote (the plan, its price and timing, and the orders to sign), with
+//! their conversions from and to the planner's types.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use alloy::primitives::{Address, Bytes, U256};
-use axum::Json;
-use axum::extract::State;
 use baton_engine::liquidity::Venue;
-use baton_planner::spec::{
-    CallSpec, DeadlineSpec, InputSpec, IntentSpec, OutputSpec, SnapshotSpec,
-};
-use baton_planner::{Amount, ChainId, LiquidityGraph, LiquiditySnapshot, Plan};
+use baton_planner::spec::{CallSpec, DeadlineSpec, InputSpec, IntentSpec, OutputSpec};
+use baton_planner::{Amount, ChainId, LiquiditySnapshot, Plan};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::App;
-use crate::auth::{Caller, Role};
-use crate::error::{ApiError, ApiJson, Code, ErrorBody, plan_code};
+use crate::app::known_token;
+use crate::error::{ApiError, Code};
 
 /// A deadline: unix seconds (`{"at": 1767225600}`) or seconds from now (`{"in": 300}`).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
@@ -191,121 +187,8 @@ pub struct Quote {
     pub quoted_at: u64,
 }
 
-/// Quotes an intent: the plan over the chains' current liquidity, what it delivers and costs, how
-/// long it takes, and the orders to sign.
-#[utoipa::path(
-    post,
-    path = "/v1/quotes",
-    request_body = IntentRequest,
-    responses(
-        (status = 200, description = "The quote", body = Quote),
-        (status = 400, description = "Unknown chain or token, amount out of range, deadline passed, no route", body = ErrorBody),
-        (status = 401, description = "No API key", body = ErrorBody),
-        (status = 422, description = "Not enough liquidity", body = ErrorBody),
-    ),
-    security(("api_key" = []))
-)]
-pub(crate) async fn quote(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    ApiJson(req): ApiJson<IntentRequest>,
-) -> Result<Json<Quote>, ApiError> {
-    caller.require(Role::Dapp)?;
-    let snapshot = app.snapshot().await?;
-    let spec = req.into_spec(&app.venues)?;
-    let (plan, snapshot) = plan(&spec, &snapshot, &app.settings.planner)?;
-    Ok(Json(describe(&plan, &snapshot)))
-}
-
-/// Plans `spec` over `snapshot`, with the planner's error codes.
-pub(crate) fn plan(
-    spec: &IntentSpec,
-    snapshot: &SnapshotSpec,
-    config: &baton_planner::PlannerConfig,
-) -> Result<(Plan, LiquiditySnapshot), ApiError> {
-    let snapshot = snapshot
-        .clone()
-        .into_snapshot()
-        .map_err(|e| ApiError::internal(format!("live snapshot: {e}")))?;
-    let intent = spec
-        .clone()
-        .into_intent(&snapshot)
-        .map_err(|e| ApiError::new(plan_code(&e), e.to_string()))?;
-    let graph = LiquidityGraph::new(snapshot.clone())
-        .map_err(|e| ApiError::internal(format!("liquidity graph: {e}")))?;
-    let plan = baton_planner::plan(&graph, &intent, config).map_err(|e| {
-        let code = plan_code(&e);
-        if code == Code::Internal {
-            ApiError::internal(e)
-        } else {
-            ApiError::new(code, e.to_string())
-        }
-    })?;
-    Ok((plan, snapshot))
-}
-
-fn parse_amount(what: &str, s: &str) -> Result<Amount, ApiError> {
-    let out_of_range = || {
-        ApiError::new(
-            Code::AmountOutOfRange,
-            format!(
-                "{what} must be a whole number of base units from 1 to 2^128 − 1, written as a decimal string; got {s:?}"
-            ),
-        )
-    };
-    let raw: U256 = s.trim().parse().map_err(|_| out_of_range())?;
-    if raw.is_zero() || raw > Amount::MAX_INTENT.raw() {
-        return Err(out_of_range());
-    }
-    Ok(Amount::new(raw))
-}
-
-fn parse_address(what: &str, s: &str) -> Result<Address, ApiError> {
-    s.trim().parse().map_err(|_| {
-        ApiError::new(
-            Code::InvalidRequest,
-            format!("{what} must be a 0x-prefixed 20-byte hex address; got {s:?}"),
-        )
-    })
-}
-
-/// The venue's token named `token` (symbol or address) on `chain`, checked.
-pub(crate) fn known_token(
-    venues: &[Venue],
-    what: &str,
-    chain: u64,
-    token: &str,
-) -> Result<String, ApiError> {
-    let venue = venues.iter().find(|v| v.chain.0 == chain).ok_or_else(|| {
-        let known: Vec<String> = venues.iter().map(|v| v.chain.0.to_string()).collect();
-        ApiError::new(
-            Code::UnknownChain,
-            format!(
-                "{what}: baton does not serve chain {chain}; it serves {}",
-                known.join(", ")
-            ),
-        )
-    })?;
-    let address: Option<Address> = token.parse().ok();
-    venue
-        .tokens
-        .iter()
-        .find(|t| t.symbol == token || Some(t.address) == address)
-        .map(|t| t.symbol.clone())
-        .ok_or_else(|| {
-            let known: Vec<&str> = venue.tokens.iter().map(|t| t.symbol.as_str()).collect();
-            ApiError::new(
-                Code::UnknownToken,
-                format!(
-                    "{what}: baton does not trade {token:?} on chain {chain}; it trades {}",
-                    known.join(", ")
-                ),
-            )
-        })
-}
-
 impl IntentRequest {
-    /// Checks the request against the venues and turns it into an intent spec.
+    /// Checks the request against the venues and turns it into an intent spec (the domain's).
     pub(crate) fn into_spec(self, venues: &[Venue]) -> Result<IntentSpec, ApiError> {
         if self.inputs.is_empty() || self.outputs.is_empty() {
             return Err(ApiError::new(
@@ -386,82 +269,109 @@ impl IntentRequest {
     }
 }
 
-/// The quote of `plan`.
-pub(crate) fn describe(plan: &Plan, snapshot: &LiquiditySnapshot) -> Quote {
-    let intent = plan.intent();
-    let symbol = |asset: baton_planner::Asset| {
-        snapshot
-            .token(asset)
-            .map_or_else(|_| asset.token.0.to_string(), |t| t.symbol.clone())
+fn parse_amount(what: &str, s: &str) -> Result<Amount, ApiError> {
+    let out_of_range = || {
+        ApiError::new(
+            Code::AmountOutOfRange,
+            format!(
+                "{what} must be a whole number of base units from 1 to 2^128 − 1, written as a decimal string; got {s:?}"
+            ),
+        )
     };
-    let fees = plan.fees();
-    Quote {
-        intent_id: intent.id().0.to_string(),
-        user: intent.user().to_string(),
-        nonce: intent.nonce().to_string(),
-        open_deadline: intent.open_deadline(),
-        fill_deadline: intent.fill_deadline(),
-        orders: plan
-            .orders()
-            .iter()
-            .map(|o| OrderToSign {
-                chain: o.chain().0,
-                order_id: o.id().0.to_string(),
-                typed_data: serde_json::to_value(o.typed_data()).unwrap_or_default(),
-                order: serde_json::to_value(o.order()).unwrap_or_default(),
-            })
-            .collect(),
-        outputs: intent
-            .outputs()
-            .iter()
-            .zip(plan.outputs())
-            .map(|(o, q)| QuotedOutput {
-                chain: o.asset.chain.0,
-                token: symbol(o.asset),
-                recipient: o.recipient.to_string(),
-                min_amount: q.min.to_string(),
-                expected_amount: q.expected.to_string(),
-                guaranteed_amount: q.guaranteed.to_string(),
-            })
-            .collect(),
-        fees: intent
-            .inputs()
-            .iter()
-            .enumerate()
-            .map(|(i, input)| InputFees {
-                chain: input.asset.chain.0,
-                token: symbol(input.asset),
-                amount: input.amount.to_string(),
-                solver_fee: fees.solver.get(i).copied().unwrap_or_default().to_string(),
-                gas_fee: fees.gas.get(i).copied().unwrap_or_default().to_string(),
-            })
-            .collect(),
-        gas_wei: fees
-            .gas_wei
-            .iter()
-            .map(|(c, w)| (c.0, w.to_string()))
-            .collect(),
-        steps: plan
-            .steps()
-            .iter()
-            .map(|s| PlannedStep {
-                id: s.id.0,
-                chain: s.chain.0,
-                action: s.action.name().to_owned(),
-                depends_on: s.depends_on.iter().map(|d| d.0).collect(),
-                pivot: s.action.is_pivot(),
-                compensation: s.compensation.as_ref().map(|c| {
-                    match c {
-                        baton_planner::Compensation::Refund { .. } => "refund",
-                        baton_planner::Compensation::SwapBack { .. } => "swap-back",
-                    }
-                    .to_owned()
-                }),
-            })
-            .collect(),
-        critical_path: plan.critical_path().steps.iter().map(|s| s.0).collect(),
-        critical_path_blocks: plan.critical_path().blocks,
-        eta_secs: plan.critical_path().seconds(),
-        quoted_at: snapshot.timestamp,
+    let raw: U256 = s.trim().parse().map_err(|_| out_of_range())?;
+    if raw.is_zero() || raw > Amount::MAX_INTENT.raw() {
+        return Err(out_of_range());
+    }
+    Ok(Amount::new(raw))
+}
+
+fn parse_address(what: &str, s: &str) -> Result<Address, ApiError> {
+    s.trim().parse().map_err(|_| {
+        ApiError::new(
+            Code::InvalidRequest,
+            format!("{what} must be a 0x-prefixed 20-byte hex address; got {s:?}"),
+        )
+    })
+}
+
+impl Quote {
+    /// The quote of `plan`, its tokens named from `snapshot`.
+    pub(crate) fn of(plan: &Plan, snapshot: &LiquiditySnapshot) -> Self {
+        let intent = plan.intent();
+        let symbol = |asset: baton_planner::Asset| {
+            snapshot
+                .token(asset)
+                .map_or_else(|_| asset.token.0.to_string(), |t| t.symbol.clone())
+        };
+        let fees = plan.fees();
+        Quote {
+            intent_id: intent.id().0.to_string(),
+            user: intent.user().to_string(),
+            nonce: intent.nonce().to_string(),
+            open_deadline: intent.open_deadline(),
+            fill_deadline: intent.fill_deadline(),
+            orders: plan
+                .orders()
+                .iter()
+                .map(|o| OrderToSign {
+                    chain: o.chain().0,
+                    order_id: o.id().0.to_string(),
+                    typed_data: serde_json::to_value(o.typed_data()).unwrap_or_default(),
+                    order: serde_json::to_value(o.order()).unwrap_or_default(),
+                })
+                .collect(),
+            outputs: intent
+                .outputs()
+                .iter()
+                .zip(plan.outputs())
+                .map(|(o, q)| QuotedOutput {
+                    chain: o.asset.chain.0,
+                    token: symbol(o.asset),
+                    recipient: o.recipient.to_string(),
+                    min_amount: q.min.to_string(),
+                    expected_amount: q.expected.to_string(),
+                    guaranteed_amount: q.guaranteed.to_string(),
+                })
+                .collect(),
+            fees: intent
+                .inputs()
+                .iter()
+                .enumerate()
+                .map(|(i, input)| InputFees {
+                    chain: input.asset.chain.0,
+                    token: symbol(input.asset),
+                    amount: input.amount.to_string(),
+                    solver_fee: fees.solver.get(i).copied().unwrap_or_default().to_string(),
+                    gas_fee: fees.gas.get(i).copied().unwrap_or_default().to_string(),
+                })
+                .collect(),
+            gas_wei: fees
+                .gas_wei
+                .iter()
+                .map(|(c, w)| (c.0, w.to_string()))
+                .collect(),
+            steps: plan
+                .steps()
+                .iter()
+                .map(|s| PlannedStep {
+                    id: s.id.0,
+                    chain: s.chain.0,
+                    action: s.action.name().to_owned(),
+                    depends_on: s.depends_on.iter().map(|d| d.0).collect(),
+                    pivot: s.action.is_pivot(),
+                    compensation: s.compensation.as_ref().map(|c| {
+                        match c {
+                            baton_planner::Compensation::Refund { .. } => "refund",
+                            baton_planner::Compensation::SwapBack { .. } => "swap-back",
+                        }
+                        .to_owned()
+                    }),
+                })
+                .collect(),
+            critical_path: plan.critical_path().steps.iter().map(|s| s.0).collect(),
+            critical_path_blocks: plan.critical_path().blocks,
+            eta_secs: plan.critical_path().seconds(),
+            quoted_at: snapshot.timestamp,
+        }
     }
 }

@@ -1,0 +1,178 @@
+//! What every handler shares: the engine, the venues, the settings and keys, the metrics recorder
+//! and the liquidity snapshot read from the chains (cached briefly).
+
+use std::sync::{Arc, OnceLock};
+
+use alloy::primitives::Address;
+use baton_engine::Engine;
+use baton_engine::adapters::port::ChainAdapter;
+use baton_engine::liquidity::{self, Venue};
+use baton_planner::spec::SnapshotSpec;
+use baton_planner::{ChainId, PlannerConfig};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::auth::Keys;
+use crate::error::{ApiError, Code};
+
+/// The API's knobs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The solver's fee, basis points of each input.
+    pub solver_fee_bps: u32,
+    /// Expected seconds between a fill and its attestation across chains.
+    pub route_latency_secs: u64,
+    /// The planner's knobs.
+    pub planner: PlannerConfig,
+    /// The largest request body accepted, bytes.
+    pub body_limit: usize,
+    /// Each chain's JSON-RPC URL, for replays (forks are made from it).
+    pub rpc_urls: std::collections::HashMap<ChainId, String>,
+    /// How long a liquidity snapshot read from the chains serves quotes and submissions before it
+    /// is read again (every read costs a few RPC calls per token and pool).
+    pub snapshot_ttl: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            solver_fee_bps: 5,
+            route_latency_secs: 2,
+            planner: PlannerConfig::default(),
+            body_limit: 64 * 1024,
+            rpc_urls: std::collections::HashMap::new(),
+            snapshot_ttl: std::time::Duration::from_millis(500),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct App {
+    /// The engine (its saga log, adapters and operator controls).
+    pub engine: Arc<Engine>,
+    /// What the solver uses on each chain.
+    pub venues: Vec<Venue>,
+    /// Knobs.
+    pub settings: Settings,
+    /// API keys.
+    pub keys: Keys,
+    /// The solver's and the attester's keys, for replay trials on forks (never logged or
+    /// returned); without them a replay cannot try a change.
+    pub trial_keys: Option<(
+        alloy::signers::local::PrivateKeySigner,
+        alloy::signers::local::PrivateKeySigner,
+    )>,
+    pub(crate) metrics: PrometheusHandle,
+    /// The latest snapshot and when it was read.
+    snapshot: tokio::sync::Mutex<Option<(std::time::Instant, SnapshotSpec)>>,
+}
+
+impl App {
+    /// The API over `engine` (already recovered), `venues`, `settings` and `keys`; installs the
+    /// process's Prometheus recorder the first time.
+    pub fn new(engine: Arc<Engine>, venues: Vec<Venue>, settings: Settings, keys: Keys) -> Self {
+        Self {
+            engine,
+            venues,
+            settings,
+            keys,
+            trial_keys: None,
+            metrics: metrics_handle(),
+            snapshot: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn adapter(&self, chain: ChainId) -> Result<Arc<dyn ChainAdapter>, ApiError> {
+        self.engine.chains().get(&chain).cloned().ok_or_else(|| {
+            ApiError::new(
+                Code::UnknownChain,
+                format!("baton does not serve chain {chain}"),
+            )
+        })
+    }
+
+    pub(crate) fn venue(&self, chain: ChainId) -> Result<&Venue, ApiError> {
+        self.venues
+            .iter()
+            .find(|v| v.chain == chain)
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::UnknownChain,
+                    format!("baton does not serve chain {chain}"),
+                )
+            })
+    }
+
+    /// The liquidity snapshot read from the chains, at most `snapshot_ttl` old. Concurrent
+    /// requests share one read.
+    pub(crate) async fn snapshot(&self) -> Result<SnapshotSpec, ApiError> {
+        let mut cached = self.snapshot.lock().await;
+        if let Some((at, snapshot)) = cached.as_ref()
+            && at.elapsed() < self.settings.snapshot_ttl
+        {
+            return Ok(snapshot.clone());
+        }
+        let snapshot = liquidity::read(
+            self.engine.chains(),
+            &self.venues,
+            self.settings.solver_fee_bps,
+            self.settings.route_latency_secs,
+        )
+        .await?;
+        *cached = Some((std::time::Instant::now(), snapshot.clone()));
+        Ok(snapshot)
+    }
+}
+
+/// The process's Prometheus recorder (installed once; `/metrics` renders it).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was installed before; /metrics shows only what reaches this one");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// The venue's token named `token` (symbol or address) on `chain`, checked.
+pub(crate) fn known_token(
+    venues: &[Venue],
+    what: &str,
+    chain: u64,
+    token: &str,
+) -> Result<String, ApiError> {
+    let venue = venues.iter().find(|v| v.chain.0 == chain).ok_or_else(|| {
+        let known: Vec<String> = venues.iter().map(|v| v.chain.0.to_string()).collect();
+        ApiError::new(
+            Code::UnknownChain,
+            format!(
+                "{what}: baton does not serve chain {chain}; it serves {}",
+                known.join(", ")
+            ),
+        )
+    })?;
+    let address: Option<Address> = token.parse().ok();
+    venue
+        .tokens
+        .iter()
+        .find(|t| t.symbol == token || Some(t.address) == address)
+        .map(|t| t.symbol.clone())
+        .ok_or_else(|| {
+            let known: Vec<&str> = venue.tokens.iter().map(|t| t.symbol.as_str()).collect();
+            ApiError::new(
+                Code::UnknownToken,
+                format!(
+                    "{what}: baton does not trade {token:?} on chain {chain}; it trades {}",
+                    known.join(", ")
+                ),
+            )
+        })
+}

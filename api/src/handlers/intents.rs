@@ -1,0 +1,233 @@
+//! `POST /v1/intents` (checks, durable admission, `Idempotency-Key`), `GET /v1/intents/{id}` and
+//! its Server-Sent Events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use baton_engine::{SagaId, SagaInput};
+use baton_planner::spec::IntentSpec;
+use futures_util::Stream;
+
+use crate::App;
+use crate::app::known_token;
+use crate::auth::{Caller, Role};
+use crate::dto::intent::{Accepted, StreamedEvent, SubmitRequest};
+use crate::dto::saga::SagaView;
+use crate::error::{ApiError, ApiJson, Code, ErrorBody};
+use crate::handlers::quote::plan;
+use crate::idempotency::{IdempotencyKey, remember, remembered};
+use crate::signature::{intent_of, invalid, verify};
+use crate::stream::Follow;
+
+/// The user's balances, allowances and nonce on every origin chain.
+async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
+    for (i, input) in spec.inputs.iter().enumerate() {
+        let what = format!("inputs[{i}]");
+        known_token(&app.venues, &what, input.chain.0, &input.token)?;
+        let adapter = app.adapter(input.chain)?;
+        let venue = app.venue(input.chain)?;
+        let token: Address = input
+            .token
+            .parse()
+            .map_err(|_| ApiError::internal("input token is not an address"))?;
+        // The three reads go to the node at once.
+        let need = input.amount.raw();
+        let (used, balance, allowance) = futures_util::future::try_join3(
+            adapter.nonce_used(spec.user, spec.nonce),
+            adapter.balance(token, spec.user),
+            adapter.allowance(token, spec.user, venue.settlers.origin),
+        )
+        .await?;
+        if used {
+            return Err(ApiError::new(
+                Code::NonceUsed,
+                format!(
+                    "nonce {} of {} is used on chain {}; quote again for a fresh nonce",
+                    spec.nonce, spec.user, input.chain
+                ),
+            ));
+        }
+        if balance < need {
+            return Err(ApiError::new(
+                Code::InsufficientBalance,
+                format!(
+                    "{what}: the user holds {balance} of {token} on chain {}, the intent gives {need}",
+                    input.chain
+                ),
+            ));
+        }
+        if allowance < need {
+            return Err(ApiError::new(
+                Code::InsufficientAllowance,
+                format!(
+                    "{what}: the user allows the origin settler {} to pull {allowance} of {token}, the intent gives {need}; approve it first",
+                    venue.settlers.origin
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Takes a signed intent: checks the signatures, the nonce, the deadlines, the chains and tokens,
+/// the amounts, and the user's balance and allowance on each origin chain; stores it durably and
+/// starts its saga. With an `Idempotency-Key`, the same key and body answer the same intent, and
+/// the same key with another body is a conflict.
+#[utoipa::path(
+    post,
+    path = "/v1/intents",
+    request_body = SubmitRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried submission safe")),
+    responses(
+        (status = 202, description = "Accepted: the saga is running", body = Accepted),
+        (status = 400, description = "Bad signature, deadline passed, unknown chain or token, amount out of range", body = ErrorBody),
+        (status = 409, description = "Nonce used, or the Idempotency-Key was used with another body", body = ErrorBody),
+        (status = 422, description = "Insufficient balance, allowance or liquidity", body = ErrorBody),
+        (status = 503, description = "Paused by operators", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn submit(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    key: IdempotencyKey,
+    ApiJson(req): ApiJson<SubmitRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.require(Role::Dapp)?;
+    let idempotency = key.scoped(&caller.name, &req)?;
+    if let Some((key, hash)) = &idempotency
+        && let Some(id) = remembered(&app, key, hash).await?
+    {
+        return Ok((StatusCode::ACCEPTED, Json(Accepted::new(id))));
+    }
+    let orders = verify(&app, &req)?;
+    let (spec, intent_id) = intent_of(&orders)?;
+    let saga = SagaId(intent_id);
+    let sent_ids: Vec<B256> = orders.iter().map(|o| o.id).collect();
+    let mismatch = || {
+        invalid(
+            "the orders do not match the intent they describe (send every order of one quote, in its order)",
+        )
+    };
+    if let Some(stored) = app.engine.log().input(saga).await? {
+        // Submitted before: the same signed orders answer the same intent.
+        let stored: SagaInput = serde_json::from_str(&stored).map_err(ApiError::internal)?;
+        let stored_ids: Vec<B256> = stored.orders()?.iter().map(|o| o.id().0).collect();
+        if stored_ids != sent_ids {
+            return Err(mismatch());
+        }
+    } else {
+        let snapshot = app.snapshot().await?;
+        let now = snapshot.timestamp;
+        if u64::from(orders[0].order.openDeadline) <= now {
+            return Err(ApiError::new(
+                Code::DeadlinePassed,
+                format!(
+                    "the open deadline ({}) has passed (chain time {now}); quote again",
+                    orders[0].order.openDeadline
+                ),
+            ));
+        }
+        check_user(&app, &spec).await?;
+        let (planned, _) = plan(&spec, &snapshot, &app.settings.planner)?;
+        let planned_ids: Vec<B256> = planned.orders().iter().map(|o| o.id().0).collect();
+        if planned_ids != sent_ids || planned.intent().id().0 != intent_id {
+            return Err(mismatch());
+        }
+        let input = SagaInput {
+            intent: spec,
+            snapshot,
+            config: app.settings.planner,
+            signatures: orders.into_iter().map(|o| o.signature).collect(),
+        };
+        app.engine.submit(input).await?;
+        tracing::info!(intent = %saga, by = %caller.name, "intent accepted");
+    }
+    if let Some((key, hash)) = &idempotency {
+        remember(&app, key, hash, saga).await?;
+    }
+    Ok((StatusCode::ACCEPTED, Json(Accepted::new(saga))))
+}
+
+/// Parses an intent id from a path.
+pub(crate) fn saga_id(raw: &str) -> Result<SagaId, ApiError> {
+    raw.parse::<B256>().map(SagaId).map_err(|_| {
+        ApiError::new(
+            Code::NotFound,
+            format!("{raw:?} is not an intent id (0x followed by 64 hex digits)"),
+        )
+    })
+}
+
+/// Where an intent stands: its status, outcome and every step (chain, state, transaction, block,
+/// confirmations, reason code when it failed).
+#[utoipa::path(
+    get,
+    path = "/v1/intents/{id}",
+    params(("id" = String, Path, description = "The intent id")),
+    responses(
+        (status = 200, description = "The intent", body = SagaView),
+        (status = 404, description = "No such intent", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn status(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SagaView>, ApiError> {
+    caller.require(Role::Dapp)?;
+    let saga = saga_id(&id)?;
+    let view = app
+        .engine
+        .view(saga)
+        .await?
+        .ok_or_else(|| ApiError::new(Code::NotFound, format!("no intent {saga}")))?;
+    Ok(Json(SagaView::from(view)))
+}
+
+/// Every state change of an intent as Server-Sent Events (`id`: the sequence number, `event`: the
+/// kind, `data`: JSON), from the first (or after `Last-Event-ID`) until the outcome is decided.
+#[utoipa::path(
+    get,
+    path = "/v1/intents/{id}/events",
+    params(
+        ("id" = String, Path, description = "The intent id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "text/event-stream of StreamedEvent", body = StreamedEvent, content_type = "text/event-stream"),
+        (status = 404, description = "No such intent", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn events(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.require(Role::Dapp)?;
+    let saga = saga_id(&id)?;
+    // Subscribed before the first read: nothing written in between is missed.
+    let notices = app.engine.subscribe();
+    if app.engine.log().input(saga).await?.is_none() {
+        return Err(ApiError::new(Code::NotFound, format!("no intent {saga}")));
+    }
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let state = Follow::new(app, saga, notices, after);
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        let event = s.next().await?;
+        Some((Ok(event), s))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

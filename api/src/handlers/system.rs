@@ -1,0 +1,76 @@
+//! What is not an intent or an operator command: Prometheus metrics, health, the OpenAPI document,
+//! and the answers for unknown routes and methods.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+
+use crate::App;
+use crate::error::{ApiError, Code, ErrorBody};
+use crate::openapi::ApiDoc;
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(
+        Code::NotFound,
+        "no such endpoint; GET /openapi.json lists them",
+    )
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        Code::MethodNotAllowed,
+        "this endpoint does not take that method; GET /openapi.json lists them",
+    )
+}
+
+/// Prometheus metrics: outcomes by kind, time to outcome, step latency by chain, RPC calls and
+/// errors per chain (read from the adapters at each scrape). No API key needed.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]
+pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
+    for (chain, adapter) in app.engine.chains() {
+        if let Ok(c) = adapter.conditions().await {
+            let chain = chain.0.to_string();
+            metrics::counter!("baton_rpc_calls_total", "chain" => chain.clone())
+                .absolute(c.rpc_calls);
+            metrics::counter!("baton_rpc_errors_total", "chain" => chain.clone())
+                .absolute(c.rpc_errors);
+            metrics::gauge!("baton_chain_head", "chain" => chain).set(c.head.number as f64);
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Liveness and the saga log's reachability. No API key needed.
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "Up", body = Object),
+    (status = 503, description = "The saga log is unreachable", body = ErrorBody),
+))]
+pub(crate) async fn healthz(
+    State(app): State<Arc<App>>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    if let Err(e) = app.engine.log().ping().await {
+        tracing::error!(error = %e, "health check: database");
+        return Err(ApiError::new(
+            Code::ChainUnavailable,
+            "the saga log's database does not answer",
+        ));
+    }
+    Ok(axum::Json(serde_json::json!({
+        "status": "ok",
+        "database": app.engine.log().database_kind(),
+        "chains": app.venues.len(),
+    })))
+}
+
+/// This API's OpenAPI 3.1 description, generated from the code.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI document", body = Object)))]
+pub(crate) async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}

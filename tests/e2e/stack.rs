@@ -1,0 +1,378 @@
+//! The stack the REST stories run on: two anvil chains, a `baton serve` process over them with a
+//! config of its own (SQLite log in a scratch folder, four API keys), and the calls a dApp and an
+//! operator make, answered as the API's typed views.
+//!
+//! `Stack::builder("name").config("hold-for-operator-secs = 600").serve()` starts it all; the
+//! nodes, the server and the folder go away when the values are dropped (also on a panic).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::dyn_abi::TypedData;
+use alloy::primitives::{Address, U256};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use baton_adapters::devnet::{Devnet, USER};
+use baton_adapters::port::ChainAdapter;
+use baton_api::ErrorBody;
+use baton_api::dto::intent::Accepted;
+use baton_api::dto::saga::SagaView;
+use baton_engine::liquidity;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub const DAPP: &str = "dapp-secret-0123456789";
+pub const OPS: &str = "operator-secret-0123456789";
+pub const ADMIN: &str = "admin-secret-0123456789";
+pub const SLOW: &str = "slow-secret-0123456789";
+pub const RECIPIENT: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+
+/// Two anvil chains, a config for `baton serve` over them, and a folder for its saga log.
+pub struct Stack {
+    pub devnet: Devnet,
+    pub dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How a [`Stack`] is configured before it starts.
+pub struct StackBuilder {
+    name: String,
+    extra: String,
+}
+
+impl StackBuilder {
+    /// Top-level keys added to `baton serve`'s config.
+    pub fn config(mut self, extra: &str) -> Self {
+        self.extra.push_str(extra);
+        self.extra.push('\n');
+        self
+    }
+
+    /// Starts the chains (the user's approvals in place) and the server.
+    pub async fn serve(self) -> (Stack, Server) {
+        let stack = Stack::start(&self.name, &self.extra).await;
+        let server = stack.serve().await;
+        (stack, server)
+    }
+}
+
+/// A `baton serve` process, killed when dropped (also when a test panics).
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `baton args` with `env`; asserts it succeeds; returns its standard output.
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "baton {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Stack {
+    /// A stack named `name` (its folder), configured further before it serves.
+    pub fn builder(name: &str) -> StackBuilder {
+        StackBuilder {
+            name: name.to_owned(),
+            extra: String::new(),
+        }
+    }
+
+    async fn start(name: &str, extra: &str) -> Self {
+        let devnet = Devnet::start(2, Some(1)).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("baton-api-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let devnet_file = dir.join("devnet.json");
+        std::fs::write(&devnet_file, serde_json::to_string(&devnet.file()).unwrap()).unwrap();
+        std::fs::write(dir.join("slow.key"), format!("{SLOW}\n")).unwrap();
+        let config = dir.join("baton.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+database = "sqlite://{db}"
+devnet = "{devnet}"
+body-limit = 16384
+{extra}
+
+[[api-keys]]
+name = "dapp"
+role = "dapp"
+secret = {{ env = "TEST_DAPP_KEY" }}
+
+[[api-keys]]
+name = "ops"
+role = "operator"
+secret = {{ env = "TEST_OPS_KEY" }}
+
+[[api-keys]]
+name = "admin"
+role = "admin"
+secret = {{ env = "TEST_ADMIN_KEY" }}
+
+[[api-keys]]
+name = "slow"
+role = "dapp"
+requests-per-second = 1
+secret = {{ file = "{slow}" }}
+"#,
+                db = dir.join("baton.db").display(),
+                devnet = devnet_file.display(),
+                slow = dir.join("slow.key").display(),
+            ),
+        )
+        .unwrap();
+        // The user lets the origin settlers pull its USDC and WETH (not its DAI on 1001).
+        for chain in &devnet.chains {
+            let user = chain.adapter(USER).unwrap();
+            let mut pairs = vec![
+                (chain.tokens["USDC"], chain.origin_settler),
+                (chain.tokens["WETH"], chain.origin_settler),
+            ];
+            if chain.chain_id != 1001 {
+                pairs.push((chain.tokens["DAI"], chain.origin_settler));
+            }
+            liquidity::approve(&user, &pairs).await.unwrap();
+        }
+        Self {
+            devnet,
+            dir,
+            config,
+        }
+    }
+
+    /// Starts `baton serve` and waits until it answers.
+    pub async fn serve(&self) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("BATON_LISTEN", format!("127.0.0.1:{port}"))
+            .env_remove("DATABASE_URL")
+            .env("TEST_DAPP_KEY", DAPP)
+            .env("TEST_OPS_KEY", OPS)
+            .env("TEST_ADMIN_KEY", ADMIN)
+            .env("BATON_INSTANCE", "e2e")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
+                && r.status().is_success()
+            {
+                return server;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "baton serve did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The `sqlite://` URL of the server's saga log.
+    pub fn database(&self) -> String {
+        format!("sqlite://{}", self.dir.join("baton.db").display())
+    }
+
+    /// `baton replay ID --json` on this stack's saga log and chains, with `extra` arguments.
+    pub fn replay(&self, id: &str, extra: &[&str]) -> baton_replay::Report {
+        let database = self.database();
+        let devnet = self.dir.join("devnet.json");
+        let mut args = vec!["replay", id, "--json", "--database", &database, "--devnet"];
+        args.push(devnet.to_str().unwrap());
+        args.extend_from_slice(extra);
+        serde_json::from_str(&cli(&args, &[])).unwrap()
+    }
+
+    /// The user's adapter on chain `chain` (0 or 1).
+    pub fn user(&self, chain: usize) -> baton_adapters::evm::EvmAdapter {
+        self.devnet.chains[chain].adapter(USER).unwrap()
+    }
+}
+
+/// An answer: the status, and the body as JSON (null when it is not JSON).
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The body as `T`; panics (with the body) when the status is not `status`.
+    #[track_caller]
+    pub fn body_as<T: DeserializeOwned>(self, status: u16) -> T {
+        assert_eq!(self.status, status, "{}", self.body);
+        serde_json::from_value(self.body.clone()).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The error body, asserting the status and code.
+    #[track_caller]
+    pub fn error(self, status: u16, code: &str) -> ErrorBody {
+        let body: ErrorBody = self.body_as(status);
+        assert_eq!(
+            serde_json::to_value(body.code).unwrap(),
+            code,
+            "{}",
+            body.message
+        );
+        body
+    }
+}
+
+impl Server {
+    /// `method path` with `key` and a JSON `body`.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let http = reqwest::Client::new();
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "GET" => http.get(url),
+            "POST" => http.post(url),
+            other => http.request(other.parse().unwrap(), url),
+        };
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        Answer {
+            status,
+            body: response.json().await.unwrap_or(Value::Null),
+        }
+    }
+
+    /// Quotes `intent` and signs its orders as `signer`, from the quote's typed data, as a wallet
+    /// would.
+    pub async fn quote_and_sign(&self, intent: &Value, signer: &PrivateKeySigner) -> Value {
+        let quote = self
+            .call("POST", "/v1/quotes", Some(DAPP), Some(intent.clone()))
+            .await;
+        assert_eq!(quote.status, 200, "{}", quote.body);
+        let orders: Vec<Value> = quote.body["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let typed: TypedData = serde_json::from_value(o["typed_data"].clone()).unwrap();
+                let sig = signer
+                    .sign_hash_sync(&typed.eip712_signing_hash().unwrap())
+                    .unwrap();
+                serde_json::json!({ "order": o["order"],
+                    "signature": format!("0x{}", alloy::primitives::hex::encode(sig.as_bytes())) })
+            })
+            .collect();
+        serde_json::json!({ "orders": orders })
+    }
+
+    /// Submits signed orders as the dApp; the intent is accepted.
+    pub async fn submit(&self, signed: &Value) -> Accepted {
+        self.call("POST", "/v1/intents", Some(DAPP), Some(signed.clone()))
+            .await
+            .body_as(202)
+    }
+
+    /// Intent `id` as it stands.
+    pub async fn view(&self, id: &str) -> SagaView {
+        self.call("GET", &format!("/v1/intents/{id}"), Some(DAPP), None)
+            .await
+            .body_as(200)
+    }
+
+    /// Polls intent `id` until `done` holds of its view (two minutes at most).
+    pub async fn view_until(&self, id: &str, done: impl Fn(&SagaView) -> bool) -> SagaView {
+        let started = Instant::now();
+        loop {
+            let view = self.view(id).await;
+            if done(&view) {
+                return view;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "not there in two minutes: {view:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Polls intent `id` until it has an outcome.
+    pub async fn outcome(&self, id: &str) -> SagaView {
+        self.view_until(id, |view| view.outcome.is_some()).await
+    }
+
+    /// Intent `id`'s events stream, read to its end.
+    pub async fn events(&self, id: &str) -> String {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v1/intents/{id}/events", self.base))
+            .bearer_auth(DAPP)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        tokio::time::timeout(Duration::from_secs(120), response.text())
+            .await
+            .expect("the stream ends at the outcome")
+            .unwrap()
+    }
+}
+
+/// The example intent `file` of `fixtures/intents`, as `POST /v1/quotes` takes it.
+pub fn intent(file: &str) -> Value {
+    let text = std::fs::read_to_string(format!(
+        "{}/fixtures/intents/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("expect");
+    v
+}
+
+/// `who`'s balance of `token` through `adapter`.
+pub async fn balance(adapter: &dyn ChainAdapter, token: Address, who: Address) -> U256 {
+    adapter.balance(token, who).await.unwrap()
+}
