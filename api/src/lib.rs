@@ -5,17 +5,25 @@
 //! pull the emergency brake.
 //!
 //! ## Layout
-//! - [`quote`]: `POST /v1/quotes` — the plan, its price, ETA and the orders as EIP-712 typed data.
-//! - [`intents`]: `POST /v1/intents` (checks, durable admission, `Idempotency-Key`),
-//!   `GET /v1/intents/{id}` and its Server-Sent Events.
-//! - [`operator`]: `GET /v1/chains`, `GET /v1/inventory`, the `/v1/operator/…` endpoints and
-//!   `POST /v1/sagas/{id}/replay`.
+//! - [`app`]: what every handler shares ([`App`]: the engine, venues, settings, keys, the cached
+//!   liquidity snapshot) and the API's knobs ([`Settings`]).
+//! - `handlers` (private): one module per group of endpoints — `quote` (`POST /v1/quotes`),
+//!   `intents` (`POST /v1/intents`, `GET /v1/intents/{id}` and its events), `operator`
+//!   (`GET /v1/chains`, `GET /v1/inventory`, the `/v1/operator/…` endpoints), `replay`
+//!   (`POST /v1/sagas/{id}/replay`), `system` (`/metrics`, `/healthz`, `/openapi.json`, unknown
+//!   routes and methods).
+//! - [`dto`]: the request and response types, converted from and to the domain's at the boundary.
+//! - `signature` (private): signed orders checked against their users, and the intent they
+//!   describe; `stream` (private): an intent's Server-Sent Events; `idempotency` (private): the
+//!   `Idempotency-Key` extractor and what a key holds.
 //! - [`auth`]: API keys with roles (`dapp` < `operator` < `admin`) and per-key rate limits.
 //! - [`error`]: the closed set of error codes; every client error is a 4xx with
 //!   `{"code", "message"}`.
-//! - `GET /metrics` (Prometheus), `GET /healthz`, `GET /openapi.json` (utoipa, from this code).
+//! - [`openapi`]: the OpenAPI 3.1 document (utoipa, from this code).
 //!
-//! Depends on the engine (and through it the planner and the adapters).
+//! `tests/it` drives [`router`] in-process over the sim world.
+//!
+//! Depends on the engine and the replay (and through them the planner and the adapters).
 //!
 //! ## Feature flags
 //! None.
