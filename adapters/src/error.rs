@@ -122,11 +122,17 @@ mod tests {
     fn node_refusals_are_classified_once_by_what_they_mean_for_the_nonce() {
         for (message, kind) in [
             ("nonce too low", Refusal::NonceUsed),
-            ("nonce too low: next nonce 7, tx nonce 5", Refusal::NonceUsed),
+            (
+                "nonce too low: next nonce 7, tx nonce 5",
+                Refusal::NonceUsed,
+            ),
             ("replacement transaction underpriced", Refusal::Underpriced),
             ("already known", Refusal::AlreadyKnown),
             ("insufficient funds for gas * price + value", Refusal::Other),
-            ("upstream connect error (the RPC's load balancer)", Refusal::Other),
+            (
+                "upstream connect error (the RPC's load balancer)",
+                Refusal::Other,
+            ),
         ] {
             assert_eq!(Refusal::from_node_message(message), kind, "{message}");
         }

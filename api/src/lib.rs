@@ -13,6 +13,8 @@
 //! - [`auth`]: API keys with roles (`dapp` < `operator` < `admin`) and per-key rate limits.
 //! - [`error`]: the closed set of error codes; every client error is a 4xx with
 //!   `{"code", "message"}`.
+//! - [`wallet`]: the client's side of a quote: its orders signed as a wallet signs typed data,
+//!   giving the body of `POST /v1/intents` (for the CLI, the demo and the benches).
 //! - `GET /metrics` (Prometheus), `GET /healthz`, `GET /openapi.json` (utoipa, from this code).
 //!
 //! Depends on the engine (and through it the planner and the adapters).
@@ -41,6 +43,7 @@ pub mod error;
 pub mod intents;
 pub mod operator;
 pub mod quote;
+pub mod wallet;
 
 pub use auth::{ApiKey, Keys, Role};
 pub use error::{ApiError, Code, ErrorBody};
