@@ -1,11 +1,9 @@
 //! A client of baton's REST API, as the CLI's `quote`, `submit`, `status` and `sagas` (and the
-//! demo) use it; and signing a quote's orders the way a wallet signs typed data.
+//! demo) use it. Signing a quote's orders the way a wallet signs typed data is
+//! `baton_api::wallet`.
 
 use std::time::Duration;
 
-use alloy::dyn_abi::TypedData;
-use alloy::signers::SignerSync;
-use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
@@ -110,28 +108,6 @@ pub(crate) fn intent_request(mut file: Value) -> Value {
         map.remove("expect");
     }
     file
-}
-
-/// Signs every order of `quote` as its user would with `eth_signTypedData_v4`: from the quote's
-/// typed data, not from baton's own hashing. Returns the body of `POST /v1/intents`.
-pub(crate) fn sign_quote(quote: &Value, signer: &PrivateKeySigner) -> Result<Value> {
-    let orders = quote["orders"]
-        .as_array()
-        .context("the quote has no orders")?;
-    let mut signed = Vec::new();
-    for order in orders {
-        let typed: TypedData = serde_json::from_value(order["typed_data"].clone())
-            .context("the quote's typed data does not parse")?;
-        let digest = typed
-            .eip712_signing_hash()
-            .context("hashing the quote's typed data")?;
-        let signature = signer.sign_hash_sync(&digest)?;
-        signed.push(json!({
-            "order": order["order"],
-            "signature": format!("0x{}", alloy::primitives::hex::encode(signature.as_bytes())),
-        }));
-    }
-    Ok(json!({ "orders": signed }))
 }
 
 /// One line per step: id, action, chain, state, and tx / confirmations (when `confirmations`) /

@@ -288,7 +288,7 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             database: self
                 .database
-                .unwrap_or_else(|| crate::DEFAULT_DATABASE.to_owned()),
+                .unwrap_or_else(|| crate::cli::DEFAULT_DATABASE.to_owned()),
             chains,
             solver: signer("the solver key", &solver)?,
             attester: signer("the attester key", &attester)?,

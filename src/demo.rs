@@ -12,12 +12,13 @@ use alloy::primitives::U256;
 use anyhow::{Context, Result, bail};
 use baton_adapters::devnet::{ATTESTER, DEV_KEYS, Devnet, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
+use baton_api::wallet::sign_quote;
 use baton_api::{ApiKey, Role};
 use baton_engine::liquidity;
 use baton_planner::OrderId;
 use serde_json::Value;
 
-use crate::client::{Client, describe_steps, intent_request, outcome, sign_quote};
+use crate::client::{Client, describe_steps, intent_request, outcome};
 use crate::config::Resolved;
 use crate::server;
 
@@ -98,7 +99,7 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
     }
     let signer = dev_signer(USER);
 
-    let files = crate::intent_files(&[intents.to_path_buf()])?;
+    let files = crate::commands::plan::intent_files(&[intents.to_path_buf()])?;
     let mut first = Vec::new();
     let mut last = Vec::new();
     for path in files {

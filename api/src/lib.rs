@@ -20,6 +20,8 @@
 //! - [`error`]: the closed set of error codes; every client error is a 4xx with
 //!   `{"code", "message"}`.
 //! - [`openapi`]: the OpenAPI 3.1 document (utoipa, from this code).
+//! - [`wallet`]: the client's side of a quote: its orders signed as a wallet signs typed data,
+//!   giving the body of `POST /v1/intents` (for the CLI, the demo, the benches and the tests).
 //!
 //! `tests/it` drives [`router`] in-process over the sim world.
 //!
@@ -45,6 +47,7 @@ mod idempotency;
 pub mod openapi;
 mod signature;
 mod stream;
+pub mod wallet;
 
 pub use app::{App, Settings};
 pub use auth::{ApiKey, Keys, Role};

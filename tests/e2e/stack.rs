@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alloy::dyn_abi::TypedData;
 use alloy::primitives::{Address, U256};
-use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::devnet::{Devnet, USER};
 use baton_adapters::port::ChainAdapter;
@@ -293,20 +291,7 @@ impl Server {
             .call("POST", "/v1/quotes", Some(DAPP), Some(intent.clone()))
             .await;
         assert_eq!(quote.status, 200, "{}", quote.body);
-        let orders: Vec<Value> = quote.body["orders"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                let typed: TypedData = serde_json::from_value(o["typed_data"].clone()).unwrap();
-                let sig = signer
-                    .sign_hash_sync(&typed.eip712_signing_hash().unwrap())
-                    .unwrap();
-                serde_json::json!({ "order": o["order"],
-                    "signature": format!("0x{}", alloy::primitives::hex::encode(sig.as_bytes())) })
-            })
-            .collect();
-        serde_json::json!({ "orders": orders })
+        baton_api::wallet::sign_quote(&quote.body, signer).unwrap()
     }
 
     /// Submits signed orders as the dApp; the intent is accepted.

@@ -8,8 +8,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::dyn_abi::TypedData;
-use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request};
@@ -166,20 +164,7 @@ impl Api {
             .call("POST", "/v1/quotes", Some(DAPP), Some(intent.clone()))
             .await;
         assert_eq!(quote.status, 200, "{}", quote.body);
-        let orders: Vec<Value> = quote.body["orders"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                let typed: TypedData = serde_json::from_value(o["typed_data"].clone()).unwrap();
-                let sig = signer
-                    .sign_hash_sync(&typed.eip712_signing_hash().unwrap())
-                    .unwrap();
-                json!({ "order": o["order"],
-                        "signature": format!("0x{}", alloy::primitives::hex::encode(sig.as_bytes())) })
-            })
-            .collect();
-        json!({ "orders": orders })
+        baton_api::wallet::sign_quote(&quote.body, signer).unwrap()
     }
 
     /// Submits signed orders, with an `Idempotency-Key` when given.

@@ -1,5 +1,5 @@
-//! `baton bench engine` and `baton bench recovery`: the engine alone, on the sim chains (which
-//! mine a block every millisecond), with a durable saga log.
+//! `baton bench engine`: sagas per second through the engine alone, on the sim chains (which mine
+//! a block every millisecond), with a durable saga log.
 //!
 //! The saga: 1,000 USDC on chain 1001 for USDC on chain 1002 — open, wait for finality, fill,
 //! attest, settle: 5 steps, 3 of them transactions, each with its compensation planned (the open's
@@ -10,17 +10,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use baton_adapters::port::ChainAdapter as _;
-use baton_engine::event::SagaEvent;
 use baton_engine::simworld::{World, fast, units_of};
-use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaId, SagaLog};
+use baton_engine::{Db, Outcome};
 use clap::Args;
 use serde_json::json;
 
-use super::{Progress, Report, cpu_seconds, disk_written_bytes, round3};
+use crate::measure::{Progress, cpu_seconds, disk_written_bytes};
+use crate::report::{Report, round3};
+use crate::sim::{Log, nonce_base, world};
 
 /// `baton bench engine`.
 #[derive(Args)]
-pub(crate) struct EngineArgs {
+pub struct EngineArgs {
     /// Sagas to run.
     #[arg(long, default_value_t = 2_000)]
     sagas: usize,
@@ -40,66 +41,6 @@ pub(crate) struct EngineArgs {
     json: bool,
 }
 
-/// `baton bench recovery`.
-#[derive(Args)]
-pub(crate) struct RecoveryArgs {
-    /// In-flight sagas to recover.
-    #[arg(long, default_value_t = 10_000)]
-    sagas: usize,
-    /// The saga log: a PostgreSQL URL; default, a fresh SQLite file in the temporary directory.
-    #[arg(long)]
-    database_url: Option<String>,
-    /// One JSON object instead of the table.
-    #[arg(long)]
-    json: bool,
-}
-
-/// A saga log for one run: `url`, or a fresh SQLite file (removed when dropped).
-struct Log {
-    url: String,
-    _scratch: Option<baton_engine::log::db::ScratchSqlite>,
-}
-
-impl Log {
-    fn new(url: Option<String>, name: &str) -> Self {
-        match url {
-            Some(url) => Self {
-                url,
-                _scratch: None,
-            },
-            None => {
-                let scratch = baton_engine::log::db::ScratchSqlite::new(&format!("bench-{name}"));
-                Self {
-                    url: scratch.url(),
-                    _scratch: Some(scratch),
-                }
-            }
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        if self.url.starts_with("postgres") {
-            "postgres"
-        } else {
-            "sqlite"
-        }
-    }
-}
-
-/// A sim world with room for many sagas: the user and the solver hold 100 million USDC each.
-async fn world() -> World {
-    let world = World::with_blocks_every(Duration::from_millis(1)).await;
-    world
-        .origin
-        .mint(world.usdc_o, world.user.address(), units_of(100_000_000, 6));
-    world.dest.mint(
-        world.usdc_d,
-        world.solver.address(),
-        units_of(100_000_000, 6),
-    );
-    world
-}
-
 /// The origin chain's head block number.
 async fn origin_height(world: &World) -> Result<u64> {
     Ok(world
@@ -108,14 +49,6 @@ async fn origin_height(world: &World) -> Result<u64> {
         .head()
         .await?
         .number)
-}
-
-/// Nonces no earlier run used (the saga log may be a shared PostgreSQL database).
-fn nonce_base() -> u64 {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
-    u64::try_from(micros).unwrap_or(0) << 8
 }
 
 pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
@@ -311,91 +244,5 @@ pub(crate) async fn engine(args: EngineArgs) -> Result<Report> {
             "",
         );
     }
-    Ok(report)
-}
-
-pub(crate) async fn recovery(args: RecoveryArgs) -> Result<Report> {
-    let world = world().await;
-    let log = Log::new(args.database_url.clone(), "recovery");
-    let db = Db::connect(&log.url)
-        .await
-        .with_context(|| format!("opening the saga log {}", log.url))?;
-    eprintln!(
-        "baton bench recovery: writing {} in-flight sagas to {} …",
-        args.sagas,
-        log.kind()
-    );
-    // `sagas` sagas accepted and started, none of whose transactions were sent: a crash right
-    // after their first event.
-    let saga_log = SagaLog::new(db.clone());
-    let base = nonce_base();
-    let mut appends = tokio::task::JoinSet::new();
-    let mut ids = Vec::with_capacity(args.sagas);
-    let mut progress = Progress::new("sagas written", args.sagas);
-    for k in 0..args.sagas {
-        let input =
-            world.input(world.intent_within(base + k as u64, "USDC", units_of(990, 6), 1_000_000));
-        let planned = input.plan()?;
-        let id = SagaId::from(planned.plan.intent().id());
-        ids.push(id);
-        // Admitted as the engine admits (its input stored with it), without inventory to reserve.
-        let admission = baton_engine::log::Admission {
-            body: serde_json::to_string(&input)?,
-            needs: Vec::new(),
-            available: Default::default(),
-            now_ms: 0,
-            expires_ms: 0,
-            lease: None,
-        };
-        let saga_log = saga_log.clone();
-        appends.spawn(async move {
-            saga_log
-                .admit(
-                    id,
-                    admission,
-                    SagaEvent::Started {
-                        intent: planned.plan.intent().id(),
-                        plan: planned.hash,
-                    },
-                )
-                .await
-        });
-        progress.tick(k + 1);
-    }
-    while let Some(appended) = appends.join_next().await {
-        appended??;
-    }
-    let engine: Engine = world.engine(
-        db,
-        EngineConfig {
-            instance: format!("bench-recovery-{}", fastrand::u32(..)),
-            ..fast()
-        },
-    );
-    eprintln!("recovering …");
-    let start = Instant::now();
-    let resumed = engine.recover().await?;
-    let elapsed = start.elapsed();
-    let ours = ids.iter().filter(|id| resumed.contains(id)).count();
-    if ours != args.sagas {
-        bail!(
-            "{} of the {} in-flight sagas were resumed",
-            ours,
-            args.sagas
-        );
-    }
-    let mut report = Report::new("recovery", args.json);
-    report
-        .value("sagas", json!(args.sagas))
-        .value("database", json!(log.kind()))
-        .value("resumed_in_total", json!(resumed.len()))
-        .figure(
-            "seconds",
-            json!(elapsed.as_secs_f64()),
-            "start to every in-flight saga resumed (read, re-planned, driver started)",
-            format!("{:.2} s", elapsed.as_secs_f64()),
-            "≤ 2 s for 10,000",
-        );
-    drop(engine);
     Ok(report)
 }

@@ -13,16 +13,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use baton_adapters::devnet::{Devnet, USER, dev_signer};
+use baton_api::wallet::sign_quote;
 use baton_engine::liquidity;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{Progress, Report, round3};
-use crate::client::sign_quote;
+use crate::measure::{Progress, cpu_seconds_of};
+use crate::report::{Report, round3};
 
 /// `baton bench intake`.
 #[derive(Args)]
-pub(crate) struct IntakeArgs {
+pub struct IntakeArgs {
     /// Intents to submit.
     #[arg(long, default_value_t = 2_000)]
     intents: usize,
@@ -55,7 +56,7 @@ impl Drop for Served {
 impl Served {
     /// CPU seconds the server process has used so far.
     fn cpu_seconds(&self) -> f64 {
-        super::cpu_seconds_of(&self.child.id().to_string())
+        cpu_seconds_of(&self.child.id().to_string())
     }
 }
 

@@ -29,11 +29,12 @@ use baton_planner::step::Action;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::{Progress, Report, percentile, round3};
+use crate::measure::Progress;
+use crate::report::{Report, percentile, round3};
 
 /// `baton bench e2e`.
 #[derive(Args)]
-pub(crate) struct E2eArgs {
+pub struct E2eArgs {
     /// Anvil chains.
     #[arg(long, default_value_t = 2)]
     chains: usize,

@@ -1,0 +1,217 @@
+//! The command line as clap parses it: [`Cli`], its [`Command`]s and their arguments. What each
+//! command does is in [`crate::commands`].
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use baton_planner::PlannerConfig;
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::Client;
+
+/// baton: a cross-network execution coordinator (an intent solver).
+#[derive(Parser)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Plan intents over a liquidity snapshot and print each plan (or why it cannot be planned).
+    Plan {
+        /// Intent files, or folders of them (every `*.json` inside, in name order).
+        #[arg(default_value = "fixtures/intents")]
+        intents: Vec<PathBuf>,
+        /// The liquidity snapshot to plan over.
+        #[arg(
+            long,
+            env = "BATON_SNAPSHOT",
+            default_value = "fixtures/snapshots/devnet.json"
+        )]
+        snapshot: PathBuf,
+        /// Most pool swaps in one route.
+        #[arg(long, default_value_t = PlannerConfig::default().max_hops)]
+        max_hops: usize,
+        /// Swap slippage bound, basis points.
+        #[arg(long, default_value_t = PlannerConfig::default().slippage_bps)]
+        slippage_bps: u32,
+    },
+    /// Start or stop the local devnet: anvil chains with the fixture contracts deployed and seeded.
+    Devnet {
+        #[command(subcommand)]
+        action: DevnetAction,
+    },
+    /// Measure baton: the engine, recovery, intents end to end on anvil, and intake over REST
+    /// (the figures of BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        bench: baton_bench::Bench,
+    },
+    /// Check the saga log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Serve the REST API: the engine on the configured chains and saga log.
+    Serve {
+        /// The config file (TOML); see the README's "Configuration".
+        #[arg(long, env = "BATON_CONFIG", default_value = "baton.toml")]
+        config: PathBuf,
+    },
+    /// The whole path on two local anvil chains: quote, sign, submit and follow the example
+    /// intents over REST, print each outcome, then stop everything.
+    Demo {
+        /// The example intents.
+        #[arg(default_value = "fixtures/intents")]
+        intents: PathBuf,
+    },
+    /// Quote an intent file.
+    Quote {
+        /// The intent file (as in fixtures/intents/).
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Submit an intent: a signed submission file, or an intent file quoted and signed here with
+    /// an anvil dev key.
+    Submit {
+        /// The file.
+        file: PathBuf,
+        /// Quote the intent file and sign its orders with anvil dev key N (devnets only).
+        #[arg(long, value_name = "N")]
+        sign_with_dev_key: Option<usize>,
+        /// Makes a retried submission safe.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show an intent's status and steps.
+    Status {
+        /// The intent id.
+        id: String,
+        /// Keep showing changes until the outcome.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Replay a saga on local anvil forks of the chains it touched and report where it diverges
+    /// from its log, or the failing step with its revert reason and call trace. Never sends
+    /// anything to a real chain.
+    Replay {
+        /// The saga (intent) id.
+        saga: String,
+        /// The saga log's database: sqlite://PATH or postgres://…
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+        /// The devnet file naming each chain's RPC URL.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        devnet: PathBuf,
+        /// A chain's RPC URL, as CHAIN=URL (overrides the devnet file; repeatable).
+        #[arg(long = "rpc", value_name = "CHAIN=URL")]
+        rpcs: Vec<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Try a change on fresh forks: a JSON file of planner knobs (`max_hops`, `slippage_bps`,
+        /// `fee_ceiling_pct`, `split`). The intent is re-planned from the forks' state where the
+        /// saga failed and run there; the solver and attester keys come from the devnet file (or
+        /// BATON_SOLVER_KEY / BATON_ATTESTER_KEY).
+        #[arg(long = "with", value_name = "FILE")]
+        with: Option<PathBuf>,
+        /// After a trial of `--with` that fulfils the intent, resume the real saga with the change
+        /// (it must be held for an operator). The server that drives the saga replays, tries and
+        /// resumes (`POST /v1/sagas/{id}/replay`), and logs the decision; needs an operator key.
+        #[arg(long, requires = "with")]
+        resume: bool,
+        /// The server's base URL (for `--resume`).
+        #[arg(long, env = "BATON_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// The operator's API key (for `--resume`).
+        #[arg(long, env = "BATON_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+    },
+    /// List sagas (operator key).
+    Sagas {
+        /// Only sagas in this state (running, held, resumed, compensating, decided,
+        /// retried, completed).
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Where the server is, and the API key to use.
+#[derive(Args)]
+pub(crate) struct ServerArgs {
+    /// The server's base URL.
+    #[arg(long, env = "BATON_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The API key.
+    #[arg(long, env = "BATON_API_KEY", hide_env_values = true)]
+    api_key: String,
+}
+
+impl ServerArgs {
+    /// A client of the server with the key.
+    pub(crate) fn client(&self) -> Result<Client> {
+        Client::new(&self.server, &self.api_key)
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditAction {
+    /// Recompute the hash chain of every saga's events (or one saga's) and report the first broken
+    /// link; exits 1 when the log has been altered.
+    Verify {
+        /// Only this saga (its id, 0x-prefixed hex).
+        #[arg(long)]
+        saga: Option<String>,
+        /// The saga log's database: sqlite://PATH or postgres://…
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+}
+
+/// The embedded default saga log.
+pub(crate) const DEFAULT_DATABASE: &str = "sqlite://.baton/baton.db";
+
+#[derive(Subcommand)]
+pub(crate) enum DevnetAction {
+    /// Start anvil nodes on 127.0.0.1, deploy and seed the contracts, write the devnet file, and
+    /// leave the nodes running.
+    Up {
+        /// How many chains (ids 1001, 1002, …).
+        #[arg(long, default_value_t = 2)]
+        chains: usize,
+        /// Seconds per block; without it, every transaction is mined at once.
+        #[arg(long)]
+        block_time: Option<u64>,
+        /// Where to write the devnet file.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        file: PathBuf,
+    },
+    /// As dev account N (default 1, the user), let each chain's origin settler pull every test
+    /// token: what a wallet approves before its first intent.
+    Approve {
+        /// The dev account.
+        #[arg(long = "as", default_value_t = baton_adapters::devnet::USER)]
+        account: usize,
+        /// The devnet file.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        file: PathBuf,
+    },
+    /// Stop the nodes named in the devnet file and remove it.
+    Down {
+        /// The devnet file.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        file: PathBuf,
+    },
+}
+
+/// The devnet file `baton devnet up` writes by default.
+pub(crate) const DEVNET_FILE: &str = ".baton/devnet.json";

@@ -1,0 +1,99 @@
+//! `baton devnet up`, `approve` and `down`: local anvil chains with the fixture contracts deployed
+//! and seeded, left running and described in a devnet file.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use baton_adapters::devnet::{Devnet, DevnetFile, stop_detached};
+
+/// `baton devnet up`: starts `chains` anvil nodes, deploys and seeds the contracts, and writes
+/// the devnet file.
+pub(crate) fn up(chains: usize, block_time: Option<u64>, file: &Path) -> Result<ExitCode> {
+    if !(1..=8).contains(&chains) {
+        bail!("--chains must be between 1 and 8, not {chains}");
+    }
+    if file.exists() {
+        bail!(
+            "{} exists: a devnet is already up; run `baton devnet down` first",
+            file.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let devnet = runtime.block_on(Devnet::start_detached(chains, block_time))?;
+    let description = devnet.file();
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let written = serde_json::to_string_pretty(&description)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| std::fs::write(file, text + "\n").map_err(anyhow::Error::from));
+    if let Err(e) = written {
+        stop_detached(description.chains.iter().filter_map(|c| c.pid));
+        return Err(e.context(format!("writing {}", file.display())));
+    }
+    for c in &description.chains {
+        println!(
+            "chain {} at {}: origin settler {}, destination settler {}",
+            c.chain_id, c.rpc_url, c.origin_settler, c.destination_settler
+        );
+    }
+    println!(
+        "devnet up; described in {}; stop it with `baton devnet down`",
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `baton devnet approve`: lets each chain's origin settler pull every test token of dev
+/// account `account`.
+pub(crate) async fn approve(account: usize, file: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {} (is a devnet up?)", file.display()))?;
+    let description: DevnetFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a devnet file", file.display()))?;
+    let key = baton_adapters::devnet::DEV_KEYS
+        .get(account)
+        .with_context(|| format!("there is no dev account {account} (0 to 9)"))?;
+    let signer: alloy::signers::local::PrivateKeySigner = key.parse()?;
+    for chain in &description.chains {
+        let adapter = baton_adapters::evm::EvmAdapter::new(
+            baton_adapters::evm::EvmConfig::new(
+                baton_planner::ChainId(chain.chain_id),
+                chain.rpc_url.parse()?,
+                baton_adapters::abi::Settlers {
+                    origin: chain.origin_settler,
+                    destination: chain.destination_settler,
+                },
+            ),
+            signer.clone(),
+        )?;
+        let pairs: Vec<_> = chain
+            .tokens
+            .values()
+            .map(|t| (*t, chain.origin_settler))
+            .collect();
+        let sent = baton_engine::liquidity::approve(&adapter, &pairs).await?;
+        println!(
+            "chain {}: {} may pull every test token of {} ({sent} approval(s) sent)",
+            chain.chain_id,
+            chain.origin_settler,
+            signer.address()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `baton devnet down`: stops the nodes named in the devnet file and removes it.
+pub(crate) fn down(file: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {} (is a devnet up?)", file.display()))?;
+    let description: DevnetFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a devnet file", file.display()))?;
+    stop_detached(description.chains.iter().filter_map(|c| c.pid));
+    std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+    println!("devnet down: stopped {} chain(s)", description.chains.len());
+    Ok(ExitCode::SUCCESS)
+}
