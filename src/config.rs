@@ -47,6 +47,11 @@ pub(crate) struct Config {
     /// Seconds a saga whose step failed before the pivot is held for an operator (who may replay
     /// it with a change and resume it) before it compensates (default 0: compensate at once).
     pub(crate) hold_for_operator_secs: Option<u64>,
+    /// Seconds a saga's lease lasts without renewal; another instance on the same database may
+    /// take the saga over after that (default 30).
+    pub(crate) lease_secs: Option<u64>,
+    /// Seconds between two looks for sagas whose lease another instance let lapse (default 5).
+    pub(crate) claim_every_secs: Option<u64>,
     /// API keys.
     #[serde(default)]
     pub(crate) api_keys: Vec<ApiKeyConfig>,
@@ -304,11 +309,15 @@ impl Config {
                     .map_or(defaults.snapshot_ttl, std::time::Duration::from_millis),
                 ..defaults
             },
-            engine: baton_engine::EngineConfig {
-                hold_for_operator: std::time::Duration::from_secs(
-                    self.hold_for_operator_secs.unwrap_or(0),
-                ),
-                ..Default::default()
+            engine: {
+                let defaults = baton_engine::EngineConfig::default();
+                let secs = std::time::Duration::from_secs;
+                baton_engine::EngineConfig {
+                    hold_for_operator: secs(self.hold_for_operator_secs.unwrap_or(0)),
+                    lease: self.lease_secs.map_or(defaults.lease, secs),
+                    claim_every: self.claim_every_secs.map_or(defaults.claim_every, secs),
+                    ..defaults
+                }
             },
         })
     }

@@ -27,6 +27,10 @@ pub struct EngineConfig {
     /// compensating; never past the point where the rest of the plan would miss the fill
     /// deadline. Zero (the default): compensate at once.
     pub hold_for_operator: Duration,
+    /// How often a running engine looks for sagas whose lease another instance let lapse and
+    /// takes them over: an instance that dies leaves its sagas to the others within `lease` plus
+    /// this (35 s at the defaults).
+    pub claim_every: Duration,
 }
 
 impl EngineConfig {
@@ -47,6 +51,7 @@ impl Default for EngineConfig {
             instance: default_instance(),
             lease: Duration::from_secs(30),
             hold_for_operator: Duration::ZERO,
+            claim_every: Duration::from_secs(5),
         }
     }
 }

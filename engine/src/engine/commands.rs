@@ -91,6 +91,7 @@ impl Engine {
         )
         .await?;
         info!(%saga, by, "retried by an operator");
+        self.shared.set_stopped_for_operator(saga, false);
         let created_ms = events.first().map_or_else(now_ms, |e| e.at_ms);
         self.spawn(saga, planned, state, created_ms, None);
         Ok(())
@@ -202,6 +203,7 @@ impl Engine {
         )
         .await?;
         info!(%saga, by, ?change, "resumed with a change by an operator");
+        self.shared.set_stopped_for_operator(saga, false);
         let steps = baton_planner::describe::step_list(&planned.plan);
         self.spawn(saga, planned, state, created_ms, lease);
         Ok(steps)

@@ -5,6 +5,8 @@
 //! - `recovery`: resuming unfinished sagas after a start, and the operators' pauses kept loaded;
 //! - `commands`: operators' commands (pause, retry, resume with a change);
 //! - `queries`: a saga as the API shows it, and the list of sagas.
+//! - `supervise`: each saga's driver under a supervisor that restarts it after a database failure
+//!   or a panic.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -13,8 +15,6 @@ use std::sync::{Arc, Mutex};
 use baton_adapters::port::ChainAdapter;
 use baton_planner::ChainId;
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
-use tracing::{Instrument, info_span};
 
 use crate::attester::Attester;
 use crate::config::EngineConfig;
@@ -23,7 +23,6 @@ use crate::event::{Outcome, SagaEvent, SagaId};
 use crate::log::{Admission, Appended, Notice, Pending, SagaLog};
 use crate::now_ms;
 use crate::observe;
-use crate::saga::Saga;
 use crate::saga::input::{Planned, SagaInput};
 use crate::saga::shared::Shared;
 use crate::saga::state::SagaState;
@@ -31,6 +30,7 @@ use crate::saga::state::SagaState;
 mod commands;
 mod queries;
 mod recovery;
+mod supervise;
 
 /// How hard the engine has worked: time spent inside its saga drivers' ticks (its own logic, the
 /// adapter calls and the saga-log commits they wait for; not the time spent waiting for blocks), and
@@ -52,7 +52,7 @@ pub struct Work {
 /// The engine.
 pub struct Engine {
     shared: Arc<Shared>,
-    tasks: Mutex<HashMap<SagaId, JoinHandle<Result<Outcome>>>>,
+    tasks: Arc<supervise::Tasks>,
 }
 
 impl Engine {
@@ -66,7 +66,7 @@ impl Engine {
         let chains = chains.into_iter().map(|a| (a.chain_id(), a)).collect();
         Self {
             shared: Arc::new(Shared::new(log, chains, attester, config)),
-            tasks: Mutex::new(HashMap::new()),
+            tasks: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -200,13 +200,15 @@ impl Engine {
         created_ms: i64,
         lease: Option<(i64, i64)>,
     ) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        if tasks.get(&id).is_some_and(|t| !t.is_finished()) {
-            return;
-        }
-        let saga = Saga::new(self.shared.clone(), id, planned, state, created_ms, lease);
-        let span = info_span!("saga", saga.id = %id);
-        tasks.insert(id, tokio::spawn(saga.run().instrument(span)));
+        supervise::spawn(
+            &self.shared,
+            &self.tasks,
+            id,
+            planned,
+            state,
+            created_ms,
+            lease,
+        );
     }
 
     /// Waits for `saga`'s outcome (its task must have been started by this engine).

@@ -8,12 +8,14 @@ use std::time::Duration;
 use tracing::info;
 
 use super::Engine;
+use super::supervise::{self, Tasks};
 use crate::control;
 use crate::error::{EngineError, Result};
 use crate::event::SagaId;
 use crate::log::reserve;
 use crate::now_ms;
 use crate::saga::input::SagaInput;
+use crate::saga::shared::Shared;
 use crate::saga::state::SagaState;
 
 /// How often an engine reloads the operators' pauses from the database.
@@ -28,6 +30,7 @@ impl Engine {
             info!(?pauses, "paused by operators");
         }
         self.watch_pauses();
+        self.watch_leases();
         let reclaimed = reserve::reclaim(self.shared.log.db(), now_ms()).await?;
         if reclaimed > 0 {
             info!(reclaimed, "released expired reservations");
@@ -79,6 +82,32 @@ impl Engine {
         Ok(ids)
     }
 
+    /// Claims, every [`EngineConfig::claim_every`](crate::EngineConfig::claim_every), the sagas
+    /// whose lease another instance let lapse (it died, or lost its database), for as long as the
+    /// engine lives: their drivers start here without a restart. Sagas driven here, or stopped
+    /// here for an operator, are left alone. Started once, by the first recovery.
+    fn watch_leases(&self) {
+        if self.shared.claiming.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shared = Arc::downgrade(&self.shared);
+        let tasks = Arc::downgrade(&self.tasks);
+        let every = self.shared.config.claim_every;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (Some(shared), Some(tasks)) = (shared.upgrade(), tasks.upgrade()) else {
+                    return;
+                };
+                match claim(&shared, &tasks).await {
+                    Ok(0) => {}
+                    Ok(claimed) => info!(claimed, "took over sagas whose lease lapsed"),
+                    Err(e) => tracing::warn!(error = %e, "looking for lapsed leases"),
+                }
+            }
+        });
+    }
+
     /// Reloads the operators' pauses every few seconds (another instance on the same database may
     /// pause a chain), for as long as the engine lives. Started once, by the first recovery.
     fn watch_pauses(&self) {
@@ -98,4 +127,33 @@ impl Engine {
             }
         });
     }
+}
+
+/// Starts a driver for every saga whose lease lapsed elsewhere and that is not driven or stopped
+/// for an operator here; returns how many. Each driver takes the saga's lease first (a fence
+/// moves on), so of two instances claiming one saga at once, one drives it.
+async fn claim(shared: &Arc<Shared>, tasks: &Tasks) -> Result<usize> {
+    let owner = &shared.config.instance;
+    let lapsed = shared.log.lapsed_with_inputs(owner, now_ms()).await?;
+    let mut claimed = 0;
+    for u in lapsed {
+        let driven = tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&u.id)
+            .is_some_and(|t| !t.is_finished());
+        if driven || shared.is_stopped_for_operator(u.id) {
+            continue;
+        }
+        let (input, started) = SagaInput::running(u.id, &u.body, u.events.iter().map(|(_, e)| e))?;
+        let planned = input.plan_stored()?;
+        if started.is_some_and(|h| h != planned.hash) {
+            tracing::warn!(saga = %u.id, "re-planning gave another plan than the one it started with; not claimed");
+            continue;
+        }
+        let state = SagaState::from_events(u.events.iter().map(|(seq, e)| (*seq, e)));
+        supervise::spawn(shared, tasks, u.id, planned, state, u.created_ms, None);
+        claimed += 1;
+    }
+    Ok(claimed)
 }

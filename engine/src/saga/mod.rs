@@ -443,6 +443,7 @@ impl Saga {
             .await?;
         }
         self.halted = true;
+        self.shared.set_stopped_for_operator(self.id, true);
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! What every saga driver of an engine shares: the log, the solver's adapters, the attester, the
 //! engine's knobs, the operators' pauses, the chain-conditions cache, and the work counters.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use baton_adapters::port::{ChainAdapter, Conditions};
 use baton_planner::ChainId;
@@ -31,8 +31,13 @@ pub(crate) struct Shared {
     pub(crate) controls: Controls,
     /// Whether the pause reloader runs.
     pub(crate) watching: AtomicBool,
+    /// Whether the lapsed-lease claimer runs.
+    pub(crate) claiming: AtomicBool,
     /// Each chain's latest conditions, shared by every saga polling it.
     pub(crate) conditions: ConditionsCache,
+    /// Sagas whose driver here stopped for an operator (a step failed after the pivot): not
+    /// claimed again until an operator retries or resumes them.
+    pub(crate) stopped_for_operator: Mutex<HashSet<crate::event::SagaId>>,
 }
 
 impl Shared {
@@ -57,6 +62,8 @@ impl Shared {
             ticks: AtomicU64::new(0),
             controls: Controls::default(),
             watching: AtomicBool::new(false),
+            claiming: AtomicBool::new(false),
+            stopped_for_operator: Mutex::new(HashSet::new()),
         }
     }
 
@@ -76,6 +83,27 @@ impl Shared {
             Some(step) => Err(EngineError::NoAdapter(step.chain.0)),
             None => Ok(()),
         }
+    }
+
+    /// Notes whether saga `id` is stopped here for an operator.
+    pub(crate) fn set_stopped_for_operator(&self, id: crate::event::SagaId, stopped: bool) {
+        let mut set = self
+            .stopped_for_operator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if stopped {
+            set.insert(id);
+        } else {
+            set.remove(&id);
+        }
+    }
+
+    /// Whether saga `id` is stopped here for an operator.
+    pub(crate) fn is_stopped_for_operator(&self, id: crate::event::SagaId) -> bool {
+        self.stopped_for_operator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
     }
 
     /// Counts one appended event; with crash injection on, `Err(Stopped)` at the chosen one.

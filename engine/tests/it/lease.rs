@@ -94,3 +94,58 @@ async fn a_stale_holder_cannot_write_after_a_takeover() {
         assert_eq!(log.events(saga).await.unwrap().len(), 2, "{}", db.kind());
     }
 }
+
+/// The saga's outcome once its log says it completed (ten seconds at most).
+async fn completed(log: &SagaLog, saga: SagaId) -> Outcome {
+    let started = std::time::Instant::now();
+    loop {
+        let events = log.events(saga).await.unwrap();
+        if events.iter().any(|e| e.event == SagaEvent::Completed) {
+            return events
+                .iter()
+                .find_map(|e| match &e.event {
+                    SagaEvent::Decided { outcome } => Some(outcome.clone()),
+                    _ => None,
+                })
+                .unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not taken over: {:?}",
+            events.iter().map(|e| e.event.kind()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn continuous_takeover(db: Db) {
+    let world = World::new().await;
+    let a = world.engine(db.clone(), instance("a", Some(4)));
+    let saga = a
+        .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
+        .await
+        .unwrap();
+    assert!(matches!(a.wait(saga).await, Err(EngineError::Stopped(4))));
+
+    // b started while a's lease still held: nothing to recover then, and no restart after.
+    let b = world.engine(
+        db.clone(),
+        EngineConfig {
+            claim_every: Duration::from_millis(100),
+            ..instance("b", None)
+        },
+    );
+    assert_eq!(b.recover().await.unwrap(), Vec::<SagaId>::new());
+    assert_eq!(completed(b.log(), saga).await, Outcome::Fulfilled);
+    let fences: Vec<_> = b.log().events(saga).await.unwrap();
+    assert!(fences.len() > 4, "b drove it on from a's last event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_instance_takes_over_a_lapsed_saga_without_a_restart() {
+    let (url, _file) = sqlite_file();
+    continuous_takeover(Db::connect(&url).await.unwrap()).await;
+    if let Some(db) = postgres().await {
+        continuous_takeover(db).await;
+    }
+}

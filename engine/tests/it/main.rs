@@ -17,6 +17,7 @@ mod operator;
 mod replay;
 mod reserve;
 mod saga;
+mod supervise;
 
 /// A SQLite file that is removed when dropped.
 pub struct TempFile(pub std::path::PathBuf);
