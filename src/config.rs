@@ -44,6 +44,8 @@ pub(crate) struct Config {
     /// Milliseconds a liquidity snapshot serves quotes and submissions (default 500; 0: read the
     /// chains for every request).
     pub(crate) snapshot_ttl_ms: Option<u64>,
+    /// Seconds an `Idempotency-Key` answers the same intent (default 86400).
+    pub(crate) idempotency_ttl_secs: Option<u64>,
     /// Seconds a saga whose step failed before the pivot is held for an operator (who may replay
     /// it with a change and resume it) before it compensates (default 0: compensate at once).
     pub(crate) hold_for_operator_secs: Option<u64>,
@@ -307,6 +309,9 @@ impl Config {
                 snapshot_ttl: self
                     .snapshot_ttl_ms
                     .map_or(defaults.snapshot_ttl, std::time::Duration::from_millis),
+                idempotency_ttl: self
+                    .idempotency_ttl_secs
+                    .map_or(defaults.idempotency_ttl, std::time::Duration::from_secs),
                 ..defaults
             },
             engine: {

@@ -30,6 +30,9 @@ pub struct Settings {
     /// How long a liquidity snapshot read from the chains serves quotes and submissions before it
     /// is read again (every read costs a few RPC calls per token and pool).
     pub snapshot_ttl: std::time::Duration,
+    /// How long an `Idempotency-Key` answers the same intent; after that it is forgotten (and
+    /// deleted), and may name a new request.
+    pub idempotency_ttl: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             body_limit: 64 * 1024,
             rpc_urls: std::collections::HashMap::new(),
             snapshot_ttl: std::time::Duration::from_millis(500),
+            idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct App {
         alloy::signers::local::PrivateKeySigner,
     )>,
     pub(crate) metrics: PrometheusHandle,
+    /// When expired idempotency keys were last deleted, unix milliseconds.
+    pub(crate) keys_expired_ms: std::sync::atomic::AtomicI64,
     /// The latest snapshot and when it was read.
     snapshot: tokio::sync::Mutex<Option<(std::time::Instant, SnapshotSpec)>>,
 }
@@ -77,6 +83,7 @@ impl App {
             keys,
             trial_keys: None,
             metrics: metrics_handle(),
+            keys_expired_ms: std::sync::atomic::AtomicI64::new(0),
             snapshot: tokio::sync::Mutex::new(None),
         }
     }

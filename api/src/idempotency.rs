@@ -3,6 +3,8 @@
 //! body: the same key and body answer the same intent; the same key with another body is a
 //! conflict.
 
+use std::sync::atomic::Ordering;
+
 use alloy::primitives::keccak256;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -61,7 +63,14 @@ pub(crate) async fn remembered(
     key: &str,
     hash: &str,
 ) -> Result<Option<SagaId>, ApiError> {
-    key_use(app.engine.log().idempotency_key(key, hash).await?)
+    let since = key_horizon(app);
+    key_use(app.engine.log().idempotency_key(key, hash, since).await?)
+}
+
+/// Keys stored before this time (unix milliseconds) have expired.
+fn key_horizon(app: &App) -> i64 {
+    let ttl = i64::try_from(app.settings.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
+    baton_engine::now_ms().saturating_sub(ttl)
 }
 
 pub(crate) async fn remember(
@@ -71,11 +80,23 @@ pub(crate) async fn remember(
     saga: SagaId,
 ) -> Result<(), ApiError> {
     // Two racing requests with one key: the first one stored wins; a different body loses.
-    let stored = app
-        .engine
-        .log()
-        .remember_idempotency_key(key, hash, saga, baton_engine::now_ms())
+    let now = baton_engine::now_ms();
+    let since = key_horizon(app);
+    let log = app.engine.log();
+    let stored = log
+        .remember_idempotency_key(key, hash, saga, now, since)
         .await?;
+    // Expired keys are deleted at most once a minute, by whichever request comes then.
+    let last = app.keys_expired_ms.load(Ordering::Relaxed);
+    if now - last > 60_000
+        && app
+            .keys_expired_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let expired = log.expire_idempotency_keys(since).await?;
+        tracing::debug!(expired, "expired idempotency keys deleted");
+    }
     key_use(stored).map(|_| ())
 }
 

@@ -52,6 +52,19 @@ impl ConditionsCache {
         self.heads.get(&chain)
     }
 
+    /// Each chain's conditions as last read, without reading anything: for figures shown often
+    /// (metrics) that must not cost a chain a call each time.
+    pub(crate) async fn last(&self) -> Vec<(ChainId, Conditions)> {
+        let mut out = Vec::new();
+        for (chain, slot) in &self.views {
+            if let Some(view) = *slot.lock().await {
+                out.push((*chain, view.conditions));
+            }
+        }
+        out.sort_by_key(|(chain, _)| *chain);
+        out
+    }
+
     /// `chain`'s conditions through `adapter`, read at most once per a tenth of its (wall-clock)
     /// block interval and 100 ms: hundreds of sagas polling a chain with one-second blocks cost it
     /// ten reads a second, while a chain with millisecond blocks is read every time. Concurrent

@@ -148,10 +148,26 @@ pub(crate) async fn submit(
         app.engine.submit(input).await?;
         tracing::info!(intent = %saga, by = %caller.name, "intent accepted");
     }
+    app.engine
+        .log()
+        .record_submitter(saga, &caller.name, baton_engine::now_ms())
+        .await?;
     if let Some((key, hash)) = &idempotency {
         remember(&app, key, hash, saga).await?;
     }
     Ok((StatusCode::ACCEPTED, Json(Accepted::new(saga))))
+}
+
+/// Whether `caller` may read `saga`: operators read every intent, a `dapp` key only those it
+/// submitted (any other answers as if it did not exist).
+async fn readable(app: &App, caller: &Caller, saga: SagaId) -> Result<(), ApiError> {
+    if caller.role >= Role::Operator
+        || app.engine.log().submitter(saga).await?.as_deref() == Some(caller.name.as_str())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(Code::NotFound, format!("no intent {saga}")))
+    }
 }
 
 /// Parses an intent id from a path.
@@ -183,6 +199,7 @@ pub(crate) async fn status(
 ) -> Result<Json<SagaView>, ApiError> {
     caller.require(Role::Dapp)?;
     let saga = saga_id(&id)?;
+    readable(&app, &caller, saga).await?;
     let view = app
         .engine
         .view(saga)
@@ -214,6 +231,7 @@ pub(crate) async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(Role::Dapp)?;
     let saga = saga_id(&id)?;
+    readable(&app, &caller, saga).await?;
     // Subscribed before the first read: nothing written in between is missed.
     let notices = app.engine.subscribe();
     if app.engine.log().input(saga).await?.is_none() {

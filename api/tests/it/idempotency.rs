@@ -36,3 +36,32 @@ async fn a_retried_submission_answers_the_same_intent_and_another_body_conflicts
     assert_eq!(fresh.status, 202, "{}", fresh.body);
     assert_ne!(fresh.body["intent_id"], first.body["intent_id"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_is_forgotten_after_its_time() {
+    let api = Api::with(baton_api::Settings {
+        idempotency_ttl: std::time::Duration::from_secs(1),
+        ..baton_api::Settings::default()
+    })
+    .await;
+    let user = api.world.user.clone();
+    let first = api.quote_and_sign(&api.intent(1), &user).await;
+    let accepted = api.submit(&first, Some("key-1")).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let other = api
+        .quote_and_sign(&with(&api.intent(1), &["nonce"], json!("78")), &user)
+        .await;
+    expect_error(
+        "while the key holds",
+        &api.submit(&other, Some("key-1")).await,
+        409,
+        "idempotency_conflict",
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let later = api.submit(&other, Some("key-1")).await;
+    assert_eq!(later.status, 202, "the key expired: {}", later.body);
+    assert_ne!(later.body["intent_id"], accepted.body["intent_id"]);
+    // It now names the new request.
+    let again = api.submit(&other, Some("key-1")).await;
+    assert_eq!(again.body["intent_id"], later.body["intent_id"]);
+}

@@ -19,10 +19,13 @@ use tower::ServiceExt;
 
 mod errors;
 mod idempotency;
+mod isolation;
+mod metrics;
 mod openapi;
 mod roles;
 
 pub const DAPP: &str = "dapp-secret-0123456789";
+pub const OTHER_DAPP: &str = "other-dapp-secret-0123456789";
 pub const OPS: &str = "operator-secret-0123456789";
 pub const ADMIN: &str = "admin-secret-0123456789";
 pub const SLOW: &str = "slow-secret-0123456789";
@@ -43,6 +46,11 @@ pub struct Api {
 
 impl Api {
     pub async fn new() -> Self {
+        Self::with(Settings::default()).await
+    }
+
+    /// The API with `settings` (its body limit set for the tests).
+    pub async fn with(settings: Settings) -> Self {
         let world = World::new().await;
         let scratch = ScratchSqlite::new("api-test");
         let db = Db::connect(&scratch.url()).await.unwrap();
@@ -56,6 +64,7 @@ impl Api {
         };
         let keys = Keys::new(vec![
             key("dapp", Role::Dapp, DAPP, 1_000),
+            key("other-dapp", Role::Dapp, OTHER_DAPP, 1_000),
             key("ops", Role::Operator, OPS, 1_000),
             key("admin", Role::Admin, ADMIN, 1_000),
             key("slow", Role::Dapp, SLOW, 1),
@@ -63,7 +72,7 @@ impl Api {
         .unwrap();
         let settings = Settings {
             body_limit: 16 * 1024,
-            ..Settings::default()
+            ..settings
         };
         let app = App::new(Arc::new(engine), world.venues(), settings, keys);
         Self {
@@ -89,6 +98,18 @@ impl Api {
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             headers,
         }
+    }
+
+    /// The body of the answer to `request`, as text.
+    pub async fn send_text(&self, request: Request<Body>) -> String {
+        let response = baton_api::router(self.app.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// `method path` with `key` and a JSON `body`.

@@ -211,16 +211,32 @@ impl Engine {
         );
     }
 
-    /// Waits for `saga`'s outcome (its task must have been started by this engine).
+    /// Waits for `saga`'s outcome: its task's end when this engine drives it, or the outcome in
+    /// its log once it completed (a completed saga's task is not kept).
     pub async fn wait(&self, saga: SagaId) -> Result<Outcome> {
         let task = self
             .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&saga)
-            .ok_or_else(|| EngineError::Corrupt(format!("saga {saga} is not running here")))?;
-        task.await
-            .map_err(|e| EngineError::Corrupt(format!("saga {saga} task: {e}")))?
+            .remove(&saga);
+        if let Some(task) = task {
+            return task
+                .await
+                .map_err(|e| EngineError::Corrupt(format!("saga {saga} task: {e}")))?;
+        }
+        let events = self.shared.log.events(saga).await?;
+        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+        match state.outcome {
+            Some(outcome) if state.completed => Ok(outcome),
+            _ => Err(EngineError::Corrupt(format!(
+                "saga {saga} is not running here"
+            ))),
+        }
+    }
+
+    /// How many saga tasks this engine holds (running, or stopped for an operator).
+    pub fn tasks_held(&self) -> usize {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The engine's work so far.

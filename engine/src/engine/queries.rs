@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use baton_adapters::port::Conditions;
+
 use super::Engine;
 use crate::error::Result;
 use crate::event::SagaId;
@@ -55,6 +57,12 @@ impl Engine {
             times,
             &heads,
         )))
+    }
+
+    /// Each chain's conditions as the saga drivers last read them (no RPC call; a chain no saga
+    /// has waited on yet is absent).
+    pub async fn last_conditions(&self) -> Vec<(baton_planner::ChainId, Conditions)> {
+        self.shared.conditions.last().await
     }
 
     /// Sagas newest first, in `state` only when given, at most `limit`.

@@ -132,7 +132,7 @@ impl Engine {
 /// Starts a driver for every saga whose lease lapsed elsewhere and that is not driven or stopped
 /// for an operator here; returns how many. Each driver takes the saga's lease first (a fence
 /// moves on), so of two instances claiming one saga at once, one drives it.
-async fn claim(shared: &Arc<Shared>, tasks: &Tasks) -> Result<usize> {
+async fn claim(shared: &Arc<Shared>, tasks: &Arc<Tasks>) -> Result<usize> {
     let owner = &shared.config.instance;
     let lapsed = shared.log.lapsed_with_inputs(owner, now_ms()).await?;
     let mut claimed = 0;

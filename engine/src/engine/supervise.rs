@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -31,23 +31,42 @@ pub(crate) type Tasks = Mutex<HashMap<SagaId, JoinHandle<Result<Outcome>>>>;
 /// Starts saga `id`'s supervised driver in `tasks`, unless one runs already.
 pub(crate) fn spawn(
     shared: &Arc<Shared>,
-    tasks: &Tasks,
+    tasks: &Arc<Tasks>,
     id: SagaId,
     planned: Planned,
     state: SagaState,
     created_ms: i64,
     lease: Option<(i64, i64)>,
 ) {
+    let registry = Arc::downgrade(tasks);
     let mut tasks = tasks.lock().unwrap_or_else(|p| p.into_inner());
     if tasks.get(&id).is_some_and(|t| !t.is_finished()) {
         return;
     }
     let saga = Saga::new(shared.clone(), id, planned, state, created_ms, lease);
     let span = info_span!("saga", saga.id = %id);
-    tasks.insert(
-        id,
-        tokio::spawn(supervise(shared.clone(), id, saga, created_ms).instrument(span)),
-    );
+    let shared = shared.clone();
+    let task = async move {
+        let ended = supervise(shared.clone(), id, saga, created_ms).await;
+        // A completed saga leaves nothing behind (its outcome is in the log, where `wait` finds
+        // it); one stopped for an operator keeps its task until an operator acts.
+        if ended.is_ok() && !shared.is_stopped_for_operator(id) {
+            forget(&registry, id);
+        }
+        ended
+    };
+    tasks.insert(id, tokio::spawn(task.instrument(span)));
+}
+
+/// Removes this task's entry for saga `id` from `registry` (not a newer task's).
+fn forget(registry: &Weak<Tasks>, id: SagaId) {
+    let Some(registry) = registry.upgrade() else {
+        return;
+    };
+    let mut tasks = registry.lock().unwrap_or_else(|p| p.into_inner());
+    if tasks.get(&id).is_some_and(|t| t.id() == tokio::task::id()) {
+        tasks.remove(&id);
+    }
 }
 
 /// Whether a driver that stopped with `e` is started again: only when the database failed under

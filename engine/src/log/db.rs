@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (
         1,
         "saga log",
@@ -36,6 +36,11 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
         4,
         "intents by number",
         include_str!("../../migrations/0004_intents_by_number.sql"),
+    ),
+    (
+        5,
+        "submitters and key expiry",
+        include_str!("../../migrations/0005_submitters_and_key_expiry.sql"),
     ),
 ];
 

@@ -62,3 +62,27 @@ async fn a_driver_stopped_by_its_database_is_restarted_and_the_saga_says_why() {
         assert_eq!(engine.log().verify(Some(saga)).await.unwrap().broken, None);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completed_sagas_leave_no_task_behind_and_their_outcome_is_still_there() {
+    let (url, _file) = crate::sqlite_file();
+    let world = World::new().await;
+    let engine = world.engine(Db::connect(&url).await.unwrap(), fast());
+    let mut sagas = Vec::new();
+    for nonce in 1..=8 {
+        let input = world.input(world.intent(nonce, "USDC", units_of(900, 6)));
+        sagas.push(engine.submit(input).await.unwrap());
+    }
+    let started = std::time::Instant::now();
+    while engine.tasks_held() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} tasks still held",
+            engine.tasks_held()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for saga in sagas {
+        assert_eq!(engine.wait(saga).await.unwrap(), Outcome::Fulfilled);
+    }
+}
