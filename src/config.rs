@@ -46,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) snapshot_ttl_ms: Option<u64>,
     /// Seconds an `Idempotency-Key` answers the same intent (default 86400).
     pub(crate) idempotency_ttl_secs: Option<u64>,
+    /// Event streams one API key may hold open at once (default 16).
+    pub(crate) streams_per_key: Option<usize>,
     /// Seconds a saga whose step failed before the pivot is held for an operator (who may replay
     /// it with a change and resume it) before it compensates (default 0: compensate at once).
     pub(crate) hold_for_operator_secs: Option<u64>,
@@ -312,6 +314,7 @@ impl Config {
                 idempotency_ttl: self
                     .idempotency_ttl_secs
                     .map_or(defaults.idempotency_ttl, std::time::Duration::from_secs),
+                streams_per_key: self.streams_per_key.unwrap_or(defaults.streams_per_key),
                 ..defaults
             },
             engine: {

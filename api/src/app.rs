@@ -33,6 +33,8 @@ pub struct Settings {
     /// How long an `Idempotency-Key` answers the same intent; after that it is forgotten (and
     /// deleted), and may name a new request.
     pub idempotency_ttl: std::time::Duration,
+    /// Event streams (`GET /v1/intents/{id}/events`) one API key may hold open at once.
+    pub streams_per_key: usize,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             rpc_urls: std::collections::HashMap::new(),
             snapshot_ttl: std::time::Duration::from_millis(500),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
+            streams_per_key: 16,
         }
     }
 }
@@ -66,6 +69,8 @@ pub struct App {
         alloy::signers::local::PrivateKeySigner,
     )>,
     pub(crate) metrics: PrometheusHandle,
+    /// Event streams open, by API key name.
+    pub(crate) streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     /// When expired idempotency keys were last deleted, unix milliseconds.
     pub(crate) keys_expired_ms: std::sync::atomic::AtomicI64,
     /// The latest snapshot and when it was read.
@@ -84,6 +89,7 @@ impl App {
             trial_keys: None,
             metrics: metrics_handle(),
             keys_expired_ms: std::sync::atomic::AtomicI64::new(0),
+            streams: Arc::default(),
             snapshot: tokio::sync::Mutex::new(None),
         }
     }

@@ -13,6 +13,49 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::App;
 use crate::dto::intent::StreamedEvent;
+use crate::error::{ApiError, Code};
+
+/// One open event stream of an API key, counted while it lives.
+pub(crate) struct StreamSlot {
+    streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    key: String,
+}
+
+impl StreamSlot {
+    /// A slot for `caller`'s new stream, unless it holds `app`'s most already (429).
+    pub(crate) fn take(app: &App, caller: &str) -> Result<Self, ApiError> {
+        let mut open = app.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(caller.to_owned()).or_default();
+        if *count >= app.settings.streams_per_key {
+            let mut e = ApiError::new(
+                Code::RateLimited,
+                format!(
+                    "API key {caller:?} has {count} event streams open, the most it may; close one \
+                     (or follow the intent with GET /v1/intents/{{id}}) and try again"
+                ),
+            );
+            e.retry_after = Some(1);
+            return Err(e);
+        }
+        *count += 1;
+        Ok(Self {
+            streams: app.streams.clone(),
+            key: caller.to_owned(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
 
 /// Where a stream of one saga's events stands.
 pub(crate) struct Follow {
@@ -22,6 +65,8 @@ pub(crate) struct Follow {
     after: u64,
     pending: VecDeque<StoredEvent>,
     done: bool,
+    /// Released when the stream ends or its client goes away.
+    _slot: StreamSlot,
 }
 
 impl Follow {
@@ -32,6 +77,7 @@ impl Follow {
         saga: SagaId,
         notices: tokio::sync::broadcast::Receiver<Notice>,
         after: u64,
+        slot: StreamSlot,
     ) -> Self {
         Self {
             app,
@@ -40,6 +86,7 @@ impl Follow {
             after,
             pending: VecDeque::new(),
             done: false,
+            _slot: slot,
         }
     }
 

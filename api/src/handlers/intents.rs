@@ -22,7 +22,7 @@ use crate::error::{ApiError, ApiJson, Code, ErrorBody};
 use crate::handlers::quote::plan;
 use crate::idempotency::{IdempotencyKey, remember, remembered};
 use crate::signature::{intent_of, invalid, verify};
-use crate::stream::Follow;
+use crate::stream::{Follow, StreamSlot};
 
 /// The user's balances, allowances and nonce on every origin chain.
 async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
@@ -220,6 +220,7 @@ pub(crate) async fn status(
     responses(
         (status = 200, description = "text/event-stream of StreamedEvent", body = StreamedEvent, content_type = "text/event-stream"),
         (status = 404, description = "No such intent", body = ErrorBody),
+        (status = 429, description = "This API key holds the most event streams it may", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -242,7 +243,8 @@ pub(crate) async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    let state = Follow::new(app, saga, notices, after);
+    let slot = StreamSlot::take(&app, &caller.name)?;
+    let state = Follow::new(app, saga, notices, after, slot);
     let stream = futures_util::stream::unfold(state, |mut s| async move {
         let event = s.next().await?;
         Some((Ok(event), s))

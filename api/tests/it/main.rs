@@ -23,6 +23,7 @@ mod isolation;
 mod metrics;
 mod openapi;
 mod roles;
+mod streams;
 
 pub const DAPP: &str = "dapp-secret-0123456789";
 pub const OTHER_DAPP: &str = "other-dapp-secret-0123456789";
@@ -80,6 +81,11 @@ impl Api {
             app: Arc::new(app),
             _db: scratch,
         }
+    }
+
+    /// The API's shared state (to build routers of one's own).
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone()
     }
 
     /// Sends `request` to the router.
