@@ -56,6 +56,8 @@ pub(crate) struct Config {
     pub(crate) lease_secs: Option<u64>,
     /// Seconds between two looks for sagas whose lease another instance let lapse (default 5).
     pub(crate) claim_every_secs: Option<u64>,
+    /// Seconds over which a chain's RPC error rate is judged (default 60).
+    pub(crate) health_window_secs: Option<u64>,
     /// API keys.
     #[serde(default)]
     pub(crate) api_keys: Vec<ApiKeyConfig>,
@@ -324,6 +326,7 @@ impl Config {
                     hold_for_operator: secs(self.hold_for_operator_secs.unwrap_or(0)),
                     lease: self.lease_secs.map_or(defaults.lease, secs),
                     claim_every: self.claim_every_secs.map_or(defaults.claim_every, secs),
+                    health_window: self.health_window_secs.map_or(defaults.health_window, secs),
                     ..defaults
                 }
             },

@@ -11,8 +11,12 @@ pub struct EngineConfig {
     pub replace_after_blocks: u64,
     /// Transactions signed for one step (first, replacements, re-sends) before it fails for good.
     pub max_attempts: u32,
-    /// A chain whose RPC error rate is above this holds new steps.
+    /// A chain whose RPC error rate over the last `health_window` is above this (with at least 20
+    /// calls in the window) holds new steps.
     pub unhealthy_error_rate: f64,
+    /// The window over which a chain's RPC error rate is judged: an outage after a long healthy
+    /// run counts in full, and errors that stopped are forgotten.
+    pub health_window: Duration,
     /// Stop every saga right after the engine's n-th appended event, as a crash would (tests).
     pub stop_after_events: Option<u64>,
     /// This instance's name in saga leases: instances sharing a database need distinct names, and
@@ -47,6 +51,7 @@ impl Default for EngineConfig {
             replace_after_blocks: 3,
             max_attempts: 5,
             unhealthy_error_rate: 0.5,
+            health_window: Duration::from_secs(60),
             stop_after_events: None,
             instance: default_instance(),
             lease: Duration::from_secs(30),

@@ -44,13 +44,16 @@ pub(crate) async fn chains(
             .iter()
             .any(|p| p.scope == Scope::All || p.scope == Scope::Chain(venue.chain));
         let c = app.adapter(venue.chain)?.conditions().await.ok();
-        let rate = c.map(|c| c.rpc_error_rate());
+        // Over the engine's recent window when its drivers have looked at the chain; else since
+        // the adapter started.
+        let rate = app
+            .engine
+            .rpc_error_rate(venue.chain)
+            .or_else(|| c.map(|c| c.rpc_error_rate()));
         out.push(ChainStatus {
             chain: venue.chain.0,
             reachable: c.is_some(),
-            healthy: c.is_some()
-                && !paused
-                && rate.unwrap_or(1.0) <= app.engine.config().unhealthy_error_rate,
+            healthy: c.is_some() && !paused && !app.engine.unhealthy(venue.chain),
             paused,
             head: c.map(|c| c.head.number),
             timestamp: c.map(|c| c.timestamp),

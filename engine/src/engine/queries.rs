@@ -65,6 +65,18 @@ impl Engine {
         self.shared.conditions.last().await
     }
 
+    /// `chain`'s RPC error rate over the engine's recent window
+    /// ([`EngineConfig::health_window`](crate::EngineConfig::health_window)), once its drivers
+    /// have looked at the chain twice.
+    pub fn rpc_error_rate(&self, chain: baton_planner::ChainId) -> Option<f64> {
+        self.shared.conditions.health(chain).map(|h| h.error_rate)
+    }
+
+    /// Whether `chain`'s RPC failed too often over the recent window to start new steps on it.
+    pub fn unhealthy(&self, chain: baton_planner::ChainId) -> bool {
+        self.shared.unhealthy(chain)
+    }
+
     /// Sagas newest first, in `state` only when given, at most `limit`.
     pub async fn sagas(&self, state: Option<&str>, limit: i64) -> Result<Vec<SagaSummary>> {
         self.shared.log.summaries(state, limit).await

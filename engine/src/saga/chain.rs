@@ -88,7 +88,7 @@ impl Saga {
             if !comp && U256::from(c.base_fee) > step.timing.fee_ceiling {
                 return Ok(());
             }
-            if c.rpc_error_rate() > self.shared.config.unhealthy_error_rate && c.rpc_calls >= 20 {
+            if self.shared.unhealthy(step.chain) {
                 return Ok(());
             }
             return self.sign_and_send(step, comp, op, 0, None).await;

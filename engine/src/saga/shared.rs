@@ -49,7 +49,7 @@ impl Shared {
         config: EngineConfig,
     ) -> Self {
         Self {
-            conditions: ConditionsCache::new(&chains),
+            conditions: ConditionsCache::new(&chains, config.health_window),
             log,
             chains,
             attester,
@@ -70,6 +70,13 @@ impl Shared {
     /// `chain`'s conditions, from the cache ([`ConditionsCache::get`]).
     pub(crate) async fn conditions(&self, chain: ChainId) -> Result<Conditions> {
         self.conditions.get(chain, self.chains.get(&chain)).await
+    }
+
+    /// Whether `chain`'s RPC has failed too often over the recent window to start new steps on it.
+    pub(crate) fn unhealthy(&self, chain: ChainId) -> bool {
+        self.conditions
+            .health(chain)
+            .is_some_and(|h| h.calls >= 20 && h.error_rate > self.config.unhealthy_error_rate)
     }
 
     /// Whether this engine has an adapter on every chain of `planned`'s steps.

@@ -9,6 +9,7 @@ use baton_engine::Db;
 
 mod anvil;
 mod crash;
+mod health;
 mod layers;
 mod lease;
 mod log;
