@@ -63,6 +63,31 @@ pub(crate) struct Config {
     pub(crate) api_keys: Vec<ApiKeyConfig>,
 }
 
+/// How the server reaches one chain's RPC.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    /// JSON-RPC over HTTP.
+    pub(crate) url: String,
+    /// Calls per second (the adapter's default when unset).
+    pub(crate) requests_per_second: Option<u32>,
+    /// The first block searched for settler events (the adapter's default when unset).
+    pub(crate) logs_from_block: Option<u64>,
+    /// The most blocks one `eth_getLogs` spans (the adapter's default when unset).
+    pub(crate) logs_max_range: Option<u64>,
+}
+
+impl Endpoint {
+    /// `url` with the adapter's defaults (a devnet's chains).
+    pub(crate) fn at(url: String, requests_per_second: Option<u32>) -> Self {
+        Self {
+            url,
+            requests_per_second,
+            logs_from_block: None,
+            logs_max_range: None,
+        }
+    }
+}
+
 /// One chain.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -79,6 +104,10 @@ pub(crate) struct ChainConfig {
     pub(crate) finality_blocks: u32,
     /// Calls per second to the RPC (default 200).
     pub(crate) requests_per_second: Option<u32>,
+    /// The first block searched for settler events: the settlers' deployment block (default 0).
+    pub(crate) logs_from_block: Option<u64>,
+    /// The most blocks one `eth_getLogs` may span at this RPC (default 1,000).
+    pub(crate) logs_max_range: Option<u64>,
     /// Tokens the solver trades.
     pub(crate) tokens: Vec<TokenConfig>,
     /// Pools the solver may swap through.
@@ -169,7 +198,7 @@ pub(crate) struct Resolved {
     /// The saga log.
     pub(crate) database: String,
     /// Per chain: its venue, RPC URL and RPC rate.
-    pub(crate) chains: Vec<(Venue, String, Option<u32>)>,
+    pub(crate) chains: Vec<(Venue, Endpoint)>,
     /// The solver.
     pub(crate) solver: PrivateKeySigner,
     /// The attester.
@@ -216,8 +245,7 @@ impl Config {
             for c in &file.chains {
                 chains.push((
                     baton_engine::liquidity::devnet_venue(c),
-                    c.rpc_url.clone(),
-                    self.devnet_requests_per_second,
+                    Endpoint::at(c.rpc_url.clone(), self.devnet_requests_per_second),
                 ));
             }
             let key = |role: &str| {
@@ -229,7 +257,7 @@ impl Config {
             dev_keys = Some((key("solver")?, key("attester")?));
         }
         for c in self.chains {
-            if chains.iter().any(|(v, _, _)| v.chain.0 == c.id) {
+            if chains.iter().any(|(v, _)| v.chain.0 == c.id) {
                 bail!("chain {} is configured twice", c.id);
             }
             let venue = Venue {
@@ -258,7 +286,15 @@ impl Config {
                     })
                     .collect(),
             };
-            chains.push((venue, c.rpc_url, c.requests_per_second));
+            chains.push((
+                venue,
+                Endpoint {
+                    url: c.rpc_url,
+                    requests_per_second: c.requests_per_second,
+                    logs_from_block: c.logs_from_block,
+                    logs_max_range: c.logs_max_range,
+                },
+            ));
         }
         if chains.is_empty() {
             bail!("no chains: name a devnet file (`devnet = …`) or configure [[chains]]");

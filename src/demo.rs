@@ -57,7 +57,10 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
         chains: file
             .chains
             .iter()
-            .map(|c| (liquidity::devnet_venue(c), c.rpc_url.clone(), None))
+            .map(|c| {
+                let endpoint = crate::config::Endpoint::at(c.rpc_url.clone(), None);
+                (liquidity::devnet_venue(c), endpoint)
+            })
             .collect(),
         solver: DEV_KEYS[SOLVER].parse()?,
         attester: DEV_KEYS[ATTESTER].parse()?,

@@ -64,7 +64,8 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
     let mut adapters: Vec<Arc<dyn ChainAdapter>> = Vec::new();
     let mut venues = Vec::new();
     let mut settings = config.settings;
-    for (venue, url, rps) in config.chains {
+    for (venue, endpoint) in config.chains {
+        let url = &endpoint.url;
         settings.rpc_urls.insert(venue.chain, url.clone());
         let mut evm = EvmConfig::new(
             venue.chain,
@@ -72,8 +73,17 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
                 .with_context(|| format!("chain {}: RPC URL {url:?}", venue.chain))?,
             venue.settlers,
         );
-        if let Some(rps) = rps.and_then(std::num::NonZeroU32::new) {
+        if let Some(rps) = endpoint
+            .requests_per_second
+            .and_then(std::num::NonZeroU32::new)
+        {
             evm.requests_per_second = rps;
+        }
+        if let Some(from) = endpoint.logs_from_block {
+            evm.logs_from_block = from;
+        }
+        if let Some(max) = endpoint.logs_max_range {
+            evm.logs_max_range = max.max(1);
         }
         let adapter: Arc<dyn ChainAdapter> = Arc::new(EvmAdapter::new(evm, config.solver.clone())?);
         let approved = liquidity::approve_inventory(adapter.as_ref(), &venue)

@@ -160,7 +160,8 @@ impl DevnetWorld {
         })
     }
 
-    fn node(&self, chain: ChainId) -> &DevnetChain {
+    /// The node of `chain` (its URL, settlers and accounts), to reach it other ways.
+    pub fn node(&self, chain: ChainId) -> &DevnetChain {
         self.devnet
             .chains
             .iter()

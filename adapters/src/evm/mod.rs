@@ -24,20 +24,22 @@ use alloy::network::{ReceiptResponse, TransactionBuilder};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::client::RpcClient;
-use alloy::rpc::types::{Filter, TransactionRequest};
+use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::{self, Url};
 use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 use baton_planner::{ChainId, OrderId};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+mod events;
+
 use crate::abi::{self, Settlers};
 use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Refusal, Result};
 use crate::nonce::NonceCounter;
 use crate::port::{
-    BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, EventAt, Evidence, Inclusion,
-    Reserves, SignedTx, TxRequest, TxStatus,
+    BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, Evidence, Inclusion, Reserves,
+    SignedTx, TxRequest, TxStatus,
 };
 
 /// How an [`EvmAdapter`] reaches its chain.
@@ -57,8 +59,11 @@ pub struct EvmConfig {
     pub backoff: Duration,
     /// Time allowed to one HTTP request.
     pub timeout: Duration,
-    /// The first block searched for settler events.
+    /// The first block searched for settler events: the settlers' deployment block (or any
+    /// block before it).
     pub logs_from_block: u64,
+    /// The most blocks one `eth_getLogs` spans (hosted providers refuse more, e.g. 1,000).
+    pub logs_max_range: u64,
 }
 
 impl EvmConfig {
@@ -73,6 +78,7 @@ impl EvmConfig {
             backoff: Duration::from_millis(50),
             timeout: Duration::from_secs(10),
             logs_from_block: 0,
+            logs_max_range: 1_000,
         }
     }
 }
@@ -132,6 +138,7 @@ pub struct EvmAdapter {
     calls: AtomicU64,
     errors: AtomicU64,
     latency_us: AtomicU64,
+    events: tokio::sync::Mutex<events::EventIndex>,
 }
 
 impl EvmAdapter {
@@ -151,6 +158,7 @@ impl EvmAdapter {
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
+            events: tokio::sync::Mutex::default(),
         })
     }
 
@@ -392,25 +400,9 @@ impl ChainAdapter for EvmAdapter {
 
     fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
         Box::pin(async move {
-            let settlers = self.config.settlers;
-            let filter = Filter::new()
-                .address(vec![settlers.origin, settlers.destination])
-                .topic1(order.0)
-                .from_block(self.config.logs_from_block);
-            let logs = self
-                .rpc("reading events", || self.provider.get_logs(&filter))
-                .await?;
-            let located = logs.iter().filter_map(|l| {
-                let at = EventAt {
-                    block: BlockRef {
-                        number: l.block_number?,
-                        hash: l.block_hash?,
-                    },
-                    tx: l.transaction_hash?,
-                };
-                Some((&l.inner, at))
-            });
-            Ok(abi::evidence(order, &settlers, located))
+            let logs = self.settler_events(order).await?;
+            let located = logs.iter().map(|(log, at)| (log, *at));
+            Ok(abi::evidence(order, &self.config.settlers, located))
         })
     }
 

@@ -1,0 +1,151 @@
+//! Settler events on a chain with a long history, read through a proxy that answers like a hosted
+//! provider: `eth_getLogs` over more than 1,000 blocks is refused (`-32005 query exceeds max block
+//! range`). The adapter reads in ranges within the cap from the settlers' deployment block, and
+//! reads the old blocks only once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use alloy::primitives::B256;
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use axum::response::Response;
+use baton_adapters::conformance::{DevnetWorld, Harness, open_fill_settle};
+use baton_adapters::contracts::DestinationSettler;
+use baton_adapters::devnet::{DevnetChain, SOLVER};
+use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::port::ChainAdapter;
+use baton_planner::{ChainId, OrderId};
+use serde_json::{Value, json};
+
+/// A proxy that refuses `eth_getLogs` spanning more than `cap` blocks, and counts the others.
+struct Capped {
+    url: alloy::transports::http::reqwest::Url,
+    get_logs: Arc<AtomicU64>,
+    widest: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Capped {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn block_number(v: &Value, head: u64) -> u64 {
+    match v.as_str() {
+        Some(s) if s.starts_with("0x") => u64::from_str_radix(&s[2..], 16).unwrap(),
+        Some("earliest") => 0,
+        _ => head,
+    }
+}
+
+async fn capped(node: &DevnetChain, cap: u64) -> Capped {
+    let upstream = node.rpc_url().clone();
+    let provider = node.provider.clone();
+    let client = alloy::transports::http::reqwest::Client::new();
+    let get_logs = Arc::new(AtomicU64::new(0));
+    let widest = Arc::new(AtomicU64::new(0));
+    let (calls, wide) = (get_logs.clone(), widest.clone());
+    let app = axum::Router::new().fallback(move |body: String| {
+        let (client, upstream, provider, calls, wide) = (
+            client.clone(),
+            upstream.clone(),
+            provider.clone(),
+            calls.clone(),
+            wide.clone(),
+        );
+        async move {
+            let request: Value = serde_json::from_str(&body).unwrap();
+            let answer = if request["method"] == "eth_getLogs" {
+                let filter = &request["params"][0];
+                let head = provider.get_block_number().await.unwrap();
+                let from = block_number(&filter["fromBlock"], head);
+                let to = block_number(&filter["toBlock"], head);
+                let span = to.saturating_sub(from) + 1;
+                if span > cap {
+                    Some(json!({ "jsonrpc": "2.0", "id": request["id"], "error": {
+                        "code": -32005, "message": format!("query exceeds max block range {cap}") } }))
+                } else {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    wide.fetch_max(span, Ordering::SeqCst);
+                    None
+                }
+            } else {
+                None
+            };
+            let text = match answer {
+                Some(refused) => refused.to_string(),
+                None => client
+                    .post(upstream)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap(),
+            };
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(text))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Capped {
+        url,
+        get_logs,
+        widest,
+        task,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settler_events_are_read_within_a_providers_range_cap_and_old_blocks_once() {
+    let world = DevnetWorld::start().await.unwrap();
+    let [_, destination] = world.chains();
+    // A long history before the order: 5,000 blocks.
+    world.mine(destination, 5_000).await.unwrap();
+    open_fill_settle(&world).await;
+    // The fill sinks below the depth at which the adapter keeps what it read.
+    world.mine(destination, 100).await.unwrap();
+    let node = world.node(destination);
+
+    // The order's id, from the node itself (no cap there).
+    let filled = node
+        .provider
+        .get_logs(
+            &Filter::new()
+                .address(node.destination_settler)
+                .event_signature(DestinationSettler::Filled::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    let order = OrderId(B256::from(filled[0].inner.topics()[1]));
+
+    let proxy = capped(node, 1_000).await;
+    let mut config = EvmConfig::new(ChainId(node.chain_id), proxy.url.clone(), node.settlers());
+    config.max_retries = 0;
+    let adapter = EvmAdapter::new(config, node.signer(SOLVER)).unwrap();
+    let evidence = adapter.evidence(order).await.unwrap();
+    assert_eq!(evidence.fills.len(), 1, "{evidence:?}");
+    assert!(proxy.widest.load(Ordering::SeqCst) <= 1_000);
+    let first = proxy.get_logs.load(Ordering::SeqCst);
+    assert!(first >= 5, "5,100 blocks in ranges of 1,000: {first} reads");
+
+    // Looking again reads only the recent blocks.
+    let again = adapter.evidence(order).await.unwrap();
+    assert_eq!(again, evidence);
+    let more = proxy.get_logs.load(Ordering::SeqCst) - first;
+    assert!(more <= 2, "{more} reads the second time");
+}
