@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use baton_adapters::AdapterError;
 use baton_adapters::conformance::FEES;
 use baton_adapters::devnet::{Devnet, DevnetChain, SOLVER};
@@ -17,7 +17,7 @@ use baton_adapters::port::{ChainAdapter, Op, TxRequest, TxStatus};
 use baton_planner::ChainId;
 use serde_json::json;
 
-use crate::anvil;
+use crate::{Proxy, anvil, proxy};
 
 fn transfer(token: Address, to: Address, amount: u64) -> TxRequest {
     TxRequest::new(
@@ -91,68 +91,30 @@ async fn conditions_report_base_fee_observed_block_time_and_rpc_health() {
     assert_eq!(adapter.conditions().await.unwrap().base_fee, 77_000_000_000);
 }
 
-/// A proxy in front of a node that answers the first `failures` requests with the given HTTP
-/// statuses (in turn), then forwards.
+/// A proxy in front of a node that answers the first requests with the given HTTP statuses (in
+/// turn), then forwards; counts what it forwarded.
 struct Flaky {
-    url: alloy::transports::http::reqwest::Url,
+    proxy: Proxy,
     forwarded: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Flaky {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 async fn flaky(node: &DevnetChain, statuses: Vec<StatusCode>) -> Flaky {
-    let upstream = node.rpc_url().clone();
     let seen = Arc::new(AtomicUsize::new(0));
     let forwarded = Arc::new(AtomicUsize::new(0));
-    let client = alloy::transports::http::reqwest::Client::new();
-    let (seen2, fwd2) = (seen.clone(), forwarded.clone());
-    let app = axum::Router::new().fallback(move |body: String| {
-        let (client, upstream, seen, fwd, statuses) = (
-            client.clone(),
-            upstream.clone(),
-            seen2.clone(),
-            fwd2.clone(),
-            statuses.clone(),
-        );
+    let fwd = forwarded.clone();
+    let proxy = proxy(node, move |_body| {
+        let (seen, fwd, statuses) = (seen.clone(), fwd.clone(), statuses.clone());
         async move {
             let n = seen.fetch_add(1, Ordering::SeqCst);
             if let Some(status) = statuses.get(n) {
-                return (*status, "try again later").into_response();
+                return Some((*status, "try again later").into_response());
             }
             fwd.fetch_add(1, Ordering::SeqCst);
-            let answer = client
-                .post(upstream)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            Response::builder()
-                .header("content-type", "application/json")
-                .body(axum::body::Body::from(answer))
-                .unwrap()
+            None
         }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap())
-        .parse()
-        .unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    Flaky {
-        url,
-        forwarded,
-        task,
-    }
+    })
+    .await;
+    Flaky { proxy, forwarded }
 }
 
 fn through(
@@ -181,7 +143,7 @@ async fn retryable_failures_are_retried_and_others_are_not() {
         ],
     )
     .await;
-    let adapter = through(node, proxy.url.clone(), 4);
+    let adapter = through(node, proxy.proxy.url.clone(), 4);
     let head = adapter.head().await.unwrap();
     assert_eq!(head, node.adapter(SOLVER).unwrap().head().await.unwrap());
     let c = adapter.conditions().await.unwrap();
@@ -190,7 +152,7 @@ async fn retryable_failures_are_retried_and_others_are_not() {
 
     // Too few retries: the failure comes back as a chain error, having tried 1 + 1 times.
     let proxy = flaky(node, vec![StatusCode::SERVICE_UNAVAILABLE; 3]).await;
-    let adapter = through(node, proxy.url.clone(), 1);
+    let adapter = through(node, proxy.proxy.url.clone(), 1);
     assert!(matches!(
         adapter.head().await,
         Err(AdapterError::Chain { .. })
@@ -199,7 +161,7 @@ async fn retryable_failures_are_retried_and_others_are_not() {
 
     // A 400 is not retryable: one attempt, then the error.
     let proxy = flaky(node, vec![StatusCode::BAD_REQUEST]).await;
-    let adapter = through(node, proxy.url.clone(), 4);
+    let adapter = through(node, proxy.proxy.url.clone(), 4);
     assert!(adapter.head().await.is_err());
     assert_eq!(adapter.conditions().await.unwrap().rpc_errors, 1);
     assert_eq!(
@@ -215,7 +177,11 @@ async fn calls_to_one_endpoint_share_its_rate_limit() {
     let node = &devnet.chains[0];
     // A proxy gives this test an endpoint URL of its own (limiters are per URL, process-wide).
     let proxy = flaky(node, Vec::new()).await;
-    let mut config = EvmConfig::new(ChainId(node.chain_id), proxy.url.clone(), node.settlers());
+    let mut config = EvmConfig::new(
+        ChainId(node.chain_id),
+        proxy.proxy.url.clone(),
+        node.settlers(),
+    );
     config.requests_per_second = NonZeroU32::new(10).unwrap();
     let a = EvmAdapter::new(config.clone(), node.signer(SOLVER)).unwrap();
     let b = EvmAdapter::new(config, node.signer(SOLVER)).unwrap();

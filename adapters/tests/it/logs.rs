@@ -19,18 +19,14 @@ use baton_adapters::port::ChainAdapter;
 use baton_planner::{ChainId, OrderId};
 use serde_json::{Value, json};
 
-/// A proxy that refuses `eth_getLogs` spanning more than `cap` blocks, and counts the others.
+use crate::{Proxy, proxy};
+
+/// A proxy that refuses `eth_getLogs` spanning more than `cap` blocks, as hosted providers do,
+/// and counts the others and the widest.
 struct Capped {
-    url: alloy::transports::http::reqwest::Url,
+    proxy: Proxy,
     get_logs: Arc<AtomicU64>,
     widest: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Capped {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn block_number(v: &Value, head: u64) -> u64 {
@@ -42,70 +38,42 @@ fn block_number(v: &Value, head: u64) -> u64 {
 }
 
 async fn capped(node: &DevnetChain, cap: u64) -> Capped {
-    let upstream = node.rpc_url().clone();
     let provider = node.provider.clone();
-    let client = alloy::transports::http::reqwest::Client::new();
     let get_logs = Arc::new(AtomicU64::new(0));
     let widest = Arc::new(AtomicU64::new(0));
     let (calls, wide) = (get_logs.clone(), widest.clone());
-    let app = axum::Router::new().fallback(move |body: String| {
-        let (client, upstream, provider, calls, wide) = (
-            client.clone(),
-            upstream.clone(),
-            provider.clone(),
-            calls.clone(),
-            wide.clone(),
-        );
+    let proxy = proxy(node, move |body: String| {
+        let (provider, calls, wide) = (provider.clone(), calls.clone(), wide.clone());
         async move {
-            let request: Value = serde_json::from_str(&body).unwrap();
-            let answer = if request["method"] == "eth_getLogs" {
-                let filter = &request["params"][0];
-                let head = provider.get_block_number().await.unwrap();
-                let from = block_number(&filter["fromBlock"], head);
-                let to = block_number(&filter["toBlock"], head);
-                let span = to.saturating_sub(from) + 1;
-                if span > cap {
-                    Some(json!({ "jsonrpc": "2.0", "id": request["id"], "error": {
-                        "code": -32005, "message": format!("query exceeds max block range {cap}") } }))
-                } else {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    wide.fetch_max(span, Ordering::SeqCst);
-                    None
-                }
-            } else {
-                None
-            };
-            let text = match answer {
-                Some(refused) => refused.to_string(),
-                None => client
-                    .post(upstream)
+            let request: Value = serde_json::from_str(&body).ok()?;
+            if request["method"] != "eth_getLogs" {
+                return None;
+            }
+            let filter = &request["params"][0];
+            let head = provider.get_block_number().await.unwrap();
+            let span = block_number(&filter["toBlock"], head)
+                .saturating_sub(block_number(&filter["fromBlock"], head))
+                + 1;
+            if span <= cap {
+                calls.fetch_add(1, Ordering::SeqCst);
+                wide.fetch_max(span, Ordering::SeqCst);
+                return None;
+            }
+            let refused = json!({ "jsonrpc": "2.0", "id": request["id"], "error": {
+                "code": -32005, "message": format!("query exceeds max block range {cap}") } });
+            Some(
+                Response::builder()
                     .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
+                    .body(axum::body::Body::from(refused.to_string()))
                     .unwrap(),
-            };
-            Response::builder()
-                .header("content-type", "application/json")
-                .body(axum::body::Body::from(text))
-                .unwrap()
+            )
         }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap())
-        .parse()
-        .unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    })
+    .await;
     Capped {
-        url,
+        proxy,
         get_logs,
         widest,
-        task,
     }
 }
 
@@ -134,7 +102,11 @@ async fn settler_events_are_read_within_a_providers_range_cap_and_old_blocks_onc
     let order = OrderId(B256::from(filled[0].inner.topics()[1]));
 
     let proxy = capped(node, 1_000).await;
-    let mut config = EvmConfig::new(ChainId(node.chain_id), proxy.url.clone(), node.settlers());
+    let mut config = EvmConfig::new(
+        ChainId(node.chain_id),
+        proxy.proxy.url.clone(),
+        node.settlers(),
+    );
     config.max_retries = 0;
     let adapter = EvmAdapter::new(config, node.signer(SOLVER)).unwrap();
     let evidence = adapter.evidence(order).await.unwrap();

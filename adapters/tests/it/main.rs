@@ -39,3 +39,57 @@ pub fn now() -> u32 {
         .unwrap()
         .as_secs() as u32
 }
+
+/// A JSON-RPC proxy in front of a node, as a provider stands between a client and its nodes:
+/// `intercept` sees each request's body and may answer it itself; the others are forwarded. Stops
+/// when dropped.
+pub struct Proxy {
+    pub url: alloy::transports::http::reqwest::Url,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A [`Proxy`] in front of `node`.
+pub async fn proxy<F, Fut>(node: &baton_adapters::devnet::DevnetChain, intercept: F) -> Proxy
+where
+    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<axum::response::Response>> + Send,
+{
+    let upstream = node.rpc_url().clone();
+    let client = alloy::transports::http::reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |body: String| {
+        let (client, upstream, intercept) = (client.clone(), upstream.clone(), intercept.clone());
+        async move {
+            if let Some(answer) = intercept(body.clone()).await {
+                return answer;
+            }
+            let text = client
+                .post(upstream)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            axum::response::Response::builder()
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(text))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Proxy { url, task }
+}
