@@ -162,6 +162,33 @@ impl EvmAdapter {
         })
     }
 
+    /// The gas limit of `call`: the node's estimate against the latest block (not the pending one:
+    /// a replacement must not be estimated on the state of the transaction it replaces) with half
+    /// more and 20,000 as margin (a storage slot another transaction empties or fills first costs
+    /// up to 20,000 more), at most `cap` (the op's bound); `cap` itself when the node cannot
+    /// estimate it (it would revert now: it is sent anyway, and its revert is recorded).
+    async fn gas_for(&self, call: &abi::EvmCall, cap: u64) -> u64 {
+        let request = TransactionRequest::default()
+            .from(self.signer.address())
+            .to(call.to)
+            .value(call.value)
+            .input(call.data.clone().into());
+        match self
+            .rpc("estimating gas", || {
+                self.provider
+                    .estimate_gas(request.clone())
+                    .block(BlockId::latest())
+            })
+            .await
+        {
+            Ok(estimate) => estimate
+                .saturating_add(estimate / 2)
+                .saturating_add(20_000)
+                .min(cap),
+            Err(_) => cap,
+        }
+    }
+
     /// Runs one RPC call under the endpoint's rate limit, retrying retryable failures with
     /// backoff; counts every attempt, failure and latency for [`ChainAdapter::conditions`].
     async fn rpc<T, E, F>(&self, what: &str, call: impl Fn() -> F) -> Result<T>
@@ -413,7 +440,9 @@ impl ChainAdapter for EvmAdapter {
                 None => self.take_nonce().await?,
             };
             let call = abi::encode(&tx.op, &self.config.settlers);
-            abi::sign(&self.signer, self.config.chain, nonce, call, &tx.fees)
+            let mut fees = tx.fees;
+            fees.gas_limit = self.gas_for(&call, fees.gas_limit).await;
+            abi::sign(&self.signer, self.config.chain, nonce, call, &fees)
         })
     }
 

@@ -197,3 +197,55 @@ async fn calls_to_one_endpoint_share_its_rate_limit() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn gas_comes_from_the_nodes_estimate_within_the_ops_bound() {
+    use alloy::consensus::{Transaction, TxEnvelope};
+    use alloy::eips::Decodable2718;
+
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let chain = &devnet.chains[0];
+    let adapter = chain.adapter(SOLVER).unwrap();
+    let usdc = chain.tokens["USDC"];
+    let gas = |tx: &baton_adapters::port::SignedTx| {
+        TxEnvelope::decode_2718(&mut tx.raw.as_ref())
+            .unwrap()
+            .gas_limit()
+    };
+
+    // A transfer: the estimate and its margin, under the op's bound, and enough.
+    let tx = adapter
+        .prepare(transfer(usdc, chain.account(4), 7))
+        .await
+        .unwrap();
+    let limit = gas(&tx);
+    assert!(
+        limit < FEES.gas_limit * 2 / 3,
+        "{limit} of {}",
+        FEES.gas_limit
+    );
+    adapter.broadcast(&tx).await.unwrap();
+    let used = loop {
+        if let TxStatus::Included(inc) = adapter.status(&tx, None).await.unwrap() {
+            assert!(inc.success, "{:?}", inc.revert_reason);
+            break inc.gas_used;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        used < limit && limit <= used + used / 2 + 20_000,
+        "used {used} of {limit}"
+    );
+
+    // One the node cannot estimate (it would revert: more than the solver holds): the bound.
+    let too_much = TxRequest::new(
+        Op::Transfer {
+            token: usdc,
+            to: chain.account(4),
+            amount: U256::MAX,
+        },
+        FEES,
+    );
+    let tx = adapter.prepare(too_much).await.unwrap();
+    assert_eq!(gas(&tx), FEES.gas_limit);
+}
