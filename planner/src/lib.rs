@@ -13,7 +13,7 @@
 //! - [`amm`]: exact constant-product maths.
 //! - [`graph`]: the [`LiquidityGraph`] (petgraph) over (chain, token) nodes.
 //! - [`route`]: route search, valuation and splitting.
-//! - [`step`], [`plan`]: steps with compensations and timing; the checked [`Plan`].
+//! - [`step`], [`mod@plan`]: steps with compensations and timing; the checked [`Plan`].
 //! - [`planner`]: [`plan()`], which ties them together, and its knobs ([`PlannerConfig`]);
 //!   [`patch`]: a change to those knobs ([`ConfigPatch`]), as operators try and resume with.
 //! - [`describe`]: a plan as text (whole, or its steps as a list).

@@ -19,14 +19,14 @@
 //!
 //! ## Layout
 //! - [`run`]: [`replay()`], one replay from start to end.
-//! - [`recorded`] (private): the saga's transactions as its log records them.
-//! - [`fork`] (private): the anvil forks' lifecycle; `blocks` (private): the original blocks,
+//! - `recorded` (private): the saga's transactions as its log records them.
+//! - `fork` (private): the anvil forks' lifecycle; `blocks` (private): the original blocks,
 //!   made again on the forks.
 //! - `compare` (private): each transaction's result on its fork against the log; `trace`
 //!   (private): call traces decoded with the fixtures' ABIs.
 //! - [`trial`]: trying a change ([`Trial`]); [`resume`]: whether a held saga is resumed with it
 //!   ([`resume_after_trial`]).
-//! - [`report`]: what a replay finds ([`Report`]); [`render`]: the report as text.
+//! - [`report`]: what a replay finds ([`Report`]); [`render()`]: the report as text.
 //! - [`error`]: the error type, [`ReplayError`].
 //!
 //! Depends on the engine (the saga log, the engine a trial runs), the adapters and the planner;

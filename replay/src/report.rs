@@ -1,6 +1,6 @@
 //! What a replay reports: each saga transaction's result in the log and on the fork, the first
 //! divergence, the failing step with its trace, the forks, and the trial and resume when asked for.
-//! The API answers with it as JSON and the CLI prints it ([`crate::render`]).
+//! The API answers with it as JSON and the CLI prints it ([`crate::render()`]).
 
 use alloy::primitives::B256;
 use baton_engine::{Outcome, SagaId};

@@ -110,7 +110,7 @@ impl Engine {
         Ok((stored, state))
     }
 
-    /// Resumes a saga held for an operator (see [`EngineConfig::hold_for_operator`]) with
+    /// Resumes a saga held for an operator (see [`crate::EngineConfig::hold_for_operator`]) with
     /// `change`, on behalf of `by`: re-plans the intent over `snapshot` (the chains' liquidity
     /// now) with the saga's knobs changed, checks that the plan still has the user's signed
     /// orders and keeps every done step as it was, logs the decision (`Resumed`, and the operator
