@@ -70,7 +70,7 @@ fn forget(registry: &Weak<Tasks>, id: SagaId) {
 }
 
 /// Whether a driver that stopped with `e` is started again: only when the database failed under
-/// it. The others end the saga's task: another instance drives it (`LeaseLost`, `LeaseHeld`), the
+/// it (a query, or a batch of appends). The others end the saga's task: another instance drives it (`LeaseLost`, `LeaseHeld`), the
 /// log's writer is gone (the engine is stopping), its admission never committed, or a crash was
 /// injected (tests).
 fn restarts_after(e: &EngineError) -> bool {
@@ -88,6 +88,7 @@ async fn supervise(
     let mut driver = saga;
     let mut backoff = RESTART_MIN;
     loop {
+        let ran = std::time::Instant::now();
         let why = match AssertUnwindSafe(driver.run()).catch_unwind().await {
             Ok(Ok(outcome)) => return Ok(outcome),
             Ok(Err(e)) if !restarts_after(&e) => return Err(e),
@@ -98,6 +99,11 @@ async fn supervise(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .map_or_else(|| "it panicked".to_owned(), |m| format!("it panicked: {m}")),
         };
+        // A driver that ran a good while before it stopped starts again soon: the backoff is for
+        // failures that come back at once.
+        if ran.elapsed() > RESTART_MAX {
+            backoff = RESTART_MIN;
+        }
         warn!(saga = %id, %why, ?backoff, "the saga's driver stopped; restarting it");
         driver = loop {
             tokio::time::sleep(backoff).await;
