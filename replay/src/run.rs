@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use baton_engine::{EngineError, SagaId, SagaInput, SagaLog};
+use baton_engine::{EngineError, SagaId, SagaLog};
 use baton_planner::ChainId;
 
 use crate::blocks::{make_again, original_blocks};
@@ -28,9 +28,9 @@ pub async fn replay(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Report> {
     let started = Instant::now();
-    let body = log.input(saga).await?.ok_or(EngineError::NotFound(saga))?;
-    let events = log.events(saga).await?;
-    let (input, _) = SagaInput::running(saga, &body, events.iter().map(|e| &e.event))?;
+    let (input, events, _) = baton_engine::saga::input::stored(log, saga)
+        .await?
+        .ok_or(EngineError::NotFound(saga))?;
     let plan = input.plan_stored()?.plan;
     let txs = recorded(&events);
     if txs.is_empty() {

@@ -194,6 +194,16 @@ impl Api {
         baton_api::wallet::sign_quote(&quote.body, signer).unwrap()
     }
 
+    /// The world's user's intent `nonce` quoted, signed and submitted as the dApp: its id.
+    pub async fn submitted(&self, nonce: u64) -> String {
+        let signed = self
+            .quote_and_sign(&self.intent(nonce), &self.world.user)
+            .await;
+        let accepted = self.submit(&signed, None).await;
+        assert_eq!(accepted.status, 202, "{}", accepted.body);
+        accepted.body["intent_id"].as_str().unwrap().to_owned()
+    }
+
     /// Submits signed orders, with an `Idempotency-Key` when given.
     pub async fn submit(&self, signed: &Value, key: Option<&str>) -> Answer {
         let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();

@@ -7,11 +7,7 @@ use crate::Api;
 async fn a_scrape_makes_no_rpc_call() {
     let api = Api::new().await;
     let user = api.world.user.clone();
-    let signed = api.quote_and_sign(&api.intent(1), &user).await;
-    let id = api.submit(&signed, None).await.body["intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = api.submitted(1).await;
     api.view_until(&id, |v| v["status"] == "completed").await;
 
     let chain = api.world.origin.adapter(user);

@@ -53,11 +53,7 @@ async fn the_document_lists_every_endpoint_and_every_error_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_intents_view_has_the_fields_its_schema_names() {
     let api = Api::new().await;
-    let user = api.world.user.clone();
-    let signed = api.quote_and_sign(&api.intent(1), &user).await;
-    let accepted = api.submit(&signed, None).await;
-    assert_eq!(accepted.status, 202, "{}", accepted.body);
-    let id = accepted.body["intent_id"].as_str().unwrap().to_owned();
+    let id = api.submitted(1).await;
     let view = api.view_until(&id, |v| v["status"] == "completed").await;
     let doc = api.call("GET", "/openapi.json", None, None).await.body;
     let schemas = &doc["components"]["schemas"];

@@ -14,12 +14,7 @@ async fn event_streams_are_capped_per_key() {
         ..baton_api::Settings::default()
     })
     .await;
-    let user = api.world.user.clone();
-    let signed = api.quote_and_sign(&api.intent(1), &user).await;
-    let id = api.submit(&signed, None).await.body["intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = api.submitted(1).await;
     let open = |key: &'static str| {
         let request = Request::get(format!("/v1/intents/{id}/events"))
             .header("authorization", format!("Bearer {key}"))

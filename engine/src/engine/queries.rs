@@ -19,13 +19,7 @@ impl Engine {
         &self,
         saga: SagaId,
     ) -> Result<Option<(SagaInput, Vec<StoredEvent>, SagaState)>> {
-        let Some(body) = self.shared.log.input(saga).await? else {
-            return Ok(None);
-        };
-        let events = self.shared.log.events(saga).await?;
-        let (input, _) = SagaInput::running(saga, &body, events.iter().map(|e| &e.event))?;
-        let state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
-        Ok(Some((input, events, state)))
+        crate::saga::input::stored(&self.shared.log, saga).await
     }
 
     /// Saga `saga` as it stands (status, outcome, every step with its chain's confirmations), or

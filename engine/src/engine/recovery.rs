@@ -12,9 +12,10 @@ use super::supervise::{self, Tasks};
 use crate::control;
 use crate::error::{EngineError, Result};
 use crate::event::SagaId;
+use crate::log::Unfinished;
 use crate::log::reserve;
 use crate::now_ms;
-use crate::saga::input::SagaInput;
+use crate::saga::input::{Planned, SagaInput};
 use crate::saga::shared::Shared;
 use crate::saga::state::SagaState;
 
@@ -51,21 +52,7 @@ impl Engine {
             let tail = rest.split_off(rest.len().min(chunk));
             let part = std::mem::replace(&mut rest, tail);
             planning.push(tokio::task::spawn_blocking(move || {
-                part.into_iter()
-                    .map(|u| {
-                        let (id, events) = (u.id, u.events);
-                        let (input, started) =
-                            SagaInput::running(id, &u.body, events.iter().map(|(_, e)| e))?;
-                        let planned = input.plan_stored()?;
-                        if started.is_some_and(|h| h != planned.hash) {
-                            return Err(EngineError::Corrupt(format!(
-                                "saga {id}: re-planning gave another plan than the one it started with"
-                            )));
-                        }
-                        let state = SagaState::from_events(events.iter().map(|(seq, e)| (*seq, e)));
-                        Ok((id, planned, state, u.created_ms))
-                    })
-                    .collect::<Result<Vec<_>>>()
+                part.into_iter().map(resumable).collect::<Result<Vec<_>>>()
             }));
         }
         let mut ready = Vec::with_capacity(ids.len());
@@ -145,15 +132,28 @@ async fn claim(shared: &Arc<Shared>, tasks: &Arc<Tasks>) -> Result<usize> {
         if driven || shared.is_stopped_for_operator(u.id) {
             continue;
         }
-        let (input, started) = SagaInput::running(u.id, &u.body, u.events.iter().map(|(_, e)| e))?;
-        let planned = input.plan_stored()?;
-        if started.is_some_and(|h| h != planned.hash) {
-            tracing::warn!(saga = %u.id, "re-planning gave another plan than the one it started with; not claimed");
-            continue;
+        match resumable(u) {
+            Ok((id, planned, state, created_ms)) => {
+                supervise::spawn(shared, tasks, id, planned, state, created_ms, None);
+                claimed += 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "a lapsed saga was not claimed"),
         }
-        let state = SagaState::from_events(u.events.iter().map(|(seq, e)| (*seq, e)));
-        supervise::spawn(shared, tasks, u.id, planned, state, u.created_ms, None);
-        claimed += 1;
     }
     Ok(claimed)
+}
+
+/// An unfinished saga ready to drive: its plan re-made from its stored input and checked against
+/// the hash it started with, and its state folded from its events.
+fn resumable(u: Unfinished) -> Result<(SagaId, Planned, SagaState, i64)> {
+    let (input, started) = SagaInput::running(u.id, &u.body, u.events.iter().map(|(_, e)| e))?;
+    let planned = input.plan_stored()?;
+    if started.is_some_and(|h| h != planned.hash) {
+        return Err(EngineError::Corrupt(format!(
+            "saga {}: re-planning gave another plan than the one it started with",
+            u.id
+        )));
+    }
+    let state = SagaState::from_events(u.events.iter().map(|(seq, e)| (*seq, e)));
+    Ok((u.id, planned, state, u.created_ms))
 }

@@ -16,7 +16,7 @@ use tracing::{Instrument, info_span, warn};
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent, SagaId};
 use crate::saga::Saga;
-use crate::saga::input::{Planned, SagaInput};
+use crate::saga::input::Planned;
 use crate::saga::shared::Shared;
 use crate::saga::state::SagaState;
 
@@ -136,14 +136,9 @@ async fn restarted(
     why: &str,
     created_ms: i64,
 ) -> Result<Restart> {
-    let body = shared
-        .log
-        .input(id)
+    let (input, _, mut state) = crate::saga::input::stored(&shared.log, id)
         .await?
         .ok_or(EngineError::NotFound(id))?;
-    let events = shared.log.events(id).await?;
-    let (input, _) = SagaInput::running(id, &body, events.iter().map(|e| &e.event))?;
-    let mut state = SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
     if state.completed {
         let outcome = state
             .outcome

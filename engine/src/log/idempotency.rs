@@ -86,13 +86,8 @@ impl SagaLog {
     }
 
     /// Records `key_name` as the submitter of `saga` at `now_ms` unless one is recorded (the first
-    /// submitter keeps it); returns the submitter.
-    pub async fn record_submitter(
-        &self,
-        saga: SagaId,
-        key_name: &str,
-        now_ms: i64,
-    ) -> Result<String> {
+    /// submitter keeps it).
+    pub async fn record_submitter(&self, saga: SagaId, key_name: &str, now_ms: i64) -> Result<()> {
         with_pool!(self.db(), pool => {
             sqlx::query(
                 "INSERT INTO intent_submitters (intent_id, key_name, created_ms) \
@@ -104,7 +99,7 @@ impl SagaLog {
             .execute(pool)
             .await?;
         });
-        Ok(self.submitter(saga).await?.unwrap_or_default())
+        Ok(())
     }
 
     /// The API key that submitted `saga`, if it came through the API.

@@ -155,3 +155,25 @@ impl SagaInput {
             .map_err(|e| invalid(format!("plan: {e}")))
     }
 }
+
+/// A saga as its log has it — the input it runs (the latest `Resumed` one, else the admitted one),
+/// its events, and its state folded from them — or `None` when it is not in the log.
+pub async fn stored(
+    log: &crate::log::SagaLog,
+    saga: SagaId,
+) -> Result<
+    Option<(
+        SagaInput,
+        Vec<crate::log::StoredEvent>,
+        crate::saga::state::SagaState,
+    )>,
+> {
+    let Some(body) = log.input(saga).await? else {
+        return Ok(None);
+    };
+    let events = log.events(saga).await?;
+    let (input, _) = SagaInput::running(saga, &body, events.iter().map(|e| &e.event))?;
+    let state =
+        crate::saga::state::SagaState::from_events(events.iter().map(|e| (e.seq, &e.event)));
+    Ok(Some((input, events, state)))
+}
