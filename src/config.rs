@@ -58,6 +58,10 @@ pub(crate) struct Config {
     pub(crate) claim_every_secs: Option<u64>,
     /// Seconds over which a chain's RPC error rate is judged (default 60).
     pub(crate) health_window_secs: Option<u64>,
+    /// On PostgreSQL, where instances share the solver's nonces: seconds after which a nonce
+    /// handed out to an instance that never logged its transaction is handed out again, or plugged
+    /// (default 10).
+    pub(crate) nonce_claim_secs: Option<u64>,
     /// API keys.
     #[serde(default)]
     pub(crate) api_keys: Vec<ApiKeyConfig>,
@@ -209,6 +213,8 @@ pub(crate) struct Resolved {
     pub(crate) settings: baton_api::Settings,
     /// Engine knobs.
     pub(crate) engine: baton_engine::EngineConfig,
+    /// How long a shared nonce stays with the instance it was handed to, unlogged.
+    pub(crate) nonce_claim: std::time::Duration,
 }
 
 impl Config {
@@ -366,6 +372,7 @@ impl Config {
                     ..defaults
                 }
             },
+            nonce_claim: std::time::Duration::from_secs(self.nonce_claim_secs.unwrap_or(10).max(1)),
         })
     }
 }

@@ -80,6 +80,7 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
             ..Default::default()
         },
         engine: Default::default(),
+        nonce_claim: std::time::Duration::from_secs(10),
     };
     let running = server::start(config).await?;
     println!(

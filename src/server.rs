@@ -9,7 +9,7 @@ use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::port::ChainAdapter;
 use baton_api::{App, Keys};
 use baton_engine::attester::LocalAttester;
-use baton_engine::{Db, Engine, SagaLog, liquidity};
+use baton_engine::{Db, Engine, SagaLog, SharedNonces, liquidity};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -85,7 +85,16 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         if let Some(max) = endpoint.logs_max_range {
             evm.logs_max_range = max.max(1);
         }
-        let adapter: Arc<dyn ChainAdapter> = Arc::new(EvmAdapter::new(evm, config.solver.clone())?);
+        let mut evm = EvmAdapter::new(evm, config.solver.clone())?;
+        if let Db::Postgres(_) = db {
+            // Several instances may sign as the solver on this database: they share its nonces.
+            evm = evm.with_nonces(Arc::new(SharedNonces::new(
+                &db,
+                &config.engine.instance,
+                config.nonce_claim,
+            )));
+        }
+        let adapter: Arc<dyn ChainAdapter> = Arc::new(evm);
         let approved = liquidity::approve_inventory(adapter.as_ref(), &venue)
             .await
             .with_context(|| format!("chain {}: approving the solver's inventory", venue.chain))?;

@@ -390,6 +390,14 @@ pub trait ChainAdapter: Send + Sync {
     fn release(&self, tx: &SignedTx) {
         let _ = tx;
     }
+
+    /// Sends something harmless (nothing, to itself) with each nonce of the account that was
+    /// handed out to a signer that stopped before its transaction was written down, so that the
+    /// account's later transactions are not held behind the gap; how many it sent. The default
+    /// sends none (a source of nonces of the adapter's own has no holder other than itself).
+    fn plug_nonce_gaps(&self) -> BoxFuture<'_, Result<u32>> {
+        Box::pin(std::future::ready(Ok(0)))
+    }
     /// What became of `tx`; `seen` is the inclusion observed earlier, if any, to detect a reorg.
     fn status<'a>(
         &'a self,

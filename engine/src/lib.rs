@@ -56,6 +56,7 @@ pub use error::{EngineError, Result};
 pub use event::{Outcome, SagaEvent, SagaId};
 pub use log::Notice;
 pub use log::SagaLog;
+pub use log::SharedNonces;
 pub use log::db::Db;
 pub use saga::input::SagaInput;
 

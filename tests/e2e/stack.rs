@@ -43,6 +43,7 @@ impl Drop for Stack {
 pub struct StackBuilder {
     name: String,
     extra: String,
+    database: Option<String>,
 }
 
 impl StackBuilder {
@@ -53,9 +54,20 @@ impl StackBuilder {
         self
     }
 
+    /// The saga log at `url` instead of a SQLite file in the stack's folder.
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_owned());
+        self
+    }
+
+    /// Starts the chains (the user's approvals in place), and no server yet.
+    pub async fn start(self) -> Stack {
+        Stack::start(&self.name, &self.extra, self.database).await
+    }
+
     /// Starts the chains (the user's approvals in place) and the server.
     pub async fn serve(self) -> (Stack, Server) {
-        let stack = Stack::start(&self.name, &self.extra).await;
+        let stack = self.start().await;
         let server = stack.serve().await;
         (stack, server)
     }
@@ -103,10 +115,11 @@ impl Stack {
         StackBuilder {
             name: name.to_owned(),
             extra: String::new(),
+            database: None,
         }
     }
 
-    async fn start(name: &str, extra: &str) -> Self {
+    async fn start(name: &str, extra: &str, database: Option<String>) -> Self {
         let devnet = Devnet::start(2, Some(1)).await.unwrap();
         let dir = std::env::temp_dir().join(format!("baton-api-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -119,7 +132,7 @@ impl Stack {
             &config,
             format!(
                 r#"
-database = "sqlite://{db}"
+database = "{db}"
 devnet = "{devnet}"
 body-limit = 16384
 {extra}
@@ -145,7 +158,8 @@ role = "dapp"
 requests-per-second = 1
 secret = {{ file = "{slow}" }}
 "#,
-                db = dir.join("baton.db").display(),
+                db = database
+                    .unwrap_or_else(|| format!("sqlite://{}", dir.join("baton.db").display())),
                 devnet = devnet_file.display(),
                 slow = dir.join("slow.key").display(),
             ),
@@ -172,7 +186,14 @@ secret = {{ file = "{slow}" }}
 
     /// Starts `baton serve` and waits until it answers.
     pub async fn serve(&self) -> Server {
+        self.serve_as("e2e").await
+    }
+
+    /// Starts `baton serve` as instance `instance` (its name in saga leases and nonce claims),
+    /// logging to `{instance}.log` in the stack's folder, and waits until it answers.
+    pub async fn serve_as(&self, instance: &str) -> Server {
         let port = free_port();
+        let log = std::fs::File::create(self.dir.join(format!("{instance}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_baton"))
             .args(["serve", "--config"])
             .arg(&self.config)
@@ -181,12 +202,12 @@ secret = {{ file = "{slow}" }}
             .env("TEST_DAPP_KEY", DAPP)
             .env("TEST_OPS_KEY", OPS)
             .env("TEST_ADMIN_KEY", ADMIN)
-            .env("BATON_INSTANCE", "e2e")
+            .env("BATON_INSTANCE", instance)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
-        let server = Server {
+        let mut server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
@@ -196,6 +217,13 @@ secret = {{ file = "{slow}" }}
                 && r.status().is_success()
             {
                 return server;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(self.dir.join(format!("{instance}.log")));
+                panic!(
+                    "baton serve {instance} exited ({status}): {}",
+                    log.unwrap_or_default()
+                );
             }
             assert!(
                 started.elapsed() < Duration::from_secs(90),

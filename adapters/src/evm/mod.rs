@@ -36,7 +36,7 @@ mod events;
 use crate::abi::{self, Settlers};
 use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Refusal, Result};
-use crate::nonce::NonceCounter;
+use crate::nonce::{NonceCounter, NonceSource, Taken};
 use crate::port::{
     BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, Evidence, Inclusion, Reserves,
     SignedTx, TxRequest, TxStatus,
@@ -134,7 +134,7 @@ pub struct EvmAdapter {
     provider: DynProvider,
     signer: PrivateKeySigner,
     limiter: Arc<DefaultDirectRateLimiter>,
-    nonces: NonceCounter,
+    nonces: Arc<dyn NonceSource>,
     calls: AtomicU64,
     errors: AtomicU64,
     latency_us: AtomicU64,
@@ -154,7 +154,7 @@ impl EvmAdapter {
             limiter: limiter(&config.rpc_url, config.requests_per_second),
             config,
             signer,
-            nonces: NonceCounter::default(),
+            nonces: Arc::new(NonceCounter::default()),
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
@@ -245,21 +245,43 @@ impl EvmAdapter {
         ))
     }
 
-    /// The next nonce: local once known, the node's pending count the first time (and whenever a
-    /// nonce was given back, to skip it if the chain used it meanwhile).
+    /// Takes nonces from `source` instead of a counter of its own: several processes signing
+    /// with one key on one chain share one source, so that no two of them sign with one nonce.
+    #[must_use]
+    pub fn with_nonces(mut self, source: Arc<dyn NonceSource>) -> Self {
+        self.nonces = source;
+        self
+    }
+
+    /// The node's pending transaction count of the signer.
+    async fn pending_nonce(&self) -> Result<u64> {
+        self.rpc("reading the nonce", || {
+            self.provider
+                .get_transaction_count(self.signer.address())
+                .pending()
+        })
+        .await
+    }
+
+    /// The next nonce from the source, with the node's pending count when the source asks for it
+    /// (the first time, and whenever a nonce was given back, to skip it if the chain used it
+    /// meanwhile).
     async fn take_nonce(&self) -> Result<u64> {
-        let pending = match self.nonces.known()? {
-            Some(n) if !self.nonces.has_free()? => n,
-            _ => {
-                self.rpc("reading the nonce", || {
-                    self.provider
-                        .get_transaction_count(self.signer.address())
-                        .pending()
-                })
-                .await?
+        let (chain, me) = (self.config.chain, self.signer.address());
+        let taken = match self.nonces.take(chain, me, None).await? {
+            Taken::AskChain => {
+                let pending = self.pending_nonce().await?;
+                self.nonces.take(chain, me, Some(pending)).await?
             }
+            taken => taken,
         };
-        self.nonces.take(pending)
+        match taken {
+            Taken::Nonce(n) => Ok(n),
+            Taken::AskChain => Err(AdapterError::chain(
+                "taking a nonce",
+                "the nonce source asked for the chain's count again",
+            )),
+        }
     }
 
     /// Why `tx`, included and reverted in block `number`, reverted: replayed with `eth_call`.
@@ -448,8 +470,44 @@ impl ChainAdapter for EvmAdapter {
 
     fn release(&self, tx: &SignedTx) {
         if tx.from == self.signer.address() {
-            let _ = self.nonces.release(tx.nonce);
+            // Best effort, in the background: a nonce never given back is found abandoned later.
+            let (nonces, chain, from, nonce) = (self.nonces.clone(), tx.chain, tx.from, tx.nonce);
+            let release = async move { nonces.release(chain, from, nonce).await };
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                drop(runtime.spawn(release));
+            }
         }
+    }
+
+    fn plug_nonce_gaps(&self) -> BoxFuture<'_, Result<u32>> {
+        Box::pin(async move {
+            let (chain, me) = (self.config.chain, self.signer.address());
+            let mut plugged = 0;
+            // A few per call: each is a transaction; the next look finds any left.
+            while plugged < 16 {
+                let pending = self.pending_nonce().await?;
+                let Some(nonce) = self.nonces.abandoned(chain, me, pending).await? else {
+                    break;
+                };
+                let (_, _, base_fee) = self.block(BlockNumberOrTag::Latest).await?;
+                let tip = 1_000_000_000u128;
+                let fees = crate::port::Fees {
+                    gas_limit: 21_000,
+                    max_fee_per_gas: base_fee.saturating_mul(2).saturating_add(tip),
+                    max_priority_fee_per_gas: tip,
+                };
+                // Nothing to itself: the nonce is used, and every later transaction can land.
+                let noop = abi::EvmCall {
+                    to: me,
+                    data: Default::default(),
+                    value: U256::ZERO,
+                };
+                let tx = abi::sign(&self.signer, chain, nonce, noop, &fees)?;
+                self.broadcast(&tx).await?;
+                plugged += 1;
+            }
+            Ok(plugged)
+        })
     }
 
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>> {

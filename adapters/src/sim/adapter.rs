@@ -171,7 +171,7 @@ impl ChainAdapter for SimAdapter {
             };
             let nonce = match tx.nonce {
                 Some(n) => n,
-                None => self.nonces.take(pending_nonce)?,
+                None => self.nonces.take_at(pending_nonce)?,
             };
             abi::sign(
                 &self.signer,
@@ -185,7 +185,7 @@ impl ChainAdapter for SimAdapter {
 
     fn release(&self, tx: &SignedTx) {
         if tx.from == self.signer.address() {
-            let _ = self.nonces.release(tx.nonce);
+            let _ = self.nonces.give_back(tx.nonce);
         }
     }
 

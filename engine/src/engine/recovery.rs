@@ -91,6 +91,19 @@ impl Engine {
                     Ok(claimed) => info!(claimed, "took over sagas whose lease lapsed"),
                     Err(e) => tracing::warn!(error = %e, "looking for lapsed leases"),
                 }
+                for (chain, adapter) in &shared.chains {
+                    match adapter.plug_nonce_gaps().await {
+                        Ok(0) => {}
+                        Ok(plugged) => tracing::warn!(
+                            chain = chain.0,
+                            plugged,
+                            "plugged nonces their holder abandoned (it stopped between signing and logging)"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(chain = chain.0, error = %e, "looking for abandoned nonces")
+                        }
+                    }
+                }
             }
         });
     }

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str); 6] = [
     (
         1,
         "saga log",
@@ -41,6 +41,11 @@ const MIGRATIONS: [(i64, &str, &str); 5] = [
         5,
         "submitters and key expiry",
         include_str!("../../migrations/0005_submitters_and_key_expiry.sql"),
+    ),
+    (
+        6,
+        "nonce claims",
+        include_str!("../../migrations/0006_nonce_claims.sql"),
     ),
 ];
 

@@ -10,7 +10,8 @@
 //! - this file: [`SagaLog`], appends and admissions handed to the writer;
 //! - `writer`: the writer task, its per-batch decision and the statements it writes;
 //! - `reads`: events, inputs and the saga table; `leases`: saga leases with fencing tokens;
-//!   `verify`: the hash chains checked; `idempotency`: the API's idempotency keys;
+//!   `verify`: the hash chains checked; `idempotency`: the API's idempotency keys; `nonces`: the
+//!   solver's nonces shared by the instances on one database;
 //! - [`db`]: the database and its migrations; [`reserve`]: inventory reservations.
 
 use std::collections::BTreeMap;
@@ -28,12 +29,14 @@ use db::Db;
 pub mod db;
 mod idempotency;
 mod leases;
+mod nonces;
 mod reads;
 pub mod reserve;
 mod verify;
 mod writer;
 
 pub use idempotency::KeyUse;
+pub use nonces::SharedNonces;
 pub use reads::{SagaSummary, Unfinished};
 pub use verify::{BrokenLink, Verification};
 

@@ -104,6 +104,8 @@ pub(crate) struct Rows {
     pub(crate) steps: HashMap<(SagaId, u32), StepRow>,
     /// The next nonce per (chain, signer) after the batch's signed transactions.
     pub(crate) nonces: HashMap<(u64, Address), i64>,
+    /// The (chain, signer, nonce) of each signed transaction: its nonce claim ends with the batch.
+    pub(crate) signed: Vec<(u64, Address, u64)>,
     pub(crate) reservations: HashMap<(SagaId, Asset), ReservationRow>,
     pub(crate) intents: Vec<IntentRow>,
     /// Sagas whose reservations the batch releases (they completed).
@@ -310,6 +312,7 @@ pub(crate) fn decide(
             let next = i64::try_from(tx.nonce + 1).unwrap_or(i64::MAX);
             let entry = rows.nonces.entry((tx.chain.0, tx.from)).or_insert(next);
             *entry = (*entry).max(next);
+            rows.signed.push((tx.chain.0, tx.from, tx.nonce));
         }
         tentative.insert(
             saga,

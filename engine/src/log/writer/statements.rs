@@ -129,6 +129,19 @@ where
              ELSE nonces.next_nonce END",
         );
     }
+    for chunk in rows.signed.chunks(ROWS_PER_STATEMENT) {
+        let delete = writes.statement("DELETE FROM nonce_claims WHERE ");
+        let mut each = delete.separated(" OR ");
+        for (chain, signer, nonce) in chunk {
+            each.push("(chain = ")
+                .push_bind_unseparated(i64::try_from(*chain).unwrap_or(i64::MAX))
+                .push_unseparated(" AND signer = ")
+                .push_bind_unseparated(signer.to_string())
+                .push_unseparated(" AND nonce = ")
+                .push_bind_unseparated(i64::try_from(*nonce).unwrap_or(i64::MAX))
+                .push_unseparated(")");
+        }
+    }
     let sagas: Vec<&SagaRow> = rows.sagas.values().collect();
     for chunk in sagas.chunks(ROWS_PER_STATEMENT) {
         let upsert = writes.statement(
