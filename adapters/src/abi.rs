@@ -29,14 +29,16 @@ pub struct EvmCall {
     pub value: U256,
 }
 
-/// `originData` of a fill: `abi.encode(uint32 outputIndex, Output output, Call[] calls)`, as the
-/// origin settler's fill instructions carry it.
+/// `originData` of a fill: `abi.encode(uint32 outputIndex, Output output, Call[] calls, uint32
+/// fillDeadline)`, as the origin settler's fill instructions carry it (the destination settler
+/// refuses the fill after `fillDeadline`).
 pub fn origin_data(
     output_index: u32,
     output: &baton_planner::order::Output,
     calls: &[baton_planner::order::Call],
+    fill_deadline: u32,
 ) -> Bytes {
-    (output_index, output.clone(), calls.to_vec())
+    (output_index, output.clone(), calls.to_vec(), fill_deadline)
         .abi_encode_params()
         .into()
 }
@@ -69,11 +71,12 @@ pub fn encode(op: &Op, settlers: &Settlers) -> EvmCall {
             output_index,
             output,
             calls,
+            fill_deadline,
         } => call(
             settlers.destination,
             DestinationSettler::fillCall {
                 orderId: order_id.0,
-                originData: origin_data(*output_index, output, calls),
+                originData: origin_data(*output_index, output, calls, *fill_deadline),
                 _2: Bytes::new(),
             }
             .abi_encode(),

@@ -94,6 +94,9 @@ pub enum Op {
         output: Output,
         /// Calls to run after the delivery (for this output).
         calls: Vec<Call>,
+        /// The order's fill deadline (unix seconds): the destination settler refuses the fill
+        /// after it.
+        fill_deadline: u32,
     },
     /// Repay `filler` from the origin escrow, with the attester's signed `Fill(orderId, filler)`.
     Settle {

@@ -35,6 +35,10 @@ pub struct EngineConfig {
     /// takes them over: an instance that dies leaves its sagas to the others within `lease` plus
     /// this (35 s at the defaults).
     pub claim_every: Duration,
+    /// A fill is signed (first, replacement or fresh nonce) only while the destination chain's
+    /// clock plus this many of its blocks is before the order's fill deadline: later, it could
+    /// land after the deadline, when the settler refuses it and the user may be refunded.
+    pub fill_margin_blocks: u64,
 }
 
 impl EngineConfig {
@@ -57,6 +61,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(30),
             hold_for_operator: Duration::ZERO,
             claim_every: Duration::from_secs(5),
+            fill_margin_blocks: 3,
         }
     }
 }

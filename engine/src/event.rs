@@ -154,6 +154,9 @@ pub enum FailureKind {
     Reverted,
     /// The node refused its transaction every time: it never got into a block.
     RejectedByNode,
+    /// A fill not signed: it could not be expected to land before the order's fill deadline
+    /// (after which the destination settler refuses it and the user may be refunded).
+    PastFillDeadline,
 }
 
 impl FailureKind {
@@ -168,11 +171,12 @@ impl FailureKind {
         })
     }
 
-    /// The machine-readable code: `reverted` or `rejected_by_node`.
+    /// The machine-readable code: `reverted`, `rejected_by_node` or `past_fill_deadline`.
     pub fn code(self) -> &'static str {
         match self {
             Self::Reverted => "reverted",
             Self::RejectedByNode => "rejected_by_node",
+            Self::PastFillDeadline => "past_fill_deadline",
         }
     }
 }

@@ -349,7 +349,7 @@ async fn three_instances_one_killed_every_ten_seconds_lose_nothing() {
     let intents: u64 = std::env::var("BATON_FAILOVER_INTENTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(120);
+        .unwrap_or(200);
     let stack = Stack::builder("instances-failover")
         .database(&db.url)
         .config("lease-secs = 4\nclaim-every-secs = 1")
@@ -398,7 +398,7 @@ async fn three_instances_one_killed_every_ten_seconds_lose_nothing() {
             bases[victim] = servers[victim].base.clone();
             last_kill = Instant::now();
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let submitted = started.elapsed();
     let views = outcomes(&bases, &ids, Duration::from_secs(300)).await;

@@ -192,6 +192,28 @@ pub async fn double_fill_rejected(h: &dyn Harness) {
     assert_eq!(evidence.fills.len(), 1);
 }
 
+/// A fill after the order's fill deadline (when the origin may refund the user) reverts: the
+/// recipient is not paid, the filler keeps its tokens; before the deadline it pays.
+pub async fn late_fill_rejected(h: &dyn Harness) {
+    let [_, destination] = h.chains();
+    let user = h.user().address();
+    let o = order(h, h.user(), fresh_nonce(), 50_000, 60).await;
+    let dest = h.settlers(destination).destination;
+    ok(h, destination, Role::Solver, approve(h, destination, dest)).await;
+    let before = balance(h, destination, user).await;
+    h.advance_time(destination, 120)
+        .await
+        .expect("advancing time");
+    reverts(h, destination, Role::Solver, o.fill(), "fill deadline passed").await;
+    assert_eq!(balance(h, destination, user).await, before, "nobody paid");
+    let on_time = order(h, h.user(), fresh_nonce(), 50_000, 3_600).await;
+    ok(h, destination, Role::Solver, on_time.fill()).await;
+    assert_eq!(
+        balance(h, destination, user).await,
+        before + on_time.amount
+    );
+}
+
 /// An order signed by someone other than its user, or altered after signing, does not open, and
 /// uses up nothing.
 pub async fn bad_signature_rejected(h: &dyn Harness) {

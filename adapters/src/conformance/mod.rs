@@ -74,6 +74,7 @@ macro_rules! conformance_suite {
     ($make:expr) => {
         $crate::conformance_suite!(@tests $make;
             open_fill_settle, refund_after_deadline, refund_with_cancel, double_fill_rejected,
+            late_fill_rejected,
             bad_signature_rejected, nonce_reuse_rejected, rebroadcast_is_harmless,
             replacement_takes_the_nonce, status_through_reorg, reads_and_conditions);
     };

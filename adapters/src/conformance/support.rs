@@ -49,6 +49,7 @@ impl Signed {
             output_index: 0,
             output: self.output(),
             calls: Vec::new(),
+            fill_deadline: self.order.fillDeadline,
         }
     }
 }

@@ -372,12 +372,16 @@ impl Ctx<'_> {
         order_id: B256,
         origin_data: &[u8],
     ) -> Exec {
-        let (index, output, calls) =
-            <(u32, order::Output, Vec<order::Call>)>::abi_decode_params(origin_data)
+        let (index, output, calls, fill_deadline) =
+            <(u32, order::Output, Vec<order::Call>, u32)>::abi_decode_params(origin_data)
                 .map_err(|_| "DestinationSettler: undecodable origin data".to_owned())?;
         require(
             output.chainId == U256::from(self.chain.0),
             "DestinationSettler: wrong chain",
+        )?;
+        require(
+            self.timestamp <= u64::from(fill_deadline),
+            "DestinationSettler: fill deadline passed",
         )?;
         let key = abi::fill_key(order_id, index);
         require(
@@ -527,7 +531,7 @@ pub(super) fn resolve(
                 OriginSettler::FillInstruction {
                     destinationChainId: out.chainId.saturating_to(),
                     destinationSettler: B256::ZERO,
-                    originData: abi::origin_data(j, out, &calls),
+                    originData: abi::origin_data(j, out, &calls, o.fillDeadline),
                 }
             })
             .collect(),

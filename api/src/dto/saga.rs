@@ -107,7 +107,8 @@ pub struct Progress {
     pub confirmations: Option<u64>,
     /// Transactions signed (a replacement is one more).
     pub attempts: usize,
-    /// A machine-readable reason when it failed: `reverted` or `rejected_by_node`.
+    /// A machine-readable reason when it failed: `reverted`, `rejected_by_node` or
+    /// `past_fill_deadline`.
     pub reason_code: Option<String>,
     /// The reason in words (the revert string, the node's answer).
     pub reason: Option<String>,

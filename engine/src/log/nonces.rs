@@ -162,7 +162,6 @@ impl SharedNonces {
             let next = (stored >= 0).then_some(stored);
             match plan(next, &claims, pending, now) {
                 Plan::AskChain => Some(Taken::AskChain),
-                Plan::Take { reuse: false, .. } if only_abandoned => None,
                 Plan::Take { nonce, reuse, stale, next } => {
                     for n in stale {
                         sqlx::query(
@@ -173,6 +172,11 @@ impl SharedNonces {
                         .bind(n)
                         .execute(&mut *tx)
                         .await?;
+                    }
+                    if only_abandoned && !reuse {
+                        // Nothing abandoned: only the claims the chain used are dropped.
+                        tx.commit().await?;
+                        return Ok(None);
                     }
                     sqlx::query(
                         "INSERT INTO nonce_claims (chain, signer, nonce, owner, until_ms) \

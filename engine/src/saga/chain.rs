@@ -237,6 +237,30 @@ impl Saga {
         nonce: Option<u64>,
     ) -> Result<()> {
         let c = self.conditions(step.chain).await?;
+        if let Op::Fill { fill_deadline, .. } = &op
+            && !comp
+            && !fill_can_land(&c, *fill_deadline, self.shared.config.fill_margin_blocks)
+        {
+            if nonce.is_some() {
+                // A replacement: the transaction it would replace may still land in time (or is
+                // refused by the settler if late); keep watching it.
+                return Ok(());
+            }
+            warn!(saga = %self.id, step = step.id.0, fill_deadline, "too close to the fill deadline to sign the fill");
+            return self
+                .append(SagaEvent::StepFailed {
+                    step: step.id,
+                    comp,
+                    reason: format!(
+                        "not signed: the fill could not land before the fill deadline {fill_deadline} \
+                         (the chain's clock is at {}, {} blocks of margin)",
+                        c.timestamp, self.shared.config.fill_margin_blocks
+                    ),
+                    receipt: None,
+                    failure: Some(FailureKind::PastFillDeadline),
+                })
+                .await;
+        }
         let base_fee = c.base_fee;
         let context = self.context(step.chain, &op, c).await?;
         let fees = ops::fees(
@@ -277,4 +301,14 @@ impl Saga {
         }
         Ok(())
     }
+}
+
+/// Whether a fill signed now can be expected to land by `fill_deadline` on the chain of `c`: its
+/// clock plus `margin_blocks` of its blocks (a second each when it has no block time yet) is not
+/// past it.
+fn fill_can_land(c: &Conditions, fill_deadline: u32, margin_blocks: u64) -> bool {
+    let block_secs = c.block_time_ms.div_ceil(1_000).max(1);
+    c.timestamp
+        .saturating_add(margin_blocks.saturating_mul(block_secs))
+        <= u64::from(fill_deadline)
 }

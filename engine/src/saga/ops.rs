@@ -101,6 +101,7 @@ pub fn forward(
                         data: c.data.clone(),
                     })
                     .collect(),
+                fill_deadline: plan.intent().fill_deadline(),
             }
         }
         Action::Settle { order: id } => {

@@ -9,10 +9,12 @@ use baton_engine::Db;
 
 mod anvil;
 mod crash;
+mod deadline;
 mod health;
 mod layers;
 mod lease;
 mod log;
+mod nonces;
 mod observe;
 mod operator;
 mod replay;
