@@ -62,6 +62,9 @@ pub(crate) struct Config {
     /// handed out to an instance that never logged its transaction is handed out again, or plugged
     /// (default 10).
     pub(crate) nonce_claim_secs: Option<u64>,
+    /// Blocks of the destination chain a fill must have before the order's fill deadline to be
+    /// signed (default 3).
+    pub(crate) fill_margin_blocks: Option<u64>,
     /// API keys.
     #[serde(default)]
     pub(crate) api_keys: Vec<ApiKeyConfig>,
@@ -369,6 +372,9 @@ impl Config {
                     lease: self.lease_secs.map_or(defaults.lease, secs),
                     claim_every: self.claim_every_secs.map_or(defaults.claim_every, secs),
                     health_window: self.health_window_secs.map_or(defaults.health_window, secs),
+                    fill_margin_blocks: self
+                        .fill_margin_blocks
+                        .unwrap_or(defaults.fill_margin_blocks),
                     ..defaults
                 }
             },

@@ -16,6 +16,7 @@ use baton_engine::{Db, SagaLog};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPool;
 
+use crate::hostile::{self, Hostile, Hostility};
 use crate::stack::{DAPP, RECIPIENT, Server, Stack, balance, cli};
 
 /// A PostgreSQL database of its own for one test, dropped with it.
@@ -341,87 +342,185 @@ async fn taken_over(url: &str, instance: &str, killed: Instant) -> f64 {
     }
 }
 
+/// A run of several instances behind a client that submits to any of them, one SIGKILLed every
+/// `kill_every` and started again at once under a new name.
+struct Failover {
+    name: &'static str,
+    instances: usize,
+    intents: u64,
+    /// Between two submissions.
+    pace: Duration,
+    kill_every: Duration,
+    /// Providers between the instances and the nodes.
+    hostility: Option<Hostility>,
+}
+
+/// What a [`Failover`] run saw.
+struct Ran {
+    outcomes: BTreeMap<String, usize>,
+    kills: usize,
+    takeovers: Vec<f64>,
+    /// Per chain: what its provider did.
+    providers: Vec<[u64; 5]>,
+}
+
+impl Failover {
+    /// Runs it on the PostgreSQL database `db`: every intent must end Fulfilled, no nonce signs
+    /// two steps, tokens are conserved and the log verifies.
+    async fn run(self, db: &Scratch) -> Ran {
+        let stack = Stack::builder(&format!("instances-{}", self.name))
+            .database(&db.url)
+            .config("lease-secs = 4\nclaim-every-secs = 1")
+            .start()
+            .await;
+        let providers: Vec<Hostile> = match self.hostility {
+            Some(h) => {
+                let mut providers = Vec::new();
+                for chain in &stack.devnet.chains {
+                    providers.push(hostile::start(chain.rpc_url().as_str(), h).await);
+                }
+                stack.reroute(&providers.iter().map(|p| p.url.clone()).collect::<Vec<_>>());
+                providers
+            }
+            None => Vec::new(),
+        };
+        let before = usdc(&stack).await;
+        let mut names: Vec<String> = (0..self.instances).map(|i| format!("i{i}")).collect();
+        let mut servers: Vec<Server> =
+            futures_util::future::join_all(names.iter().map(|n| stack.serve_as(n))).await;
+        let mut all_names = names.clone();
+        let mut bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+        let mut ids = Vec::new();
+        let mut sent_from = [0u64; 2];
+        let mut takeovers = Vec::new();
+        let mut last_kill = Instant::now();
+        let mut kills = 0usize;
+        let started = Instant::now();
+        for n in 0..self.intents {
+            let (from, to) = if n % 2 == 0 {
+                (1001, 1002)
+            } else {
+                (1002, 1001)
+            };
+            sent_from[usize::from(from == 1002)] += 1;
+            let first = usize::try_from(n).unwrap();
+            ids.push(submit_anywhere(&bases, first, &intent(n, from, to)).await);
+            if last_kill.elapsed() >= self.kill_every {
+                // SIGKILL one instance, mid-flight; another takes its sagas over; it comes back
+                // at once under a new name.
+                let victim = kills % self.instances;
+                servers[victim].child.kill().unwrap();
+                servers[victim].child.wait().unwrap();
+                let killed = Instant::now();
+                takeovers.push(tokio::spawn({
+                    let (url, name) = (db.url.clone(), names[victim].clone());
+                    async move { taken_over(&url, &name, killed).await }
+                }));
+                kills += 1;
+                names[victim] = format!("i{}", kills + self.instances - 1);
+                all_names.push(names[victim].clone());
+                servers[victim] = stack.serve_as(&names[victim]).await;
+                bases[victim] = servers[victim].base.clone();
+                last_kill = Instant::now();
+            }
+            tokio::time::sleep(self.pace).await;
+        }
+        let submitted = started.elapsed();
+        let views = outcomes(&bases, &ids, Duration::from_secs(300)).await;
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for view in &views {
+            *counts.entry(format!("{:?}", view.outcome)).or_default() += 1;
+        }
+        let mut seconds = Vec::new();
+        for t in takeovers {
+            seconds.push(t.await.unwrap());
+        }
+        let ran = Ran {
+            outcomes: counts,
+            kills,
+            takeovers: seconds,
+            providers: providers.iter().map(|p| p.seen.counts()).collect(),
+        };
+        eprintln!(
+            "{}: {} intents over {:.0} s to {} instances, {} kills; outcomes {:?}; takeover \
+             seconds {:.1?}; providers (requests, throttled, dropped, lagged, range refused) {:?}",
+            self.name,
+            self.intents,
+            submitted.as_secs_f64(),
+            self.instances,
+            ran.kills,
+            ran.outcomes,
+            ran.takeovers,
+            ran.providers
+        );
+        for view in &views {
+            assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
+        }
+        wait_settled(&db.url).await;
+        assert_no_nonce_collision(&stack, &db.url, &all_names).await;
+        assert_conserved(&before, &usdc(&stack).await, &sent_from);
+        cli(&["audit", "verify", "--database", &db.url], &[]);
+        drop(servers);
+        ran
+    }
+}
+
+/// The number of intents of a failover run: `BATON_FAILOVER_INTENTS`, else `default`.
+fn intents_or(default: u64) -> u64 {
+    std::env::var("BATON_FAILOVER_INTENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_one_killed_every_ten_seconds_lose_nothing() {
     let Some(db) = Scratch::create("failover").await else {
         return;
     };
-    let intents: u64 = std::env::var("BATON_FAILOVER_INTENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
-    let stack = Stack::builder("instances-failover")
-        .database(&db.url)
-        .config("lease-secs = 4\nclaim-every-secs = 1")
-        .start()
-        .await;
-    let before = usdc(&stack).await;
-    let (a, b, c) = tokio::join!(
-        stack.serve_as("i0"),
-        stack.serve_as("i1"),
-        stack.serve_as("i2")
+    let ran = Failover {
+        name: "failover",
+        instances: 3,
+        intents: intents_or(200),
+        pace: Duration::from_millis(250),
+        kill_every: Duration::from_secs(10),
+        hostility: None,
+    }
+    .run(&db)
+    .await;
+    assert!(
+        ran.kills >= 2,
+        "the run was too short to kill anything twice"
     );
-    let mut servers: Vec<Server> = vec![a, b, c];
-    let mut names: Vec<String> = (0..3).map(|i| format!("i{i}")).collect();
-    let mut all_names = names.clone();
-    let mut bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
-    let mut ids = Vec::new();
-    let mut sent_from = [0u64; 2];
-    let mut takeovers = Vec::new();
-    let mut last_kill = Instant::now();
-    let mut kills = 0usize;
-    let started = Instant::now();
-    for n in 0..intents {
-        let (from, to) = if n % 2 == 0 {
-            (1001, 1002)
-        } else {
-            (1002, 1001)
-        };
-        sent_from[usize::from(from == 1002)] += 1;
-        let first = usize::try_from(n).unwrap();
-        ids.push(submit_anywhere(&bases, first, &intent(n, from, to)).await);
-        if last_kill.elapsed() >= Duration::from_secs(10) {
-            // SIGKILL one instance, mid-flight; another takes its sagas over; it comes back
-            // later under a new name.
-            let victim = kills % 3;
-            servers[victim].child.kill().unwrap();
-            servers[victim].child.wait().unwrap();
-            let killed = Instant::now();
-            takeovers.push(tokio::spawn({
-                let (url, name) = (db.url.clone(), names[victim].clone());
-                async move { taken_over(&url, &name, killed).await }
-            }));
-            kills += 1;
-            names[victim] = format!("i{}", kills + 2);
-            all_names.push(names[victim].clone());
-            servers[victim] = stack.serve_as(&names[victim]).await;
-            bases[victim] = servers[victim].base.clone();
-            last_kill = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_behind_hostile_providers_and_killed_lose_nothing() {
+    let Some(db) = Scratch::create("hostile").await else {
+        return;
+    };
+    let ran = Failover {
+        name: "hostile",
+        instances: 2,
+        intents: intents_or(60),
+        pace: Duration::from_millis(400),
+        kill_every: Duration::from_secs(10),
+        hostility: Some(Hostility {
+            per_second: 60,
+            logs_max_range: 1_000,
+            jitter_ms: 40,
+            drop_one_in: 50,
+            lag_one_in: 4,
+        }),
     }
-    let submitted = started.elapsed();
-    let views = outcomes(&bases, &ids, Duration::from_secs(300)).await;
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for view in &views {
-        *counts.entry(format!("{:?}", view.outcome)).or_default() += 1;
+    .run(&db)
+    .await;
+    assert!(ran.kills >= 1);
+    for [requests, throttled, dropped, lagged, _] in &ran.providers {
+        assert!(
+            *requests > 0 && *throttled > 0 && *dropped > 0 && *lagged > 0,
+            "{:?}",
+            ran.providers
+        );
     }
-    let mut seconds = Vec::new();
-    for t in takeovers {
-        seconds.push(t.await.unwrap());
-    }
-    eprintln!(
-        "failover: {intents} intents submitted over {:.0} s, {kills} kills; outcomes {counts:?}; \
-         takeover seconds {seconds:.1?}",
-        submitted.as_secs_f64()
-    );
-    assert!(kills >= 2, "the run was too short to kill anything twice");
-    for view in &views {
-        assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
-    }
-    wait_settled(&db.url).await;
-    assert_no_nonce_collision(&stack, &db.url, &all_names).await;
-    assert_conserved(&before, &usdc(&stack).await, &sent_from);
-    cli(&["audit", "verify", "--database", &db.url], &[]);
-    drop(servers);
 }

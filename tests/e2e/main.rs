@@ -11,6 +11,7 @@ mod cli;
 mod contracts;
 mod devnet;
 mod fulfilled;
+mod hostile;
 mod instances;
 mod refunded;
 mod restart;

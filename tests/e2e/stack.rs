@@ -233,6 +233,17 @@ secret = {{ file = "{slow}" }}
         }
     }
 
+    /// Points the servers started from now on at `urls` (one per chain, in chain order) instead
+    /// of the nodes themselves, as a provider in front of them would be.
+    pub fn reroute(&self, urls: &[String]) {
+        let mut file = self.devnet.file();
+        for (chain, url) in file.chains.iter_mut().zip(urls) {
+            chain.rpc_url = url.clone();
+        }
+        let text = serde_json::to_string(&file).unwrap();
+        std::fs::write(self.dir.join("devnet.json"), text).unwrap();
+    }
+
     /// The `sqlite://` URL of the server's saga log.
     pub fn database(&self) -> String {
         format!("sqlite://{}", self.dir.join("baton.db").display())

@@ -204,14 +204,18 @@ pub async fn late_fill_rejected(h: &dyn Harness) {
     h.advance_time(destination, 120)
         .await
         .expect("advancing time");
-    reverts(h, destination, Role::Solver, o.fill(), "fill deadline passed").await;
+    reverts(
+        h,
+        destination,
+        Role::Solver,
+        o.fill(),
+        "fill deadline passed",
+    )
+    .await;
     assert_eq!(balance(h, destination, user).await, before, "nobody paid");
     let on_time = order(h, h.user(), fresh_nonce(), 50_000, 3_600).await;
     ok(h, destination, Role::Solver, on_time.fill()).await;
-    assert_eq!(
-        balance(h, destination, user).await,
-        before + on_time.amount
-    );
+    assert_eq!(balance(h, destination, user).await, before + on_time.amount);
 }
 
 /// An order signed by someone other than its user, or altered after signing, does not open, and

@@ -99,12 +99,25 @@ fn limiter(url: &Url, per_second: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
 /// Whether a failure is worth retrying: the request may not have been served.
 fn retryable(e: &TransportError) -> bool {
     match e {
+        // Timed out, refused, or dropped before the answer came (every call the adapter makes is
+        // a read or the broadcast of bytes already signed: sending it again does nothing twice).
         RpcError::Transport(TransportErrorKind::Custom(inner)) => inner
             .downcast_ref::<reqwest::Error>()
-            .is_some_and(|r| r.is_timeout() || r.is_connect()),
+            .is_some_and(|r| r.is_timeout() || r.is_connect() || r.is_request()),
         RpcError::Transport(kind) => kind.is_retry_err(),
         RpcError::ErrorResp(payload) => payload.is_retry_err(),
         _ => false,
+    }
+}
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// How long the endpoint asked to wait, with a 429 or 503 and a `Retry-After` header.
+fn retry_after(e: &TransportError) -> Option<Duration> {
+    match e {
+        RpcError::Transport(kind) => kind.retry_after(),
+        _ => None,
     }
 }
 
@@ -138,6 +151,9 @@ pub struct EvmAdapter {
     calls: AtomicU64,
     errors: AtomicU64,
     latency_us: AtomicU64,
+    /// Until when (milliseconds since `born`) the endpoint asked not to be called.
+    hold_ms: AtomicU64,
+    born: Instant,
     events: tokio::sync::Mutex<events::EventIndex>,
 }
 
@@ -158,6 +174,8 @@ impl EvmAdapter {
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
+            hold_ms: AtomicU64::new(0),
+            born: Instant::now(),
             events: tokio::sync::Mutex::default(),
         })
     }
@@ -198,6 +216,7 @@ impl EvmAdapter {
     {
         let mut attempt = 0;
         loop {
+            self.held().await;
             self.limiter.until_ready().await;
             let start = Instant::now();
             let result = call().await;
@@ -222,10 +241,33 @@ impl EvmAdapter {
                             _ => AdapterError::chain(what, e),
                         });
                     }
-                    tokio::time::sleep(self.config.backoff * 2u32.saturating_pow(attempt)).await;
+                    let mut wait = self.config.backoff * 2u32.saturating_pow(attempt);
+                    // A provider's `Retry-After` (with a 429 or 503) holds every call to this
+                    // endpoint, not only this one, for as long as it asks (up to a minute).
+                    if let Some(after) = e.transport().and_then(retry_after) {
+                        let after = after.min(MAX_RETRY_AFTER);
+                        self.hold_until(after);
+                        wait = wait.max(after);
+                    }
+                    tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
             }
+        }
+    }
+
+    /// Holds every call to the endpoint for `after` from now.
+    fn hold_until(&self, after: Duration) {
+        let until = self.born.elapsed().saturating_add(after).as_millis();
+        self.hold_ms
+            .fetch_max(u64::try_from(until).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Waits while the endpoint asked not to be called.
+    async fn held(&self) {
+        let until = Duration::from_millis(self.hold_ms.load(Ordering::Relaxed));
+        if let Some(left) = until.checked_sub(self.born.elapsed()) {
+            tokio::time::sleep(left).await;
         }
     }
 

@@ -64,6 +64,8 @@ async fn a_destination_call_deposits_for_the_user_and_cannot_spend_the_fillers_a
                 .abi_encode(),
             ),
         ],
+        // The fill deadline: far ahead.
+        u32::MAX,
     )
         .abi_encode_params();
     send(
@@ -91,6 +93,7 @@ async fn a_destination_call_deposits_for_the_user_and_cannot_spend_the_fillers_a
             }
             .abi_encode(),
         )],
+        u32::MAX,
     )
         .abi_encode_params();
     let why = reverted(

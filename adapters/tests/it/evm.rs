@@ -249,3 +249,71 @@ async fn gas_comes_from_the_nodes_estimate_within_the_ops_bound() {
     let tx = adapter.prepare(too_much).await.unwrap();
     assert_eq!(gas(&tx), FEES.gas_limit);
 }
+
+#[tokio::test]
+async fn a_providers_retry_after_holds_every_call_for_as_long_as_it_asks() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let node = &devnet.chains[0];
+    // The first request is answered 429 with `Retry-After: 1`; the proxy notes when each arrives.
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let seen = arrivals.clone();
+    let proxy = proxy(node, move |_body| {
+        let seen = seen.clone();
+        async move {
+            let mut seen = seen.lock().unwrap();
+            seen.push(Instant::now());
+            (seen.len() == 1).then(|| {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    "slow down",
+                )
+                    .into_response()
+            })
+        }
+    })
+    .await;
+    let adapter = Arc::new(through(node, proxy.url.clone(), 4));
+    // Two callers at once: the one refused, and one that starts while the hold lasts.
+    let first = tokio::spawn({
+        let adapter = adapter.clone();
+        async move { adapter.head().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    adapter.head().await.unwrap();
+    first.await.unwrap().unwrap();
+    let arrivals = arrivals.lock().unwrap();
+    assert!(arrivals.len() >= 3, "{}", arrivals.len());
+    for later in &arrivals[1..] {
+        assert!(
+            *later - arrivals[0] >= Duration::from_millis(950),
+            "a call came {:?} after the 429 asked for a second",
+            *later - arrivals[0]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let node = &devnet.chains[0];
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let proxy = proxy(node, move |_body| {
+        let seen = seen.clone();
+        async move {
+            if seen.fetch_add(1, Ordering::SeqCst) < 2 {
+                // The connection closes without an answer, as a provider's load balancer may.
+                std::panic::resume_unwind(Box::new("dropped"));
+            }
+            None
+        }
+    })
+    .await;
+    let adapter = through(node, proxy.url.clone(), 4);
+    assert_eq!(
+        adapter.head().await.unwrap(),
+        node.adapter(SOLVER).unwrap().head().await.unwrap()
+    );
+    assert!(calls.load(Ordering::SeqCst) >= 3);
+}
