@@ -193,7 +193,8 @@ impl ChainAdapter for SimAdapter {
         ready((|| {
             let mut w = self.chain.world();
             w.rpc("broadcasting")?;
-            w.accept(tx)
+            let behind = w.lagged_read();
+            w.accept(tx, behind)
         })())
     }
 
@@ -202,8 +203,11 @@ impl ChainAdapter for SimAdapter {
         tx: &'a SignedTx,
         seen: Option<&'a BlockRef>,
     ) -> BoxFuture<'a, Result<TxStatus>> {
-        ready(self.read("reading a receipt", |w| {
-            if let Some(r) = w.receipts.get(&tx.hash) {
+        ready((|| {
+            let mut w = self.chain.world();
+            w.rpc("reading a receipt")?;
+            let behind = w.lagged_read();
+            if let Some(r) = w.receipt(&tx.hash, behind) {
                 return Ok(TxStatus::Included(Inclusion {
                     block: r.block,
                     success: r.success,
@@ -218,6 +222,6 @@ impl ChainAdapter for SimAdapter {
                 (true, None) => TxStatus::Pending,
                 (false, None) => TxStatus::Dropped,
             })
-        }))
+        })())
     }
 }

@@ -122,6 +122,7 @@ impl SimChain {
             revert_next: Vec::new(),
             drop_next: Vec::new(),
             rpc_failure: 0.0,
+            lag: None,
             rng: fastrand::Rng::with_seed(config.seed),
             rpc_calls: 0,
             rpc_errors: 0,
@@ -285,6 +286,13 @@ impl SimChain {
     /// The next `blocks` blocks have base fee `fee`.
     pub fn spike_base_fee(&self, fee: u128, blocks: u64) {
         self.world().spike = Some((fee, blocks));
+    }
+
+    /// Every `every`-th receipt read is answered as a node `blocks` behind the head would, as
+    /// when several nodes of uneven heads serve one RPC URL: a transaction included in the last
+    /// `blocks` blocks is not found. `every` 0 stops it.
+    pub fn lag_receipts(&self, every: u64, blocks: u64) {
+        self.world().lag = (every > 0).then_some((every, blocks, 0));
     }
 
     /// Each RPC call fails with this probability (drawn from the seeded generator).

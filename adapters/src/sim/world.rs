@@ -66,6 +66,9 @@ pub(super) struct World {
     pub(super) revert_next: Vec<(String, String)>,
     pub(super) drop_next: Vec<String>,
     pub(super) rpc_failure: f64,
+    /// Every `.0`-th receipt read answers as a node `.1` blocks behind (see
+    /// [`super::SimChain::lag_receipts`]); `.2` counts the reads.
+    pub(super) lag: Option<(u64, u64, u64)>,
     pub(super) rng: fastrand::Rng,
     pub(super) rpc_calls: u64,
     pub(super) rpc_errors: u64,
@@ -235,10 +238,28 @@ impl World {
         }
     }
 
-    pub(super) fn accept(&mut self, tx: &SignedTx) -> Result<()> {
+    /// Whether this read is answered by a lagging node (see [`super::SimChain::lag_receipts`]):
+    /// how many blocks behind.
+    pub(super) fn lagged_read(&mut self) -> Option<u64> {
+        let (every, blocks, reads) = self.lag.as_mut()?;
+        *reads += 1;
+        (*reads % *every == 0).then_some(*blocks)
+    }
+
+    /// The receipt of `hash`, as a node `behind` blocks behind the head knows it.
+    pub(super) fn receipt(&self, hash: &B256, behind: Option<u64>) -> Option<&Receipt> {
+        let head = self.head().number;
+        self.receipts
+            .get(hash)
+            .filter(|r| behind.is_none_or(|b| r.block.number + b <= head))
+    }
+
+    /// Takes `tx` into the mempool; `behind`: the node answering lags that many blocks (it does
+    /// not know of a recent inclusion, and refuses the transaction for its used nonce).
+    pub(super) fn accept(&mut self, tx: &SignedTx, behind: Option<u64>) -> Result<()> {
         let bad = |reason: &str| AdapterError::rejected("broadcasting", reason);
         let taken = |refusal, reason: &str| AdapterError::refused("broadcasting", refusal, reason);
-        if self.receipts.contains_key(&tx.hash) || self.pending.contains_key(&tx.hash) {
+        if self.receipt(&tx.hash, behind).is_some() || self.pending.contains_key(&tx.hash) {
             return Ok(());
         }
         let envelope = TxEnvelope::decode_2718(&mut tx.raw.as_ref())

@@ -16,7 +16,7 @@ use crate::event::{FailureKind, Read, Receipt, SagaEvent, TxContext};
 use crate::observe;
 use crate::saga::ops;
 
-use super::{REORG_WATCH_BLOCKS, Saga, comp_ceiling};
+use super::{FRESH_AFTER_BLOCKS, REORG_WATCH_BLOCKS, Saga, comp_ceiling};
 
 impl Saga {
     /// A done step whose transaction a reorg took out of the chain is sent again (the same bytes:
@@ -98,61 +98,75 @@ impl Saga {
             return Ok(());
         }
         let confirmations = u64::from(step.timing.confirmations).max(1);
+        // Every transaction of the step is looked at: one that succeeded is the step's result
+        // even when a later one reverted (the later one found the work done), and one still
+        // pending may yet land.
+        let (mut succeeded, mut reverted, mut pending) = (None, None, None);
         for tx in st.txs.iter().rev() {
             match adapter.status(tx, None).await? {
+                TxStatus::Included(inc) if inc.success => {
+                    succeeded = Some((tx, inc));
+                    break;
+                }
                 TxStatus::Included(inc) => {
-                    if !inc.success {
-                        let reason = inc
-                            .revert_reason
-                            .clone()
-                            .unwrap_or_else(|| "reverted".into());
-                        // A compensation, or a step after the pivot, must finish: try again (the
-                        // reverted transaction used up its nonce, so a fresh one cannot double
-                        // anything).
-                        let must_finish =
-                            comp || (self.fill_committed() && !step.action.is_pivot());
-                        if must_finish && attempt < max_attempts {
-                            warn!(saga = %self.id, step = step.id.0, comp, %reason, "reverted; retrying");
-                            return self.sign_and_send(step, comp, op, attempt, None).await;
-                        }
-                        return self
-                            .append(SagaEvent::StepFailed {
-                                step: step.id,
-                                comp,
-                                reason,
-                                receipt: Some(Receipt::from(&inc)),
-                                failure: Some(FailureKind::Reverted),
-                            })
-                            .await;
-                    }
-                    if head + 1 >= inc.block.number + confirmations {
-                        return self
-                            .append(SagaEvent::StepFinal {
-                                step: step.id,
-                                comp,
-                                block: Some(inc.block),
-                                tx: Some(tx.hash),
-                                receipt: Some(Receipt::from(&inc)),
-                            })
-                            .await;
-                    }
-                    self.checked.insert(key, head);
-                    return Ok(());
+                    reverted = reverted.or(Some(inc));
                 }
-                TxStatus::Pending => {
-                    let since = *self.sent_at.entry(key).or_insert(head);
-                    if head >= since + self.shared.config.replace_after_blocks
-                        && attempt < max_attempts
-                    {
-                        return self
-                            .sign_and_send(step, comp, op, attempt, Some(tx.nonce))
-                            .await;
-                    }
-                    self.checked.insert(key, head);
-                    return Ok(());
-                }
+                TxStatus::Pending => pending = pending.or(Some(tx)),
                 TxStatus::Dropped | TxStatus::ReorgedOut { .. } => {}
             }
+        }
+        if succeeded.is_some() || pending.is_some() {
+            self.fresh_since.remove(&key);
+        }
+        if let Some((tx, inc)) = succeeded {
+            if head + 1 >= inc.block.number + confirmations {
+                return self
+                    .append(SagaEvent::StepFinal {
+                        step: step.id,
+                        comp,
+                        block: Some(inc.block),
+                        tx: Some(tx.hash),
+                        receipt: Some(Receipt::from(&inc)),
+                    })
+                    .await;
+            }
+            self.checked.insert(key, head);
+            return Ok(());
+        }
+        if let Some(tx) = pending {
+            let since = *self.sent_at.entry(key).or_insert(head);
+            if head >= since + self.shared.config.replace_after_blocks && attempt < max_attempts {
+                return self
+                    .sign_and_send(step, comp, op, attempt, Some(tx.nonce))
+                    .await;
+            }
+            self.checked.insert(key, head);
+            return Ok(());
+        }
+        if let Some(inc) = reverted {
+            let reason = inc
+                .revert_reason
+                .clone()
+                .unwrap_or_else(|| "reverted".into());
+            // A compensation, or a step after the pivot, must finish: try again (the reverted
+            // transaction used up its nonce, so a fresh one cannot double anything).
+            let must_finish = comp || (self.fill_committed() && !step.action.is_pivot());
+            if must_finish && attempt < max_attempts {
+                if !self.fresh_is_due(key, head) {
+                    return Ok(());
+                }
+                warn!(saga = %self.id, step = step.id.0, comp, %reason, "reverted; retrying");
+                return self.sign_and_send(step, comp, op, attempt, None).await;
+            }
+            return self
+                .append(SagaEvent::StepFailed {
+                    step: step.id,
+                    comp,
+                    reason,
+                    receipt: Some(Receipt::from(&inc)),
+                    failure: Some(FailureKind::Reverted),
+                })
+                .await;
         }
         // Nothing pending or included: send the latest again; if the node refuses it (its nonce was
         // used by something else), it can never land, and a fresh nonce is safe.
@@ -167,6 +181,9 @@ impl Saga {
                 // Refused outright (not for its nonce: that one is used, or held by a pending
                 // transaction): the nonce is free again, so it does not leave a gap that would hold
                 // every later transaction of the account on this chain.
+                if !self.fresh_is_due(key, head) {
+                    return Ok(());
+                }
                 if !refusal.keeps_nonce() {
                     adapter.release(last);
                 }
@@ -185,6 +202,19 @@ impl Saga {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Whether a fresh nonce for `key` is due at `head`: the want has held for
+    /// [`FRESH_AFTER_BLOCKS`] blocks (a lagging node may not have shown the transaction that did
+    /// the work). Counted from the first look that wanted one; forgotten once it is signed.
+    fn fresh_is_due(&mut self, key: (StepId, bool), head: u64) -> bool {
+        let since = *self.fresh_since.entry(key).or_insert(head);
+        if head >= since + FRESH_AFTER_BLOCKS {
+            self.fresh_since.remove(&key);
+            return true;
+        }
+        self.checked.insert(key, head);
+        false
     }
 
     /// What `op` is built against on `chain`: the head and base fee of `c`, and the state it

@@ -36,6 +36,10 @@ pub mod state;
 
 /// How long (in blocks) a done step is watched for reorgs.
 pub(super) const REORG_WATCH_BLOCKS: u64 = 64;
+/// A step signs a transaction with a fresh nonce (after a revert it must get past, or when its
+/// transactions are gone and refused) only once that has been so for this many blocks: a node
+/// behind the same RPC URL that lags a few blocks may not know yet of the transaction that did it.
+pub(super) const FRESH_AFTER_BLOCKS: u64 = 4;
 /// Done steps are checked for reorgs every this many ticks.
 const REORG_CHECK_EVERY: u64 = 4;
 
@@ -68,6 +72,9 @@ pub(crate) struct Saga {
     /// The head at which each (step, comp)'s transaction was last found pending or not yet deep
     /// enough: nothing can change before the next block, so it is not asked again until then.
     checked: HashMap<(StepId, bool), u64>,
+    /// The head at which each (step, comp) first found that only a transaction with a fresh nonce
+    /// would move it on (see [`FRESH_AFTER_BLOCKS`]).
+    fresh_since: HashMap<(StepId, bool), u64>,
     /// The head at which each done transaction was last checked for a reorg.
     healed: HashMap<alloy::primitives::B256, u64>,
     /// When each (step, comp) signed its first transaction in this driver: its latency metric.
@@ -103,6 +110,7 @@ impl Saga {
             ticks: 0,
             seen: HashMap::new(),
             checked: HashMap::new(),
+            fresh_since: HashMap::new(),
             healed: HashMap::new(),
             first_signed: HashMap::new(),
             unsettled: Vec::new(),

@@ -11,6 +11,7 @@ mod anvil;
 mod crash;
 mod deadline;
 mod health;
+mod lag;
 mod layers;
 mod lease;
 mod log;
