@@ -46,7 +46,32 @@ impl Saga {
             match adapter.status(&tx, Some(&block)).await? {
                 TxStatus::ReorgedOut { .. } | TxStatus::Dropped => {
                     warn!(saga = %self.id, step = id.0, "reorged out after it was done; sending it again");
-                    let _ = adapter.broadcast(&tx).await;
+                    if let Err(AdapterError::Rejected { reason, .. }) = adapter.broadcast(&tx).await
+                        && self.alerted.insert(tx.hash)
+                    {
+                        // The new chain will not take it (its nonce went to something else, or
+                        // its state is gone): a person has to look.
+                        self.append(SagaEvent::Alert {
+                            reason: format!(
+                                "step {} was final in block {} until a reorg removed it, and its \
+                                 transaction cannot be sent again: {reason}",
+                                id.0, block.number
+                            ),
+                        })
+                        .await?;
+                    }
+                }
+                TxStatus::Included(inc) if !inc.success && self.alerted.insert(tx.hash) => {
+                    self.append(SagaEvent::Alert {
+                        reason: format!(
+                            "step {} was final in block {} until a reorg removed it; sent again, it \
+                             reverted: {}",
+                            id.0,
+                            block.number,
+                            inc.revert_reason.unwrap_or_else(|| "reverted".into())
+                        ),
+                    })
+                    .await?;
                 }
                 _ => {}
             }

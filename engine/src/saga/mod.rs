@@ -75,6 +75,8 @@ pub(crate) struct Saga {
     /// The head at which each (step, comp) first found that only a transaction with a fresh nonce
     /// would move it on (see [`FRESH_AFTER_BLOCKS`]).
     fresh_since: HashMap<(StepId, bool), u64>,
+    /// Done transactions a reorg took out that could not be put back: alerted once each.
+    alerted: std::collections::HashSet<alloy::primitives::B256>,
     /// The head at which each done transaction was last checked for a reorg.
     healed: HashMap<alloy::primitives::B256, u64>,
     /// When each (step, comp) signed its first transaction in this driver: its latency metric.
@@ -111,6 +113,7 @@ impl Saga {
             seen: HashMap::new(),
             checked: HashMap::new(),
             fresh_since: HashMap::new(),
+            alerted: std::collections::HashSet::new(),
             healed: HashMap::new(),
             first_signed: HashMap::new(),
             unsettled: Vec::new(),

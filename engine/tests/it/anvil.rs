@@ -1,6 +1,8 @@
 //! The whole path on two real anvil nodes (1 s blocks): liquidity read from the chains, a two-input
 //! intent (inputs on both chains, the output on one) whose two opens run in parallel and which ends
-//! Fulfilled; and one whose pool is drained after planning, which ends Refunded.
+//! Fulfilled; one whose pool is drained after planning, which ends Refunded; and one whose open a
+//! reorg deeper than its confirmations takes out of the chain after it was final, which is sent
+//! again and ends Fulfilled.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -268,4 +270,65 @@ async fn an_intent_whose_pool_is_drained_after_planning_is_refunded_on_anvil() {
         ),
         "{events:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_deeper_than_an_opens_confirmations_is_healed_and_the_intent_fulfilled_on_anvil() {
+    let s = setup().await;
+    let (url, _file) = sqlite_file();
+    let engine = s.engine(Db::connect(&url).await.unwrap());
+    let input = s.input(2).await;
+    let planned = input.plan().unwrap();
+    let origin = &s.devnet.chains[0];
+    let open = planned
+        .plan
+        .steps()
+        .iter()
+        .find(|st| matches!(st.action, Action::Open { .. }) && st.chain.0 == origin.chain_id)
+        .unwrap()
+        .clone();
+    let saga = engine.submit(input).await.unwrap();
+    // Once the origin's open is final (at its confirmations), a reorg one block deeper than its
+    // block takes it out of the chain.
+    let block = loop {
+        let events = engine.log().events(saga).await.unwrap();
+        if let Some(block) = events.iter().find_map(|e| match &e.event {
+            SagaEvent::StepFinal {
+                step,
+                block: Some(b),
+                ..
+            } if *step == open.id => Some(*b),
+            _ => None,
+        }) {
+            break block;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let head = s.solver[&open.chain].head().await.unwrap().number;
+    let depth = head + 2 - block.number;
+    assert!(depth > u64::from(open.timing.confirmations));
+    baton_adapters::conformance::anvil(origin, "anvil_reorg", json!([depth, []]))
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(120), engine.wait(saga))
+        .await
+        .expect("decided within two minutes")
+        .unwrap();
+    assert_eq!(outcome, Outcome::Fulfilled);
+    // The open is back on the chain (sent again, the same bytes), and the solver was repaid.
+    let started = std::time::Instant::now();
+    loop {
+        let events = engine.log().events(saga).await.unwrap();
+        if events.iter().any(|e| e.event == SagaEvent::Completed) {
+            assert!(
+                !events
+                    .iter()
+                    .any(|e| matches!(e.event, SagaEvent::Alert { .. })),
+                "{events:#?}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{events:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
