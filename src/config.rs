@@ -96,6 +96,16 @@ impl Endpoint {
 }
 
 /// One chain.
+/// A confirmation tier of a chain.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct TierConfig {
+    /// The least value at risk, in wei of the chain's native coin.
+    pub(crate) at_least: Amount,
+    /// Confirmations from there.
+    pub(crate) blocks: u32,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct ChainConfig {
@@ -109,6 +119,10 @@ pub(crate) struct ChainConfig {
     pub(crate) destination_settler: Address,
     /// Blocks after which a block is final.
     pub(crate) finality_blocks: u32,
+    /// More confirmations for more value at risk: `[{ at-least = "<wei of the native coin>",
+    /// blocks = N }, …]`.
+    #[serde(default)]
+    pub(crate) confirmation_tiers: Vec<TierConfig>,
     /// Calls per second to the RPC (default 200).
     pub(crate) requests_per_second: Option<u32>,
     /// The first block searched for settler events: the settlers' deployment block (default 0).
@@ -276,6 +290,14 @@ impl Config {
                     destination: c.destination_settler,
                 },
                 finality_blocks: c.finality_blocks,
+                confirmation_tiers: c
+                    .confirmation_tiers
+                    .iter()
+                    .map(|t| baton_planner::spec::ConfirmationTier {
+                        at_least: t.at_least,
+                        blocks: t.blocks,
+                    })
+                    .collect(),
                 tokens: c
                     .tokens
                     .into_iter()
@@ -398,6 +420,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen-port"), "{err}");
+    }
+
+    #[test]
+    fn a_chains_confirmation_tiers_parse_from_kebab_case_keys() {
+        let chain: ChainConfig = toml::from_str(
+            r#"
+id = 1
+rpc-url = "http://127.0.0.1:8545"
+origin-settler = "0x0000000000000000000000000000000000000001"
+destination-settler = "0x0000000000000000000000000000000000000002"
+finality-blocks = 2
+confirmation-tiers = [{ at-least = "10000000000000000000", blocks = 6 }]
+tokens = []
+"#,
+        )
+        .unwrap();
+        assert_eq!(chain.confirmation_tiers.len(), 1);
+        assert_eq!(chain.confirmation_tiers[0].blocks, 6);
+        assert_eq!(
+            chain.confirmation_tiers[0].at_least.raw(),
+            alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(19))
+        );
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct Venue {
     pub settlers: Settlers,
     /// Blocks after which a block is final.
     pub finality_blocks: u32,
+    /// More confirmations for more value at risk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confirmation_tiers: Vec<baton_planner::spec::ConfirmationTier>,
     /// Tokens.
     pub tokens: Vec<VenueToken>,
     /// Pools.
@@ -88,6 +91,7 @@ pub async fn read(
                 1_000
             },
             finality_blocks: venue.finality_blocks,
+            confirmation_tiers: venue.confirmation_tiers.clone(),
         });
         let symbol = |address: Address| {
             venue
@@ -158,6 +162,7 @@ pub fn devnet_venue(chain: &baton_adapters::devnet::DevnetFileChain) -> Venue {
             destination: chain.destination_settler,
         },
         finality_blocks: 2,
+        confirmation_tiers: Vec::new(),
         tokens: baton_adapters::devnet::TOKENS
             .iter()
             .filter_map(|(symbol, decimals)| {

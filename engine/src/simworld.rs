@@ -208,6 +208,7 @@ impl World {
                 chain: ORIGIN,
                 settlers: self.origin.settlers(),
                 finality_blocks: 2,
+                confirmation_tiers: Vec::new(),
                 tokens: vec![token("USDC", self.usdc_o, 6, usdc_price)],
                 pools: Vec::new(),
             },
@@ -215,6 +216,7 @@ impl World {
                 chain: DEST,
                 settlers: self.dest.settlers(),
                 finality_blocks: 2,
+                confirmation_tiers: Vec::new(),
                 tokens: vec![
                     token("USDC", self.usdc_d, 6, usdc_price),
                     token("WETH", self.weth_d, 18, units_of(1, 18)),

@@ -67,6 +67,7 @@ fn world(pools: u64) -> LiquiditySnapshot {
                 gas_price: U256::from(1_000_000_000u64),
                 block_time_ms: 1000 + 250 * (c % 4),
                 finality_blocks: 2 + (c % 3) as u32,
+                confirmation_tiers: Vec::new(),
             },
         );
         for k in 0..TOKENS {

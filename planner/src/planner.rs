@@ -303,6 +303,24 @@ fn on_chain(
     })
 }
 
+/// The value of `amounts` in wei of their chain's native coin, from the tokens' native prices;
+/// `None` when a token has none (or is unknown).
+fn native_value(
+    snap: &LiquiditySnapshot,
+    amounts: impl IntoIterator<Item = (Asset, Amount)>,
+) -> Option<U256> {
+    let wei_per_coin = U256::from(10u64).pow(U256::from(18u8));
+    let mut total = U256::ZERO;
+    for (asset, amount) in amounts {
+        let price = snap.token(asset).ok()?.native_price?.raw();
+        if price.is_zero() {
+            return None;
+        }
+        total = total.saturating_add(amount.raw().saturating_mul(wei_per_coin) / price);
+    }
+    Some(total)
+}
+
 /// The DAG: per order an open and its finality wait; per output its swaps (which may start once
 /// the open is included: they spend solver inventory and can be swapped back), its fill (the pivot,
 /// after every open is final) and the fill's attestation; per order a settle after every
@@ -339,6 +357,16 @@ fn build_steps(
             on_chain(c, config, 0, 1)?,
             Some(refund),
         );
+        // The escrow's value sets how deep the open must be before the solver fills against it.
+        let at_risk = native_value(
+            snap,
+            intent
+                .inputs()
+                .iter()
+                .filter(|i| i.asset.chain == order.chain())
+                .map(|i| (i.asset, i.amount)),
+        );
+        let confirmations = c.confirmations_for(at_risk);
         let fin = b.push(
             order.chain(),
             Action::WaitFinality { of: open },
@@ -349,8 +377,8 @@ fn build_steps(
                 ..on_chain(
                     c,
                     config,
-                    c.finality_blocks,
-                    u64::from(c.finality_blocks.saturating_sub(1)),
+                    confirmations,
+                    u64::from(confirmations.saturating_sub(1)),
                 )?
             },
             None,
@@ -389,12 +417,11 @@ fn build_steps(
                 call: output.call.clone(),
             },
             fill_deps,
-            on_chain(
-                dest,
-                config,
-                dest.finality_blocks,
-                u64::from(dest.finality_blocks.max(1)),
-            )?,
+            {
+                let confirmations =
+                    dest.confirmations_for(native_value(snap, [(output.asset, amount)]));
+                on_chain(dest, config, confirmations, u64::from(confirmations.max(1)))?
+            },
             None,
         );
         let latency_s = orders
@@ -423,12 +450,15 @@ fn build_steps(
             order.chain(),
             Action::Settle { order: order.id() },
             attests.clone(),
-            on_chain(
-                c,
-                config,
-                c.finality_blocks,
-                u64::from(c.finality_blocks.max(1)),
-            )?,
+            {
+                let repaid = intent
+                    .inputs()
+                    .iter()
+                    .filter(|i| i.asset.chain == order.chain())
+                    .map(|i| (i.asset, i.amount));
+                let confirmations = c.confirmations_for(native_value(snap, repaid));
+                on_chain(c, config, confirmations, u64::from(confirmations.max(1)))?
+            },
             None,
         );
     }

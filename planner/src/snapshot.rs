@@ -47,6 +47,21 @@ pub struct ChainConditions {
     pub block_time_ms: u64,
     /// Confirmations after which a block is treated as final.
     pub finality_blocks: u32,
+    /// More confirmations for more value at risk.
+    pub confirmation_tiers: Vec<crate::spec::ConfirmationTier>,
+}
+
+impl ChainConditions {
+    /// Confirmations for a step with `value` at risk (wei of the native coin; `None` when some
+    /// token has no price: the highest tier): the chain's finality, or the highest tier the value
+    /// reaches when that asks for more.
+    pub fn confirmations_for(&self, value: Option<U256>) -> u32 {
+        self.confirmation_tiers
+            .iter()
+            .filter(|t| value.is_none_or(|v| v >= t.at_least.raw()))
+            .map(|t| t.blocks)
+            .fold(self.finality_blocks, u32::max)
+    }
 }
 
 /// A token's metadata.

@@ -202,6 +202,21 @@ pub struct ChainSpec {
     pub block_time_ms: u64,
     /// Confirmations to finality.
     pub finality_blocks: u32,
+    /// More confirmations for more value at risk (see [`ConfirmationTier`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confirmation_tiers: Vec<ConfirmationTier>,
+}
+
+/// A step on a chain whose value at risk is at least `at_least` (in wei of the chain's native coin,
+/// from the tokens' native prices) waits for `blocks` confirmations, when that is more than the
+/// chain's finality.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmationTier {
+    /// The least value at risk, wei of the native coin.
+    pub at_least: Amount,
+    /// Confirmations from there.
+    pub blocks: u32,
 }
 
 /// A token in a snapshot file.
@@ -306,6 +321,7 @@ impl SnapshotSpec {
                     gas_price: c.gas_price.raw(),
                     block_time_ms: c.block_time_ms,
                     finality_blocks: c.finality_blocks,
+                    confirmation_tiers: c.confirmation_tiers,
                 },
             );
         }

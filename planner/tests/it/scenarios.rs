@@ -1,7 +1,8 @@
 //! Planning stories: what a route delivers, how the DAG is shaped, and how bad intents are refused.
 
 use alloy::primitives::U256;
-use baton_planner::{Action, Compensation, PlanError, PlannerConfig, StepId, plan};
+use baton_planner::spec::ConfirmationTier;
+use baton_planner::{Action, ChainId, Compensation, PlanError, PlannerConfig, StepId, plan};
 
 use crate::support::{ETH, NOW, USDC, amount, direct_pool_output, two_chains, usdc_for_weth};
 
@@ -342,4 +343,57 @@ fn too_little_inventory_names_the_largest_input_that_can_be_filled() {
         .want(2, "USDC", 1)
         .plan();
     assert!(matches!(over, Err(PlanError::InsufficientInventory(_))));
+}
+
+/// The confirmations a step of `plan` waits for, by name ("wait-finality", "fill", "settle").
+fn confirmations(plan: &baton_planner::Plan, kind: &str) -> u32 {
+    plan.steps()
+        .iter()
+        .find(|s| s.action.name() == kind)
+        .unwrap()
+        .timing
+        .confirmations
+}
+
+#[test]
+fn more_value_at_risk_waits_for_more_confirmations() {
+    let mut w = two_chains();
+    // USDC at 2,500 per native coin; from 10 coins of value 6 blocks, from 100 coins 12.
+    for c in [1, 2] {
+        let chain = w.snap.chains.get_mut(&ChainId(c)).unwrap();
+        chain.confirmation_tiers = vec![
+            ConfirmationTier {
+                at_least: amount(100 * 10u128.pow(18)),
+                blocks: 12,
+            },
+            ConfirmationTier {
+                at_least: amount(10 * 10u128.pow(18)),
+                blocks: 6,
+            },
+        ];
+        let usdc = w.asset(c, "USDC");
+        w.snap.tokens.get_mut(&usdc).unwrap().native_price = Some(amount(2_500 * USDC));
+    }
+    let plan = |w: &crate::support::World, give: u128| {
+        w.intent()
+            .give(1, "USDC", give * USDC)
+            .want(2, "USDC", give * USDC * 99 / 100)
+            .plan()
+            .unwrap()
+    };
+    // 1,000 USDC: 0.4 coins, the chain's finality (2).
+    let small = plan(&w, 1_000);
+    assert_eq!(confirmations(&small, "wait-finality"), 2);
+    assert_eq!(confirmations(&small, "fill"), 2);
+    // 50,000 USDC: 20 coins, 6 on both chains.
+    let large = plan(&w, 50_000);
+    assert_eq!(confirmations(&large, "wait-finality"), 6);
+    assert_eq!(confirmations(&large, "fill"), 6);
+    assert_eq!(confirmations(&large, "settle"), 6);
+    // 400,000 USDC: 160 coins, 12.
+    assert_eq!(confirmations(&plan(&w, 400_000), "wait-finality"), 12);
+    // Without a price the value is unknown: the highest tier.
+    let usdc = w.asset(1, "USDC");
+    w.snap.tokens.get_mut(&usdc).unwrap().native_price = None;
+    assert_eq!(confirmations(&plan(&w, 1_000), "wait-finality"), 12);
 }

@@ -58,6 +58,7 @@ impl World {
                 gas_price: U256::ZERO,
                 block_time_ms: 1000,
                 finality_blocks: 2,
+                confirmation_tiers: Vec::new(),
             },
         );
         self
