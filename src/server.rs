@@ -9,7 +9,7 @@ use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::port::ChainAdapter;
 use baton_api::{App, Keys};
 use baton_engine::attester::LocalAttester;
-use baton_engine::{Db, Engine, SagaLog, SharedNonces, liquidity};
+use baton_engine::{Db, Engine, SagaLog, SharedNonces, StoredEvents, liquidity};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -85,7 +85,10 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         if let Some(max) = endpoint.logs_max_range {
             evm.logs_max_range = max.max(1);
         }
-        let mut evm = EvmAdapter::new(evm, config.solver.clone())?;
+        // Settler events of old blocks are kept in the saga log's database: read once, also
+        // across restarts and instances.
+        let mut evm = EvmAdapter::new(evm, config.solver.clone())?
+            .with_events(Arc::new(StoredEvents::new(&db)));
         if let Db::Postgres(_) = db {
             // Several instances may sign as the solver on this database: they share its nonces.
             evm = evm.with_nonces(Arc::new(SharedNonces::new(

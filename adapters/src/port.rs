@@ -300,7 +300,7 @@ pub enum EscrowStatus {
 }
 
 /// Where an event was emitted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventAt {
     /// The block.
     pub block: BlockRef,

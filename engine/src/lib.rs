@@ -57,6 +57,7 @@ pub use event::{Outcome, SagaEvent, SagaId};
 pub use log::Notice;
 pub use log::SagaLog;
 pub use log::SharedNonces;
+pub use log::StoredEvents;
 pub use log::db::Db;
 pub use saga::input::SagaInput;
 

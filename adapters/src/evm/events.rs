@@ -1,9 +1,12 @@
 //! Settler events read the way hosted providers allow: from the settlers' deployment block
 //! (`logs_from_block`), in ranges of at most `logs_max_range` blocks. Events of blocks deeper than
-//! [`REORG_DEPTH`] below the head are read once and kept, indexed by order, with a cursor of how
-//! far they were read; the blocks above are read again at every look (a reorg there changes them).
+//! [`REORG_DEPTH`] below the head are read once and kept in an [`EventStore`] (in memory by
+//! default; the engine keeps them in its database, so a restarted process does not read them
+//! again), with a cursor of how far they were read; the blocks above are read again at every look
+//! (a reorg there changes them).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use alloy::primitives::{B256, Log};
 use alloy::providers::Provider;
@@ -11,19 +14,73 @@ use alloy::rpc::types::Filter;
 use baton_planner::OrderId;
 
 use super::EvmAdapter;
-use crate::error::Result;
-use crate::port::{BlockRef, EventAt};
+use crate::error::{AdapterError, Result};
+use crate::port::{BlockRef, BoxFuture, EventAt};
 
-/// Blocks below the head after which a block's events are kept as read.
-pub(super) const REORG_DEPTH: u64 = 64;
+/// A settler event kept: the order it is about, its index in its block, the log and where it was
+/// emitted.
+pub type KeptEvent = (B256, u64, Log, EventAt);
+
+/// Where an EVM adapter keeps the settler events of blocks it will not read again. `source` names
+/// the chain and its settlers (events of other settlers are other events); `store` must ignore an
+/// event it already holds (several processes may read one range at once).
+pub trait EventStore: Send + Sync {
+    /// The last block whose events are kept for `source`.
+    fn read_to(&self, source: &str) -> BoxFuture<'_, Result<Option<u64>>>;
+    /// Keeps `events`, of blocks up to `to`, and moves the cursor of `source` to `to`, at once.
+    fn store(&self, source: &str, to: u64, events: Vec<KeptEvent>) -> BoxFuture<'_, Result<()>>;
+    /// The kept events of `order`, oldest first.
+    fn events(&self, source: &str, order: B256) -> BoxFuture<'_, Result<Vec<(Log, EventAt)>>>;
+}
+
+/// An [`EventStore`] in memory: what one process read, for as long as it runs.
+#[derive(Debug, Default)]
+pub struct MemoryEvents(Mutex<HashMap<String, EventIndex>>);
 
 /// Settler events of the blocks read so far, by order.
 #[derive(Debug, Default)]
-pub(super) struct EventIndex {
+struct EventIndex {
     /// The last block whose events are in `by_order`.
     read_to: Option<u64>,
     by_order: HashMap<B256, Vec<(Log, EventAt)>>,
 }
+
+impl MemoryEvents {
+    fn with<T>(&self, source: &str, f: impl FnOnce(&mut EventIndex) -> T) -> Result<T> {
+        let mut all = self
+            .0
+            .lock()
+            .map_err(|_| AdapterError::chain("settler events", "lock poisoned"))?;
+        Ok(f(all.entry(source.to_owned()).or_default()))
+    }
+}
+
+impl EventStore for MemoryEvents {
+    fn read_to(&self, source: &str) -> BoxFuture<'_, Result<Option<u64>>> {
+        let read_to = self.with(source, |i| i.read_to);
+        Box::pin(std::future::ready(read_to))
+    }
+
+    fn store(&self, source: &str, to: u64, events: Vec<KeptEvent>) -> BoxFuture<'_, Result<()>> {
+        let stored = self.with(source, |index| {
+            for (order, _, log, at) in events {
+                index.by_order.entry(order).or_default().push((log, at));
+            }
+            index.read_to = Some(index.read_to.map_or(to, |r| r.max(to)));
+        });
+        Box::pin(std::future::ready(stored))
+    }
+
+    fn events(&self, source: &str, order: B256) -> BoxFuture<'_, Result<Vec<(Log, EventAt)>>> {
+        let events = self.with(source, |i| {
+            i.by_order.get(&order).cloned().unwrap_or_default()
+        });
+        Box::pin(std::future::ready(events))
+    }
+}
+
+/// Blocks below the head after which a block's events are kept as read.
+pub(super) const REORG_DEPTH: u64 = 64;
 
 /// Consecutive ranges of at most `max` blocks covering `from..=to` (none when `from > to`).
 pub(super) fn ranges(from: u64, to: u64, max: u64) -> impl Iterator<Item = (u64, u64)> {
@@ -44,8 +101,15 @@ impl EvmAdapter {
             .rpc("reading the head", || self.provider.get_block_number())
             .await?;
         let kept_to = head.saturating_sub(REORG_DEPTH);
-        let mut index = self.events.lock().await;
-        let from = index.read_to.map_or(self.config.logs_from_block, |b| b + 1);
+        let source = format!(
+            "{}:{}:{}",
+            self.config.chain.0, settlers.origin, settlers.destination
+        );
+        // One reader of the old blocks at a time in this process.
+        let reading = self.reading_events.lock().await;
+        let read_to = self.event_store.read_to(&source).await?;
+        let from = read_to.map_or(self.config.logs_from_block, |b| b + 1);
+        let mut kept = read_to;
         for (a, b) in ranges(from, kept_to, max) {
             let filter = Filter::new()
                 .address(addresses.clone())
@@ -54,16 +118,13 @@ impl EvmAdapter {
             let logs = self
                 .rpc("reading events", || self.provider.get_logs(&filter))
                 .await?;
-            for log in logs {
-                if let Some((order, event)) = located(log) {
-                    index.by_order.entry(order).or_default().push(event);
-                }
-            }
-            index.read_to = Some(b);
+            let events = logs.into_iter().filter_map(located).collect();
+            self.event_store.store(&source, b, events).await?;
+            kept = Some(b);
         }
-        let mut out = index.by_order.get(&order.0).cloned().unwrap_or_default();
-        let tail_from = index.read_to.map_or(self.config.logs_from_block, |b| b + 1);
-        drop(index);
+        drop(reading);
+        let mut out = self.event_store.events(&source, order.0).await?;
+        let tail_from = kept.map_or(self.config.logs_from_block, |b| b + 1);
         for (a, b) in ranges(tail_from, head, max) {
             let filter = Filter::new()
                 .address(addresses.clone())
@@ -73,15 +134,20 @@ impl EvmAdapter {
             let logs = self
                 .rpc("reading events", || self.provider.get_logs(&filter))
                 .await?;
-            out.extend(logs.into_iter().filter_map(located).map(|(_, e)| e));
+            out.extend(
+                logs.into_iter()
+                    .filter_map(located)
+                    .map(|(_, _, log, at)| (log, at)),
+            );
         }
         Ok(out)
     }
 }
 
-/// The order a settler event is about (its first indexed topic), the event and where it was
-/// emitted; `None` for a log without them (pending, or not a settler event of an order).
-fn located(log: alloy::rpc::types::Log) -> Option<(B256, (Log, EventAt))> {
+/// The order a settler event is about (its first indexed topic), its index in its block, the
+/// event and where it was emitted; `None` for a log without them (pending, or not a settler event
+/// of an order).
+fn located(log: alloy::rpc::types::Log) -> Option<KeptEvent> {
     let at = EventAt {
         block: BlockRef {
             number: log.block_number?,
@@ -90,7 +156,7 @@ fn located(log: alloy::rpc::types::Log) -> Option<(B256, (Log, EventAt))> {
         tx: log.transaction_hash?,
     };
     let order = *log.inner.topics().get(1)?;
-    Some((order, (log.inner, at)))
+    Some((order, log.log_index?, log.inner, at))
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 mod events;
 
+pub use events::{EventStore, KeptEvent, MemoryEvents};
+
 use crate::abi::{self, Settlers};
 use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Refusal, Result};
@@ -154,7 +156,9 @@ pub struct EvmAdapter {
     /// Until when (milliseconds since `born`) the endpoint asked not to be called.
     hold_ms: AtomicU64,
     born: Instant,
-    events: tokio::sync::Mutex<events::EventIndex>,
+    event_store: Arc<dyn EventStore>,
+    /// Held while the old blocks' events are read (one reader at a time).
+    reading_events: tokio::sync::Mutex<()>,
 }
 
 impl EvmAdapter {
@@ -176,7 +180,8 @@ impl EvmAdapter {
             latency_us: AtomicU64::new(0),
             hold_ms: AtomicU64::new(0),
             born: Instant::now(),
-            events: tokio::sync::Mutex::default(),
+            event_store: Arc::new(MemoryEvents::default()),
+            reading_events: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -292,6 +297,14 @@ impl EvmAdapter {
     #[must_use]
     pub fn with_nonces(mut self, source: Arc<dyn NonceSource>) -> Self {
         self.nonces = source;
+        self
+    }
+
+    /// Keeps the settler events of old blocks in `store` instead of in memory: a process started
+    /// again with the same store does not read them again.
+    #[must_use]
+    pub fn with_events(mut self, store: Arc<dyn EventStore>) -> Self {
+        self.event_store = store;
         self
     }
 

@@ -1,7 +1,7 @@
 //! Settler events on a chain with a long history, read through a proxy that answers like a hosted
 //! provider: `eth_getLogs` over more than 1,000 blocks is refused (`-32005 query exceeds max block
 //! range`). The adapter reads in ranges within the cap from the settlers' deployment block, and
-//! reads the old blocks only once.
+//! reads the old blocks only once, also across a restart over the same event store.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +14,7 @@ use axum::response::Response;
 use baton_adapters::conformance::{DevnetWorld, Harness, open_fill_settle};
 use baton_adapters::contracts::DestinationSettler;
 use baton_adapters::devnet::{DevnetChain, SOLVER};
-use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::evm::{EventStore, EvmAdapter, EvmConfig, MemoryEvents};
 use baton_adapters::port::ChainAdapter;
 use baton_planner::{ChainId, OrderId};
 use serde_json::{Value, json};
@@ -108,7 +108,10 @@ async fn settler_events_are_read_within_a_providers_range_cap_and_old_blocks_onc
         node.settlers(),
     );
     config.max_retries = 0;
-    let adapter = EvmAdapter::new(config, node.signer(SOLVER)).unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(MemoryEvents::default());
+    let adapter = EvmAdapter::new(config.clone(), node.signer(SOLVER))
+        .unwrap()
+        .with_events(store.clone());
     let evidence = adapter.evidence(order).await.unwrap();
     assert_eq!(evidence.fills.len(), 1, "{evidence:?}");
     assert!(proxy.widest.load(Ordering::SeqCst) <= 1_000);
@@ -120,4 +123,13 @@ async fn settler_events_are_read_within_a_providers_range_cap_and_old_blocks_onc
     assert_eq!(again, evidence);
     let more = proxy.get_logs.load(Ordering::SeqCst) - first;
     assert!(more <= 2, "{more} reads the second time");
+
+    // Nor does a process started again over the same store (the engine keeps it in its database).
+    let restarted = EvmAdapter::new(config, node.signer(SOLVER))
+        .unwrap()
+        .with_events(store);
+    let before = proxy.get_logs.load(Ordering::SeqCst);
+    assert_eq!(restarted.evidence(order).await.unwrap(), evidence);
+    let after_restart = proxy.get_logs.load(Ordering::SeqCst) - before;
+    assert!(after_restart <= 2, "{after_restart} reads after a restart");
 }

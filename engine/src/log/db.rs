@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 6] = [
+const MIGRATIONS: [(i64, &str, &str); 7] = [
     (
         1,
         "saga log",
@@ -46,6 +46,11 @@ const MIGRATIONS: [(i64, &str, &str); 6] = [
         6,
         "nonce claims",
         include_str!("../../migrations/0006_nonce_claims.sql"),
+    ),
+    (
+        7,
+        "settler events",
+        include_str!("../../migrations/0007_settler_events.sql"),
     ),
 ];
 

@@ -11,7 +11,8 @@
 //! - `writer`: the writer task, its per-batch decision and the statements it writes;
 //! - `reads`: events, inputs and the saga table; `leases`: saga leases with fencing tokens;
 //!   `verify`: the hash chains checked; `idempotency`: the API's idempotency keys; `nonces`: the
-//!   solver's nonces shared by the instances on one database;
+//!   solver's nonces shared by the instances on one database; `events`: the settler events the
+//!   EVM adapters keep;
 //! - [`db`]: the database and its migrations; [`reserve`]: inventory reservations.
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use crate::event::{SagaEvent, SagaId};
 use db::Db;
 
 pub mod db;
+mod events;
 mod idempotency;
 mod leases;
 mod nonces;
@@ -35,6 +37,7 @@ pub mod reserve;
 mod verify;
 mod writer;
 
+pub use events::StoredEvents;
 pub use idempotency::KeyUse;
 pub use nonces::SharedNonces;
 pub use reads::{SagaSummary, Unfinished};

@@ -46,11 +46,15 @@ impl Saga {
             match adapter.status(&tx, Some(&block)).await? {
                 TxStatus::ReorgedOut { .. } | TxStatus::Dropped => {
                     warn!(saga = %self.id, step = id.0, "reorged out after it was done; sending it again");
-                    if let Err(AdapterError::Rejected { reason, .. }) = adapter.broadcast(&tx).await
-                        && self.alerted.insert(tx.hash)
-                    {
-                        // The new chain will not take it (its nonce went to something else, or
-                        // its state is gone): a person has to look.
+                    let Err(AdapterError::Rejected { reason, .. }) = adapter.broadcast(&tx).await
+                    else {
+                        continue;
+                    };
+                    // Refused for as long as a lagging node could hide its block: the new chain
+                    // will not take it (its nonce went to something else, or its state is gone),
+                    // and a person has to look.
+                    let since = *self.unhealed.entry(tx.hash).or_insert(head);
+                    if head >= since + FRESH_AFTER_BLOCKS && self.alerted.insert(tx.hash) {
                         self.append(SagaEvent::Alert {
                             reason: format!(
                                 "step {} was final in block {} until a reorg removed it, and its \
@@ -73,7 +77,9 @@ impl Saga {
                     })
                     .await?;
                 }
-                _ => {}
+                _ => {
+                    self.unhealed.remove(&tx.hash);
+                }
             }
         }
         Ok(())

@@ -77,6 +77,8 @@ pub(crate) struct Saga {
     fresh_since: HashMap<(StepId, bool), u64>,
     /// Done transactions a reorg took out that could not be put back: alerted once each.
     alerted: std::collections::HashSet<alloy::primitives::B256>,
+    /// The head at which each done transaction a reorg took out was first refused when sent again.
+    unhealed: HashMap<alloy::primitives::B256, u64>,
     /// The head at which each done transaction was last checked for a reorg.
     healed: HashMap<alloy::primitives::B256, u64>,
     /// When each (step, comp) signed its first transaction in this driver: its latency metric.
@@ -114,6 +116,7 @@ impl Saga {
             checked: HashMap::new(),
             fresh_since: HashMap::new(),
             alerted: std::collections::HashSet::new(),
+            unhealed: HashMap::new(),
             healed: HashMap::new(),
             first_signed: HashMap::new(),
             unsettled: Vec::new(),

@@ -10,6 +10,7 @@ use baton_engine::Db;
 mod anvil;
 mod crash;
 mod deadline;
+mod events;
 mod health;
 mod lag;
 mod layers;
