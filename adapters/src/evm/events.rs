@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use alloy::primitives::{B256, Log};
 use alloy::providers::Provider;
@@ -96,7 +97,6 @@ impl EvmAdapter {
     pub(super) async fn settler_events(&self, order: OrderId) -> Result<Vec<(Log, EventAt)>> {
         let settlers = self.config.settlers;
         let addresses = vec![settlers.origin, settlers.destination];
-        let max = self.config.logs_max_range;
         let head = self
             .rpc("reading the head", || self.provider.get_block_number())
             .await?;
@@ -108,40 +108,74 @@ impl EvmAdapter {
         // One reader of the old blocks at a time in this process.
         let reading = self.reading_events.lock().await;
         let read_to = self.event_store.read_to(&source).await?;
-        let from = read_to.map_or(self.config.logs_from_block, |b| b + 1);
-        let mut kept = read_to;
-        for (a, b) in ranges(from, kept_to, max) {
-            let filter = Filter::new()
-                .address(addresses.clone())
-                .from_block(a)
-                .to_block(b);
-            let logs = self
-                .rpc("reading events", || self.provider.get_logs(&filter))
-                .await?;
+        let mut from = read_to.map_or(self.config.logs_from_block, |b| b + 1);
+        let all = Filter::new().address(addresses.clone());
+        while from <= kept_to {
+            let (to, logs) = self.logs_from(&all, from, kept_to).await?;
             let events = logs.into_iter().filter_map(located).collect();
-            self.event_store.store(&source, b, events).await?;
-            kept = Some(b);
+            self.event_store.store(&source, to, events).await?;
+            from = to + 1;
         }
         drop(reading);
         let mut out = self.event_store.events(&source, order.0).await?;
-        let tail_from = kept.map_or(self.config.logs_from_block, |b| b + 1);
-        for (a, b) in ranges(tail_from, head, max) {
-            let filter = Filter::new()
-                .address(addresses.clone())
-                .topic1(order.0)
-                .from_block(a)
-                .to_block(b);
-            let logs = self
-                .rpc("reading events", || self.provider.get_logs(&filter))
-                .await?;
+        let of_order = Filter::new().address(addresses).topic1(order.0);
+        while from <= head {
+            let (to, logs) = self.logs_from(&of_order, from, head).await?;
             out.extend(
                 logs.into_iter()
                     .filter_map(located)
                     .map(|(_, _, log, at)| (log, at)),
             );
+            from = to + 1;
         }
         Ok(out)
     }
+
+    /// The logs of `filter` from block `from` on, in one read of at most the endpoint's range (up
+    /// to `to`); the last block read. A provider that refuses the range as too wide teaches the
+    /// adapter a narrower one: half, until it answers (its limit is not always what was
+    /// configured).
+    async fn logs_from(
+        &self,
+        filter: &Filter,
+        from: u64,
+        to: u64,
+    ) -> Result<(u64, Vec<alloy::rpc::types::Log>)> {
+        loop {
+            let span = self.logs_range.load(Ordering::Relaxed).max(1);
+            let (a, b) = ranges(from, to, span).next().unwrap_or((from, from));
+            let ranged = filter.clone().from_block(a).to_block(b);
+            match self
+                .rpc("reading events", || self.provider.get_logs(&ranged))
+                .await
+            {
+                Ok(logs) => return Ok((b, logs)),
+                Err(e) if b > a && range_refused(&e) => {
+                    self.logs_range
+                        .fetch_min((b - a).div_ceil(2), Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Whether `e` is a provider refusing an `eth_getLogs` for the blocks it spans (`-32005 query
+/// exceeds max block range`, "block range is too wide", "range too large", …).
+fn range_refused(e: &AdapterError) -> bool {
+    too_wide(&e.to_string().to_lowercase())
+}
+
+/// Whether a node's (lowercased) message says a block range is too wide.
+pub(super) fn too_wide(message: &str) -> bool {
+    [
+        "block range",
+        "range too large",
+        "range is too large",
+        "too many blocks",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 /// The order a settler event is about (its first indexed topic), its index in its block, the

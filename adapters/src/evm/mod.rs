@@ -107,7 +107,10 @@ fn retryable(e: &TransportError) -> bool {
             .downcast_ref::<reqwest::Error>()
             .is_some_and(|r| r.is_timeout() || r.is_connect() || r.is_request()),
         RpcError::Transport(kind) => kind.is_retry_err(),
-        RpcError::ErrorResp(payload) => payload.is_retry_err(),
+        // -32005 is also how providers refuse an `eth_getLogs` range: asking again will not help.
+        RpcError::ErrorResp(payload) => {
+            payload.is_retry_err() && !events::too_wide(&payload.message.to_lowercase())
+        }
         _ => false,
     }
 }
@@ -159,6 +162,9 @@ pub struct EvmAdapter {
     event_store: Arc<dyn EventStore>,
     /// Held while the old blocks' events are read (one reader at a time).
     reading_events: tokio::sync::Mutex<()>,
+    /// The most blocks one `eth_getLogs` spans: the configured cap, narrowed when the provider
+    /// refuses it.
+    logs_range: AtomicU64,
 }
 
 impl EvmAdapter {
@@ -169,6 +175,7 @@ impl EvmAdapter {
             .build()
             .map_err(|e| AdapterError::chain("building the HTTP client", e))?;
         let client = RpcClient::new_http_with_client(http, config.rpc_url.clone());
+        let logs_range = config.logs_max_range.max(1);
         Ok(Self {
             provider: ProviderBuilder::new().connect_client(client).erased(),
             limiter: limiter(&config.rpc_url, config.requests_per_second),
@@ -182,6 +189,7 @@ impl EvmAdapter {
             born: Instant::now(),
             event_store: Arc::new(MemoryEvents::default()),
             reading_events: tokio::sync::Mutex::new(()),
+            logs_range: AtomicU64::new(logs_range),
         })
     }
 

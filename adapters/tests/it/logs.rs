@@ -133,3 +133,35 @@ async fn settler_events_are_read_within_a_providers_range_cap_and_old_blocks_onc
     let after_restart = proxy.get_logs.load(Ordering::SeqCst) - before;
     assert!(after_restart <= 2, "{after_restart} reads after a restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_narrower_than_configured_teaches_the_adapter_its_range() {
+    let world = DevnetWorld::start().await.unwrap();
+    let [_, destination] = world.chains();
+    world.mine(destination, 1_500).await.unwrap();
+    open_fill_settle(&world).await;
+    world.mine(destination, 100).await.unwrap();
+    let node = world.node(destination);
+    // Configured for 1,000 blocks a read; the provider takes 300.
+    let proxy = capped(node, 300).await;
+    let config = EvmConfig::new(
+        ChainId(node.chain_id),
+        proxy.proxy.url.clone(),
+        node.settlers(),
+    );
+    let adapter = EvmAdapter::new(config, node.signer(SOLVER)).unwrap();
+    let filled = node
+        .provider
+        .get_logs(
+            &Filter::new()
+                .address(node.destination_settler)
+                .event_signature(DestinationSettler::Filled::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    let order = OrderId(B256::from(filled[0].inner.topics()[1]));
+    let evidence = adapter.evidence(order).await.unwrap();
+    assert_eq!(evidence.fills.len(), 1, "{evidence:?}");
+    assert!(proxy.widest.load(Ordering::SeqCst) <= 300);
+}
