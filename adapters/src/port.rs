@@ -401,6 +401,12 @@ pub trait ChainAdapter: Send + Sync {
     fn plug_nonce_gaps(&self) -> BoxFuture<'_, Result<u32>> {
         Box::pin(std::future::ready(Ok(0)))
     }
+
+    /// The JSON-RPC requests this adapter sent, by method (each retry counts); empty for an
+    /// adapter without RPC (the default).
+    fn rpc_calls_by_method(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
     /// What became of `tx`; `seen` is the inclusion observed earlier, if any, to detect a reorg.
     fn status<'a>(
         &'a self,

@@ -9,7 +9,7 @@
 //! as many more through a script that does what a hand-written bot does: for each intent, each
 //! step in order — sign one transaction, send it, wait for its receipt, then the next.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -165,6 +165,9 @@ struct EngineRun {
     makespan: Duration,
     /// Critical-path blocks of the first plan.
     blocks: u64,
+    /// JSON-RPC requests the solver's adapters sent from the first submission to the last
+    /// outcome, by method.
+    rpc: BTreeMap<String, u64>,
 }
 
 /// Submits `inputs` at once to a fresh engine and waits for all to complete.
@@ -189,6 +192,7 @@ async fn through_engine(
         .iter()
         .map(|i| Ok(i.plan()?.plan.critical_path().blocks))
         .collect::<Result<_>>()?;
+    let calls_before = rpc_calls(setup);
     let start_ms = baton_engine::now_ms();
     let mut tasks = tokio::task::JoinSet::new();
     for (k, input) in inputs.into_iter().enumerate() {
@@ -220,6 +224,13 @@ async fn through_engine(
         ratios.push(took.as_secs_f64() * 1e3 / bound);
         times.push(took);
     }
+    let mut rpc = rpc_calls(setup);
+    for (method, n) in calls_before {
+        if let Some(after) = rpc.get_mut(&method) {
+            *after = after.saturating_sub(n);
+        }
+    }
+    rpc.retain(|_, n| *n > 0);
     drop(engine);
     ratios.sort_by(f64::total_cmp);
     times.sort();
@@ -228,7 +239,19 @@ async fn through_engine(
         times,
         makespan: Duration::from_millis(u64::try_from(last_ms - start_ms).unwrap_or(0)),
         blocks: bounds.first().copied().unwrap_or(0),
+        rpc,
     })
+}
+
+/// The JSON-RPC requests the solver's adapters sent so far, by method, summed over the chains.
+fn rpc_calls(setup: &Setup) -> BTreeMap<String, u64> {
+    let mut calls = BTreeMap::new();
+    for adapter in setup.adapters() {
+        for (method, n) in adapter.rpc_calls_by_method() {
+            *calls.entry(method).or_default() += n;
+        }
+    }
+    calls
 }
 
 /// When `saga`'s `Fulfilled` decision was written, unix milliseconds.
@@ -352,6 +375,32 @@ pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
             format!("{per_block:.1}"),
             "",
         );
+    let intents = args.intents as f64;
+    let calls: u64 = run.rpc.values().sum();
+    let per_intent = calls as f64 / intents;
+    let by_method: serde_json::Map<String, serde_json::Value> = run
+        .rpc
+        .iter()
+        .map(|(method, n)| (method.clone(), json!(round3(*n as f64 / intents))))
+        .collect();
+    let busiest: Vec<String> = {
+        let mut methods: Vec<(&String, &u64)> = run.rpc.iter().collect();
+        methods.sort_by(|a, b| b.1.cmp(a.1));
+        methods
+            .iter()
+            .take(4)
+            .map(|(m, n)| format!("{m} {:.1}", **n as f64 / intents))
+            .collect()
+    };
+    report
+        .figure(
+            "rpc_calls_per_intent",
+            json!(round3(per_intent)),
+            "RPC calls per fulfilled intent (the solver's, every chain, retries counted)",
+            format!("{per_intent:.1} ({})", busiest.join(", ")),
+            "≤ 4",
+        )
+        .value("rpc_calls_per_intent_by_method", json!(by_method));
     if let Some(Baseline::Sequential) = args.baseline {
         let n = args.baseline_intents.max(1);
         let inputs = setup.inputs(n).await?;

@@ -77,6 +77,15 @@ async fn a_dapp_submits_with_the_cli_follows_the_events_and_the_recipient_is_pai
         "{metrics}"
     );
     assert!(metrics.contains("baton_rpc_calls_total"));
+    // And the solver's RPC requests by method: the open and the fill were broadcast.
+    let sent: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("baton_rpc_method_calls_total")
+                && l.contains("method=\"eth_sendRawTransaction\"")
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "one line per chain: {metrics}");
 
     // Replayed on forks, the fulfilled saga ends exactly as recorded.
     let report = stack.replay(&id, &[]);

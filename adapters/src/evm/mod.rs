@@ -23,7 +23,6 @@ use alloy::eips::{BlockId, BlockNumberOrTag, Decodable2718};
 use alloy::network::{ReceiptResponse, TransactionBuilder};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest::{self, Url};
@@ -31,7 +30,10 @@ use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 use baton_planner::{ChainId, OrderId};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+mod counting;
 mod events;
+
+pub use counting::MethodCounts;
 
 pub use events::{EventStore, KeptEvent, MemoryEvents};
 
@@ -156,6 +158,8 @@ pub struct EvmAdapter {
     calls: AtomicU64,
     errors: AtomicU64,
     latency_us: AtomicU64,
+    /// Requests sent, by JSON-RPC method (each retry counts).
+    methods: Arc<MethodCounts>,
     /// Until when (milliseconds since `born`) the endpoint asked not to be called.
     hold_ms: AtomicU64,
     born: Instant,
@@ -174,7 +178,10 @@ impl EvmAdapter {
             .timeout(config.timeout)
             .build()
             .map_err(|e| AdapterError::chain("building the HTTP client", e))?;
-        let client = RpcClient::new_http_with_client(http, config.rpc_url.clone());
+        let methods = Arc::new(MethodCounts::default());
+        let client = alloy::rpc::client::ClientBuilder::default()
+            .layer(counting::CountLayer(methods.clone()))
+            .http_with_client(http, config.rpc_url.clone());
         let logs_range = config.logs_max_range.max(1);
         Ok(Self {
             provider: ProviderBuilder::new().connect_client(client).erased(),
@@ -185,6 +192,7 @@ impl EvmAdapter {
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
+            methods,
             hold_ms: AtomicU64::new(0),
             born: Instant::now(),
             event_store: Arc::new(MemoryEvents::default()),
@@ -540,6 +548,10 @@ impl ChainAdapter for EvmAdapter {
                 drop(runtime.spawn(release));
             }
         }
+    }
+
+    fn rpc_calls_by_method(&self) -> Vec<(String, u64)> {
+        self.methods.snapshot()
     }
 
     fn plug_nonce_gaps(&self) -> BoxFuture<'_, Result<u32>> {

@@ -317,3 +317,32 @@ async fn a_dropped_connection_is_retried() {
     );
     assert!(calls.load(Ordering::SeqCst) >= 3);
 }
+
+#[tokio::test]
+async fn requests_are_counted_by_method_retries_included() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let node = &devnet.chains[0];
+    // The first request is refused (503), then the node answers.
+    let proxy = flaky(node, vec![StatusCode::SERVICE_UNAVAILABLE]).await;
+    let adapter = through(node, proxy.proxy.url.clone(), 4);
+    assert!(adapter.rpc_calls_by_method().is_empty());
+    adapter.head().await.unwrap();
+    let counts = adapter.rpc_calls_by_method();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!(counts[0].1, 2, "the refused attempt counts: {counts:?}");
+
+    let token = node.tokens["USDC"];
+    let tx = adapter
+        .prepare(transfer(token, Address::repeat_byte(7), 1))
+        .await
+        .unwrap();
+    adapter.broadcast(&tx).await.unwrap();
+    let counts: std::collections::HashMap<String, u64> =
+        adapter.rpc_calls_by_method().into_iter().collect();
+    assert_eq!(counts.get("eth_sendRawTransaction"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.values().sum::<u64>(),
+        proxy.forwarded.load(Ordering::SeqCst) as u64 + 1,
+        "every request the proxy saw, and the one it refused: {counts:?}"
+    );
+}

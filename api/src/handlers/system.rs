@@ -26,8 +26,8 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Prometheus metrics: outcomes by kind, time to outcome, step latency by chain, RPC calls and
-/// errors per chain and its head (as the saga drivers last read them: a scrape makes no RPC call).
+/// Prometheus metrics: outcomes by kind, time to outcome, step latency by chain, RPC calls (also by
+/// JSON-RPC method) and errors per chain and its head (as the saga drivers last read them: a scrape makes no RPC call).
 /// No API key needed.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -41,6 +41,10 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
                 .absolute(c.rpc_errors);
             metrics::gauge!("baton_chain_head", "chain" => chain).set(c.head.number as f64);
         }
+    }
+    for (chain, method, calls) in app.engine.rpc_calls_by_method() {
+        metrics::counter!("baton_rpc_method_calls_total", "chain" => chain.0.to_string(), "method" => method)
+            .absolute(calls);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -59,6 +59,24 @@ impl Engine {
         self.shared.conditions.last().await
     }
 
+    /// The JSON-RPC requests the solver's adapters sent, by chain and method (each retry counts;
+    /// none for adapters without RPC, as the sim's). Read from memory: no call to a chain.
+    pub fn rpc_calls_by_method(&self) -> Vec<(baton_planner::ChainId, String, u64)> {
+        let mut out: Vec<_> = self
+            .shared
+            .chains
+            .iter()
+            .flat_map(|(chain, adapter)| {
+                adapter
+                    .rpc_calls_by_method()
+                    .into_iter()
+                    .map(move |(method, n)| (*chain, method, n))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// `chain`'s RPC error rate over the engine's recent window
     /// ([`EngineConfig::health_window`](crate::EngineConfig::health_window)), once its drivers
     /// have looked at the chain twice.
