@@ -95,7 +95,9 @@ impl Endpoint {
     }
 }
 
-/// One chain.
+/// How long a shared nonce stays with the instance it was handed to, unlogged, by default.
+pub(crate) const DEFAULT_NONCE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A confirmation tier of a chain.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -106,6 +108,7 @@ pub(crate) struct TierConfig {
     pub(crate) blocks: u32,
 }
 
+/// One chain.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct ChainConfig {
@@ -400,7 +403,9 @@ impl Config {
                     ..defaults
                 }
             },
-            nonce_claim: std::time::Duration::from_secs(self.nonce_claim_secs.unwrap_or(10).max(1)),
+            nonce_claim: self.nonce_claim_secs.map_or(DEFAULT_NONCE_CLAIM, |s| {
+                std::time::Duration::from_secs(s.max(1))
+            }),
         })
     }
 }

@@ -80,7 +80,7 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
             ..Default::default()
         },
         engine: Default::default(),
-        nonce_claim: std::time::Duration::from_secs(10),
+        nonce_claim: crate::config::DEFAULT_NONCE_CLAIM,
     };
     let running = server::start(config).await?;
     println!(

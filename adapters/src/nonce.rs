@@ -38,6 +38,14 @@ pub trait NonceSource: Send + Sync {
     /// Gives `nonce` back: its transaction never reached the chain (the node refused it).
     fn release(&self, chain: ChainId, signer: Address, nonce: u64) -> BoxFuture<'_, Result<()>>;
 
+    /// Whether a nonce may have been abandoned (see [`NonceSource::abandoned`]), looked at without
+    /// the chain's count, so that a caller with nothing to plug asks the chain nothing. `false`
+    /// (the default) for a source whose nonces have no holder other than its own process.
+    fn has_abandoned(&self, chain: ChainId, signer: Address) -> BoxFuture<'_, Result<bool>> {
+        let _ = (chain, signer);
+        Box::pin(std::future::ready(Ok(false)))
+    }
+
     /// A nonce at or above `pending` that was handed out but whose holder let it go without
     /// writing its transaction down (it stopped): every later transaction waits for it, so the
     /// caller sends something harmless with it. `None` when there is none (the default).

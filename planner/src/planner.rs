@@ -335,14 +335,18 @@ fn build_steps(
     let mut b = StepsBuilder { steps: Vec::new() };
     let mut opens = BTreeMap::new();
     let mut finals = Vec::new();
+    // Per order: the confirmations its escrow's value asks for (its finality wait, its settle).
+    let mut escrow_confirmations = Vec::with_capacity(orders.len());
     for order in orders {
         let c = snap.chain(order.chain())?;
-        let inputs = intent
+        let inputs: Vec<(Asset, Amount)> = intent
             .inputs()
             .iter()
             .filter(|i| i.asset.chain == order.chain())
             .map(|i| (i.asset, i.amount))
             .collect();
+        let confirmations = c.confirmations_for(native_value(snap, inputs.iter().copied()));
+        escrow_confirmations.push(confirmations);
         let refund = Compensation::Refund {
             order: order.id(),
             not_before: intent.fill_deadline().into(),
@@ -357,16 +361,6 @@ fn build_steps(
             on_chain(c, config, 0, 1)?,
             Some(refund),
         );
-        // The escrow's value sets how deep the open must be before the solver fills against it.
-        let at_risk = native_value(
-            snap,
-            intent
-                .inputs()
-                .iter()
-                .filter(|i| i.asset.chain == order.chain())
-                .map(|i| (i.asset, i.amount)),
-        );
-        let confirmations = c.confirmations_for(at_risk);
         let fin = b.push(
             order.chain(),
             Action::WaitFinality { of: open },
@@ -444,21 +438,13 @@ fn build_steps(
         );
         attests.push(attest);
     }
-    for order in orders {
+    for (order, confirmations) in orders.iter().zip(escrow_confirmations) {
         let c = snap.chain(order.chain())?;
         b.push(
             order.chain(),
             Action::Settle { order: order.id() },
             attests.clone(),
-            {
-                let repaid = intent
-                    .inputs()
-                    .iter()
-                    .filter(|i| i.asset.chain == order.chain())
-                    .map(|i| (i.asset, i.amount));
-                let confirmations = c.confirmations_for(native_value(snap, repaid));
-                on_chain(c, config, confirmations, u64::from(confirmations.max(1)))?
-            },
+            on_chain(c, config, confirmations, u64::from(confirmations.max(1)))?,
             None,
         );
     }

@@ -559,7 +559,7 @@ impl ChainAdapter for EvmAdapter {
             let (chain, me) = (self.config.chain, self.signer.address());
             let mut plugged = 0;
             // A few per call: each is a transaction; the next look finds any left.
-            while plugged < 16 {
+            while plugged < 16 && self.nonces.has_abandoned(chain, me).await? {
                 let pending = self.pending_nonce().await?;
                 let Some(nonce) = self.nonces.abandoned(chain, me, pending).await? else {
                     break;

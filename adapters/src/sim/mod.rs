@@ -288,9 +288,10 @@ impl SimChain {
         self.world().spike = Some((fee, blocks));
     }
 
-    /// Every `every`-th receipt read is answered as a node `blocks` behind the head would, as
-    /// when several nodes of uneven heads serve one RPC URL: a transaction included in the last
-    /// `blocks` blocks is not found. `every` 0 stops it.
+    /// Every `every`-th receipt read or broadcast is answered as a node `blocks` behind the head
+    /// would, as when several nodes of uneven heads serve one RPC URL: a transaction included in
+    /// the last `blocks` blocks is not found (and sending it again is refused for its nonce).
+    /// `every` 0 stops it.
     pub fn lag_receipts(&self, every: u64, blocks: u64) {
         self.world().lag = (every > 0).then_some((every, blocks, 0));
     }

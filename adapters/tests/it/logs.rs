@@ -77,6 +77,21 @@ async fn capped(node: &DevnetChain, cap: u64) -> Capped {
     }
 }
 
+/// The id of the order filled on `node`, from the node itself (no cap there).
+async fn filled_order(node: &DevnetChain) -> OrderId {
+    let filled = node
+        .provider
+        .get_logs(
+            &Filter::new()
+                .address(node.destination_settler)
+                .event_signature(DestinationSettler::Filled::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    OrderId(B256::from(filled[0].inner.topics()[1]))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settler_events_are_read_within_a_providers_range_cap_and_old_blocks_once() {
     let world = DevnetWorld::start().await.unwrap();
@@ -88,18 +103,7 @@ async fn settler_events_are_read_within_a_providers_range_cap_and_old_blocks_onc
     world.mine(destination, 100).await.unwrap();
     let node = world.node(destination);
 
-    // The order's id, from the node itself (no cap there).
-    let filled = node
-        .provider
-        .get_logs(
-            &Filter::new()
-                .address(node.destination_settler)
-                .event_signature(DestinationSettler::Filled::SIGNATURE_HASH)
-                .from_block(0),
-        )
-        .await
-        .unwrap();
-    let order = OrderId(B256::from(filled[0].inner.topics()[1]));
+    let order = filled_order(node).await;
 
     let proxy = capped(node, 1_000).await;
     let mut config = EvmConfig::new(
@@ -150,17 +154,7 @@ async fn a_provider_narrower_than_configured_teaches_the_adapter_its_range() {
         node.settlers(),
     );
     let adapter = EvmAdapter::new(config, node.signer(SOLVER)).unwrap();
-    let filled = node
-        .provider
-        .get_logs(
-            &Filter::new()
-                .address(node.destination_settler)
-                .event_signature(DestinationSettler::Filled::SIGNATURE_HASH)
-                .from_block(0),
-        )
-        .await
-        .unwrap();
-    let order = OrderId(B256::from(filled[0].inner.topics()[1]));
+    let order = filled_order(node).await;
     let evidence = adapter.evidence(order).await.unwrap();
     assert_eq!(evidence.fills.len(), 1, "{evidence:?}");
     assert!(proxy.widest.load(Ordering::SeqCst) <= 300);

@@ -27,8 +27,8 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 }
 
 /// Prometheus metrics: outcomes by kind, time to outcome, step latency by chain, RPC calls (also by
-/// JSON-RPC method) and errors per chain and its head (as the saga drivers last read them: a scrape makes no RPC call).
-/// No API key needed.
+/// JSON-RPC method) and errors per chain and its head (as the saga drivers last read them: a
+/// scrape makes no RPC call). No API key needed.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
     // From what the saga drivers last read: a scrape (which needs no key) never calls a chain.

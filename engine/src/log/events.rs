@@ -2,12 +2,11 @@
 //! restarted instance, or another one on the same database, does not read a long history again.
 
 use alloy::primitives::{B256, Log};
-use baton_adapters::AdapterError;
 use baton_adapters::evm::{EventStore, KeptEvent};
 use baton_adapters::port::{BoxFuture, EventAt};
 
 use super::db::Db;
-use super::hex;
+use super::{db_int, hex, to_adapter_error};
 use crate::error::{EngineError, Result};
 use crate::with_pool;
 
@@ -34,13 +33,13 @@ impl StoredEvents {
     }
 
     async fn keep(&self, source: &str, to: u64, events: Vec<KeptEvent>) -> Result<()> {
-        let to = i64::try_from(to).unwrap_or(i64::MAX);
+        let to = db_int(to);
         let mut rows = Vec::with_capacity(events.len());
         for (order, index, log, at) in events {
             let event = serde_json::to_string(&(log, at))
                 .map_err(|e| EngineError::Corrupt(format!("a settler event: {e}")))?;
-            let block = i64::try_from(at.block.number).unwrap_or(i64::MAX);
-            let index = i64::try_from(index).unwrap_or(i64::MAX);
+            let block = db_int(at.block.number);
+            let index = db_int(index);
             rows.push((block, index, hex(order), event));
         }
         with_pool!(&self.db, pool => {
@@ -93,14 +92,16 @@ impl StoredEvents {
     }
 }
 
-fn adapter_error(e: EngineError) -> AdapterError {
-    AdapterError::chain("the stored settler events", e)
-}
+const ADAPTER_ERROR: &str = "the stored settler events";
 
 impl EventStore for StoredEvents {
     fn read_to(&self, source: &str) -> BoxFuture<'_, baton_adapters::Result<Option<u64>>> {
         let source = source.to_owned();
-        Box::pin(async move { self.cursor(&source).await.map_err(adapter_error) })
+        Box::pin(async move {
+            self.cursor(&source)
+                .await
+                .map_err(to_adapter_error(ADAPTER_ERROR))
+        })
     }
 
     fn store(
@@ -110,7 +111,11 @@ impl EventStore for StoredEvents {
         events: Vec<KeptEvent>,
     ) -> BoxFuture<'_, baton_adapters::Result<()>> {
         let source = source.to_owned();
-        Box::pin(async move { self.keep(&source, to, events).await.map_err(adapter_error) })
+        Box::pin(async move {
+            self.keep(&source, to, events)
+                .await
+                .map_err(to_adapter_error(ADAPTER_ERROR))
+        })
     }
 
     fn events(
@@ -119,6 +124,10 @@ impl EventStore for StoredEvents {
         order: B256,
     ) -> BoxFuture<'_, baton_adapters::Result<Vec<(Log, EventAt)>>> {
         let source = source.to_owned();
-        Box::pin(async move { self.of_order(&source, order).await.map_err(adapter_error) })
+        Box::pin(async move {
+            self.of_order(&source, order)
+                .await
+                .map_err(to_adapter_error(ADAPTER_ERROR))
+        })
     }
 }

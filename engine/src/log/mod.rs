@@ -88,6 +88,18 @@ fn hex(h: B256) -> String {
     h.to_string()
 }
 
+/// `n` as the databases' BIGINT (saturating: chain ids, block numbers and nonces never reach it).
+pub(crate) fn db_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// An engine error as an adapter's, for the stores the adapters reach through (nonces, events).
+pub(crate) fn to_adapter_error(
+    what: &'static str,
+) -> impl Fn(EngineError) -> baton_adapters::AdapterError {
+    move |e| baton_adapters::AdapterError::chain(what, e)
+}
+
 fn chain_i64(asset: &Asset) -> Result<i64> {
     i64::try_from(asset.chain.0).map_err(|_| EngineError::Corrupt("chain id".into()))
 }

@@ -15,12 +15,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use alloy::primitives::Address;
-use baton_adapters::AdapterError;
 use baton_adapters::nonce::{NonceSource, Taken};
 use baton_adapters::port::BoxFuture;
 use baton_planner::ChainId;
 
 use super::db::Db;
+use super::{db_int, to_adapter_error};
 use crate::error::Result;
 use crate::{now_ms, with_pool};
 
@@ -126,9 +126,9 @@ impl SharedNonces {
         pending: Option<u64>,
         only_abandoned: bool,
     ) -> Result<Option<Taken>> {
-        let chain_i = i64::try_from(chain.0).unwrap_or(i64::MAX);
+        let chain_i = db_int(chain.0);
         let signer_s = signer.to_string();
-        let pending = pending.map(|p| i64::try_from(p).unwrap_or(i64::MAX));
+        let pending = pending.map(db_int);
         let now = now_ms();
         let lock = match &self.db {
             Db::Postgres(_) => " FOR UPDATE",
@@ -208,6 +208,22 @@ impl SharedNonces {
         Ok(taken)
     }
 
+    /// Whether any claim of `signer` on `chain` has expired (its holder stopped, or gave it back).
+    async fn any_expired(&self, chain: ChainId, signer: Address) -> Result<bool> {
+        let expired: Option<i64> = with_pool!(&self.db, pool => {
+            sqlx::query_scalar(
+                "SELECT nonce FROM nonce_claims WHERE chain = $1 AND signer = $2 AND until_ms < $3 \
+                 LIMIT 1",
+            )
+            .bind(db_int(chain.0))
+            .bind(signer.to_string())
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(expired.is_some())
+    }
+
     async fn give_back(&self, chain: ChainId, signer: Address, nonce: u64) -> Result<()> {
         with_pool!(&self.db, pool => {
             sqlx::query(
@@ -215,9 +231,9 @@ impl SharedNonces {
                  VALUES ($1, $2, $3, $4, 0) ON CONFLICT (chain, signer, nonce) \
                  DO UPDATE SET until_ms = 0",
             )
-            .bind(i64::try_from(chain.0).unwrap_or(i64::MAX))
+            .bind(db_int(chain.0))
             .bind(signer.to_string())
-            .bind(i64::try_from(nonce).unwrap_or(i64::MAX))
+            .bind(db_int(nonce))
             .bind(&self.owner)
             .execute(pool)
             .await?;
@@ -233,9 +249,7 @@ impl SharedNonces {
     }
 }
 
-fn adapter_error(e: crate::error::EngineError) -> AdapterError {
-    AdapterError::chain("the shared nonces", e)
-}
+const ADAPTER_ERROR: &str = "the shared nonces";
 
 impl NonceSource for SharedNonces {
     fn take(
@@ -249,7 +263,9 @@ impl NonceSource for SharedNonces {
                 return Ok(Taken::AskChain);
             }
             let taken = self.take_in_db(chain, signer, pending, false).await;
-            Ok(taken.map_err(adapter_error)?.unwrap_or(Taken::AskChain))
+            Ok(taken
+                .map_err(to_adapter_error(ADAPTER_ERROR))?
+                .unwrap_or(Taken::AskChain))
         })
     }
 
@@ -262,7 +278,19 @@ impl NonceSource for SharedNonces {
         Box::pin(async move {
             self.give_back(chain, signer, nonce)
                 .await
-                .map_err(adapter_error)
+                .map_err(to_adapter_error(ADAPTER_ERROR))
+        })
+    }
+
+    fn has_abandoned(
+        &self,
+        chain: ChainId,
+        signer: Address,
+    ) -> BoxFuture<'_, baton_adapters::Result<bool>> {
+        Box::pin(async move {
+            self.any_expired(chain, signer)
+                .await
+                .map_err(to_adapter_error(ADAPTER_ERROR))
         })
     }
 
@@ -274,7 +302,7 @@ impl NonceSource for SharedNonces {
     ) -> BoxFuture<'_, baton_adapters::Result<Option<u64>>> {
         Box::pin(async move {
             let taken = self.take_in_db(chain, signer, Some(pending), true).await;
-            Ok(match taken.map_err(adapter_error)? {
+            Ok(match taken.map_err(to_adapter_error(ADAPTER_ERROR))? {
                 Some(Taken::Nonce(n)) => Some(n),
                 _ => None,
             })

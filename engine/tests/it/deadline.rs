@@ -8,10 +8,33 @@ use std::time::Duration;
 use baton_engine::control::Scope;
 use baton_engine::event::FailureKind;
 use baton_engine::simworld::{World, fast, units_of};
-use baton_engine::{Db, EngineConfig, Outcome, SagaEvent};
+use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaEvent, SagaId};
+use baton_planner::Plan;
 use baton_planner::step::Action;
 
 use crate::sqlite_file;
+
+/// Waits for `saga`'s outcome, which must be Refunded with no fill of `plan` ever signed; its events.
+async fn refunded_without_a_fill(
+    engine: &Engine,
+    saga: SagaId,
+    plan: &Plan,
+) -> Vec<baton_engine::log::StoredEvent> {
+    let outcome = tokio::time::timeout(Duration::from_secs(60), engine.wait(saga))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, Outcome::Refunded);
+    let events = engine.log().events(saga).await.unwrap();
+    let is_fill = |step| matches!(plan.step(step).unwrap().action, Action::Fill { .. });
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(&e.event, SagaEvent::TxSigned { step, .. } if is_fill(*step))),
+        "a fill was signed: {events:#?}"
+    );
+    events
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_held_past_its_deadline_is_never_signed_and_the_user_is_refunded() {
@@ -34,20 +57,7 @@ async fn a_fill_held_past_its_deadline_is_never_signed_and_the_user_is_refunded(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     engine.resume(Scope::Chain(dest), "bob").await.unwrap();
-    let outcome = tokio::time::timeout(Duration::from_secs(60), engine.wait(saga))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome, Outcome::Refunded);
-
-    let events = engine.log().events(saga).await.unwrap();
-    let is_fill = |step| matches!(plan.step(step).unwrap().action, Action::Fill { .. });
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(&e.event, SagaEvent::TxSigned { step, .. } if is_fill(*step))),
-        "a fill was signed: {events:#?}"
-    );
+    refunded_without_a_fill(&engine, saga, &plan).await;
     // Nothing moved but the refund's round trip: the user has the input back, the solver's
     // inventory on the destination is untouched, the recipient got nothing.
     assert_eq!(world.balances(), before);
@@ -68,19 +78,8 @@ async fn a_fill_within_the_margin_of_its_deadline_is_not_signed() {
     let plan = input.plan().unwrap().plan;
     let before = world.balances();
     let saga = engine.submit(input).await.unwrap();
-    let outcome = tokio::time::timeout(Duration::from_secs(60), engine.wait(saga))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome, Outcome::Refunded);
-    let events = engine.log().events(saga).await.unwrap();
+    let events = refunded_without_a_fill(&engine, saga, &plan).await;
     let is_fill = |step| matches!(plan.step(step).unwrap().action, Action::Fill { .. });
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(&e.event, SagaEvent::TxSigned { step, .. } if is_fill(*step))),
-        "a fill was signed: {events:#?}"
-    );
     assert!(
         events.iter().any(|e| matches!(&e.event,
             SagaEvent::StepFailed { step, failure: Some(FailureKind::PastFillDeadline), .. }

@@ -104,7 +104,9 @@ async fn a_claim_ends_with_its_logged_transaction_and_an_abandoned_one_is_handed
 
         // `a` stops holding 4 without logging it: while its claim lasts nobody else gets it …
         assert!(b.abandoned(CHAIN, signer, 4).await.unwrap().is_none());
+        assert!(!b.has_abandoned(CHAIN, signer).await.unwrap());
         tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(b.has_abandoned(CHAIN, signer).await.unwrap());
         // … after, the next take asks the chain, and hands 4 out again (the chain has not used
         // it: its pending count is 4).
         assert_eq!(b.take(CHAIN, signer, None).await.unwrap(), Taken::AskChain);
@@ -116,7 +118,9 @@ async fn a_claim_ends_with_its_logged_transaction_and_an_abandoned_one_is_handed
 
         // A nonce given back (the node refused its transaction) is found abandoned at once,
         // unless the chain used it meanwhile.
+        assert!(!b.has_abandoned(CHAIN, signer).await.unwrap());
         b.release(CHAIN, signer, 6).await.unwrap();
+        assert!(b.has_abandoned(CHAIN, signer).await.unwrap());
         assert_eq!(b.abandoned(CHAIN, signer, 6).await.unwrap(), Some(6));
         b.release(CHAIN, signer, 5).await.unwrap();
         assert_eq!(b.abandoned(CHAIN, signer, 6).await.unwrap(), None);

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use alloy::primitives::{Address, B256};
 use baton_planner::Asset;
 
-use super::super::{Append, Appended, chain_i64, event_hash, hex, parse_hash, state_after};
+use super::super::{Append, Appended, chain_i64, db_int, event_hash, hex, parse_hash, state_after};
 use crate::error::{EngineError, Result};
 use crate::event::{SagaEvent, SagaId};
 use crate::log::reserve::Ledger;
@@ -309,7 +309,7 @@ pub(crate) fn decide(
             );
         }
         if let SagaEvent::TxSigned { tx, .. } = &append.event {
-            let next = i64::try_from(tx.nonce + 1).unwrap_or(i64::MAX);
+            let next = db_int(tx.nonce + 1);
             let entry = rows.nonces.entry((tx.chain.0, tx.from)).or_insert(next);
             *entry = (*entry).max(next);
             rows.signed.push((tx.chain.0, tx.from, tx.nonce));

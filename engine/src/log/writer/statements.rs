@@ -5,6 +5,7 @@ use alloy::primitives::Address;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::decide::{ReservationRow, Rows, SagaRow, StepRow};
+use crate::log::db_int;
 
 /// Rows per multi-row statement: at most 11 parameters each stays under SQLite's 32,766 and
 /// PostgreSQL's 65,535 bound parameters.
@@ -119,7 +120,7 @@ where
     for chunk in nonces.chunks(ROWS_PER_STATEMENT) {
         let upsert = writes.statement("INSERT INTO nonces (chain, signer, next_nonce) ");
         upsert.push_values(chunk, |mut b, (chain, signer, next)| {
-            b.push_bind(i64::try_from(*chain).unwrap_or(i64::MAX))
+            b.push_bind(db_int(*chain))
                 .push_bind(signer.to_string())
                 .push_bind(*next);
         });
@@ -134,11 +135,11 @@ where
         let mut each = delete.separated(" OR ");
         for (chain, signer, nonce) in chunk {
             each.push("(chain = ")
-                .push_bind_unseparated(i64::try_from(*chain).unwrap_or(i64::MAX))
+                .push_bind_unseparated(db_int(*chain))
                 .push_unseparated(" AND signer = ")
                 .push_bind_unseparated(signer.to_string())
                 .push_unseparated(" AND nonce = ")
-                .push_bind_unseparated(i64::try_from(*nonce).unwrap_or(i64::MAX))
+                .push_bind_unseparated(db_int(*nonce))
                 .push_unseparated(")");
         }
     }
