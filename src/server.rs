@@ -61,6 +61,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
     let db = Db::connect(&config.database)
         .await
         .with_context(|| format!("opening the saga log at {}", redact(&config.database)))?;
+    let log = SagaLog::new(db.clone());
     let mut adapters: Vec<Arc<dyn ChainAdapter>> = Vec::new();
     let mut venues = Vec::new();
     let mut settings = config.settings;
@@ -92,7 +93,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         if let Db::Postgres(_) = db {
             // Several instances may sign as the solver on this database: they share its nonces.
             evm = evm.with_nonces(Arc::new(SharedNonces::new(
-                &db,
+                &log,
                 &config.engine.instance,
                 config.nonce_claim,
             )));
@@ -112,7 +113,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
     }
     let trial_keys = Some((config.solver.clone(), config.attester.clone()));
     let engine = Engine::new(
-        SagaLog::new(db),
+        log,
         adapters,
         Arc::new(LocalAttester(config.attester)),
         config.engine,

@@ -186,6 +186,9 @@ pub struct Stats {
     pub events: AtomicU64,
     /// Commits made (each durable; one per batch).
     pub commits: AtomicU64,
+    /// Whether this process takes nonces from the database ([`SharedNonces`]): then each commit
+    /// that logs a transaction ends its nonce claim.
+    nonce_claims: std::sync::atomic::AtomicBool,
 }
 
 impl SagaLog {
@@ -201,6 +204,14 @@ impl SagaLog {
             stats,
             notices,
         }
+    }
+
+    /// Makes each commit that logs a transaction end its nonce claim (a [`SharedNonces`] on this
+    /// log's database hands nonces out).
+    pub(crate) fn end_nonce_claims(&self) {
+        self.stats
+            .nonce_claims
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Every durable event from now on, as a [`Notice`].

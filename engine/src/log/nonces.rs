@@ -19,6 +19,7 @@ use baton_adapters::nonce::{NonceSource, Taken};
 use baton_adapters::port::BoxFuture;
 use baton_planner::ChainId;
 
+use super::SagaLog;
 use super::db::Db;
 use super::{db_int, to_adapter_error};
 use crate::error::Result;
@@ -106,11 +107,13 @@ impl std::fmt::Debug for SharedNonces {
 }
 
 impl SharedNonces {
-    /// Nonces in the saga log's database `db` for instance `owner`, whose claims expire `ttl`
-    /// after they are taken (far longer than signing and logging a transaction takes).
-    pub fn new(db: &Db, owner: &str, ttl: Duration) -> Self {
+    /// Nonces in the database of `log` for instance `owner`, whose claims expire `ttl` after they
+    /// are taken (far longer than signing and logging a transaction takes); `log`'s commits end
+    /// the claims of the transactions they log.
+    pub fn new(log: &SagaLog, owner: &str, ttl: Duration) -> Self {
+        log.end_nonce_claims();
         Self {
-            db: db.clone(),
+            db: log.db().clone(),
             owner: owner.to_owned(),
             ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             asked: Mutex::new(HashSet::new()),

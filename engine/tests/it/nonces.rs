@@ -39,10 +39,11 @@ async fn claims(log: &SagaLog) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_taking_at_once_never_share_a_nonce() {
     for (db, _guard) in databases().await {
+        let log = SagaLog::new(db.clone());
         let signer = Address::repeat_byte(1);
         let ttl = Duration::from_secs(60);
-        let a = Arc::new(SharedNonces::new(&db, "a", ttl));
-        let b = Arc::new(SharedNonces::new(&db, "b", ttl));
+        let a = Arc::new(SharedNonces::new(&log, "a", ttl));
+        let b = Arc::new(SharedNonces::new(&log, "b", ttl));
         // The chain has seen 7 transactions of the key before any instance started.
         let mut tasks = Vec::new();
         for i in 0..40 {
@@ -64,8 +65,8 @@ async fn a_claim_ends_with_its_logged_transaction_and_an_abandoned_one_is_handed
     for (db, _guard) in databases().await {
         let log = SagaLog::new(db.clone());
         let signer = Address::repeat_byte(1);
-        let a = SharedNonces::new(&db, "a", Duration::from_millis(300));
-        let b = SharedNonces::new(&db, "b", Duration::from_secs(60));
+        let a = SharedNonces::new(&log, "a", Duration::from_millis(300));
+        let b = SharedNonces::new(&log, "b", Duration::from_secs(60));
         assert_eq!(take(&a, signer, 3).await, 3);
         assert_eq!(take(&a, signer, 3).await, 4);
         assert_eq!(take(&b, signer, 3).await, 5, "4 is held by a");

@@ -131,7 +131,8 @@ pub(super) async fn write_loop(
     let mut heads: HashMap<SagaId, Head> = HashMap::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write_batch(&db, &heads, &mut batch).await {
+        let claims = stats.nonce_claims.load(Ordering::Relaxed);
+        match write_batch(&db, &heads, &mut batch, claims).await {
             Ok((done, moved)) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 committed.notify_one();
@@ -216,10 +217,13 @@ fn reads(batch: &[Append], heads: &HashMap<SagaId, Head>) -> (Vec<Vec<String>>, 
 type Reservations = Option<(i64, BTreeSet<Asset>, Vec<String>)>;
 
 /// Writes `batch` in one transaction; returns each append's result and the heads it moved.
+/// Writes `batch` in one transaction; with `claims`, ends the nonce claims of the transactions it
+/// logs (see [`crate::SharedNonces`]).
 async fn write_batch(
     db: &Db,
     heads: &HashMap<SagaId, Head>,
     batch: &mut [Append],
+    claims: bool,
 ) -> Result<(Vec<Result<Appended>>, HashMap<SagaId, Head>)> {
     let (saga_chunks, reservations) = reads(batch, heads);
     let together = matches!(db, Db::Sqlite(_));
@@ -261,7 +265,11 @@ async fn write_batch(
                 read.ledger.hold_rows(select.build_query_as().fetch_all(&mut *tx).await?, needed)?;
             }
         }
-        let decision = decide(batch, heads, read, now_ms)?;
+        let mut decision = decide(batch, heads, read, now_ms)?;
+        if !claims {
+            // Nobody takes nonces from this database: there is no claim to end.
+            decision.rows.signed.clear();
+        }
         // Decided: whoever waits for that learns it now, while the batch is written.
         for (append, result) in batch.iter_mut().zip(&decision.results) {
             if let (Some(decided), Ok(appended)) = (append.decided.take(), result) {
