@@ -8,6 +8,8 @@
 //!   transaction status through reorgs, outcome evidence.
 //! - [`evm`]: the port on alloy for real nodes (pipelined nonces, fee replacement, retries of
 //!   retryable failures, a rate limit per endpoint, revert reasons).
+//! - [`follow`]: a follower per chain, reading each block once into a view (balances,
+//!   allowances, reserves, the account's transactions) that answers reads without a call.
 //! - [`sim`]: an in-memory chain with the fixture contracts' semantics and deterministic faults.
 //! - [`conformance`]: the suite every adapter passes (sim and evm-on-anvil here; solvers run it
 //!   against theirs).
@@ -30,6 +32,7 @@ pub mod contracts;
 pub mod devnet;
 pub mod error;
 pub mod evm;
+pub mod follow;
 pub mod nonce;
 pub mod port;
 pub mod signers;

@@ -337,6 +337,86 @@ pub struct Evidence {
     pub refunded: Option<(Address, EventAt)>,
 }
 
+/// A transaction of a block as a follower reads it (from the block's receipts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockTx {
+    /// Its hash.
+    pub hash: B256,
+    /// Its sender.
+    pub from: Address,
+    /// Whether it succeeded (false: reverted).
+    pub success: bool,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Its logs.
+    pub logs: Vec<Log>,
+}
+
+/// One block as a follower reads it: its header, what its transactions did and the events they
+/// emitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainBlock {
+    /// The block.
+    pub block: BlockRef,
+    /// Its parent's hash.
+    pub parent: B256,
+    /// Its timestamp, unix seconds.
+    pub timestamp: u64,
+    /// Its base fee, wei per gas.
+    pub base_fee: u128,
+    /// Every transaction in it, when the node gives a block's receipts in one call (`None`: only
+    /// its logs are known, and a transaction's status is read on its own).
+    pub txs: Option<Vec<BlockTx>>,
+    /// Every log of the block, in order.
+    pub logs: Vec<Log>,
+}
+
+/// A piece of chain state a follower keeps in its view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateKey {
+    /// `owner`'s balance of `token`.
+    Balance {
+        /// The token.
+        token: Address,
+        /// The holder.
+        owner: Address,
+    },
+    /// How much of `owner`'s `token` `spender` may move.
+    Allowance {
+        /// The token.
+        token: Address,
+        /// The holder.
+        owner: Address,
+        /// Who may spend.
+        spender: Address,
+    },
+    /// A pool's tokens and reserves.
+    Reserves {
+        /// The pool.
+        pool: Address,
+    },
+}
+
+/// The value of a [`StateKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateValue {
+    /// A balance or an allowance.
+    Amount(U256),
+    /// A pool's reserves.
+    Reserves(Reserves),
+}
+
+/// An adapter's RPC health so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RpcHealth {
+    /// Calls made (each retry counts).
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Mean latency, milliseconds.
+    pub latency_ms: u64,
+}
+
 /// The port through which everything reaches a chain. Object-safe, `Send + Sync`.
 pub trait ChainAdapter: Send + Sync {
     /// The chain's id.
@@ -400,6 +480,28 @@ pub trait ChainAdapter: Send + Sync {
     /// sends none (a source of nonces of the adapter's own has no holder other than itself).
     fn plug_nonce_gaps(&self) -> BoxFuture<'_, Result<u32>> {
         Box::pin(std::future::ready(Ok(0)))
+    }
+
+    /// Block `number` of the canonical chain as the node has it now: header, receipts (or logs),
+    /// for a follower ([`crate::follow`]). The default: unsupported (the adapter is not followed).
+    fn block(&self, number: u64) -> BoxFuture<'_, Result<ChainBlock>> {
+        let _ = number;
+        Box::pin(std::future::ready(Err(crate::AdapterError::Unsupported(
+            "reading a whole block".into(),
+        ))))
+    }
+    /// `key`'s value as of block `number` (a follower's first read of something it did not
+    /// follow). The default: unsupported.
+    fn read_at(&self, key: StateKey, number: u64) -> BoxFuture<'_, Result<StateValue>> {
+        let _ = (key, number);
+        Box::pin(std::future::ready(Err(crate::AdapterError::Unsupported(
+            "reading state at a block".into(),
+        ))))
+    }
+    /// Calls made and failed so far, and their mean latency, without a call (zero for an adapter
+    /// that does not count them, the default).
+    fn rpc_health(&self) -> RpcHealth {
+        RpcHealth::default()
     }
 
     /// The JSON-RPC requests this adapter sent, by method (each retry counts); empty for an

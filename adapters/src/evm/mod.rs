@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -42,8 +42,8 @@ use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Refusal, Result};
 use crate::nonce::{NonceCounter, NonceSource, Taken};
 use crate::port::{
-    BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, Evidence, Inclusion, Reserves,
-    SignedTx, TxRequest, TxStatus,
+    BlockRef, BlockTx, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence,
+    Inclusion, Reserves, RpcHealth, SignedTx, StateKey, StateValue, TxRequest, TxStatus,
 };
 
 /// How an [`EvmAdapter`] reaches its chain.
@@ -169,6 +169,8 @@ pub struct EvmAdapter {
     /// The most blocks one `eth_getLogs` spans: the configured cap, narrowed when the provider
     /// refuses it.
     logs_range: AtomicU64,
+    /// Whether the node answers `eth_getBlockReceipts` (until it refuses it once).
+    block_receipts: AtomicBool,
 }
 
 impl EvmAdapter {
@@ -198,6 +200,7 @@ impl EvmAdapter {
             event_store: Arc::new(MemoryEvents::default()),
             reading_events: tokio::sync::Mutex::new(()),
             logs_range: AtomicU64::new(logs_range),
+            block_receipts: AtomicBool::new(true),
         })
     }
 
@@ -308,6 +311,93 @@ impl EvmAdapter {
         ))
     }
 
+    /// `owner`'s balance of `token` at `at`.
+    async fn balance_at(&self, token: Address, owner: Address, at: BlockId) -> Result<U256> {
+        let token = TestToken::new(token, &self.provider);
+        self.rpc("reading a balance", || async {
+            token.balanceOf(owner).block(at).call().await
+        })
+        .await
+    }
+
+    /// How much of `owner`'s `token` `spender` may move at `at`.
+    async fn allowance_at(
+        &self,
+        token: Address,
+        owner: Address,
+        spender: Address,
+        at: BlockId,
+    ) -> Result<U256> {
+        let token = TestToken::new(token, &self.provider);
+        self.rpc("reading an allowance", || async {
+            token.allowance(owner, spender).block(at).call().await
+        })
+        .await
+    }
+
+    /// A pool's tokens and reserves at `at`.
+    async fn reserves_at(&self, pool: Address, at: BlockId) -> Result<Reserves> {
+        let p = Pool::new(pool, &self.provider);
+        let token0 = self
+            .rpc("reading a pool", || async {
+                p.token0().block(at).call().await
+            })
+            .await?;
+        let token1 = self
+            .rpc("reading a pool", || async {
+                p.token1().block(at).call().await
+            })
+            .await?;
+        let r = self
+            .rpc("reading reserves", || async {
+                p.getReserves().block(at).call().await
+            })
+            .await?;
+        Ok(Reserves {
+            token0,
+            token1,
+            reserve0: r._0,
+            reserve1: r._1,
+        })
+    }
+
+    /// The transactions of block `hash` from its receipts, when the node answers
+    /// `eth_getBlockReceipts` (`None` once it refused it).
+    async fn block_txs(&self, hash: alloy::primitives::B256) -> Result<Option<Vec<BlockTx>>> {
+        if !self.block_receipts.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let what = "reading a block's receipts";
+        let receipts = match self
+            .rpc(what, || {
+                self.provider.get_block_receipts(BlockId::hash(hash))
+            })
+            .await
+        {
+            Ok(receipts) => receipts.ok_or_else(|| {
+                AdapterError::chain(what, format!("the node has no block {hash}"))
+            })?,
+            Err(e @ AdapterError::Rejected { .. }) => {
+                tracing::warn!(chain = %self.config.chain, error = %e, "the node does not give a block's receipts: reading logs per block and receipts per transaction instead");
+                self.block_receipts.store(false, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Some(
+            receipts
+                .iter()
+                .map(|r| BlockTx {
+                    hash: r.transaction_hash,
+                    from: r.from,
+                    success: r.status(),
+                    gas_used: r.gas_used,
+                    logs: r.inner.logs().iter().map(|l| l.inner.clone()).collect(),
+                })
+                .collect(),
+        ))
+    }
+
     /// Takes nonces from `source` instead of a counter of its own: several processes signing
     /// with one key on one chain share one source, so that no two of them sign with one nonce.
     #[must_use]
@@ -415,27 +505,21 @@ impl ChainAdapter for EvmAdapter {
                     .1
             };
             let block_time_ms = Conditions::mean_block_time_ms(span, then, now);
-            let calls = self.calls.load(Ordering::Relaxed);
+            let health = self.rpc_health();
             Ok(Conditions {
                 head,
                 timestamp: now,
                 base_fee,
                 block_time_ms,
-                rpc_calls: calls,
-                rpc_errors: self.errors.load(Ordering::Relaxed),
-                rpc_latency_ms: self.latency_us.load(Ordering::Relaxed) / calls.max(1) / 1000,
+                rpc_calls: health.calls,
+                rpc_errors: health.errors,
+                rpc_latency_ms: health.latency_ms,
             })
         })
     }
 
     fn balance(&self, token: Address, owner: Address) -> BoxFuture<'_, Result<U256>> {
-        Box::pin(async move {
-            let token = TestToken::new(token, &self.provider);
-            self.rpc("reading a balance", || async {
-                token.balanceOf(owner).call().await
-            })
-            .await
-        })
+        Box::pin(self.balance_at(token, owner, BlockId::latest()))
     }
 
     fn allowance(
@@ -444,36 +528,76 @@ impl ChainAdapter for EvmAdapter {
         owner: Address,
         spender: Address,
     ) -> BoxFuture<'_, Result<U256>> {
-        Box::pin(async move {
-            let token = TestToken::new(token, &self.provider);
-            self.rpc("reading an allowance", || async {
-                token.allowance(owner, spender).call().await
-            })
-            .await
-        })
+        Box::pin(self.allowance_at(token, owner, spender, BlockId::latest()))
     }
 
     fn reserves(&self, pool: Address) -> BoxFuture<'_, Result<Reserves>> {
+        Box::pin(self.reserves_at(pool, BlockId::latest()))
+    }
+
+    fn block(&self, number: u64) -> BoxFuture<'_, Result<ChainBlock>> {
         Box::pin(async move {
-            let p = Pool::new(pool, &self.provider);
-            let token0 = self
-                .rpc("reading a pool", || async { p.token0().call().await })
-                .await?;
-            let token1 = self
-                .rpc("reading a pool", || async { p.token1().call().await })
-                .await?;
-            let r = self
-                .rpc("reading reserves", || async {
-                    p.getReserves().call().await
+            let what = "reading a block";
+            let b = self
+                .rpc(what, || {
+                    self.provider
+                        .get_block_by_number(BlockNumberOrTag::Number(number))
                 })
-                .await?;
-            Ok(Reserves {
-                token0,
-                token1,
-                reserve0: r._0,
-                reserve1: r._1,
+                .await?
+                .ok_or_else(|| AdapterError::chain(what, format!("no block {number} yet")))?;
+            let block = BlockRef {
+                number: b.header.number,
+                hash: b.header.hash,
+            };
+            let txs = self.block_txs(block.hash).await?;
+            let logs = match &txs {
+                Some(txs) => txs.iter().flat_map(|t| t.logs.iter().cloned()).collect(),
+                None => {
+                    let filter = alloy::rpc::types::Filter::new().at_block_hash(block.hash);
+                    self.rpc("reading a block's logs", || self.provider.get_logs(&filter))
+                        .await?
+                        .into_iter()
+                        .map(|l| l.inner)
+                        .collect()
+                }
+            };
+            Ok(ChainBlock {
+                block,
+                parent: b.header.parent_hash,
+                timestamp: b.header.timestamp,
+                base_fee: b.header.base_fee_per_gas.map_or(0, u128::from),
+                txs,
+                logs,
             })
         })
+    }
+
+    fn read_at(&self, key: StateKey, number: u64) -> BoxFuture<'_, Result<StateValue>> {
+        Box::pin(async move {
+            let at = BlockId::number(number);
+            Ok(match key {
+                StateKey::Balance { token, owner } => {
+                    StateValue::Amount(self.balance_at(token, owner, at).await?)
+                }
+                StateKey::Allowance {
+                    token,
+                    owner,
+                    spender,
+                } => StateValue::Amount(self.allowance_at(token, owner, spender, at).await?),
+                StateKey::Reserves { pool } => {
+                    StateValue::Reserves(self.reserves_at(pool, at).await?)
+                }
+            })
+        })
+    }
+
+    fn rpc_health(&self) -> RpcHealth {
+        let calls = self.calls.load(Ordering::Relaxed);
+        RpcHealth {
+            calls,
+            errors: self.errors.load(Ordering::Relaxed),
+            latency_ms: self.latency_us.load(Ordering::Relaxed) / calls.max(1) / 1000,
+        }
     }
 
     fn escrow(&self, order: OrderId) -> BoxFuture<'_, Result<EscrowStatus>> {

@@ -10,8 +10,8 @@ use crate::abi::{self};
 use crate::error::{AdapterError, Result};
 use crate::nonce::NonceCounter;
 use crate::port::{
-    BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, Evidence, Inclusion, Reserves,
-    SignedTx, TxRequest, TxStatus,
+    BlockRef, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence, Inclusion,
+    Reserves, RpcHealth, SignedTx, StateKey, StateValue, TxRequest, TxStatus,
 };
 
 /// An account on a [`SimChain`]: the `ChainAdapter` of the sim.
@@ -95,26 +95,51 @@ impl ChainAdapter for SimAdapter {
         spender: Address,
     ) -> BoxFuture<'_, Result<U256>> {
         ready(self.read("reading an allowance", |w| {
-            Ok(w.state
-                .allowances
-                .get(&(token, owner, spender))
-                .copied()
-                .unwrap_or_default())
+            Ok(w.state.allowance(token, owner, spender))
         }))
     }
 
     fn reserves(&self, pool: Address) -> BoxFuture<'_, Result<Reserves>> {
-        ready(self.read("reading reserves", |w| {
-            let p = w.state.pools.get(&pool).ok_or_else(|| {
-                AdapterError::rejected("reading reserves", format!("no pool at {pool}"))
-            })?;
-            Ok(Reserves {
-                token0: p.token0,
-                token1: p.token1,
-                reserve0: p.reserve0,
-                reserve1: p.reserve1,
+        ready(self.read("reading reserves", |w| w.state.reserves(pool)))
+    }
+
+    fn block(&self, number: u64) -> BoxFuture<'_, Result<ChainBlock>> {
+        ready(self.read("reading a block", |w| {
+            w.chain_block(number).ok_or_else(|| {
+                AdapterError::chain("reading a block", format!("no block {number} yet"))
             })
         }))
+    }
+
+    fn read_at(&self, key: StateKey, number: u64) -> BoxFuture<'_, Result<StateValue>> {
+        ready(self.read("reading state at a block", |w| {
+            let state = w.state_at(number).ok_or_else(|| {
+                AdapterError::chain(
+                    "reading state at a block",
+                    format!("the sim no longer keeps block {number}"),
+                )
+            })?;
+            Ok(match key {
+                StateKey::Balance { token, owner } => {
+                    StateValue::Amount(state.balance(token, owner))
+                }
+                StateKey::Allowance {
+                    token,
+                    owner,
+                    spender,
+                } => StateValue::Amount(state.allowance(token, owner, spender)),
+                StateKey::Reserves { pool } => StateValue::Reserves(state.reserves(pool)?),
+            })
+        }))
+    }
+
+    fn rpc_health(&self) -> RpcHealth {
+        let w = self.chain.world();
+        RpcHealth {
+            calls: w.rpc_calls,
+            errors: w.rpc_errors,
+            latency_ms: 0,
+        }
     }
 
     fn escrow(&self, order: OrderId) -> BoxFuture<'_, Result<EscrowStatus>> {

@@ -69,6 +69,27 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// How much of `owner`'s `token` `spender` may move.
+    pub(super) fn allowance(&self, token: Address, owner: Address, spender: Address) -> U256 {
+        self.allowances
+            .get(&(token, owner, spender))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// A pool's tokens and reserves.
+    pub(super) fn reserves(&self, pool: Address) -> crate::Result<crate::port::Reserves> {
+        let p = self.pools.get(&pool).ok_or_else(|| {
+            crate::AdapterError::rejected("reading reserves", format!("no pool at {pool}"))
+        })?;
+        Ok(crate::port::Reserves {
+            token0: p.token0,
+            token1: p.token1,
+            reserve0: p.reserve0,
+            reserve1: p.reserve1,
+        })
+    }
+
     /// `account`'s next transaction nonce.
     pub(super) fn nonce(&self, account: Address) -> u64 {
         self.nonces.get(&account).copied().unwrap_or_default()

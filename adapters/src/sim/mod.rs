@@ -296,6 +296,11 @@ impl SimChain {
         self.world().lag = (every > 0).then_some((every, blocks, 0));
     }
 
+    /// RPC calls made to this chain so far, by every adapter on it.
+    pub fn rpc_calls(&self) -> u64 {
+        self.world().rpc_calls
+    }
+
     /// Each RPC call fails with this probability (drawn from the seeded generator).
     pub fn fail_rpc_fraction(&self, fraction: f64) {
         self.world().rpc_failure = fraction.clamp(0.0, 1.0);

@@ -13,7 +13,7 @@ use super::{MAX_REORG, SimConfig};
 use crate::abi::Settlers;
 use crate::contracts::{OriginSettler, Pool, TestToken};
 use crate::error::{AdapterError, Refusal, Result};
-use crate::port::{BlockRef, EventAt, SignedTx};
+use crate::port::{BlockRef, BlockTx, ChainBlock, EventAt, SignedTx};
 
 #[derive(Clone, Debug)]
 pub(super) struct PendingTx {
@@ -29,6 +29,7 @@ pub(super) struct PendingTx {
 #[derive(Clone, Debug)]
 pub(super) struct Receipt {
     pub(super) block: BlockRef,
+    pub(super) from: Address,
     pub(super) success: bool,
     pub(super) revert_reason: Option<String>,
     pub(super) gas_used: u64,
@@ -88,6 +89,51 @@ impl World {
     pub(super) fn head(&self) -> &SimBlock {
         // The genesis block always exists.
         &self.blocks[self.blocks.len() - 1]
+    }
+
+    /// Block `number` as a follower reads it, if the chain has it.
+    pub(super) fn chain_block(&self, number: u64) -> Option<ChainBlock> {
+        let b = self.blocks.get(usize::try_from(number).ok()?)?;
+        let parent = match number.checked_sub(1) {
+            Some(p) => self.blocks[usize::try_from(p).ok()?].hash,
+            None => B256::ZERO,
+        };
+        let txs: Vec<BlockTx> = b
+            .txs
+            .iter()
+            .filter_map(|hash| {
+                let r = self.receipts.get(hash)?;
+                Some(BlockTx {
+                    hash: *hash,
+                    from: r.from,
+                    success: r.success,
+                    gas_used: r.gas_used,
+                    logs: r.logs.clone(),
+                })
+            })
+            .collect();
+        Some(ChainBlock {
+            block: BlockRef {
+                number: b.number,
+                hash: b.hash,
+            },
+            parent,
+            timestamp: b.timestamp,
+            base_fee: b.base_fee,
+            logs: txs.iter().flat_map(|t| t.logs.iter().cloned()).collect(),
+            txs: Some(txs),
+        })
+    }
+
+    /// The state after block `number`, while the sim keeps it (the last `MAX_REORG + 1` blocks).
+    pub(super) fn state_at(&self, number: u64) -> Option<&State> {
+        let behind = self.head().number.checked_sub(number)?;
+        let index = self
+            .states
+            .len()
+            .checked_sub(1)?
+            .checked_sub(usize::try_from(behind).ok()?)?;
+        self.states.get(index)
     }
 
     pub(super) fn head_ref(&self) -> BlockRef {
@@ -209,6 +255,7 @@ impl World {
                     }
                     Receipt {
                         block,
+                        from: tx.from,
                         success: true,
                         revert_reason: None,
                         gas_used: gas_of(tx.kind),
@@ -217,6 +264,7 @@ impl World {
                 }
                 Err(reason) => Receipt {
                     block,
+                    from: tx.from,
                     success: false,
                     revert_reason: Some(reason),
                     gas_used: 30_000,

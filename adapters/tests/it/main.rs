@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 mod calls;
 mod conformance;
 mod evm;
+mod follow;
 mod logs;
 mod pool;
 mod refund;

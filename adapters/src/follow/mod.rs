@@ -1,0 +1,470 @@
+//! A follower per chain: reads each new block once (its header and receipts, or its logs) and
+//! keeps a [`View`] of what baton asks about most, so that intake checks, snapshots and waiting
+//! sagas do not call the node per request.
+//!
+//! [`Followed`] wraps a chain's adapter and is one itself: balances, allowances and pool reserves
+//! are answered from the view as of the block it reflects (a key it does not follow yet costs one
+//! read at that block, after which it is followed from the blocks' `Transfer`, `Approval` and `Sync`
+//! events); the head, the clock and the fee come from the blocks it read; a transaction of the
+//! adapter's account is found in the receipts of those blocks instead of by polling its receipt.
+//! A reorg rolls the view back block by block to the common ancestor (deeper than the blocks kept:
+//! the view starts again). Everything else (signing, broadcasting, settler evidence, order nonces)
+//! goes to the wrapped adapter.
+//!
+//! A value from the view may be a block or two older than the chain's: what depends on it (an
+//! open pulling the user's tokens, a swap against reserves) is checked again by the chain itself.
+
+mod view;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256};
+use baton_planner::{ChainId, OrderId};
+
+pub use view::{NotNext, View};
+
+use crate::error::{AdapterError, Result};
+use crate::port::{
+    BlockRef, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence, Inclusion,
+    Reserves, RpcHealth, SignedTx, StateKey, StateValue, TxRequest, TxStatus,
+};
+
+/// A follower's knobs.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowConfig {
+    /// How often the head is asked for when the adapter has no feed of new heads.
+    pub poll: Duration,
+    /// Blocks kept to roll back through (and in which the account's transactions are found).
+    pub keep_blocks: usize,
+    /// Blocks a transaction may stay out of the view's blocks before its status is asked of the
+    /// node (to learn that it was dropped), and between two such asks.
+    pub quiet_blocks: u64,
+    /// How long the view may go without a block read before its clock is no longer trusted (the
+    /// node is asked instead, and its failure shows).
+    pub stale_after: Duration,
+}
+
+impl Default for FollowConfig {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_millis(250),
+            keep_blocks: 256,
+            quiet_blocks: 3,
+            stale_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How a follower's reads were answered so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FollowStats {
+    /// Reads answered from the view.
+    pub from_view: u64,
+    /// Reads that went to the node (a key not followed yet, or no view yet).
+    pub from_node: u64,
+    /// Blocks applied.
+    pub blocks: u64,
+    /// Blocks rolled back (reorgs).
+    pub rolled_back: u64,
+}
+
+/// A chain's adapter with a follower in front of it. See the module documentation.
+pub struct Followed {
+    inner: Arc<dyn ChainAdapter>,
+    config: FollowConfig,
+    view: Mutex<View>,
+    /// When a block was last read (or the head found unchanged).
+    synced: Mutex<Option<Instant>>,
+    /// One catch-up at a time.
+    syncing: tokio::sync::Mutex<()>,
+    heads: tokio::sync::watch::Sender<BlockRef>,
+    /// Transactions not in the view's blocks: the head when the node was last asked about each.
+    asked: Mutex<HashMap<B256, u64>>,
+    from_view: AtomicU64,
+    from_node: AtomicU64,
+    blocks: AtomicU64,
+    rolled_back: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Followed {
+    /// A follower in front of `inner`, following `inner`'s account's transactions. It reads
+    /// nothing until [`Followed::sync`] or [`Followed::spawn`].
+    pub fn new(inner: Arc<dyn ChainAdapter>, config: FollowConfig) -> Arc<Self> {
+        let view = View::new(config.keep_blocks, [inner.account()]);
+        Arc::new(Self {
+            inner,
+            config,
+            view: Mutex::new(view),
+            synced: Mutex::new(None),
+            syncing: tokio::sync::Mutex::new(()),
+            heads: tokio::sync::watch::Sender::new(BlockRef {
+                number: 0,
+                hash: B256::ZERO,
+            }),
+            asked: Mutex::new(HashMap::new()),
+            from_view: AtomicU64::new(0),
+            from_node: AtomicU64::new(0),
+            blocks: AtomicU64::new(0),
+            rolled_back: AtomicU64::new(0),
+        })
+    }
+
+    /// The view (locked briefly by every read; do not hold it across an await).
+    pub fn view(&self) -> MutexGuard<'_, View> {
+        lock(&self.view)
+    }
+
+    /// The block the view reflects, `None` before the first.
+    pub fn at(&self) -> Option<BlockRef> {
+        self.view().head()
+    }
+
+    /// How reads were answered so far.
+    pub fn stats(&self) -> FollowStats {
+        FollowStats {
+            from_view: self.from_view.load(Ordering::Relaxed),
+            from_node: self.from_node.load(Ordering::Relaxed),
+            blocks: self.blocks.load(Ordering::Relaxed),
+            rolled_back: self.rolled_back.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Catches the view up with the chain's head: reads each block after the view's head (the
+    /// first time, only the head itself), rolling back where a block's parent is not the view's
+    /// block (a reorg). Returns the block the view reflects.
+    pub async fn sync(&self) -> Result<Option<BlockRef>> {
+        let _one = self.syncing.lock().await;
+        let head = self.inner.head().await?;
+        // A reorg deeper than the blocks kept is walked back at most this far, then the view
+        // starts again.
+        let mut steps = 4 * self.config.keep_blocks + 16;
+        loop {
+            steps -= 1;
+            let at = self.view().head();
+            let next = match at {
+                None => head.number,
+                Some(at) if at.number < head.number => at.number + 1,
+                // The same height with another hash: the head block itself was replaced.
+                Some(at) if at.number == head.number && at.hash != head.hash => {
+                    self.roll_back();
+                    continue;
+                }
+                // Caught up (or the node answering was behind the view: nothing to do).
+                Some(_) => break,
+            };
+            if steps == 0 {
+                self.view().reset();
+                break;
+            }
+            let block = match self.inner.block(next).await {
+                Ok(block) => block,
+                // A node behind the one that gave the head (several behind one URL): later.
+                Err(AdapterError::Chain { .. }) if at.is_some() => break,
+                Err(e) => return Err(e),
+            };
+            if self.take(&block).is_err() {
+                self.roll_back();
+            }
+        }
+        *lock(&self.synced) = Some(Instant::now());
+        Ok(self.view().head())
+    }
+
+    /// Applies `block` and announces it.
+    fn take(&self, block: &ChainBlock) -> std::result::Result<(), NotNext> {
+        self.view().apply(block)?;
+        self.blocks.fetch_add(1, Ordering::Relaxed);
+        self.heads.send_replace(block.block);
+        Ok(())
+    }
+
+    /// Rolls the view's head block back (or starts the view again when it keeps no older block).
+    fn roll_back(&self) {
+        let mut view = self.view();
+        if !view.undo() {
+            view.reset();
+        }
+        self.rolled_back.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Follows the chain until the last [`Arc`] of `self` is dropped: catches up at every new
+    /// head of the wrapped adapter's feed, or every [`FollowConfig::poll`] without one.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me: Weak<Self> = Arc::downgrade(self);
+        let mut feed = self.inner.new_heads();
+        let poll = self.config.poll;
+        let chain = self.inner.chain_id();
+        tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                let Some(follower) = me.upgrade() else {
+                    return;
+                };
+                match follower.sync().await {
+                    Ok(_) => failing = false,
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(%chain, error = %e, "the follower cannot read the chain; trying again");
+                        }
+                        failing = true;
+                    }
+                }
+                drop(follower);
+                match &mut feed {
+                    Some(feed) => {
+                        let _ = tokio::time::timeout(poll * 4, feed.changed()).await;
+                    }
+                    None => tokio::time::sleep(poll).await,
+                }
+            }
+        })
+    }
+
+    /// Whether the view read a block recently enough to answer for the chain's clock.
+    fn fresh(&self) -> bool {
+        lock(&self.synced).is_some_and(|at| at.elapsed() < self.config.stale_after)
+    }
+
+    /// `key` from the view; a key not followed yet is read at the view's block and followed from
+    /// then on. Before the first block (or when the node cannot read at a block), the node's
+    /// latest answer.
+    async fn fact(&self, key: StateKey) -> Result<StateValue> {
+        let at = {
+            let view = self.view();
+            if let Some(value) = view.get(&key) {
+                self.from_view.fetch_add(1, Ordering::Relaxed);
+                return Ok(value);
+            }
+            view.head()
+        };
+        self.from_node.fetch_add(1, Ordering::Relaxed);
+        if let Some(at) = at {
+            match self.inner.read_at(key, at.number).await {
+                Ok(value) => {
+                    self.view().learn(key, value, at);
+                    return Ok(value);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a read at the view's block failed; reading the latest state instead");
+                }
+            }
+        }
+        Ok(match key {
+            StateKey::Balance { token, owner } => {
+                StateValue::Amount(self.inner.balance(token, owner).await?)
+            }
+            StateKey::Allowance {
+                token,
+                owner,
+                spender,
+            } => StateValue::Amount(self.inner.allowance(token, owner, spender).await?),
+            StateKey::Reserves { pool } => StateValue::Reserves(self.inner.reserves(pool).await?),
+        })
+    }
+
+    async fn amount(&self, key: StateKey) -> Result<U256> {
+        match self.fact(key).await? {
+            StateValue::Amount(a) => Ok(a),
+            StateValue::Reserves(_) => {
+                Err(AdapterError::chain("reading an amount", "not an amount"))
+            }
+        }
+    }
+
+    /// What the view says about `tx`: its status, or that the node is to be asked (with the
+    /// view's head when the transaction is simply not in the view's blocks).
+    fn look_up(&self, tx: &SignedTx, seen: Option<&BlockRef>) -> Result<TxStatus, Option<u64>> {
+        let view = self.view();
+        let Some(head) = view.head().filter(|_| view.has_receipts()) else {
+            return Err(None);
+        };
+        match view.tx(&tx.hash) {
+            Some((block, found)) if found.success => Ok(TxStatus::Included(Inclusion {
+                block: *block,
+                success: true,
+                revert_reason: None,
+                gas_used: found.gas_used,
+                logs: found.logs.clone(),
+            })),
+            // Reverted: the node tells why.
+            Some(_) => Err(None),
+            None => match seen.map(|was| (was, view.hash_at(was.number))) {
+                // Seen in a block the view holds with another hash: reorged out, and not (yet)
+                // in any block since.
+                Some((was, Some(hash))) if hash != was.hash => {
+                    Ok(TxStatus::ReorgedOut { was: *was })
+                }
+                // Seen in a block the view does not hold (or holds without it): ask.
+                Some(_) => Err(None),
+                None => Err(Some(head.number)),
+            },
+        }
+    }
+
+    /// What became of `tx`, from the view's blocks where they tell; a transaction missing from
+    /// them is pending until it has been so for [`FollowConfig::quiet_blocks`], then the node is
+    /// asked (and again every as many blocks).
+    async fn tx_status(&self, tx: &SignedTx, seen: Option<&BlockRef>) -> Result<TxStatus> {
+        match self.look_up(tx, seen) {
+            Ok(status) => {
+                lock(&self.asked).remove(&tx.hash);
+                return Ok(status);
+            }
+            Err(Some(head)) => {
+                let mut asked = lock(&self.asked);
+                let since = *asked.entry(tx.hash).or_insert(head);
+                if head < since + self.config.quiet_blocks {
+                    return Ok(TxStatus::Pending);
+                }
+                asked.insert(tx.hash, head);
+            }
+            Err(None) => {}
+        }
+        let status = self.inner.status(tx, seen).await?;
+        if matches!(status, TxStatus::Included(_)) {
+            lock(&self.asked).remove(&tx.hash);
+        }
+        Ok(status)
+    }
+}
+
+impl ChainAdapter for Followed {
+    fn chain_id(&self) -> ChainId {
+        self.inner.chain_id()
+    }
+
+    fn account(&self) -> Address {
+        self.inner.account()
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<BlockRef>> {
+        Box::pin(async move {
+            match self.at().filter(|_| self.fresh()) {
+                Some(head) => Ok(head),
+                None => self.inner.head().await,
+            }
+        })
+    }
+
+    fn finalized(&self) -> BoxFuture<'_, Result<BlockRef>> {
+        self.inner.finalized()
+    }
+
+    fn conditions(&self) -> BoxFuture<'_, Result<Conditions>> {
+        Box::pin(async move {
+            let clock = self.view().clock().filter(|_| self.fresh());
+            let Some((head, timestamp, base_fee, block_time_ms)) = clock else {
+                return self.inner.conditions().await;
+            };
+            let health = self.inner.rpc_health();
+            Ok(Conditions {
+                head,
+                timestamp,
+                base_fee,
+                block_time_ms,
+                rpc_calls: health.calls,
+                rpc_errors: health.errors,
+                rpc_latency_ms: health.latency_ms,
+            })
+        })
+    }
+
+    fn new_heads(&self) -> Option<tokio::sync::watch::Receiver<BlockRef>> {
+        Some(self.heads.subscribe())
+    }
+
+    fn balance(&self, token: Address, owner: Address) -> BoxFuture<'_, Result<U256>> {
+        Box::pin(self.amount(StateKey::Balance { token, owner }))
+    }
+
+    fn allowance(
+        &self,
+        token: Address,
+        owner: Address,
+        spender: Address,
+    ) -> BoxFuture<'_, Result<U256>> {
+        Box::pin(self.amount(StateKey::Allowance {
+            token,
+            owner,
+            spender,
+        }))
+    }
+
+    fn reserves(&self, pool: Address) -> BoxFuture<'_, Result<Reserves>> {
+        Box::pin(async move {
+            match self.fact(StateKey::Reserves { pool }).await? {
+                StateValue::Reserves(r) => Ok(r),
+                StateValue::Amount(_) => {
+                    Err(AdapterError::chain("reading reserves", "not reserves"))
+                }
+            }
+        })
+    }
+
+    fn escrow(&self, order: OrderId) -> BoxFuture<'_, Result<EscrowStatus>> {
+        self.inner.escrow(order)
+    }
+
+    fn filled_by(
+        &self,
+        order: OrderId,
+        output_index: u32,
+    ) -> BoxFuture<'_, Result<Option<Address>>> {
+        self.inner.filled_by(order, output_index)
+    }
+
+    fn nonce_used(&self, user: Address, nonce: U256) -> BoxFuture<'_, Result<bool>> {
+        self.inner.nonce_used(user, nonce)
+    }
+
+    fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
+        self.inner.evidence(order)
+    }
+
+    fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, Result<SignedTx>> {
+        self.inner.prepare(tx)
+    }
+
+    fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>> {
+        self.inner.broadcast(tx)
+    }
+
+    fn release(&self, tx: &SignedTx) {
+        self.inner.release(tx);
+    }
+
+    fn plug_nonce_gaps(&self) -> BoxFuture<'_, Result<u32>> {
+        self.inner.plug_nonce_gaps()
+    }
+
+    fn block(&self, number: u64) -> BoxFuture<'_, Result<ChainBlock>> {
+        self.inner.block(number)
+    }
+
+    fn read_at(&self, key: StateKey, number: u64) -> BoxFuture<'_, Result<StateValue>> {
+        self.inner.read_at(key, number)
+    }
+
+    fn rpc_health(&self) -> RpcHealth {
+        self.inner.rpc_health()
+    }
+
+    fn rpc_calls_by_method(&self) -> Vec<(String, u64)> {
+        self.inner.rpc_calls_by_method()
+    }
+
+    fn status<'a>(
+        &'a self,
+        tx: &'a SignedTx,
+        seen: Option<&'a BlockRef>,
+    ) -> BoxFuture<'a, Result<TxStatus>> {
+        Box::pin(self.tx_status(tx, seen))
+    }
+}

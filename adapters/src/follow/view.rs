@@ -1,0 +1,266 @@
+//! A follower's view of one chain: the state it follows (balances, allowances, pool reserves) as
+//! of the block it has read last, the transactions of the accounts it follows, and a journal of
+//! the recent blocks to roll back through a reorg. Pure: it reads nothing itself.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use alloy::primitives::{Address, B256, Log, U256};
+use alloy::sol_types::SolEvent;
+
+use crate::contracts::{Pool, TestToken};
+use crate::port::{BlockRef, BlockTx, ChainBlock, Conditions, StateKey, StateValue};
+
+/// One block the view applied, with what undoes it.
+#[derive(Debug)]
+struct Applied {
+    block: BlockRef,
+    timestamp: u64,
+    base_fee: u128,
+    /// Whether the block came with its receipts.
+    receipts: bool,
+    /// Each key it changed (or that was learnt while it was the head) and its value before:
+    /// `None`, the key was not followed.
+    undo: Vec<(StateKey, Option<StateValue>)>,
+    /// The followed accounts' transactions in it.
+    txs: Vec<B256>,
+}
+
+/// A block that does not extend the view's head: its parent is another block.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotNext;
+
+/// What a follower knows about its chain.
+#[derive(Debug)]
+pub struct View {
+    keep: usize,
+    senders: HashSet<Address>,
+    blocks: VecDeque<Applied>,
+    values: BTreeMap<StateKey, StateValue>,
+    txs: HashMap<B256, (BlockRef, BlockTx)>,
+}
+
+impl View {
+    /// An empty view that keeps `keep` blocks to roll back through, and the transactions of
+    /// `senders`.
+    pub fn new(keep: usize, senders: impl IntoIterator<Item = Address>) -> Self {
+        Self {
+            keep: keep.max(1),
+            senders: senders.into_iter().collect(),
+            blocks: VecDeque::new(),
+            values: BTreeMap::new(),
+            txs: HashMap::new(),
+        }
+    }
+
+    /// The block the view reflects; `None` before the first.
+    pub fn head(&self) -> Option<BlockRef> {
+        self.blocks.back().map(|b| b.block)
+    }
+
+    /// The hash of block `number` as the view has it, while it keeps that block.
+    pub fn hash_at(&self, number: u64) -> Option<B256> {
+        let first = self.blocks.front()?.block.number;
+        let index = usize::try_from(number.checked_sub(first)?).ok()?;
+        self.blocks.get(index).map(|b| b.block.hash)
+    }
+
+    /// Whether the head block came with its receipts (so a transaction not in the view is not in
+    /// the blocks it read).
+    pub fn has_receipts(&self) -> bool {
+        self.blocks.back().is_some_and(|b| b.receipts)
+    }
+
+    /// The head's clock and fee, and the mean block time over the blocks kept (up to
+    /// [`Conditions::BLOCK_TIME_WINDOW`]); `None` before the first block.
+    pub fn clock(&self) -> Option<(BlockRef, u64, u128, u64)> {
+        let head = self.blocks.back()?;
+        let span = (self.blocks.len() - 1).min(Conditions::BLOCK_TIME_WINDOW as usize);
+        let then = self.blocks[self.blocks.len() - 1 - span].timestamp;
+        let block_time = Conditions::mean_block_time_ms(span as u64, then, head.timestamp);
+        Some((head.block, head.timestamp, head.base_fee, block_time))
+    }
+
+    /// `key`'s value at the head, when the view follows it.
+    pub fn get(&self, key: &StateKey) -> Option<StateValue> {
+        self.values.get(key).copied()
+    }
+
+    /// How many keys the view follows.
+    pub fn followed(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Where a followed account's transaction was included, among the blocks kept.
+    pub fn tx(&self, hash: &B256) -> Option<&(BlockRef, BlockTx)> {
+        self.txs.get(hash)
+    }
+
+    /// Starts following `key` from `value`, read at block `at`: taken only when `at` is still the
+    /// view's head (a value read at another block is not the head's) and the key is not followed
+    /// yet. Whether it was taken.
+    pub fn learn(&mut self, key: StateKey, value: StateValue, at: BlockRef) -> bool {
+        let Some(head) = self.blocks.back_mut() else {
+            return false;
+        };
+        if head.block != at || self.values.contains_key(&key) {
+            return false;
+        }
+        head.undo.push((key, None));
+        self.values.insert(key, value);
+        true
+    }
+
+    /// Applies `block` on top of the head (or as the first block).
+    pub fn apply(&mut self, block: &ChainBlock) -> Result<(), NotNext> {
+        if let Some(head) = self.head()
+            && (block.parent != head.hash || block.block.number != head.number + 1)
+        {
+            return Err(NotNext);
+        }
+        let mut applied = Applied {
+            block: block.block,
+            timestamp: block.timestamp,
+            base_fee: block.base_fee,
+            receipts: block.txs.is_some(),
+            undo: Vec::new(),
+            txs: Vec::new(),
+        };
+        for log in &block.logs {
+            self.apply_log(log, &mut applied.undo);
+        }
+        for tx in block.txs.iter().flatten() {
+            if self.senders.contains(&tx.from) {
+                applied.txs.push(tx.hash);
+                self.txs.insert(tx.hash, (block.block, tx.clone()));
+            }
+        }
+        self.blocks.push_back(applied);
+        while self.blocks.len() > self.keep {
+            if let Some(old) = self.blocks.pop_front() {
+                for tx in old.txs {
+                    self.txs.remove(&tx);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls the head block back; false when no block is kept to roll back to (then only
+    /// [`View::reset`] helps).
+    pub fn undo(&mut self) -> bool {
+        if self.blocks.len() < 2 {
+            return false;
+        }
+        let Some(head) = self.blocks.pop_back() else {
+            return false;
+        };
+        for (key, before) in head.undo.into_iter().rev() {
+            match before {
+                Some(value) => self.values.insert(key, value),
+                None => self.values.remove(&key),
+            };
+        }
+        for tx in head.txs {
+            self.txs.remove(&tx);
+        }
+        true
+    }
+
+    /// Forgets everything: the next block applied starts the view again.
+    pub fn reset(&mut self) {
+        self.blocks.clear();
+        self.values.clear();
+        self.txs.clear();
+    }
+
+    /// Sets (or, with `None`, stops following) `key`, remembering its value before in `undo`.
+    fn set(
+        &mut self,
+        key: StateKey,
+        value: Option<StateValue>,
+        undo: &mut Vec<(StateKey, Option<StateValue>)>,
+    ) {
+        let before = match value {
+            Some(v) => self.values.insert(key, v),
+            None => self.values.remove(&key),
+        };
+        undo.push((key, before));
+    }
+
+    fn amount(&self, key: &StateKey) -> Option<U256> {
+        match self.values.get(key) {
+            Some(StateValue::Amount(a)) => Some(*a),
+            _ => None,
+        }
+    }
+
+    /// What one log changes among the followed keys. A transfer from an owner may have spent an
+    /// allowance of theirs (ERC-20 `transferFrom` emits no `Approval`), and who spent it is not in
+    /// the log: every allowance of that owner and token stops being followed (to be read again)
+    /// unless it is unlimited (`type(uint256).max`, which `transferFrom` does not lower).
+    fn apply_log(&mut self, log: &Log, undo: &mut Vec<(StateKey, Option<StateValue>)>) {
+        let Some(topic) = log.data.topics().first() else {
+            return;
+        };
+        let token = log.address;
+        if *topic == TestToken::Transfer::SIGNATURE_HASH {
+            let Ok(e) = TestToken::Transfer::decode_log_data(&log.data) else {
+                return;
+            };
+            let from = StateKey::Balance {
+                token,
+                owner: e.from,
+            };
+            if let Some(held) = self.amount(&from) {
+                let after = held.checked_sub(e.value).map(StateValue::Amount);
+                self.set(from, after, undo);
+            }
+            let to = StateKey::Balance { token, owner: e.to };
+            if let Some(held) = self.amount(&to) {
+                let after = held.checked_add(e.value).map(StateValue::Amount);
+                self.set(to, after, undo);
+            }
+            let spent: Vec<StateKey> = self
+                .values
+                .range(
+                    StateKey::Allowance {
+                        token,
+                        owner: e.from,
+                        spender: Address::ZERO,
+                    }..=StateKey::Allowance {
+                        token,
+                        owner: e.from,
+                        spender: Address::repeat_byte(0xff),
+                    },
+                )
+                .filter(|(_, v)| **v != StateValue::Amount(U256::MAX))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in spent {
+                self.set(key, None, undo);
+            }
+        } else if *topic == TestToken::Approval::SIGNATURE_HASH {
+            let Ok(e) = TestToken::Approval::decode_log_data(&log.data) else {
+                return;
+            };
+            let key = StateKey::Allowance {
+                token,
+                owner: e.owner,
+                spender: e.spender,
+            };
+            if self.values.contains_key(&key) {
+                self.set(key, Some(StateValue::Amount(e.value)), undo);
+            }
+        } else if *topic == Pool::Sync::SIGNATURE_HASH {
+            let Ok(e) = Pool::Sync::decode_log_data(&log.data) else {
+                return;
+            };
+            let key = StateKey::Reserves { pool: log.address };
+            if let Some(StateValue::Reserves(mut r)) = self.values.get(&key).copied() {
+                r.reserve0 = e.reserve0;
+                r.reserve1 = e.reserve1;
+                self.set(key, Some(StateValue::Reserves(r)), undo);
+            }
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The follower against the sim: after any sequence of transfers, approvals, swaps, blocks and
+//! reorgs, every value its view holds equals a fresh read of the chain at the view's block, and
+//! the view's block is the chain's head.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use baton_adapters::conformance::FEES;
+use baton_adapters::follow::{FollowConfig, Followed};
+use baton_adapters::port::{ChainAdapter, Op, SignedTx, StateKey, TxRequest, TxStatus};
+use baton_adapters::sim::{SimAdapter, SimChain, SimConfig};
+use baton_planner::ChainId;
+use proptest::prelude::*;
+
+const ACCOUNTS: usize = 4;
+
+/// A chain with two tokens, one pool, and `ACCOUNTS` funded accounts (account 0 is the
+/// follower's), each allowing the pool to pull without limit.
+struct World {
+    chain: SimChain,
+    tokens: [Address; 2],
+    pool: Address,
+    adapters: Vec<Arc<SimAdapter>>,
+    followed: Arc<Followed>,
+    /// Every transaction sent, to send again after a reorg (as nodes put a reorged-out
+    /// transaction back in their mempool).
+    sent: std::sync::Mutex<Vec<(usize, SignedTx)>>,
+}
+
+fn signer(i: usize) -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::repeat_byte(u8::try_from(i).unwrap() + 1)).unwrap()
+}
+
+async fn world() -> World {
+    let chain = SimChain::new(SimConfig::new(
+        ChainId(1),
+        Address::repeat_byte(0xaa),
+        1_900_000_000,
+    ));
+    let tokens = [chain.add_token("USDC"), chain.add_token("WETH")];
+    let pool = chain.add_pool(
+        (tokens[0], U256::from(1_000_000u64)),
+        (tokens[1], U256::from(1_000_000u64)),
+        30,
+    );
+    let adapters: Vec<Arc<SimAdapter>> = (0..ACCOUNTS)
+        .map(|i| Arc::new(chain.adapter(signer(i))))
+        .collect();
+    for a in &adapters {
+        for token in tokens {
+            chain.mint(token, a.account(), U256::from(10_000u64));
+        }
+    }
+    chain.mine(1);
+    for a in &adapters {
+        for token in tokens {
+            send(
+                a,
+                Op::Approve {
+                    token,
+                    spender: pool,
+                    amount: U256::MAX,
+                },
+            )
+            .await;
+        }
+    }
+    chain.mine(1);
+    let followed = Followed::new(adapters[0].clone(), FollowConfig::default());
+    World {
+        chain,
+        tokens,
+        pool,
+        adapters,
+        followed,
+        sent: std::sync::Mutex::default(),
+    }
+}
+
+async fn send(adapter: &SimAdapter, op: Op) -> SignedTx {
+    let tx = adapter.prepare(TxRequest::new(op, FEES)).await.unwrap();
+    adapter.broadcast(&tx).await.unwrap();
+    tx
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Transfer {
+        from: usize,
+        to: usize,
+        token: usize,
+        amount: u64,
+    },
+    Approve {
+        owner: usize,
+        spender: usize,
+        token: usize,
+        amount: Option<u64>,
+    },
+    /// `from` pulls from `owner` what `owner` allowed it (a `transferFrom`, as a settler's open).
+    Swap {
+        by: usize,
+        token: usize,
+        amount: u64,
+    },
+    Mine(u64),
+    Reorg(u64),
+    Read(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let who = 0..ACCOUNTS;
+    prop_oneof![
+        (who.clone(), who.clone(), 0..2usize, 0..3_000u64).prop_map(|(from, to, token, amount)| {
+            Step::Transfer {
+                from,
+                to,
+                token,
+                amount,
+            }
+        }),
+        // Spender `ACCOUNTS` is the pool: a swap then spends the allowance without an `Approval`.
+        (
+            who.clone(),
+            0..=ACCOUNTS,
+            0..2usize,
+            proptest::option::of(0..5_000u64)
+        )
+            .prop_map(|(owner, spender, token, amount)| Step::Approve {
+                owner,
+                spender,
+                token,
+                amount
+            }),
+        (who.clone(), 0..2usize, 1..2_000u64).prop_map(|(by, token, amount)| Step::Swap {
+            by,
+            token,
+            amount
+        }),
+        (1..3u64).prop_map(Step::Mine),
+        (1..4u64).prop_map(Step::Reorg),
+        (0..64usize).prop_map(Step::Read),
+    ]
+}
+
+impl World {
+    /// Every key the test may follow.
+    fn keys(&self) -> Vec<StateKey> {
+        let mut keys = vec![StateKey::Reserves { pool: self.pool }];
+        for token in self.tokens {
+            for owner in &self.adapters {
+                keys.push(StateKey::Balance {
+                    token,
+                    owner: owner.account(),
+                });
+                keys.push(StateKey::Balance {
+                    token,
+                    owner: self.pool,
+                });
+                for spender in (0..=ACCOUNTS).map(|i| self.spender(i)) {
+                    keys.push(StateKey::Allowance {
+                        token,
+                        owner: owner.account(),
+                        spender,
+                    });
+                }
+            }
+        }
+        keys
+    }
+
+    /// Account `i`, or the pool for `ACCOUNTS`.
+    fn spender(&self, i: usize) -> Address {
+        self.adapters.get(i).map_or(self.pool, |a| a.account())
+    }
+
+    async fn send(&self, by: usize, op: Op) {
+        let tx = send(&self.adapters[by], op).await;
+        self.sent.lock().unwrap().push((by, tx));
+    }
+
+    async fn run(&self, step: &Step) {
+        let account = |i: usize| self.adapters[i].account();
+        match *step {
+            Step::Transfer {
+                from,
+                to,
+                token,
+                amount,
+            } => {
+                let op = Op::Transfer {
+                    token: self.tokens[token],
+                    to: account(to),
+                    amount: U256::from(amount),
+                };
+                self.send(from, op).await;
+            }
+            Step::Approve {
+                owner,
+                spender,
+                token,
+                amount,
+            } => {
+                let amount = amount.map_or(U256::MAX, U256::from);
+                let op = Op::Approve {
+                    token: self.tokens[token],
+                    spender: self.spender(spender),
+                    amount,
+                };
+                self.send(owner, op).await;
+            }
+            Step::Swap { by, token, amount } => {
+                let op = Op::Swap {
+                    pool: self.pool,
+                    token_in: self.tokens[token],
+                    amount_in: U256::from(amount),
+                    min_out: U256::ZERO,
+                    to: account(by),
+                };
+                self.send(by, op).await;
+            }
+            Step::Mine(n) => self.chain.mine(n),
+            Step::Reorg(depth) => {
+                // Deeper than the chain: refused, nothing happens.
+                let _ = self.chain.reorg(depth);
+                let sent = self.sent.lock().unwrap().clone();
+                for (by, tx) in sent {
+                    // Those still on the chain are refused for their nonce.
+                    let _ = self.adapters[by].broadcast(&tx).await;
+                }
+            }
+            Step::Read(i) => {
+                let keys = self.keys();
+                let key = keys[i % keys.len()];
+                match key {
+                    StateKey::Balance { token, owner } => {
+                        self.followed.balance(token, owner).await.unwrap();
+                    }
+                    StateKey::Allowance {
+                        token,
+                        owner,
+                        spender,
+                    } => {
+                        self.followed
+                            .allowance(token, owner, spender)
+                            .await
+                            .unwrap();
+                    }
+                    StateKey::Reserves { pool } => {
+                        self.followed.reserves(pool).await.unwrap();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The view is at the chain's head and every value it holds is the chain's there.
+    async fn check(&self) -> Result<(), TestCaseError> {
+        let head = self.adapters[1].head().await.unwrap();
+        prop_assert_eq!(self.followed.at(), Some(head));
+        for key in self.keys() {
+            let held = self.followed.view().get(&key);
+            if let Some(held) = held {
+                let fresh = self.adapters[1].read_at(key, head.number).await.unwrap();
+                prop_assert_eq!(held, fresh, "{:?} at block {}", key, head.number);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn after_any_blocks_and_reorgs_the_view_equals_the_chain(steps in proptest::collection::vec(step(), 1..60)) {
+        runtime().block_on(async {
+            let w = world().await;
+            w.followed.sync().await.unwrap();
+            // Everything followed from the start, so that every step moves something the view holds.
+            for i in 0..w.keys().len() {
+                w.run(&Step::Read(i)).await;
+            }
+            for step in &steps {
+                w.run(step).await;
+                w.followed.sync().await.unwrap();
+                w.check().await?;
+            }
+            Ok::<(), TestCaseError>(())
+        })?;
+    }
+}
+
+#[tokio::test]
+async fn reads_after_the_first_cost_no_call_and_a_transaction_is_found_in_its_block() {
+    let w = world().await;
+    w.followed.sync().await.unwrap();
+    let (token, me) = (w.tokens[0], w.adapters[0].account());
+    let before = w.followed.balance(token, me).await.unwrap();
+    assert_eq!(w.followed.stats().from_node, 1);
+    let signed = send(
+        &w.adapters[0],
+        Op::Transfer {
+            token,
+            to: w.adapters[1].account(),
+            amount: U256::from(7u64),
+        },
+    )
+    .await;
+    // Not in a block yet: pending, without asking the node.
+    let calls = w.chain.rpc_calls();
+    assert_eq!(
+        w.followed.status(&signed, None).await.unwrap(),
+        TxStatus::Pending
+    );
+    assert_eq!(
+        w.chain.rpc_calls(),
+        calls,
+        "a pending transaction was asked of the node"
+    );
+    w.chain.mine(1);
+    w.followed.sync().await.unwrap();
+    let calls = w.chain.rpc_calls();
+    let after = w.followed.balance(token, me).await.unwrap();
+    let status = w.followed.status(&signed, None).await.unwrap();
+    assert_eq!(
+        w.chain.rpc_calls(),
+        calls,
+        "a read or a status went to the node"
+    );
+    assert_eq!(after, before - U256::from(7u64));
+    assert!(
+        matches!(status, TxStatus::Included(ref i) if i.success && i.block == w.followed.at().unwrap())
+    );
+    // The block it was in is replaced: the view no longer has it, and says so.
+    let TxStatus::Included(inclusion) = status else {
+        unreachable!()
+    };
+    w.chain.reorg(1).unwrap();
+    w.followed.sync().await.unwrap();
+    assert_eq!(
+        w.followed
+            .status(&signed, Some(&inclusion.block))
+            .await
+            .unwrap(),
+        TxStatus::ReorgedOut {
+            was: inclusion.block
+        }
+    );
+    assert_eq!(w.followed.balance(token, me).await.unwrap(), before);
+    assert!(w.followed.stats().rolled_back >= 1);
+}
