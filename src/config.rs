@@ -65,6 +65,10 @@ pub(crate) struct Config {
     /// Blocks of the destination chain a fill must have before the order's fill deadline to be
     /// signed (default 3).
     pub(crate) fill_margin_blocks: Option<u64>,
+    /// Milliseconds between two looks at each chain's head by its follower, which reads every new
+    /// block once and answers balances, allowances, reserves and the solver's transactions from
+    /// it (default 250; 0: no follower, every read goes to the node).
+    pub(crate) follow_poll_ms: Option<u64>,
     /// API keys.
     #[serde(default)]
     pub(crate) api_keys: Vec<ApiKeyConfig>,
@@ -235,6 +239,8 @@ pub(crate) struct Resolved {
     pub(crate) engine: baton_engine::EngineConfig,
     /// How long a shared nonce stays with the instance it was handed to, unlogged.
     pub(crate) nonce_claim: std::time::Duration,
+    /// Each chain's follower (none: reads go to the node).
+    pub(crate) follow: Option<baton_adapters::follow::FollowConfig>,
 }
 
 impl Config {
@@ -406,6 +412,16 @@ impl Config {
             nonce_claim: self.nonce_claim_secs.map_or(DEFAULT_NONCE_CLAIM, |s| {
                 std::time::Duration::from_secs(s.max(1))
             }),
+            follow: match self.follow_poll_ms {
+                Some(0) => None,
+                poll => Some(baton_adapters::follow::FollowConfig {
+                    poll: poll.map_or(
+                        baton_adapters::follow::FollowConfig::default().poll,
+                        std::time::Duration::from_millis,
+                    ),
+                    ..Default::default()
+                }),
+            },
         })
     }
 }

@@ -81,6 +81,7 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
         },
         engine: Default::default(),
         nonce_claim: crate::config::DEFAULT_NONCE_CLAIM,
+        follow: Some(Default::default()),
     };
     let running = server::start(config).await?;
     println!(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::follow::Followed;
 use baton_adapters::port::ChainAdapter;
 use baton_api::{App, Keys};
 use baton_engine::attester::LocalAttester;
@@ -98,7 +99,17 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
                 config.nonce_claim,
             )));
         }
-        let adapter: Arc<dyn ChainAdapter> = Arc::new(evm);
+        let mut adapter: Arc<dyn ChainAdapter> = Arc::new(evm);
+        if let Some(follow) = config.follow {
+            // One read per block instead of per request; it follows until the adapter is dropped.
+            let followed = Followed::new(adapter, follow);
+            followed
+                .sync()
+                .await
+                .with_context(|| format!("chain {}: reading its head", venue.chain))?;
+            followed.spawn();
+            adapter = followed;
+        }
         let approved = liquidity::approve_inventory(adapter.as_ref(), &venue)
             .await
             .with_context(|| format!("chain {}: approving the solver's inventory", venue.chain))?;

@@ -17,6 +17,7 @@ use alloy::primitives::U256;
 use anyhow::{Context, Result, bail};
 use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, dev_signer};
 use baton_adapters::evm::{EvmAdapter, EvmConfig};
+use baton_adapters::follow::{FollowConfig, Followed};
 use baton_adapters::port::{ChainAdapter, TxRequest, TxStatus};
 use baton_engine::attester::LocalAttester;
 use baton_engine::event::SagaEvent;
@@ -54,6 +55,10 @@ pub struct E2eArgs {
     /// Calls per second each adapter may make to its anvil node.
     #[arg(long, default_value_t = 2_000)]
     rpc_rate: u32,
+    /// Milliseconds between two looks at each chain's head by its follower (0: no follower, every
+    /// read goes to the node).
+    #[arg(long, default_value_t = 250)]
+    follow_poll_ms: u64,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -95,8 +100,20 @@ impl Setup {
             );
             config.requests_per_second =
                 std::num::NonZeroU32::new(args.rpc_rate).context("--rpc-rate must be ≥ 1")?;
-            let solver: Arc<dyn ChainAdapter> =
+            let mut solver: Arc<dyn ChainAdapter> =
                 Arc::new(EvmAdapter::new(config, dev_signer(SOLVER))?);
+            if args.follow_poll_ms > 0 {
+                let followed = Followed::new(
+                    solver,
+                    FollowConfig {
+                        poll: Duration::from_millis(args.follow_poll_ms),
+                        ..FollowConfig::default()
+                    },
+                );
+                followed.sync().await?;
+                followed.spawn();
+                solver = followed;
+            }
             liquidity::approve_inventory(solver.as_ref(), &venue).await?;
             let user = c.adapter(USER)?;
             liquidity::approve(&user, &[(c.tokens["USDC"], c.origin_settler)]).await?;
@@ -341,6 +358,8 @@ pub(crate) async fn run(args: E2eArgs) -> Result<Report> {
         .value("chains", json!(args.chains))
         .value("block_time_secs", json!(args.block_time))
         .value("intents", json!(args.intents))
+        .value("rpc_rate", json!(args.rpc_rate))
+        .value("follow_poll_ms", json!(args.follow_poll_ms))
         .value("critical_path_blocks", json!(run.blocks))
         .figure(
             "ratio_p50",

@@ -33,6 +33,10 @@ pub struct IntakeArgs {
     /// Calls per second the server may make to each anvil node (its RPC rate limit).
     #[arg(long, default_value_t = 200)]
     rpc_rate: u32,
+    /// Milliseconds between two looks at each chain's head by the server's followers (0: no
+    /// follower, every read goes to the node).
+    #[arg(long, default_value_t = 250)]
+    follow_poll_ms: u64,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -62,7 +66,7 @@ impl Served {
 
 const KEY: &str = "bench-intake-key-0123456789";
 
-async fn serve(devnet: &Devnet, rpc_rate: u32) -> Result<Served> {
+async fn serve(devnet: &Devnet, rpc_rate: u32, follow_poll_ms: u64) -> Result<Served> {
     let dir = std::env::temp_dir().join(format!(
         "baton-bench-intake-{}-{}",
         std::process::id(),
@@ -79,6 +83,7 @@ async fn serve(devnet: &Devnet, rpc_rate: u32) -> Result<Served> {
 database = "sqlite://{db}"
 devnet = "{devnet}"
 devnet-requests-per-second = {rpc_rate}
+follow-poll-ms = {follow_poll_ms}
 
 [[api-keys]]
 name = "bench"
@@ -134,7 +139,7 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
         let user = chain.adapter(USER)?;
         liquidity::approve(&user, &[(chain.tokens["USDC"], chain.origin_settler)]).await?;
     }
-    let served = serve(&devnet, args.rpc_rate).await?;
+    let served = serve(&devnet, args.rpc_rate, args.follow_poll_ms).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
@@ -187,6 +192,7 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
     );
     let bodies = Arc::new(std::sync::Mutex::new(bodies));
     let cpu = served.cpu_seconds();
+    let calls_before = rpc_calls(&http, &served.base).await?;
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
@@ -217,6 +223,13 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
     }
     let secs = start.elapsed().as_secs_f64();
     let cpu = served.cpu_seconds() - cpu;
+    let mut calls = rpc_calls(&http, &served.base).await?;
+    for (method, before) in calls_before {
+        if let Some(n) = calls.get_mut(&method) {
+            *n -= before.min(*n);
+        }
+    }
+    calls.retain(|_, n| *n > 0);
     let mut accepted: Vec<Duration> = results.iter().filter(|r| r.1 == 202).map(|r| r.0).collect();
     accepted.sort();
     let mut refused: std::collections::BTreeMap<String, usize> = Default::default();
@@ -224,11 +237,13 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
         *refused.entry(format!("{status} {code}")).or_default() += 1;
     }
     let rate = accepted.len() as f64 / secs;
+    let per_intent = |n: u64| n as f64 / accepted.len().max(1) as f64;
     let mut report = Report::new("intake", args.json);
     report
         .value("intents", json!(args.intents))
         .value("concurrency", json!(args.concurrency))
         .value("rpc_rate", json!(args.rpc_rate))
+        .value("follow_poll_ms", json!(args.follow_poll_ms))
         .value("seconds", json!(round3(secs)))
         .figure(
             "accepted_per_sec",
@@ -247,6 +262,22 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
             "",
         )
         .figure(
+            "rpc_calls_per_intent",
+            json!(round3(per_intent(calls.values().sum()))),
+            "RPC calls per accepted intent while submitting (every call the server made)",
+            format!("{:.1}", per_intent(calls.values().sum())),
+            "≤ 4",
+        )
+        .value(
+            "rpc_calls_per_intent_by_method",
+            json!(
+                calls
+                    .iter()
+                    .map(|(m, n)| (m.clone(), round3(per_intent(*n))))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            ),
+        )
+        .figure(
             "refused",
             json!(refused),
             "refused (status code)",
@@ -259,4 +290,35 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
         );
     drop(served);
     Ok(report)
+}
+
+/// The server's JSON-RPC requests so far by method, summed over its chains (from `/metrics`).
+async fn rpc_calls(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<std::collections::BTreeMap<String, u64>> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(KEY)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let mut calls = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("baton_rpc_method_calls_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let method = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("method=\""))
+            .map(|m| m.trim_end_matches('"').to_owned());
+        if let (Some(method), Ok(n)) = (method, value.trim().parse::<f64>()) {
+            *calls.entry(method).or_default() += n as u64;
+        }
+    }
+    Ok(calls)
 }

@@ -524,7 +524,9 @@ async fn instances_behind_hostile_providers_and_killed_lose_nothing() {
         pace: Duration::from_millis(400),
         kill_every: Duration::from_secs(10),
         hostility: Some(Hostility {
-            per_second: 60,
+            // Low enough that the quota bites: with followers baton calls each node a few
+            // dozen times a second here.
+            per_second: 25,
             // Narrower than baton's default (1,000), and than the 64 recent blocks it reads at
             // every look: it learns the provider's range.
             logs_max_range: 50,

@@ -145,7 +145,9 @@ pub(crate) async fn submit(
             config: app.settings.planner,
             signatures: orders.into_iter().map(|o| o.signature).collect(),
         };
-        app.engine.submit(input).await?;
+        // `verify` checked each order's signature: the engine runs this plan as it is.
+        let planned = input.planned(planned);
+        app.engine.submit_planned(input, planned).await?;
         tracing::info!(intent = %saga, by = %caller.name, "intent accepted");
     }
     app.engine

@@ -73,10 +73,16 @@ impl Engine {
     /// Plans `input`, stores it, and starts its saga. Submitting the same intent again returns
     /// the same saga.
     pub async fn submit(&self, input: SagaInput) -> Result<SagaId> {
+        let planned = input.plan()?;
+        self.submit_planned(input, planned).await
+    }
+
+    /// Stores `input` as planned by the caller (see [`SagaInput::planned`]: the caller checked
+    /// the user's signatures of its orders) and starts its saga; otherwise as [`Engine::submit`].
+    pub async fn submit_planned(&self, input: SagaInput, planned: Planned) -> Result<SagaId> {
         if self.shared.controls.braked() {
             return Err(EngineError::Paused);
         }
-        let planned = input.plan()?;
         self.shared.adapters_for(&planned)?;
         let id = SagaId::from(planned.plan.intent().id());
         // Admitted here and now: this instance holds the first lease (fence 1), taken in the

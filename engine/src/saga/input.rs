@@ -48,13 +48,18 @@ impl SagaInput {
     /// Plans an input the engine stored itself after checking it: recovery trusts the signatures
     /// it checked at submission, and checks the plan's hash against the saga's instead.
     pub fn plan_stored(&self) -> Result<Planned> {
-        let plan = self.plan_unsigned()?;
+        Ok(self.planned(self.plan_unsigned()?))
+    }
+
+    /// `plan`, made from this input by a caller that checked its signatures itself (the API, at
+    /// intake): the saga runs what the caller planned, without planning it again.
+    pub fn planned(&self, plan: Plan) -> Planned {
         let hash = keccak256(format!("{:?}", plan.steps()));
-        Ok(Planned {
+        Planned {
             plan,
             hash,
             signatures: self.signatures.clone(),
-        })
+        }
     }
 
     fn check_signatures(&self, plan: &Plan) -> Result<()> {
