@@ -10,6 +10,7 @@ mod bench;
 mod cli;
 mod contracts;
 mod devnet;
+mod follower;
 mod fulfilled;
 mod hostile;
 mod instances;

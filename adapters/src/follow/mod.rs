@@ -32,6 +32,9 @@ use crate::port::{
     Reserves, RpcHealth, SignedTx, StateKey, StateValue, TxRequest, TxStatus,
 };
 
+/// Orders whose settler evidence is kept at most (then the memo starts again).
+const MAX_KEPT_EVIDENCE: usize = 100_000;
+
 /// A follower's knobs.
 #[derive(Clone, Copy, Debug)]
 pub struct FollowConfig {
@@ -83,6 +86,9 @@ pub struct Followed {
     heads: tokio::sync::watch::Sender<BlockRef>,
     /// Transactions not in the view's blocks: the head when the node was last asked about each.
     asked: Mutex<HashMap<B256, u64>>,
+    /// The node's last answer about each order's settler events, and the view's `seq` when it
+    /// was asked: good while the view applies or undoes no block with an event about the order.
+    evidence: Mutex<HashMap<B256, (u64, Evidence)>>,
     from_view: AtomicU64,
     from_node: AtomicU64,
     blocks: AtomicU64,
@@ -109,6 +115,7 @@ impl Followed {
                 hash: B256::ZERO,
             }),
             asked: Mutex::new(HashMap::new()),
+            evidence: Mutex::new(HashMap::new()),
             from_view: AtomicU64::new(0),
             from_node: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
@@ -161,6 +168,7 @@ impl Followed {
             };
             if steps == 0 {
                 self.view().reset();
+                lock(&self.evidence).clear();
                 break;
             }
             let block = match self.inner.block(next).await {
@@ -190,6 +198,7 @@ impl Followed {
         let mut view = self.view();
         if !view.undo() {
             view.reset();
+            lock(&self.evidence).clear();
         }
         self.rolled_back.fetch_add(1, Ordering::Relaxed);
     }
@@ -276,6 +285,50 @@ impl Followed {
                 Err(AdapterError::chain("reading an amount", "not an amount"))
             }
         }
+    }
+
+    /// The settlers' events about `order`: the node's answer, asked again only once the view has
+    /// applied or undone a block with an event about the order since (or when the view is not
+    /// fresh). An answer that lacks an event the view has seen (a node behind the view) is not
+    /// kept.
+    async fn order_evidence(&self, order: OrderId) -> Result<Evidence> {
+        if !self.fresh() {
+            return self.inner.evidence(order).await;
+        }
+        let asked_at = {
+            let view = self.view();
+            let (touched, _) = view.order_events(&order.0);
+            if let Some((at, evidence)) = lock(&self.evidence).get(&order.0)
+                && touched <= *at
+            {
+                self.from_view.fetch_add(1, Ordering::Relaxed);
+                return Ok(evidence.clone());
+            }
+            view.seq()
+        };
+        self.from_node.fetch_add(1, Ordering::Relaxed);
+        let evidence = self.inner.evidence(order).await?;
+        let complete = {
+            let view = self.view();
+            let (_, seen) = view.order_events(&order.0);
+            let answered: Vec<B256> = evidence
+                .fills
+                .iter()
+                .map(|f| f.at.tx)
+                .chain(evidence.settled.iter().map(|(_, at)| at.tx))
+                .chain(evidence.refunded.iter().map(|(_, at)| at.tx))
+                .collect();
+            seen.iter()
+                .all(|(_, tx)| *tx == B256::ZERO || answered.contains(tx))
+        };
+        if complete {
+            let mut kept = lock(&self.evidence);
+            if kept.len() >= MAX_KEPT_EVIDENCE {
+                kept.clear();
+            }
+            kept.insert(order.0, (asked_at, evidence.clone()));
+        }
+        Ok(evidence)
     }
 
     /// What the view says about `tx`: its status, or that the node is to be asked (with the
@@ -425,7 +478,7 @@ impl ChainAdapter for Followed {
     }
 
     fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
-        self.inner.evidence(order)
+        Box::pin(self.order_evidence(order))
     }
 
     fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, Result<SignedTx>> {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use alloy::primitives::{Address, B256, Log, U256};
 use alloy::sol_types::SolEvent;
 
-use crate::contracts::{Pool, TestToken};
+use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
 use crate::port::{BlockRef, BlockTx, ChainBlock, Conditions, StateKey, StateValue};
 
 /// One block the view applied, with what undoes it.
@@ -23,6 +23,8 @@ struct Applied {
     undo: Vec<(StateKey, Option<StateValue>)>,
     /// The followed accounts' transactions in it.
     txs: Vec<B256>,
+    /// The orders its settler events (fills, settlements, refunds) are about.
+    orders: Vec<B256>,
 }
 
 /// A block that does not extend the view's head: its parent is another block.
@@ -37,6 +39,13 @@ pub struct View {
     blocks: VecDeque<Applied>,
     values: BTreeMap<StateKey, StateValue>,
     txs: HashMap<B256, (BlockRef, BlockTx)>,
+    /// Counts every block applied or undone (and every reset).
+    seq: u64,
+    /// `seq` at the last reset.
+    reset_seq: u64,
+    /// Per order: when a block with a settler event about it was last applied or undone (a
+    /// `seq`), and the transactions of those events in the blocks kept.
+    orders: HashMap<B256, (u64, Vec<(u64, B256)>)>,
 }
 
 impl View {
@@ -49,7 +58,27 @@ impl View {
             blocks: VecDeque::new(),
             values: BTreeMap::new(),
             txs: HashMap::new(),
+            seq: 0,
+            reset_seq: 0,
+            orders: HashMap::new(),
         }
+    }
+
+    /// Counts every block applied or undone: a reader that saw `seq` and then sees it again has
+    /// seen no change.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// When the view last applied or undid a block with a settler event about `order` (a
+    /// [`View::seq`]; 0: never), and the transactions of those events in the blocks kept.
+    /// After a [`View::reset`], every order counts as touched by it.
+    pub fn order_events(&self, order: &B256) -> (u64, &[(u64, B256)]) {
+        self.orders
+            .get(order)
+            .map_or((self.reset_seq, &[][..]), |(seq, txs)| {
+                (*seq, txs.as_slice())
+            })
     }
 
     /// The block the view reflects; `None` before the first.
@@ -117,6 +146,7 @@ impl View {
         {
             return Err(NotNext);
         }
+        self.seq += 1;
         let mut applied = Applied {
             block: block.block,
             timestamp: block.timestamp,
@@ -124,9 +154,18 @@ impl View {
             receipts: block.txs.is_some(),
             undo: Vec::new(),
             txs: Vec::new(),
+            orders: Vec::new(),
         };
         for log in &block.logs {
             self.apply_log(log, &mut applied.undo);
+        }
+        for (log, tx) in block_logs(block) {
+            if let Some(order) = settler_order(log) {
+                let entry = self.orders.entry(order).or_default();
+                entry.0 = self.seq;
+                entry.1.push((block.block.number, tx));
+                applied.orders.push(order);
+            }
         }
         for tx in block.txs.iter().flatten() {
             if self.senders.contains(&tx.from) {
@@ -139,6 +178,14 @@ impl View {
             if let Some(old) = self.blocks.pop_front() {
                 for tx in old.txs {
                     self.txs.remove(&tx);
+                }
+                for order in old.orders {
+                    if let Some((_, txs)) = self.orders.get_mut(&order) {
+                        txs.retain(|(n, _)| *n > old.block.number);
+                        if txs.is_empty() {
+                            self.orders.remove(&order);
+                        }
+                    }
                 }
             }
         }
@@ -163,6 +210,13 @@ impl View {
         for tx in head.txs {
             self.txs.remove(&tx);
         }
+        self.seq += 1;
+        for order in head.orders {
+            if let Some((seq, txs)) = self.orders.get_mut(&order) {
+                *seq = self.seq;
+                txs.retain(|(n, _)| *n < head.block.number);
+            }
+        }
         true
     }
 
@@ -171,6 +225,9 @@ impl View {
         self.blocks.clear();
         self.values.clear();
         self.txs.clear();
+        self.orders.clear();
+        self.seq += 1;
+        self.reset_seq = self.seq;
     }
 
     /// Sets (or, with `None`, stops following) `key`, remembering its value before in `undo`.
@@ -263,4 +320,26 @@ impl View {
             }
         }
     }
+}
+
+/// Each log of `block` with the transaction that emitted it (the zero hash when the block came
+/// without receipts).
+fn block_logs(block: &ChainBlock) -> Vec<(&Log, B256)> {
+    match &block.txs {
+        Some(txs) => txs
+            .iter()
+            .flat_map(|t| t.logs.iter().map(move |l| (l, t.hash)))
+            .collect(),
+        None => block.logs.iter().map(|l| (l, B256::ZERO)).collect(),
+    }
+}
+
+/// The order a settler's `Filled`, `Settled` or `Refunded` event is about.
+fn settler_order(log: &Log) -> Option<B256> {
+    let topics = log.data.topics();
+    let kind = *topics.first()?;
+    let about = kind == DestinationSettler::Filled::SIGNATURE_HASH
+        || kind == OriginSettler::Settled::SIGNATURE_HASH
+        || kind == OriginSettler::Refunded::SIGNATURE_HASH;
+    about.then(|| topics.get(1).copied()).flatten()
 }

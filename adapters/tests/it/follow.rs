@@ -358,3 +358,58 @@ async fn reads_after_the_first_cost_no_call_and_a_transaction_is_found_in_its_bl
     assert_eq!(w.followed.balance(token, me).await.unwrap(), before);
     assert!(w.followed.stats().rolled_back >= 1);
 }
+
+#[tokio::test]
+async fn settler_evidence_is_asked_again_only_after_a_block_with_an_event_about_the_order() {
+    let w = world().await;
+    let solver = &w.adapters[0];
+    let token = w.tokens[1];
+    let destination = w.chain.settlers().destination;
+    send(
+        solver,
+        Op::Approve {
+            token,
+            spender: destination,
+            amount: U256::MAX,
+        },
+    )
+    .await;
+    w.chain.mine(1);
+    w.followed.sync().await.unwrap();
+    let order = baton_planner::OrderId(B256::repeat_byte(0x42));
+    let recipient = w.adapters[2].account();
+    assert!(w.followed.evidence(order).await.unwrap().fills.is_empty());
+    // Nothing about the order since: the answer is kept, through blocks without its events.
+    w.chain.mine(2);
+    w.followed.sync().await.unwrap();
+    let calls = w.chain.rpc_calls();
+    assert!(w.followed.evidence(order).await.unwrap().fills.is_empty());
+    assert_eq!(w.chain.rpc_calls(), calls, "the node was asked again");
+    // A fill of the order lands: the next ask goes to the node and finds it.
+    let output = baton_planner::order::Output {
+        token: token.into_word(),
+        amount: U256::from(5u64),
+        recipient: recipient.into_word(),
+        chainId: U256::from(1u64),
+    };
+    send(
+        solver,
+        Op::Fill {
+            order_id: order,
+            output_index: 0,
+            output,
+            calls: Vec::new(),
+            fill_deadline: u32::MAX,
+        },
+    )
+    .await;
+    w.chain.mine(1);
+    w.followed.sync().await.unwrap();
+    let fills = w.followed.evidence(order).await.unwrap().fills;
+    assert_eq!(fills.len(), 1, "{fills:?}");
+    assert_eq!(fills[0].recipient, recipient);
+    // Its block is reorged out: the fill is gone from the answer.
+    w.chain.reorg(1).unwrap();
+    w.followed.sync().await.unwrap();
+    assert!(w.followed.evidence(order).await.unwrap().fills.is_empty());
+}
