@@ -43,7 +43,8 @@ pub struct FollowConfig {
     /// Blocks kept to roll back through (and in which the account's transactions are found).
     pub keep_blocks: usize,
     /// Blocks a transaction may stay out of the view's blocks before its status is asked of the
-    /// node (to learn that it was dropped), and between two such asks.
+    /// node (to learn that it was dropped); the wait before each next ask doubles, up to eight
+    /// times this.
     pub quiet_blocks: u64,
     /// How long the view may go without a block read before its clock is no longer trusted (the
     /// node is asked instead, and its failure shows).
@@ -84,8 +85,9 @@ pub struct Followed {
     /// One catch-up at a time.
     syncing: tokio::sync::Mutex<()>,
     heads: tokio::sync::watch::Sender<BlockRef>,
-    /// Transactions not in the view's blocks: the head when the node was last asked about each.
-    asked: Mutex<HashMap<B256, u64>>,
+    /// Transactions not in the view's blocks: the head from which the node is to be asked about
+    /// each, and the wait before that.
+    asked: Mutex<HashMap<B256, (u64, u64)>>,
     /// The node's last answer about each order's settler events, and the view's `seq` when it
     /// was asked: good while the view applies or undoes no block with an event about the order.
     evidence: Mutex<HashMap<B256, (u64, Evidence)>>,
@@ -363,7 +365,7 @@ impl Followed {
 
     /// What became of `tx`, from the view's blocks where they tell; a transaction missing from
     /// them is pending until it has been so for [`FollowConfig::quiet_blocks`], then the node is
-    /// asked (and again every as many blocks).
+    /// asked (and again after twice as many blocks, and so on, up to eight times as many).
     async fn tx_status(&self, tx: &SignedTx, seen: Option<&BlockRef>) -> Result<TxStatus> {
         match self.look_up(tx, seen) {
             Ok(status) => {
@@ -371,12 +373,14 @@ impl Followed {
                 return Ok(status);
             }
             Err(Some(head)) => {
+                let quiet = self.config.quiet_blocks;
                 let mut asked = lock(&self.asked);
-                let since = *asked.entry(tx.hash).or_insert(head);
-                if head < since + self.config.quiet_blocks {
+                let (from, wait) = *asked.entry(tx.hash).or_insert((head + quiet, quiet));
+                if head < from {
                     return Ok(TxStatus::Pending);
                 }
-                asked.insert(tx.hash, head);
+                let wait = (wait * 2).min(quiet * 8).max(1);
+                asked.insert(tx.hash, (head + wait, wait));
             }
             Err(None) => {}
         }
