@@ -71,7 +71,10 @@ async fn tokens_spent_after_the_views_block_are_caught_by_the_chain() {
 
     let view = server.outcome(&id).await;
     assert!(
-        matches!(view.outcome, Some(Outcome::Refunded | Outcome::Failed)),
+        matches!(
+            view.outcome,
+            Some(Outcome::Refunded | Outcome::Failed { .. })
+        ),
         "{view:#?}"
     );
     let open = view.steps.iter().find(|s| s.action == "open").unwrap();
