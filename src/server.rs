@@ -13,7 +13,7 @@ use baton_engine::attester::LocalAttester;
 use baton_engine::{Db, Engine, SagaLog, SharedNonces, StoredEvents, liquidity};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Resolved;
 
@@ -103,10 +103,10 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         if let Some(follow) = config.follow {
             // One read per block instead of per request; it follows until the adapter is dropped.
             let followed = Followed::new(adapter, follow);
-            followed
-                .sync()
-                .await
-                .with_context(|| format!("chain {}: reading its head", venue.chain))?;
+            // Until its first block, reads go to the node; the task tries again.
+            if let Err(e) = followed.sync().await {
+                warn!(chain = venue.chain.0, error = %e, "the follower could not read the chain yet");
+            }
             followed.spawn();
             adapter = followed;
         }
