@@ -504,6 +504,13 @@ pub trait ChainAdapter: Send + Sync {
         RpcHealth::default()
     }
 
+    /// How a follower in front of the chain has been doing (its block, reads answered from its
+    /// view or the node, blocks read and rolled back); `None` for an adapter without one (the
+    /// default).
+    fn follow_stats(&self) -> Option<crate::follow::FollowStats> {
+        None
+    }
+
     /// The JSON-RPC requests this adapter sent, by method (each retry counts); empty for an
     /// adapter without RPC (the default).
     fn rpc_calls_by_method(&self) -> Vec<(String, u64)> {

@@ -86,6 +86,25 @@ async fn a_dapp_submits_with_the_cli_follows_the_events_and_the_recipient_is_pai
         })
         .collect();
     assert_eq!(sent.len(), 2, "one line per chain: {metrics}");
+    // Each chain's follower: the block its view reflects, and reads it answered itself.
+    let value = |prefix: &str| -> Vec<f64> {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect()
+    };
+    let blocks = value("baton_follower_block{");
+    assert!(
+        blocks.len() == 2 && blocks.iter().all(|b| *b > 0.0),
+        "{metrics}"
+    );
+    let from_view: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("baton_follower_reads_total") && l.contains("answered=\"view\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(from_view > 0.0, "{metrics}");
 
     // Replayed on forks, the fulfilled saga ends exactly as recorded.
     let report = stack.replay(&id, &[]);

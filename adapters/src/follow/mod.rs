@@ -65,6 +65,8 @@ impl Default for FollowConfig {
 /// How a follower's reads were answered so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FollowStats {
+    /// The block the view reflects (0 before the first).
+    pub block: u64,
     /// Reads answered from the view.
     pub from_view: u64,
     /// Reads that went to the node (a key not followed yet, or no view yet).
@@ -138,6 +140,7 @@ impl Followed {
     /// How reads were answered so far.
     pub fn stats(&self) -> FollowStats {
         FollowStats {
+            block: self.at().map_or(0, |b| b.number),
             from_view: self.from_view.load(Ordering::Relaxed),
             from_node: self.from_node.load(Ordering::Relaxed),
             blocks: self.blocks.load(Ordering::Relaxed),
@@ -515,6 +518,10 @@ impl ChainAdapter for Followed {
 
     fn rpc_calls_by_method(&self) -> Vec<(String, u64)> {
         self.inner.rpc_calls_by_method()
+    }
+
+    fn follow_stats(&self) -> Option<FollowStats> {
+        Some(self.stats())
     }
 
     fn status<'a>(

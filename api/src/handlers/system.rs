@@ -28,7 +28,8 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 
 /// Prometheus metrics: outcomes by kind, time to outcome, step latency by chain, RPC calls (also by
 /// JSON-RPC method) and errors per chain and its head (as the saga drivers last read them: a
-/// scrape makes no RPC call). No API key needed.
+/// scrape makes no RPC call), and each chain's follower (the block its view reflects, reads it
+/// answered and those that went to the node, blocks read and rolled back). No API key needed.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
     // From what the saga drivers last read: a scrape (which needs no key) never calls a chain.
@@ -41,6 +42,18 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
                 .absolute(c.rpc_errors);
             metrics::gauge!("baton_chain_head", "chain" => chain).set(c.head.number as f64);
         }
+    }
+    for (chain, f) in app.engine.follow_stats() {
+        let chain = chain.0.to_string();
+        metrics::gauge!("baton_follower_block", "chain" => chain.clone()).set(f.block as f64);
+        metrics::counter!("baton_follower_reads_total", "chain" => chain.clone(), "answered" => "view")
+            .absolute(f.from_view);
+        metrics::counter!("baton_follower_reads_total", "chain" => chain.clone(), "answered" => "node")
+            .absolute(f.from_node);
+        metrics::counter!("baton_follower_blocks_total", "chain" => chain.clone())
+            .absolute(f.blocks);
+        metrics::counter!("baton_follower_rolled_back_total", "chain" => chain)
+            .absolute(f.rolled_back);
     }
     for (chain, method, calls) in app.engine.rpc_calls_by_method() {
         metrics::counter!("baton_rpc_method_calls_total", "chain" => chain.0.to_string(), "method" => method)

@@ -59,6 +59,20 @@ impl Engine {
         self.shared.conditions.last().await
     }
 
+    /// Each followed chain's follower: its block and how its reads were answered. From memory.
+    pub fn follow_stats(
+        &self,
+    ) -> Vec<(baton_planner::ChainId, baton_adapters::follow::FollowStats)> {
+        let mut out: Vec<_> = self
+            .shared
+            .chains
+            .iter()
+            .filter_map(|(chain, adapter)| Some((*chain, adapter.follow_stats()?)))
+            .collect();
+        out.sort_by_key(|(chain, _)| *chain);
+        out
+    }
+
     /// The JSON-RPC requests the solver's adapters sent, by chain and method (each retry counts;
     /// none for adapters without RPC, as the sim's). Read from memory: no call to a chain.
     pub fn rpc_calls_by_method(&self) -> Vec<(baton_planner::ChainId, String, u64)> {
