@@ -367,8 +367,23 @@ pub struct ChainBlock {
     /// Every transaction in it, when the node gives a block's receipts in one call (`None`: only
     /// its logs are known, and a transaction's status is read on its own).
     pub txs: Option<Vec<BlockTx>>,
-    /// Every log of the block, in order.
+    /// The block's logs when it came without receipts (with them, each transaction's logs are in
+    /// `txs`; see [`ChainBlock::logs`]).
     pub logs: Vec<Log>,
+}
+
+impl ChainBlock {
+    /// Every log of the block in order, with the transaction that emitted it (the zero hash when
+    /// the block came without receipts).
+    pub fn logs(&self) -> Box<dyn Iterator<Item = (&Log, B256)> + '_> {
+        match &self.txs {
+            Some(txs) => Box::new(
+                txs.iter()
+                    .flat_map(|t| t.logs.iter().map(move |l| (l, t.hash))),
+            ),
+            None => Box::new(self.logs.iter().map(|l| (l, B256::ZERO))),
+        }
+    }
 }
 
 /// A piece of chain state a follower keeps in its view.

@@ -7,11 +7,11 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use baton_adapters::conformance::anvil;
 use baton_adapters::devnet::{USER, dev_signer};
-use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
+use baton_adapters::port::{ChainAdapter, Op, TxRequest, TxStatus};
 use baton_api::dto::saga::{Outcome, StepStatus};
 use serde_json::json;
 
-use crate::stack::{Stack, balance, intent};
+use crate::stack::{FIRST_IN_BLOCK, Stack, balance, intent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_spent_after_the_views_block_are_caught_by_the_chain() {
@@ -31,18 +31,13 @@ async fn tokens_spent_after_the_views_block_are_caught_by_the_chain() {
         .unwrap();
     let held = balance(&user_origin, usdc, user.address()).await;
     let away = Address::repeat_byte(0x5e);
-    let fees = Fees {
-        gas_limit: 100_000,
-        max_fee_per_gas: 200_000_000_000,
-        max_priority_fee_per_gas: 100_000_000_000,
-    };
     let spend = Op::Transfer {
         token: usdc,
         to: away,
         amount: held,
     };
     let spent = user_origin
-        .prepare(TxRequest::new(spend, fees))
+        .prepare(TxRequest::new(spend, FIRST_IN_BLOCK))
         .await
         .unwrap();
     user_origin.broadcast(&spent).await.unwrap();

@@ -5,13 +5,13 @@
 
 use alloy::primitives::Address;
 use baton_adapters::devnet::{USER, dev_signer};
-use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
+use baton_adapters::port::{ChainAdapter, Op, TxRequest, TxStatus};
 use baton_api::dto::saga::{Outcome, StepStatus};
 use baton_engine::liquidity;
 use baton_replay::Report;
 use serde_json::json;
 
-use crate::stack::{DAPP, OPS, Server, Stack, balance, intent};
+use crate::stack::{DAPP, FIRST_IN_BLOCK, OPS, Server, Stack, balance, intent};
 
 /// Submits `06-pool-drained.json` as the user and drains the destination's USDC/WETH pool before
 /// the solver's swap can run (its slippage bound then reverts it); returns the intent id.
@@ -29,11 +29,6 @@ pub async fn submit_and_drain(stack: &Stack, server: &Server) -> String {
         .await;
     let accepted = server.submit(&signed).await;
     // The drain lands before the solver's swap (which waits for the open), with a higher tip.
-    let fees = Fees {
-        gas_limit: 300_000,
-        max_fee_per_gas: 200_000_000_000,
-        max_priority_fee_per_gas: 100_000_000_000,
-    };
     let drain = Op::Swap {
         pool: usdc_weth,
         token_in: dest.tokens["USDC"],
@@ -42,7 +37,7 @@ pub async fn submit_and_drain(stack: &Stack, server: &Server) -> String {
         to: user.address(),
     };
     let tx = user_dest
-        .prepare(TxRequest::new(drain, fees))
+        .prepare(TxRequest::new(drain, FIRST_IN_BLOCK))
         .await
         .unwrap();
     user_dest.broadcast(&tx).await.unwrap();

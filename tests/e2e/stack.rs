@@ -24,6 +24,12 @@ pub const DAPP: &str = "dapp-secret-0123456789";
 pub const OPS: &str = "operator-secret-0123456789";
 pub const ADMIN: &str = "admin-secret-0123456789";
 pub const SLOW: &str = "slow-secret-0123456789";
+/// Fees that put a user's transaction ahead of the solver's in the next block (a higher tip).
+pub const FIRST_IN_BLOCK: baton_adapters::port::Fees = baton_adapters::port::Fees {
+    gas_limit: 300_000,
+    max_fee_per_gas: 200_000_000_000,
+    max_priority_fee_per_gas: 100_000_000_000,
+};
 pub const RECIPIENT: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
 /// Two anvil chains, a config for `baton serve` over them, and a folder for its saga log.

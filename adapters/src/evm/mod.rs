@@ -551,7 +551,7 @@ impl ChainAdapter for EvmAdapter {
             };
             let txs = self.block_txs(block.hash).await?;
             let logs = match &txs {
-                Some(txs) => txs.iter().flat_map(|t| t.logs.iter().cloned()).collect(),
+                Some(_) => Vec::new(),
                 None => {
                     let filter = alloy::rpc::types::Filter::new().at_block_hash(block.hash);
                     self.rpc("reading a block's logs", || self.provider.get_logs(&filter))

@@ -172,8 +172,7 @@ impl Followed {
                 Some(_) => break,
             };
             if steps == 0 {
-                self.view().reset();
-                lock(&self.evidence).clear();
+                self.start_over(&mut self.view());
                 break;
             }
             let block = match self.inner.block(next).await {
@@ -202,10 +201,15 @@ impl Followed {
     fn roll_back(&self) {
         let mut view = self.view();
         if !view.undo() {
-            view.reset();
-            lock(&self.evidence).clear();
+            self.start_over(&mut view);
         }
         self.rolled_back.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Forgets the view and the evidence kept beside it: the next block read starts them again.
+    fn start_over(&self, view: &mut View) {
+        view.reset();
+        lock(&self.evidence).clear();
     }
 
     /// Follows the chain until the last [`Arc`] of `self` is dropped: catches up at every new

@@ -114,11 +114,6 @@ impl View {
         self.values.get(key).copied()
     }
 
-    /// How many keys the view follows.
-    pub fn followed(&self) -> usize {
-        self.values.len()
-    }
-
     /// Where a followed account's transaction was included, among the blocks kept.
     pub fn tx(&self, hash: &B256) -> Option<&(BlockRef, BlockTx)> {
         self.txs.get(hash)
@@ -156,10 +151,8 @@ impl View {
             txs: Vec::new(),
             orders: Vec::new(),
         };
-        for log in &block.logs {
+        for (log, tx) in block.logs() {
             self.apply_log(log, &mut applied.undo);
-        }
-        for (log, tx) in block_logs(block) {
             if let Some(order) = settler_order(log) {
                 let entry = self.orders.entry(order).or_default();
                 entry.0 = self.seq;
@@ -319,18 +312,6 @@ impl View {
                 self.set(key, Some(StateValue::Reserves(r)), undo);
             }
         }
-    }
-}
-
-/// Each log of `block` with the transaction that emitted it (the zero hash when the block came
-/// without receipts).
-fn block_logs(block: &ChainBlock) -> Vec<(&Log, B256)> {
-    match &block.txs {
-        Some(txs) => txs
-            .iter()
-            .flat_map(|t| t.logs.iter().map(move |l| (l, t.hash)))
-            .collect(),
-        None => block.logs.iter().map(|l| (l, B256::ZERO)).collect(),
     }
 }
 

@@ -120,7 +120,7 @@ impl World {
             parent,
             timestamp: b.timestamp,
             base_fee: b.base_fee,
-            logs: txs.iter().flat_map(|t| t.logs.iter().cloned()).collect(),
+            logs: Vec::new(),
             txs: Some(txs),
         })
     }
