@@ -16,7 +16,7 @@ use baton_planner::order::{Call, GaslessCrossChainOrder, Output};
 use baton_planner::{ChainId, OrderId};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{AdapterError, Result};
 
 /// A boxed future, so the trait stays object-safe (`Arc<dyn ChainAdapter>`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -174,6 +174,17 @@ impl Op {
             Op::Transfer { .. } => "transfer",
             Op::Swap { .. } => "swap",
             Op::Call { .. } => "call",
+        }
+    }
+
+    /// Whether the op's gas depends only on its shape (contract, function, calldata length), so
+    /// that an estimate for one such call fits the next: baton's settler, token and pool calls.
+    /// Not a fill that runs the user's calls, nor a raw call.
+    pub fn stable_gas(&self) -> bool {
+        match self {
+            Op::Fill { calls, .. } => calls.is_empty(),
+            Op::Call { .. } => false,
+            _ => true,
         }
     }
 }
@@ -337,6 +348,33 @@ pub struct Evidence {
     pub refunded: Option<(Address, EventAt)>,
 }
 
+impl Evidence {
+    /// The first fill of output `output_index` to `recipient` of at least `at_least`.
+    pub fn fill_of(&self, wanted: &WantedFill) -> Option<FillEvidence> {
+        self.fills.iter().copied().find(|f| wanted.matches(f))
+    }
+}
+
+/// A fill looked for: an output delivered to its recipient, at least some amount of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WantedFill {
+    /// Which output of the order.
+    pub output_index: u32,
+    /// To whom.
+    pub recipient: Address,
+    /// At least this much.
+    pub at_least: U256,
+}
+
+impl WantedFill {
+    /// Whether `fill` is one.
+    pub fn matches(&self, fill: &FillEvidence) -> bool {
+        fill.output_index == self.output_index
+            && fill.recipient == self.recipient
+            && fill.amount >= self.at_least
+    }
+}
+
 /// A transaction of a block as a follower reads it (from the block's receipts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockTx {
@@ -410,6 +448,13 @@ pub enum StateKey {
         /// The pool.
         pool: Address,
     },
+    /// Whether `user` used order nonce `nonce` at the chain's origin settler.
+    NonceUsed {
+        /// The user.
+        user: Address,
+        /// The nonce.
+        nonce: U256,
+    },
 }
 
 /// The value of a [`StateKey`].
@@ -419,6 +464,8 @@ pub enum StateValue {
     Amount(U256),
     /// A pool's reserves.
     Reserves(Reserves),
+    /// Yes or no (a nonce used).
+    Flag(bool),
 }
 
 /// An adapter's RPC health so far.
@@ -472,8 +519,32 @@ pub trait ChainAdapter: Send + Sync {
     ) -> BoxFuture<'_, Result<Option<Address>>>;
     /// Whether `user` has used order nonce `nonce` on this chain's origin settler.
     fn nonce_used(&self, user: Address, nonce: U256) -> BoxFuture<'_, Result<bool>>;
+    /// Every order nonce `user` had used on this chain's origin settler by block `at` (from the
+    /// settler's `NonceUsed` events), for a follower to answer later nonce checks from blocks.
+    /// The default: [`crate::AdapterError::Unsupported`] (the follower asks per nonce instead).
+    fn used_nonces(&self, user: Address, at: u64) -> BoxFuture<'_, Result<Vec<U256>>> {
+        let _ = (user, at);
+        Box::pin(std::future::ready(Err(AdapterError::Unsupported(
+            "listing used nonces".into(),
+        ))))
+    }
     /// The settlers' events about `order` on this chain.
     fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>>;
+    /// The destination settler's `Filled` event of `order` that is `wanted`, if the chain has
+    /// one. The default looks through [`ChainAdapter::evidence`]; a follower finds it in the
+    /// blocks it read first.
+    fn fill_of(
+        &self,
+        order: OrderId,
+        wanted: WantedFill,
+    ) -> BoxFuture<'_, Result<Option<FillEvidence>>> {
+        Box::pin(async move { Ok(self.evidence(order).await?.fill_of(&wanted)) })
+    }
+    /// The chain's settler contracts, for a follower to tell their events from look-alikes
+    /// (`None`: not known, and the follower leaves settler events to the adapter).
+    fn settlers(&self) -> Option<crate::abi::Settlers> {
+        None
+    }
 
     /// Signs `tx` as the adapter's account, without sending it. With `tx.nonce == None` the
     /// account's next nonce is taken locally, so many can be prepared (and in flight) at once.

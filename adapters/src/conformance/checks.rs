@@ -11,7 +11,7 @@ use super::support::*;
 use super::{FEES, Harness, Role};
 use crate::contracts::{Cancel, Fill};
 use crate::error::AdapterError;
-use crate::port::{BlockRef, EscrowStatus, Op, TxRequest, TxStatus};
+use crate::port::{BlockRef, ChainAdapter, EscrowStatus, Op, TxRequest, TxStatus};
 
 /// Open on the origin (inputs into escrow), fill on the destination (recipient paid, evidence
 /// recorded), settle on the origin with the attestation (solver repaid).
@@ -263,6 +263,30 @@ pub async fn nonce_reuse_rejected(h: &dyn Harness) {
     let second = order(h, h.user(), nonce, 20_000, 3_600).await;
     assert_ne!(first.id, second.id);
     reverts(h, origin, Role::Solver, second.open(), "nonce used").await;
+
+    // The used nonces are listed up to a block, and a follower learns them once per user, then
+    // keeps them from the settler's `NonceUsed` events.
+    let user = h.user().address();
+    let adapter = h.adapter(origin, Role::Solver);
+    let followed =
+        crate::follow::Followed::new(adapter.clone(), crate::follow::FollowConfig::default());
+    followed.sync().await.expect("following");
+    let head = followed.at().expect("a block read").number;
+    let used = adapter.used_nonces(user, head).await.expect("listing");
+    assert!(used.contains(&nonce), "{used:?} lacks {nonce}");
+    assert!(followed.nonce_used(user, nonce).await.expect("nonce"));
+    let asked = followed.stats().from_node;
+    let later = fresh_nonce();
+    assert!(!followed.nonce_used(user, later).await.expect("nonce"));
+    assert_eq!(
+        followed.stats().from_node,
+        asked,
+        "a followed user's nonce cost a call"
+    );
+    open(h, &order(h, h.user(), later, 10_000, 3_600).await).await;
+    followed.sync().await.expect("following");
+    assert!(followed.nonce_used(user, later).await.expect("nonce"));
+    assert_eq!(followed.stats().from_node, asked);
 
     // The account nonce of an included transaction cannot carry another one.
     let adapter = h.adapter(origin, Role::Solver);

@@ -95,6 +95,12 @@ impl EvmAdapter {
     /// The settler events of `order` (the order id is their first indexed topic), with where each
     /// was emitted, oldest first.
     pub(super) async fn settler_events(&self, order: OrderId) -> Result<Vec<(Log, EventAt)>> {
+        self.settler_events_about(order.0).await
+    }
+
+    /// The settler events whose first indexed topic is `about` (an order id, or a user's address
+    /// for `NonceUsed`), with where each was emitted, oldest first.
+    pub(super) async fn settler_events_about(&self, about: B256) -> Result<Vec<(Log, EventAt)>> {
         let settlers = self.config.settlers;
         let addresses = vec![settlers.origin, settlers.destination];
         let head = self
@@ -117,8 +123,8 @@ impl EvmAdapter {
             from = to + 1;
         }
         drop(reading);
-        let mut out = self.event_store.events(&source, order.0).await?;
-        let of_order = Filter::new().address(addresses).topic1(order.0);
+        let mut out = self.event_store.events(&source, about).await?;
+        let of_order = Filter::new().address(addresses).topic1(about);
         while from <= head {
             let (to, logs) = self.logs_from(&of_order, from, head).await?;
             out.extend(

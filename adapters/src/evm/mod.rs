@@ -25,6 +25,7 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
 use alloy::transports::http::reqwest::{self, Url};
 use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 use baton_planner::{ChainId, OrderId};
@@ -171,7 +172,33 @@ pub struct EvmAdapter {
     logs_range: AtomicU64,
     /// Whether the node answers `eth_getBlockReceipts` (until it refuses it once).
     block_receipts: AtomicBool,
+    /// The node's last gas estimate per call shape, reused for calls of the same shape.
+    gas_kept: Mutex<HashMap<CallShape, KeptGas>>,
+    /// One estimate per shape at a time: calls prepared at once wait for the first one's.
+    gas_asking: Mutex<HashMap<CallShape, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// Calls whose gas depends on their contract, function and calldata length only (baton's own
+/// settler, token and pool calls; not a fill running the user's calls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct CallShape {
+    to: Address,
+    selector: [u8; 4],
+    len: usize,
+}
+
+/// An estimate kept for a [`CallShape`].
+#[derive(Clone, Copy, Debug)]
+struct KeptGas {
+    estimate: u64,
+    uses: u32,
+    at: Instant,
+}
+
+/// How many calls of one shape reuse an estimate before the node is asked again.
+const GAS_KEPT_USES: u32 = 64;
+/// How long an estimate is reused at most.
+const GAS_KEPT_FOR: Duration = Duration::from_secs(60);
 
 impl EvmAdapter {
     /// Connects as `signer` with `config`.
@@ -201,6 +228,8 @@ impl EvmAdapter {
             reading_events: tokio::sync::Mutex::new(()),
             logs_range: AtomicU64::new(logs_range),
             block_receipts: AtomicBool::new(true),
+            gas_kept: Mutex::new(HashMap::new()),
+            gas_asking: Mutex::new(HashMap::new()),
         })
     }
 
@@ -209,7 +238,45 @@ impl EvmAdapter {
     /// more and 20,000 as margin (a storage slot another transaction empties or fills first costs
     /// up to 20,000 more), at most `cap` (the op's bound); `cap` itself when the node cannot
     /// estimate it (it would revert now: it is sent anyway, and its revert is recorded).
-    async fn gas_for(&self, call: &abi::EvmCall, cap: u64) -> u64 {
+    ///
+    /// With `stable` (the op's gas depends on its shape only, [`crate::port::Op::stable_gas`]),
+    /// the estimate of an earlier call of the same contract, function and calldata length is
+    /// reused, for up to [`GAS_KEPT_USES`] calls and [`GAS_KEPT_FOR`]: the margin covers what
+    /// differs between them (a first or last storage write).
+    async fn gas_for(&self, call: &abi::EvmCall, cap: u64, stable: bool) -> u64 {
+        let margin = |estimate: u64| {
+            estimate
+                .saturating_add(estimate / 2)
+                .saturating_add(20_000)
+                .min(cap)
+        };
+        let shape = (stable && call.value.is_zero())
+            .then(|| {
+                let selector: [u8; 4] = call.data.get(..4)?.try_into().ok()?;
+                Some(CallShape {
+                    to: call.to,
+                    selector,
+                    len: call.data.len(),
+                })
+            })
+            .flatten();
+        let asking = shape.map(|shape| {
+            self.gas_asking
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(shape)
+                .or_default()
+                .clone()
+        });
+        let _asking = match &asking {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        if let Some(shape) = shape
+            && let Some(kept) = self.kept_gas(shape)
+        {
+            return margin(kept);
+        }
         let request = TransactionRequest::default()
             .from(self.signer.address())
             .to(call.to)
@@ -223,12 +290,37 @@ impl EvmAdapter {
             })
             .await
         {
-            Ok(estimate) => estimate
-                .saturating_add(estimate / 2)
-                .saturating_add(20_000)
-                .min(cap),
+            Ok(estimate) => {
+                if let Some(shape) = shape {
+                    let kept = KeptGas {
+                        estimate,
+                        uses: 0,
+                        at: Instant::now(),
+                    };
+                    self.gas_kept
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(shape, kept);
+                }
+                margin(estimate)
+            }
             Err(_) => cap,
         }
+    }
+
+    /// The estimate kept for `shape`, counting this use; none when there is none or it is spent.
+    fn kept_gas(&self, shape: CallShape) -> Option<u64> {
+        let mut kept = self
+            .gas_kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let k = kept.get_mut(&shape)?;
+        if k.uses >= GAS_KEPT_USES || k.at.elapsed() > GAS_KEPT_FOR {
+            kept.remove(&shape);
+            return None;
+        }
+        k.uses += 1;
+        Some(k.estimate)
     }
 
     /// Runs one RPC call under the endpoint's rate limit, retrying retryable failures with
@@ -587,6 +679,15 @@ impl ChainAdapter for EvmAdapter {
                 StateKey::Reserves { pool } => {
                     StateValue::Reserves(self.reserves_at(pool, at).await?)
                 }
+                StateKey::NonceUsed { user, nonce } => {
+                    let s = OriginSettler::new(self.config.settlers.origin, &self.provider);
+                    StateValue::Flag(
+                        self.rpc("reading a nonce", || async {
+                            s.nonceUsed(user, nonce).block(at).call().await
+                        })
+                        .await?,
+                    )
+                }
             })
         })
     }
@@ -642,12 +743,30 @@ impl ChainAdapter for EvmAdapter {
         })
     }
 
+    fn used_nonces(&self, user: Address, at: u64) -> BoxFuture<'_, Result<Vec<U256>>> {
+        Box::pin(async move {
+            let origin = self.config.settlers.origin;
+            let events = self.settler_events_about(user.into_word()).await?;
+            Ok(events
+                .iter()
+                .filter(|(log, event)| log.address == origin && event.block.number <= at)
+                .filter_map(|(log, _)| OriginSettler::NonceUsed::decode_log(log).ok())
+                .filter(|e| e.user == user)
+                .map(|e| e.nonce)
+                .collect())
+        })
+    }
+
     fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
         Box::pin(async move {
             let logs = self.settler_events(order).await?;
             let located = logs.iter().map(|(log, at)| (log, *at));
             Ok(abi::evidence(order, &self.config.settlers, located))
         })
+    }
+
+    fn settlers(&self) -> Option<Settlers> {
+        Some(self.config.settlers)
     }
 
     fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, Result<SignedTx>> {
@@ -658,7 +777,9 @@ impl ChainAdapter for EvmAdapter {
             };
             let call = abi::encode(&tx.op, &self.config.settlers);
             let mut fees = tx.fees;
-            fees.gas_limit = self.gas_for(&call, fees.gas_limit).await;
+            fees.gas_limit = self
+                .gas_for(&call, fees.gas_limit, tx.op.stable_gas())
+                .await;
             abi::sign(&self.signer, self.config.chain, nonce, call, &fees)
         })
     }

@@ -8,8 +8,10 @@
 //! events); the head, the clock and the fee come from the blocks it read; a transaction of the
 //! adapter's account is found in the receipts of those blocks instead of by polling its receipt.
 //! A reorg rolls the view back block by block to the common ancestor (deeper than the blocks kept:
-//! the view starts again). Everything else (signing, broadcasting, settler evidence, order nonces)
-//! goes to the wrapped adapter.
+//! the view starts again). A fill looked for is found among the settler events of the blocks it
+//! read (the view's lack of it goes to the node); a user's used order nonces are listed once and
+//! then kept from the origin settler's `NonceUsed` events. Everything else (signing, broadcasting,
+//! the rest of the settler evidence) goes to the wrapped adapter.
 //!
 //! A value from the view may be a block or two older than the chain's: what depends on it (an
 //! open pulling the user's tokens, a swap against reserves) is checked again by the chain itself.
@@ -26,10 +28,12 @@ use baton_planner::{ChainId, OrderId};
 
 pub use view::{NotNext, View};
 
+use crate::abi;
 use crate::error::{AdapterError, Result};
 use crate::port::{
-    BlockRef, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence, Inclusion,
-    Reserves, RpcHealth, SignedTx, StateKey, StateValue, TxRequest, TxStatus,
+    BlockRef, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence,
+    FillEvidence, Inclusion, Reserves, RpcHealth, SignedTx, StateKey, StateValue, TxRequest,
+    TxStatus, WantedFill,
 };
 
 /// Orders whose settler evidence is kept at most (then the memo starts again).
@@ -107,7 +111,7 @@ impl Followed {
     /// A follower in front of `inner`, following `inner`'s account's transactions. It reads
     /// nothing until [`Followed::sync`] or [`Followed::spawn`].
     pub fn new(inner: Arc<dyn ChainAdapter>, config: FollowConfig) -> Arc<Self> {
-        let view = View::new(config.keep_blocks, [inner.account()]);
+        let view = View::new(config.keep_blocks, [inner.account()]).with_settlers(inner.settlers());
         Arc::new(Self {
             inner,
             config,
@@ -284,15 +288,16 @@ impl Followed {
                 spender,
             } => StateValue::Amount(self.inner.allowance(token, owner, spender).await?),
             StateKey::Reserves { pool } => StateValue::Reserves(self.inner.reserves(pool).await?),
+            StateKey::NonceUsed { user, nonce } => {
+                StateValue::Flag(self.inner.nonce_used(user, nonce).await?)
+            }
         })
     }
 
     async fn amount(&self, key: StateKey) -> Result<U256> {
         match self.fact(key).await? {
             StateValue::Amount(a) => Ok(a),
-            StateValue::Reserves(_) => {
-                Err(AdapterError::chain("reading an amount", "not an amount"))
-            }
+            _ => Err(AdapterError::chain("reading an amount", "not an amount")),
         }
     }
 
@@ -328,7 +333,7 @@ impl Followed {
                 .chain(evidence.refunded.iter().map(|(_, at)| at.tx))
                 .collect();
             seen.iter()
-                .all(|(_, tx)| *tx == B256::ZERO || answered.contains(tx))
+                .all(|(at, _)| at.tx == B256::ZERO || answered.contains(&at.tx))
         };
         if complete {
             let mut kept = lock(&self.evidence);
@@ -338,6 +343,57 @@ impl Followed {
             kept.insert(order.0, (asked_at, evidence.clone()));
         }
         Ok(evidence)
+    }
+
+    /// Whether `user` used `nonce`: from the view once it follows the user's nonces. A user it
+    /// does not follow yet costs one look at the settler's `NonceUsed` events up to the view's
+    /// block, after which the blocks' events keep the set; an adapter that cannot list them is
+    /// asked per nonce.
+    async fn order_nonce_used(&self, user: Address, nonce: U256) -> Result<bool> {
+        let at = {
+            let view = self.view();
+            if let Some(used) = view.nonce_used(user, nonce) {
+                self.from_view.fetch_add(1, Ordering::Relaxed);
+                return Ok(used);
+            }
+            view.head()
+        };
+        self.from_node.fetch_add(1, Ordering::Relaxed);
+        if let Some(at) = at {
+            match self.inner.used_nonces(user, at.number).await {
+                Ok(used) => {
+                    let answer = used.contains(&nonce);
+                    self.view().learn_nonces(user, used, at);
+                    return Ok(answer);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "listing a user's used nonces failed; asking for the one nonce");
+                }
+            }
+        }
+        self.inner.nonce_used(user, nonce).await
+    }
+
+    /// The fill `wanted` of `order`: from the settler events of the blocks the view read when it
+    /// is there (a canonical block's event is the chain's word), else from the node's evidence.
+    /// The view's lack of it proves nothing (the fill may predate the view), so it never answers
+    /// "none" alone.
+    async fn find_fill(&self, order: OrderId, wanted: WantedFill) -> Result<Option<FillEvidence>> {
+        if self.fresh()
+            && let Some(settlers) = self.inner.settlers()
+        {
+            let found = {
+                let view = self.view();
+                let (_, events) = view.order_events(&order.0);
+                abi::evidence(order, &settlers, events.iter().map(|(at, log)| (log, *at)))
+                    .fill_of(&wanted)
+            };
+            if let Some(fill) = found {
+                self.from_view.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(fill));
+            }
+        }
+        Ok(self.order_evidence(order).await?.fill_of(&wanted))
     }
 
     /// What the view says about `tx`: its status, or that the node is to be asked (with the
@@ -465,9 +521,7 @@ impl ChainAdapter for Followed {
         Box::pin(async move {
             match self.fact(StateKey::Reserves { pool }).await? {
                 StateValue::Reserves(r) => Ok(r),
-                StateValue::Amount(_) => {
-                    Err(AdapterError::chain("reading reserves", "not reserves"))
-                }
+                _ => Err(AdapterError::chain("reading reserves", "not reserves")),
             }
         })
     }
@@ -485,11 +539,23 @@ impl ChainAdapter for Followed {
     }
 
     fn nonce_used(&self, user: Address, nonce: U256) -> BoxFuture<'_, Result<bool>> {
-        self.inner.nonce_used(user, nonce)
+        Box::pin(self.order_nonce_used(user, nonce))
     }
 
     fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
         Box::pin(self.order_evidence(order))
+    }
+
+    fn fill_of(
+        &self,
+        order: OrderId,
+        wanted: WantedFill,
+    ) -> BoxFuture<'_, Result<Option<FillEvidence>>> {
+        Box::pin(self.find_fill(order, wanted))
+    }
+
+    fn settlers(&self) -> Option<crate::abi::Settlers> {
+        self.inner.settlers()
     }
 
     fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, Result<SignedTx>> {

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use alloy::primitives::{Address, B256, Log, U256};
 use alloy::sol_types::SolEvent;
 
+use crate::abi::Settlers;
 use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken};
-use crate::port::{BlockRef, BlockTx, ChainBlock, Conditions, StateKey, StateValue};
+use crate::port::{BlockRef, BlockTx, ChainBlock, Conditions, EventAt, StateKey, StateValue};
 
 /// One block the view applied, with what undoes it.
 #[derive(Debug)]
@@ -44,8 +45,13 @@ pub struct View {
     /// `seq` at the last reset.
     reset_seq: u64,
     /// Per order: when a block with a settler event about it was last applied or undone (a
-    /// `seq`), and the transactions of those events in the blocks kept.
-    orders: HashMap<B256, (u64, Vec<(u64, B256)>)>,
+    /// `seq`), and those events in the blocks kept.
+    orders: HashMap<B256, (u64, Vec<(EventAt, Log)>)>,
+    /// The settlers whose events count (`None`: any contract's events of their kinds).
+    settlers: Option<Settlers>,
+    /// The users whose used order nonces the view follows (each used one is a
+    /// [`StateKey::NonceUsed`] set to `true`), and the block each was learnt at.
+    nonce_users: HashMap<Address, u64>,
 }
 
 impl View {
@@ -61,7 +67,15 @@ impl View {
             seq: 0,
             reset_seq: 0,
             orders: HashMap::new(),
+            settlers: None,
+            nonce_users: HashMap::new(),
         }
+    }
+
+    /// Counts settler events of `settlers` only (not look-alikes from other contracts).
+    pub fn with_settlers(mut self, settlers: Option<Settlers>) -> Self {
+        self.settlers = settlers;
+        self
     }
 
     /// Counts every block applied or undone: a reader that saw `seq` and then sees it again has
@@ -71,9 +85,9 @@ impl View {
     }
 
     /// When the view last applied or undid a block with a settler event about `order` (a
-    /// [`View::seq`]; 0: never), and the transactions of those events in the blocks kept.
+    /// [`View::seq`]; 0: never), and those events in the blocks kept.
     /// After a [`View::reset`], every order counts as touched by it.
-    pub fn order_events(&self, order: &B256) -> (u64, &[(u64, B256)]) {
+    pub fn order_events(&self, order: &B256) -> (u64, &[(EventAt, Log)]) {
         self.orders
             .get(order)
             .map_or((self.reset_seq, &[][..]), |(seq, txs)| {
@@ -112,6 +126,36 @@ impl View {
     /// `key`'s value at the head, when the view follows it.
     pub fn get(&self, key: &StateKey) -> Option<StateValue> {
         self.values.get(key).copied()
+    }
+
+    /// Whether `user` used order `nonce`, when the view follows the user's nonces.
+    pub fn nonce_used(&self, user: Address, nonce: U256) -> Option<bool> {
+        self.nonce_users.contains_key(&user).then(|| {
+            self.values.get(&StateKey::NonceUsed { user, nonce }) == Some(&StateValue::Flag(true))
+        })
+    }
+
+    /// Starts following `user`'s order nonces from `used`, every nonce the user had used by block
+    /// `at`: taken only when `at` is still the view's head and the user is not followed yet (as
+    /// [`View::learn`]). Whether it was taken.
+    pub fn learn_nonces(
+        &mut self,
+        user: Address,
+        used: impl IntoIterator<Item = U256>,
+        at: BlockRef,
+    ) -> bool {
+        if self.head() != Some(at) || self.nonce_users.contains_key(&user) {
+            return false;
+        }
+        self.nonce_users.insert(user, at.number);
+        for nonce in used {
+            self.learn(
+                StateKey::NonceUsed { user, nonce },
+                StateValue::Flag(true),
+                at,
+            );
+        }
+        true
     }
 
     /// Where a followed account's transaction was included, among the blocks kept.
@@ -153,10 +197,14 @@ impl View {
         };
         for (log, tx) in block.logs() {
             self.apply_log(log, &mut applied.undo);
-            if let Some(order) = settler_order(log) {
+            if let Some(order) = settler_order(log, self.settlers.as_ref()) {
                 let entry = self.orders.entry(order).or_default();
                 entry.0 = self.seq;
-                entry.1.push((block.block.number, tx));
+                let at = EventAt {
+                    block: block.block,
+                    tx,
+                };
+                entry.1.push((at, log.clone()));
                 applied.orders.push(order);
             }
         }
@@ -174,7 +222,7 @@ impl View {
                 }
                 for order in old.orders {
                     if let Some((_, txs)) = self.orders.get_mut(&order) {
-                        txs.retain(|(n, _)| *n > old.block.number);
+                        txs.retain(|(at, _)| at.block.number > old.block.number);
                         if txs.is_empty() {
                             self.orders.remove(&order);
                         }
@@ -203,11 +251,13 @@ impl View {
         for tx in head.txs {
             self.txs.remove(&tx);
         }
+        // Nonces learnt at the block undone are forgotten with it (its undo list has them).
+        self.nonce_users.retain(|_, at| *at < head.block.number);
         self.seq += 1;
         for order in head.orders {
             if let Some((seq, txs)) = self.orders.get_mut(&order) {
                 *seq = self.seq;
-                txs.retain(|(n, _)| *n < head.block.number);
+                txs.retain(|(at, _)| at.block.number < head.block.number);
             }
         }
         true
@@ -219,6 +269,7 @@ impl View {
         self.values.clear();
         self.txs.clear();
         self.orders.clear();
+        self.nonce_users.clear();
         self.seq += 1;
         self.reset_seq = self.seq;
     }
@@ -301,6 +352,20 @@ impl View {
             if self.values.contains_key(&key) {
                 self.set(key, Some(StateValue::Amount(e.value)), undo);
             }
+        } else if *topic == OriginSettler::NonceUsed::SIGNATURE_HASH {
+            if self.settlers.is_some_and(|s| log.address != s.origin) {
+                return;
+            }
+            let Ok(e) = OriginSettler::NonceUsed::decode_log_data(&log.data) else {
+                return;
+            };
+            if self.nonce_users.contains_key(&e.user) {
+                let key = StateKey::NonceUsed {
+                    user: e.user,
+                    nonce: e.nonce,
+                };
+                self.set(key, Some(StateValue::Flag(true)), undo);
+            }
         } else if *topic == Pool::Sync::SIGNATURE_HASH {
             let Ok(e) = Pool::Sync::decode_log_data(&log.data) else {
                 return;
@@ -315,8 +380,12 @@ impl View {
     }
 }
 
-/// The order a settler's `Filled`, `Settled` or `Refunded` event is about.
-fn settler_order(log: &Log) -> Option<B256> {
+/// The order a settler's `Filled`, `Settled` or `Refunded` event is about (from `settlers`, when
+/// known).
+fn settler_order(log: &Log, settlers: Option<&Settlers>) -> Option<B256> {
+    if settlers.is_some_and(|s| log.address != s.origin && log.address != s.destination) {
+        return None;
+    }
     let topics = log.data.topics();
     let kind = *topics.first()?;
     let about = kind == DestinationSettler::Filled::SIGNATURE_HASH

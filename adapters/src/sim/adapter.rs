@@ -6,7 +6,7 @@ use baton_planner::{ChainId, OrderId};
 
 use super::SimChain;
 use super::world::World;
-use crate::abi::{self};
+use crate::abi::{self, Settlers};
 use crate::error::{AdapterError, Result};
 use crate::nonce::NonceCounter;
 use crate::port::{
@@ -129,6 +129,9 @@ impl ChainAdapter for SimAdapter {
                     spender,
                 } => StateValue::Amount(state.allowance(token, owner, spender)),
                 StateKey::Reserves { pool } => StateValue::Reserves(state.reserves(pool)?),
+                StateKey::NonceUsed { user, nonce } => {
+                    StateValue::Flag(state.nonce_used.contains(&(user, nonce)))
+                }
             })
         }))
     }
@@ -168,6 +171,23 @@ impl ChainAdapter for SimAdapter {
         }))
     }
 
+    fn used_nonces(&self, user: Address, at: u64) -> BoxFuture<'_, Result<Vec<U256>>> {
+        ready(self.read("reading events", |w| {
+            let state = w.state_at(at).ok_or_else(|| {
+                AdapterError::chain(
+                    "reading events",
+                    format!("the sim no longer keeps block {at}"),
+                )
+            })?;
+            Ok(state
+                .nonce_used
+                .iter()
+                .filter(|(u, _)| *u == user)
+                .map(|(_, n)| *n)
+                .collect())
+        }))
+    }
+
     fn evidence(&self, order: OrderId) -> BoxFuture<'_, Result<Evidence>> {
         ready(self.read("reading events", |w| {
             let logs = w
@@ -177,6 +197,10 @@ impl ChainAdapter for SimAdapter {
                 .flat_map(|list| list.iter().map(|(l, at)| (l, *at)));
             Ok(abi::evidence(order, &w.settlers, logs))
         }))
+    }
+
+    fn settlers(&self) -> Option<Settlers> {
+        Some(self.chain.settlers())
     }
 
     fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, Result<SignedTx>> {

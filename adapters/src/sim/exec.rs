@@ -354,6 +354,14 @@ impl Ctx<'_> {
             "OriginSettler: nonce used",
         )?;
         s.nonce_used.insert((o.user, o.nonce));
+        self.emit(
+            settler,
+            OriginSettler::NonceUsed {
+                user: o.user,
+                nonce: o.nonce,
+            }
+            .encode_log_data(),
+        );
         let data = BatonOrderData::abi_decode(&o.orderData)
             .map_err(|_| "OriginSettler: undecodable order data".to_owned())?;
         let mut inputs = Vec::new();

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use baton_adapters::AdapterError;
 use baton_adapters::conformance::FEES;
-use baton_adapters::devnet::{Devnet, DevnetChain, SOLVER};
+use baton_adapters::devnet::{Devnet, DevnetChain, SOLVER, USER};
 use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::port::{ChainAdapter, Op, TxRequest, TxStatus};
 use baton_planner::ChainId;
@@ -70,6 +70,86 @@ async fn prepared_transactions_take_consecutive_nonces_and_land_in_one_block() {
         "all five in one block"
     );
     assert_eq!(adapter.balance(usdc, to).await.unwrap(), U256::from(15u8));
+}
+
+#[tokio::test]
+async fn one_gas_estimate_serves_calls_of_the_same_shape_and_its_margin_holds() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let chain = &devnet.chains[0];
+    let adapter = chain.adapter(SOLVER).unwrap();
+    let usdc = chain.tokens["USDC"];
+    let estimates = |a: &EvmAdapter| {
+        a.rpc_calls_by_method()
+            .into_iter()
+            .find(|(m, _)| m == "eth_estimateGas")
+            .map_or(0, |(_, n)| n)
+    };
+    // Estimated for a recipient that holds USDC already; then sent to recipients holding none,
+    // whose first balance costs a fresh storage slot (about 17,000 gas more).
+    let mut txs = vec![
+        adapter
+            .prepare(transfer(usdc, chain.account(4), 1))
+            .await
+            .unwrap(),
+    ];
+    for k in 1..6u8 {
+        txs.push(
+            adapter
+                .prepare(transfer(usdc, Address::repeat_byte(0x40 + k), 1))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(estimates(&adapter), 1, "one estimate for six transfers");
+    // Prepared at once, before any estimate is kept: the first one's serves the others.
+    // (Another account: its own nonces.)
+    let fresh = chain.adapter(USER).unwrap();
+    let prepared = tokio::join!(
+        fresh.prepare(transfer(usdc, Address::repeat_byte(0x50), 1)),
+        fresh.prepare(transfer(usdc, Address::repeat_byte(0x51), 1)),
+        fresh.prepare(transfer(usdc, Address::repeat_byte(0x52), 1)),
+    );
+    let mut theirs = Vec::new();
+    for p in [prepared.0, prepared.1, prepared.2] {
+        theirs.push(p.unwrap());
+    }
+    assert_eq!(estimates(&fresh), 1, "three prepared at once, one estimate");
+    for tx in &txs {
+        adapter.broadcast(tx).await.unwrap();
+    }
+    for tx in &theirs {
+        fresh.broadcast(tx).await.unwrap();
+    }
+    for tx in txs.iter().chain(&theirs) {
+        let TxStatus::Included(inc) = adapter.status(tx, None).await.unwrap() else {
+            panic!("{} not included", tx.hash)
+        };
+        assert!(inc.success, "the kept estimate's margin was short: {inc:?}");
+    }
+    // Another function (another shape) is estimated; a raw call never reuses an estimate.
+    let approve = TxRequest::new(
+        Op::Approve {
+            token: usdc,
+            spender: chain.account(5),
+            amount: U256::from(1u8),
+        },
+        FEES,
+    );
+    adapter.prepare(approve).await.unwrap();
+    assert_eq!(estimates(&adapter), 2);
+    let raw = |to| {
+        TxRequest::new(
+            Op::Call {
+                to,
+                data: alloy::primitives::Bytes::from(vec![0xa9, 0x05, 0x9c, 0xbb]),
+                value: U256::ZERO,
+            },
+            FEES,
+        )
+    };
+    adapter.prepare(raw(usdc)).await.unwrap();
+    adapter.prepare(raw(usdc)).await.unwrap();
+    assert_eq!(estimates(&adapter), 4);
 }
 
 #[tokio::test]

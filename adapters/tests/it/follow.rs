@@ -8,7 +8,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::conformance::FEES;
 use baton_adapters::follow::{FollowConfig, Followed};
-use baton_adapters::port::{ChainAdapter, Op, SignedTx, StateKey, TxRequest, TxStatus};
+use baton_adapters::port::{ChainAdapter, Op, SignedTx, StateKey, TxRequest, TxStatus, WantedFill};
 use baton_adapters::sim::{SimAdapter, SimChain, SimConfig};
 use baton_planner::ChainId;
 use proptest::prelude::*;
@@ -412,4 +412,76 @@ async fn settler_evidence_is_asked_again_only_after_a_block_with_an_event_about_
     w.chain.reorg(1).unwrap();
     w.followed.sync().await.unwrap();
     assert!(w.followed.evidence(order).await.unwrap().fills.is_empty());
+}
+
+#[tokio::test]
+async fn a_fill_in_the_blocks_read_is_found_without_a_call_and_its_absence_is_asked_of_the_node() {
+    let w = world().await;
+    let filler = &w.adapters[1];
+    let token = w.tokens[1];
+    let destination = w.chain.settlers().destination;
+    send(
+        filler,
+        Op::Approve {
+            token,
+            spender: destination,
+            amount: U256::MAX,
+        },
+    )
+    .await;
+    w.chain.mine(1);
+    w.followed.sync().await.unwrap();
+    let order = baton_planner::OrderId(B256::repeat_byte(0x43));
+    let recipient = w.adapters[2].account();
+    let wanted = WantedFill {
+        output_index: 0,
+        recipient,
+        at_least: U256::from(5u64),
+    };
+    // Not filled: the view's blocks lack it, and that proves nothing, so the node is asked.
+    let calls = w.chain.rpc_calls();
+    assert_eq!(w.followed.fill_of(order, wanted).await.unwrap(), None);
+    assert!(
+        w.chain.rpc_calls() > calls,
+        "absence was taken from the view"
+    );
+    // Filled by another account than the follower's: found in the block's events, no call.
+    let output = baton_planner::order::Output {
+        token: token.into_word(),
+        amount: U256::from(5u64),
+        recipient: recipient.into_word(),
+        chainId: U256::from(1u64),
+    };
+    send(
+        filler,
+        Op::Fill {
+            order_id: order,
+            output_index: 0,
+            output,
+            calls: Vec::new(),
+            fill_deadline: u32::MAX,
+        },
+    )
+    .await;
+    w.chain.mine(1);
+    w.followed.sync().await.unwrap();
+    let calls = w.chain.rpc_calls();
+    let fill = w.followed.fill_of(order, wanted).await.unwrap().unwrap();
+    assert_eq!((fill.recipient, fill.amount), (recipient, U256::from(5u64)));
+    assert_eq!(fill.filler, filler.account());
+    assert_eq!(
+        w.chain.rpc_calls(),
+        calls,
+        "the node was asked for a fill the view holds"
+    );
+    // More than was delivered, or another output: not this fill.
+    let more = WantedFill {
+        at_least: U256::from(6u64),
+        ..wanted
+    };
+    assert_eq!(w.followed.fill_of(order, more).await.unwrap(), None);
+    // Its block is reorged out: gone from the view, and the node says none.
+    w.chain.reorg(1).unwrap();
+    w.followed.sync().await.unwrap();
+    assert_eq!(w.followed.fill_of(order, wanted).await.unwrap(), None);
 }

@@ -2,7 +2,7 @@
 //! compensation.
 
 use alloy::primitives::U256;
-use baton_adapters::port::{EscrowStatus, FillEvidence, Inclusion, TxStatus};
+use baton_adapters::port::{EscrowStatus, FillEvidence, Inclusion, TxStatus, WantedFill};
 use baton_planner::StepId;
 use baton_planner::step::Action;
 
@@ -34,11 +34,13 @@ impl Saga {
                 fill.0
             )));
         };
-        let at_least = at_least.unwrap_or(amount.raw());
-        let evidence = self.adapter(step.chain)?.evidence(*order).await?;
-        Ok(evidence.fills.into_iter().find(|f| {
-            f.output_index as usize == *output && f.recipient == *recipient && f.amount >= at_least
-        }))
+        let wanted = WantedFill {
+            output_index: u32::try_from(*output)
+                .map_err(|_| EngineError::Corrupt(format!("output {output} out of range")))?,
+            recipient: *recipient,
+            at_least: at_least.unwrap_or(amount.raw()),
+        };
+        Ok(self.adapter(step.chain)?.fill_of(*order, wanted).await?)
     }
 
     /// The attestation step: the fill must show in the destination settler's events.
