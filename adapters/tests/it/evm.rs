@@ -317,7 +317,9 @@ async fn gas_comes_from_the_nodes_estimate_within_the_ops_bound() {
         "used {used} of {limit}"
     );
 
-    // One the node cannot estimate (it would revert: more than the solver holds): the bound.
+    // One the node cannot estimate (it would revert: more than the account holds): the bound.
+    // (Another adapter: this one would reuse the estimate it keeps for transfers.)
+    let adapter = chain.adapter(USER).unwrap();
     let too_much = TxRequest::new(
         Op::Transfer {
             token: usdc,

@@ -250,6 +250,9 @@ impl World {
                     StateKey::Reserves { pool } => {
                         self.followed.reserves(pool).await.unwrap();
                     }
+                    StateKey::NonceUsed { user, nonce } => {
+                        self.followed.nonce_used(user, nonce).await.unwrap();
+                    }
                 }
             }
         }
