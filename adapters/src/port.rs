@@ -375,6 +375,26 @@ impl WantedFill {
     }
 }
 
+/// What a chain has queued of the adapter's account's transactions, and how fast blocks take them
+/// (from a follower).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backlog {
+    /// The account's transactions sent and not yet in a block (one per nonce).
+    pub queued: u64,
+    /// How many of the account's transactions a block takes: what the blocks' gas limit leaves
+    /// beside other senders' use, over the gas the account's transactions reserve.
+    pub per_block: u64,
+    /// The chain's block time.
+    pub block_time_ms: u64,
+}
+
+impl Backlog {
+    /// How much later than the next block a transaction sent now lands, behind the queue.
+    pub fn wait_ms(&self) -> u64 {
+        (self.queued / self.per_block.max(1)).saturating_mul(self.block_time_ms)
+    }
+}
+
 /// A transaction of a block as a follower reads it (from the block's receipts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockTx {
@@ -402,6 +422,8 @@ pub struct ChainBlock {
     pub timestamp: u64,
     /// Its base fee, wei per gas.
     pub base_fee: u128,
+    /// Its gas limit (0: the chain has none).
+    pub gas_limit: u64,
     /// Every transaction in it, when the node gives a block's receipts in one call (`None`: only
     /// its logs are known, and a transaction's status is read on its own).
     pub txs: Option<Vec<BlockTx>>,
@@ -590,6 +612,11 @@ pub trait ChainAdapter: Send + Sync {
         RpcHealth::default()
     }
 
+    /// The account's queued transactions and the blocks' room for them (a follower knows them;
+    /// `None`: not known).
+    fn backlog(&self) -> Option<Backlog> {
+        None
+    }
     /// How a follower in front of the chain has been doing (its block, reads answered from its
     /// view or the node, blocks read and rolled back); `None` for an adapter without one (the
     /// default).

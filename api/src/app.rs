@@ -96,10 +96,7 @@ impl App {
 
     pub(crate) fn adapter(&self, chain: ChainId) -> Result<Arc<dyn ChainAdapter>, ApiError> {
         self.engine.chains().get(&chain).cloned().ok_or_else(|| {
-            ApiError::new(
-                Code::UnknownChain,
-                format!("baton does not serve chain {chain}"),
-            )
+            ApiError::new(Code::UnknownChain, format!("baton does not serve {chain}"))
         })
     }
 
@@ -108,10 +105,7 @@ impl App {
             .iter()
             .find(|v| v.chain == chain)
             .ok_or_else(|| {
-                ApiError::new(
-                    Code::UnknownChain,
-                    format!("baton does not serve chain {chain}"),
-                )
+                ApiError::new(Code::UnknownChain, format!("baton does not serve {chain}"))
             })
     }
 

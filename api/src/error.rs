@@ -60,6 +60,8 @@ pub enum Code {
     Conflict,
     /// Operators pulled the emergency brake: nothing is admitted until it is released.
     Paused,
+    /// The chains' queues would make the intent miss its fill deadline; see `Retry-After`.
+    Capacity,
     /// A chain could not be reached; try again.
     ChainUnavailable,
     /// Something failed inside baton; the detail is in its logs.
@@ -86,7 +88,7 @@ impl Code {
             InsufficientLiquidity | InsufficientBalance | InsufficientAllowance => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Paused | ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Paused | Capacity | ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -89,3 +89,128 @@ async fn tokens_spent_after_the_views_block_are_caught_by_the_chain() {
         U256::ZERO
     );
 }
+
+/// Admission control: while the origin chain makes no block, every accepted intent's open waits
+/// in the chain's queue; once the queue is more than the intent's fill deadline can wait for,
+/// intake refuses with `503 capacity` and a `Retry-After`, instead of accepting an intent it would
+/// refund. Blocks again: every accepted intent is fulfilled, and intake accepts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_refuses_what_the_chains_queue_cannot_land_before_the_deadline() {
+    let (stack, server) = Stack::builder("capacity").serve().await;
+    let origin = &stack.devnet.chains[0];
+    let user = dev_signer(USER);
+    let mut short = intent("01-usdc-a-to-weth-b.json");
+    short.as_object_mut().unwrap().remove("nonce");
+    short["open_deadline"] = json!({ "in": 20 });
+    short["fill_deadline"] = json!({ "in": 30 });
+    short["inputs"][0]["amount"] = json!("10000000");
+    short["outputs"][0]["min_amount"] = json!("3000000000000000");
+    let open_sent = |v: &baton_api::dto::saga::SagaView| {
+        v.steps
+            .iter()
+            .any(|s| s.action == "open" && s.progress.tx.is_some())
+    };
+
+    // One intent while blocks come: its open shows the follower how much gas an open takes.
+    let first = server
+        .submit(&server.quote_and_sign(&short, &user).await)
+        .await
+        .intent_id;
+    let view = server
+        .view_until(&first, |v| {
+            v.steps
+                .iter()
+                .any(|s| s.action == "open" && s.progress.block.is_some())
+        })
+        .await;
+    let open = view.steps.iter().find(|s| s.action == "open").unwrap();
+    let receipt = anvil(
+        origin,
+        "eth_getTransactionReceipt",
+        json!([open.progress.tx.as_deref().unwrap()]),
+    )
+    .await
+    .unwrap();
+    let used = u64::from_str_radix(
+        receipt["gasUsed"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    // Then no block while intents come, after one whose gas limit fits one open (with the
+    // margin the solver reserves) but not two.
+    anvil(origin, "evm_setIntervalMining", json!([0]))
+        .await
+        .unwrap();
+    let limit = 2 * used + 40_000;
+    anvil(
+        origin,
+        "evm_setBlockGasLimit",
+        json!([format!("{limit:#x}")]),
+    )
+    .await
+    .unwrap();
+    anvil(origin, "evm_mine", json!([])).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut accepted = vec![first];
+    let refused = loop {
+        assert!(accepted.len() < 60, "60 intents queued and none refused");
+        let signed = server.quote_and_sign(&short, &user).await;
+        let answer = server
+            .call(
+                "POST",
+                "/v1/intents",
+                Some(crate::stack::DAPP),
+                Some(signed),
+            )
+            .await;
+        if answer.status != 202 {
+            break answer;
+        }
+        let id = answer.body["intent_id"].as_str().unwrap().to_owned();
+        // Its open is sent before the next comes (as a burst's would be, a moment later); the
+        // pause keeps the dApp key under its request rate.
+        server.view_until(&id, open_sent).await;
+        accepted.push(id);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let retry_after = refused.retry_after;
+    let body = refused.error(503, "capacity");
+    eprintln!(
+        "{} accepted, then refused (Retry-After {retry_after:?}): {}",
+        accepted.len(),
+        body.message
+    );
+    assert!(body.message.contains("waiting"), "{}", body.message);
+    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+    assert!(
+        accepted.len() >= 4,
+        "refused with only {} accepted: {}",
+        accepted.len(),
+        body.message
+    );
+
+    // Blocks again, with room: everything accepted is fulfilled, none refunded.
+    anvil(
+        origin,
+        "evm_setBlockGasLimit",
+        json!([format!("{:#x}", 30_000_000)]),
+    )
+    .await
+    .unwrap();
+    anvil(origin, "evm_setIntervalMining", json!([1]))
+        .await
+        .unwrap();
+    for id in &accepted {
+        let view = server.outcome(id).await;
+        assert!(
+            matches!(view.outcome, Some(Outcome::Fulfilled)),
+            "{view:#?}"
+        );
+    }
+    let signed = server.quote_and_sign(&short, &user).await;
+    server.submit(&signed).await;
+}

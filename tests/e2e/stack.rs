@@ -275,6 +275,8 @@ secret = {{ file = "{slow}" }}
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// The `Retry-After` header, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl Answer {
@@ -323,8 +325,13 @@ impl Server {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
         Answer {
             status,
+            retry_after,
             body: response.json().await.unwrap_or(Value::Null),
         }
     }

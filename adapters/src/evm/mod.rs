@@ -658,6 +658,7 @@ impl ChainAdapter for EvmAdapter {
                 parent: b.header.parent_hash,
                 timestamp: b.header.timestamp,
                 base_fee: b.header.base_fee_per_gas.map_or(0, u128::from),
+                gas_limit: b.header.gas_limit,
                 txs,
                 logs,
             })

@@ -18,7 +18,7 @@
 
 mod view;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ pub use view::{NotNext, View};
 use crate::abi;
 use crate::error::{AdapterError, Result};
 use crate::port::{
-    BlockRef, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence,
+    Backlog, BlockRef, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence,
     FillEvidence, Inclusion, Reserves, RpcHealth, SignedTx, StateKey, StateValue, TxRequest,
     TxStatus, WantedFill,
 };
@@ -97,10 +97,85 @@ pub struct Followed {
     /// The node's last answer about each order's settler events, and the view's `seq` when it
     /// was asked: good while the view applies or undoes no block with an event about the order.
     evidence: Mutex<HashMap<B256, (u64, Evidence)>>,
+    /// The account's transactions sent and not yet in a block, and the blocks' room for them.
+    queue: Mutex<Queue>,
     from_view: AtomicU64,
     from_node: AtomicU64,
     blocks: AtomicU64,
     rolled_back: AtomicU64,
+}
+
+/// The account's transactions in flight, and what the blocks take (for [`Backlog`]).
+#[derive(Debug, Default)]
+struct Queue {
+    /// Each transaction sent and not yet seen in a block, with its nonce.
+    sent: HashMap<B256, u64>,
+    /// How many of them use each nonce (a replacement shares its nonce).
+    nonces: BTreeMap<u64, u32>,
+    /// The nonce after the highest one seen in a block.
+    landed: u64,
+    /// The most gas one of the account's transactions used lately (a maximum that fades by a
+    /// [`Queue::SPAN`]th a block, so that the largest kind of transaction sets the room).
+    own_gas: Option<f64>,
+    /// The gas other senders used per block: a running mean over about [`Queue::SPAN`] blocks.
+    others_gas: f64,
+    /// The last block's gas limit (0: none).
+    gas_limit: u64,
+}
+
+impl Queue {
+    const SPAN: f64 = 16.0;
+    /// The gas a transaction is assumed to use before one was seen.
+    const FIRST_GUESS: f64 = 200_000.0;
+
+    fn sent(&mut self, tx: &SignedTx) {
+        if tx.nonce >= self.landed && self.sent.insert(tx.hash, tx.nonce).is_none() {
+            *self.nonces.entry(tx.nonce).or_default() += 1;
+        }
+    }
+
+    fn block(&mut self, block: &ChainBlock, me: Address) {
+        let Some(txs) = &block.txs else {
+            return;
+        };
+        self.gas_limit = block.gas_limit;
+        let (mut own, mut others) = (None::<u64>, 0u64);
+        for tx in txs {
+            if tx.from != me {
+                others = others.saturating_add(tx.gas_used);
+                continue;
+            }
+            own = own.max(Some(tx.gas_used));
+            if let Some(nonce) = self.sent.remove(&tx.hash) {
+                self.landed = self.landed.max(nonce + 1);
+            }
+        }
+        let fade = 1.0 - 1.0 / Self::SPAN;
+        let faded = self.own_gas.map(|was| was * fade);
+        self.own_gas = match (faded, own) {
+            (Some(was), Some(now)) => Some(was.max(now as f64)),
+            (was, now) => was.or(now.map(|n| n as f64)),
+        };
+        self.others_gas += (others as f64 - self.others_gas) / Self::SPAN;
+        self.nonces = self.nonces.split_off(&self.landed);
+        let landed = self.landed;
+        self.sent.retain(|_, nonce| *nonce >= landed);
+    }
+
+    fn backlog(&self, block_time_ms: u64) -> Backlog {
+        // As the EVM adapter reserves gas: what the call uses, half more and 20,000.
+        let per_tx = self.own_gas.unwrap_or(Self::FIRST_GUESS) * 1.5 + 20_000.0;
+        let per_block = if self.gas_limit == 0 {
+            u64::MAX
+        } else {
+            ((self.gas_limit as f64 - self.others_gas) / per_tx).max(1.0) as u64
+        };
+        Backlog {
+            queued: self.nonces.len() as u64,
+            per_block,
+            block_time_ms,
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,6 +199,7 @@ impl Followed {
             }),
             asked: Mutex::new(HashMap::new()),
             evidence: Mutex::new(HashMap::new()),
+            queue: Mutex::new(Queue::default()),
             from_view: AtomicU64::new(0),
             from_node: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
@@ -196,6 +272,7 @@ impl Followed {
     /// Applies `block` and announces it.
     fn take(&self, block: &ChainBlock) -> std::result::Result<(), NotNext> {
         self.view().apply(block)?;
+        lock(&self.queue).block(block, self.inner.account());
         self.blocks.fetch_add(1, Ordering::Relaxed);
         self.heads.send_replace(block.block);
         Ok(())
@@ -563,7 +640,24 @@ impl ChainAdapter for Followed {
     }
 
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>> {
-        self.inner.broadcast(tx)
+        Box::pin(async move {
+            self.inner.broadcast(tx).await?;
+            if tx.from == self.inner.account() {
+                lock(&self.queue).sent(tx);
+            }
+            Ok(())
+        })
+    }
+
+    fn backlog(&self) -> Option<Backlog> {
+        let block_time_ms = {
+            let view = self.view();
+            if !self.fresh() || !view.has_receipts() {
+                return None;
+            }
+            view.clock()?.3
+        };
+        Some(lock(&self.queue).backlog(block_time_ms))
     }
 
     fn release(&self, tx: &SignedTx) {

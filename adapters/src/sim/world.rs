@@ -120,6 +120,7 @@ impl World {
             parent,
             timestamp: b.timestamp,
             base_fee: b.base_fee,
+            gas_limit: 0,
             logs: Vec::new(),
             txs: Some(txs),
         })

@@ -9,8 +9,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use baton_adapters::port::Backlog;
 use baton_engine::{SagaId, SagaInput};
 use baton_planner::spec::IntentSpec;
+use baton_planner::{ChainId, Plan};
 use futures_util::Stream;
 
 use crate::App;
@@ -47,7 +49,7 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
             return Err(ApiError::new(
                 Code::NonceUsed,
                 format!(
-                    "nonce {} of {} is used on chain {}; quote again for a fresh nonce",
+                    "nonce {} of {} is used on {}; quote again for a fresh nonce",
                     spec.nonce, spec.user, input.chain
                 ),
             ));
@@ -56,7 +58,7 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
             return Err(ApiError::new(
                 Code::InsufficientBalance,
                 format!(
-                    "{what}: the user holds {balance} of {token} on chain {}, the intent gives {need}",
+                    "{what}: the user holds {balance} of {token} on {}, the intent gives {need}",
                     input.chain
                 ),
             ));
@@ -74,6 +76,48 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Refuses an intent whose plan cannot end before its fill deadline behind what its chains have
+/// queued: each transaction step on the plan's critical path waits for the solver's transactions
+/// already sent on its chain and not yet in a block, at the rate the blocks take them (from the
+/// chain's follower; a chain without one adds no wait).
+fn admit(app: &App, plan: &Plan, now: u64) -> Result<(), ApiError> {
+    let path = plan.critical_path();
+    let mut queued_ms = 0u64;
+    let mut slowest: Option<(ChainId, Backlog)> = None;
+    for id in &path.steps {
+        let Some(step) = plan.step(*id).filter(|s| s.action.has_effect()) else {
+            continue;
+        };
+        let Some(backlog) = app.adapter(step.chain)?.backlog() else {
+            continue;
+        };
+        queued_ms = queued_ms.saturating_add(backlog.wait_ms());
+        if slowest.is_none_or(|(_, b)| b.wait_ms() < backlog.wait_ms()) {
+            slowest = Some((step.chain, backlog));
+        }
+    }
+    let end_ms = now
+        .saturating_mul(1000)
+        .saturating_add(path.millis)
+        .saturating_add(queued_ms);
+    let deadline_ms = u64::from(plan.intent().fill_deadline()).saturating_mul(1000);
+    let Some((chain, backlog)) = slowest.filter(|_| queued_ms > 0 && end_ms > deadline_ms) else {
+        return Ok(());
+    };
+    let retry = (end_ms - deadline_ms).div_ceil(1000).clamp(1, 3600);
+    Err(ApiError {
+        code: Code::Capacity,
+        message: format!(
+            "the chains' queues would make this intent miss its fill deadline: {chain} has {} of the solver's transactions waiting at about {} a block, so the plan needs {} s and the deadline is {} s away; try again in {retry} s or allow a later deadline",
+            backlog.queued,
+            backlog.per_block,
+            (path.millis + queued_ms).div_ceil(1000),
+            deadline_ms.saturating_sub(now.saturating_mul(1000)) / 1000,
+        ),
+        retry_after: Some(retry),
+    })
+}
+
 /// Takes a signed intent: checks the signatures, the nonce, the deadlines, the chains and tokens,
 /// the amounts, and the user's balance and allowance on each origin chain; stores it durably and
 /// starts its saga. With an `Idempotency-Key`, the same key and body answer the same intent, and
@@ -88,7 +132,7 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
         (status = 400, description = "Bad signature, deadline passed, unknown chain or token, amount out of range", body = ErrorBody),
         (status = 409, description = "Nonce used, or the Idempotency-Key was used with another body", body = ErrorBody),
         (status = 422, description = "Insufficient balance, allowance or liquidity", body = ErrorBody),
-        (status = 503, description = "Paused by operators", body = ErrorBody),
+        (status = 503, description = "Paused by operators, or the chains' queues would make the intent miss its fill deadline (`capacity`, with `Retry-After`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -139,6 +183,7 @@ pub(crate) async fn submit(
         if planned_ids != sent_ids || planned.intent().id().0 != intent_id {
             return Err(mismatch());
         }
+        admit(&app, &planned, now)?;
         let input = SagaInput {
             intent: spec,
             snapshot,
