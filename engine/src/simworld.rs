@@ -14,6 +14,7 @@ use crate::{Db, Engine, EngineConfig, SagaInput, SagaLog};
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::devnet::{ATTESTER, SOLVER, USER, dev_signer};
+use baton_adapters::follow::{FollowConfig, Followed};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_adapters::sim::{SimChain, SimConfig};
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
@@ -300,6 +301,30 @@ impl World {
         Engine::new(
             SagaLog::new(db),
             self.solver_adapters(),
+            Arc::new(LocalAttester(dev_signer(ATTESTER))),
+            config,
+        )
+    }
+
+    /// [`World::engine`] with a follower in front of each of the solver's adapters, as `baton
+    /// serve` runs them (each follows its chain while the engine holds it).
+    pub fn followed_engine(&self, db: Db, config: EngineConfig) -> Engine {
+        let follow = FollowConfig {
+            poll: Duration::from_millis(2),
+            ..FollowConfig::default()
+        };
+        let adapters = self
+            .solver_adapters()
+            .into_iter()
+            .map(|inner| {
+                let followed = Followed::new(inner, follow);
+                drop(followed.spawn());
+                followed as Arc<dyn ChainAdapter>
+            })
+            .collect();
+        Engine::new(
+            SagaLog::new(db),
+            adapters,
             Arc::new(LocalAttester(dev_signer(ATTESTER))),
             config,
         )

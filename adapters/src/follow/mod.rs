@@ -93,7 +93,10 @@ pub struct Followed {
     heads: tokio::sync::watch::Sender<BlockRef>,
     /// Transactions not in the view's blocks: the head from which the node is to be asked about
     /// each, and the wait before that.
-    asked: Mutex<HashMap<B256, (u64, u64)>>,
+    /// Whether the node's last answer about it was `Dropped` (then it is dropped until it is
+    /// sent again, not pending: a step with several transactions of one nonce would otherwise
+    /// always find one of them "pending" and never send again).
+    asked: Mutex<HashMap<B256, Asked>>,
     /// The node's last answer about each order's settler events, and the view's `seq` when it
     /// was asked: good while the view applies or undoes no block with an event about the order.
     evidence: Mutex<HashMap<B256, (u64, Evidence)>>,
@@ -178,6 +181,17 @@ impl Queue {
     }
 }
 
+/// When the node is next asked about a transaction missing from the view, and what it said last.
+#[derive(Clone, Copy, Debug)]
+struct Asked {
+    /// The view's head from which the node is asked again.
+    from: u64,
+    /// The blocks waited before that.
+    wait: u64,
+    /// The node's last answer was `Dropped`.
+    dropped: bool,
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -233,28 +247,36 @@ impl Followed {
     /// block (a reorg). Returns the block the view reflects.
     pub async fn sync(&self) -> Result<Option<BlockRef>> {
         let _one = self.syncing.lock().await;
-        let head = self.inner.head().await?;
-        // A reorg deeper than the blocks kept is walked back at most this far, then the view
-        // starts again.
+        let mut head = self.inner.head().await?;
+        // A reorg deeper than the blocks kept is walked back at most this far (and a chain that
+        // reorgs faster than it is read is chased at most this long), then the view starts again.
         let mut steps = 4 * self.config.keep_blocks + 16;
         loop {
+            if steps == 0 {
+                self.start_over(&mut self.view());
+                break;
+            }
             steps -= 1;
             let at = self.view().head();
             let next = match at {
                 None => head.number,
                 Some(at) if at.number < head.number => at.number + 1,
-                // The same height with another hash: the head block itself was replaced.
+                // The same height with another hash: the head block was replaced, either before
+                // the view read it or since `head` was asked for (then the view's is the newer).
                 Some(at) if at.number == head.number && at.hash != head.hash => {
-                    self.roll_back();
+                    let latest = self.inner.head().await?;
+                    if latest == at {
+                        break;
+                    }
+                    if latest == head {
+                        self.roll_back();
+                    }
+                    head = latest;
                     continue;
                 }
                 // Caught up (or the node answering was behind the view: nothing to do).
                 Some(_) => break,
             };
-            if steps == 0 {
-                self.start_over(&mut self.view());
-                break;
-            }
             let block = match self.inner.block(next).await {
                 Ok(block) => block,
                 // A node behind the one that gave the head (several behind one URL): later.
@@ -476,6 +498,11 @@ impl Followed {
     /// What the view says about `tx`: its status, or that the node is to be asked (with the
     /// view's head when the transaction is simply not in the view's blocks).
     fn look_up(&self, tx: &SignedTx, seen: Option<&BlockRef>) -> Result<TxStatus, Option<u64>> {
+        // A view that stopped reading blocks (its task gone, the node unreachable) says nothing:
+        // its head no longer moves, so a transaction missing from it would stay pending.
+        if !self.fresh() {
+            return Err(None);
+        }
         let view = self.view();
         let Some(head) = view.head().filter(|_| view.has_receipts()) else {
             return Err(None);
@@ -505,7 +532,8 @@ impl Followed {
 
     /// What became of `tx`, from the view's blocks where they tell; a transaction missing from
     /// them is pending until it has been so for [`FollowConfig::quiet_blocks`], then the node is
-    /// asked (and again after twice as many blocks, and so on, up to eight times as many).
+    /// asked (and again after twice as many blocks, and so on, up to eight times as many); in
+    /// between, the node's last answer holds (pending, or dropped until it is sent again).
     async fn tx_status(&self, tx: &SignedTx, seen: Option<&BlockRef>) -> Result<TxStatus> {
         match self.look_up(tx, seen) {
             Ok(status) => {
@@ -515,18 +543,41 @@ impl Followed {
             Err(Some(head)) => {
                 let quiet = self.config.quiet_blocks;
                 let mut asked = lock(&self.asked);
-                let (from, wait) = *asked.entry(tx.hash).or_insert((head + quiet, quiet));
-                if head < from {
-                    return Ok(TxStatus::Pending);
+                let last = *asked.entry(tx.hash).or_insert(Asked {
+                    from: head + quiet,
+                    wait: quiet,
+                    dropped: false,
+                });
+                if head < last.from {
+                    return Ok(if last.dropped {
+                        TxStatus::Dropped
+                    } else {
+                        TxStatus::Pending
+                    });
                 }
-                let wait = (wait * 2).min(quiet * 8).max(1);
-                asked.insert(tx.hash, (head + wait, wait));
+                let wait = (last.wait * 2).min(quiet * 8).max(1);
+                asked.insert(
+                    tx.hash,
+                    Asked {
+                        from: head + wait,
+                        wait,
+                        ..last
+                    },
+                );
             }
             Err(None) => {}
         }
         let status = self.inner.status(tx, seen).await?;
-        if matches!(status, TxStatus::Included(_)) {
-            lock(&self.asked).remove(&tx.hash);
+        let mut asked = lock(&self.asked);
+        match status {
+            TxStatus::Included(_) => {
+                asked.remove(&tx.hash);
+            }
+            _ => {
+                if let Some(a) = asked.get_mut(&tx.hash) {
+                    a.dropped = status == TxStatus::Dropped;
+                }
+            }
         }
         Ok(status)
     }
@@ -642,6 +693,10 @@ impl ChainAdapter for Followed {
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.inner.broadcast(tx).await?;
+            // Sent again: pending until the view or the node says otherwise.
+            if let Some(a) = lock(&self.asked).get_mut(&tx.hash) {
+                a.dropped = false;
+            }
             if tx.from == self.inner.account() {
                 lock(&self.queue).sent(tx);
             }

@@ -23,12 +23,20 @@ struct End {
 type MakeDb = fn() -> Pin<Box<dyn Future<Output = (Db, Option<TempFile>)>>>;
 
 /// Runs the standard intent; with `crash_at`, the first engine stops after that many events and a
-/// second one recovers.
-async fn run(make_db: MakeDb, crash_at: Option<u64>) -> End {
+/// second one recovers. With `followed`, each engine's adapters have a follower in front, as the
+/// server's do.
+async fn run(make_db: MakeDb, crash_at: Option<u64>, followed: bool) -> End {
     let world = World::new().await;
     let (db, _file) = make_db().await;
     let input = world.input(world.intent(1, "WETH", units_of(39, 16)));
-    let first = world.engine(
+    let engine = |db, config| {
+        if followed {
+            world.followed_engine(db, config)
+        } else {
+            world.engine(db, config)
+        }
+    };
+    let first = engine(
         db.clone(),
         EngineConfig {
             stop_after_events: crash_at,
@@ -44,7 +52,7 @@ async fn run(make_db: MakeDb, crash_at: Option<u64>) -> End {
         (Some(k), Err(EngineError::Stopped(n))) => {
             assert_eq!(n, k);
             drop(first);
-            let second = world.engine(db.clone(), fast());
+            let second = engine(db.clone(), fast());
             let resumed = second.recover().await.unwrap();
             assert_eq!(resumed, vec![saga], "the crashed saga is resumed");
             tokio::time::timeout(Duration::from_secs(60), second.wait(saga))
@@ -66,8 +74,8 @@ async fn run(make_db: MakeDb, crash_at: Option<u64>) -> End {
     }
 }
 
-async fn crash_everywhere(db: MakeDb) {
-    let reference = run(db, None).await;
+async fn crash_everywhere(db: MakeDb, followed: bool) {
+    let reference = run(db, None, followed).await;
     assert_eq!(reference.outcome, Outcome::Fulfilled);
     assert!(
         reference.events >= 10,
@@ -75,7 +83,7 @@ async fn crash_everywhere(db: MakeDb) {
         reference.events
     );
     for k in 1..reference.events as u64 {
-        let end = run(db, Some(k)).await;
+        let end = run(db, Some(k), followed).await;
         assert_eq!(end.outcome, reference.outcome, "crash after event {k}");
         assert_eq!(
             end.balances, reference.balances,
@@ -90,13 +98,19 @@ async fn crash_everywhere(db: MakeDb) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_any_event_ends_as_without_it_on_sqlite() {
-    crash_everywhere(|| {
-        Box::pin(async {
-            let (url, file) = sqlite_file();
-            (Db::connect(&url).await.unwrap(), Some(file))
-        })
+    crash_everywhere(sqlite, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_followers_a_crash_after_any_event_ends_as_without_it() {
+    crash_everywhere(sqlite, true).await;
+}
+
+fn sqlite() -> Pin<Box<dyn Future<Output = (Db, Option<TempFile>)>>> {
+    Box::pin(async {
+        let (url, file) = sqlite_file();
+        (Db::connect(&url).await.unwrap(), Some(file))
     })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,5 +118,9 @@ async fn a_crash_after_any_event_ends_as_without_it_on_postgres() {
     if postgres().await.is_none() {
         return;
     }
-    crash_everywhere(|| Box::pin(async { (postgres().await.unwrap(), None) })).await;
+    crash_everywhere(
+        || Box::pin(async { (postgres().await.unwrap(), None) }),
+        false,
+    )
+    .await;
 }

@@ -14,9 +14,25 @@ async fn outcome_with(token: &str, fault: impl FnOnce(&World)) -> (World, Outcom
 
 /// Like [`outcome_with`], with the fill deadline `fill_in` seconds of chain time ahead.
 async fn outcome_within(token: &str, fill_in: u64, fault: impl FnOnce(&World)) -> (World, Outcome) {
+    outcome_on(token, fill_in, false, fault).await
+}
+
+/// Like [`outcome_within`]; with `followed`, a follower in front of each of the engine's adapters
+/// (as the server runs them).
+async fn outcome_on(
+    token: &str,
+    fill_in: u64,
+    followed: bool,
+    fault: impl FnOnce(&World),
+) -> (World, Outcome) {
     let world = World::new().await;
     let (url, file) = sqlite_file();
-    let engine = world.engine(baton_engine::Db::connect(&url).await.unwrap(), fast());
+    let db = baton_engine::Db::connect(&url).await.unwrap();
+    let engine = if followed {
+        world.followed_engine(db, fast())
+    } else {
+        world.engine(db, fast())
+    };
     let before = world.totals();
     let min = if token == "WETH" {
         units_of(39, 16) // 0.39 WETH
@@ -31,6 +47,15 @@ async fn outcome_within(token: &str, fill_in: u64, fault: impl FnOnce(&World)) -
         .expect("the saga ends within a minute")
         .unwrap();
     assert_eq!(world.totals(), before, "every token is conserved");
+    if followed {
+        let from_view: u64 = engine
+            .chains()
+            .values()
+            .filter_map(|a| a.follow_stats())
+            .map(|s| s.from_view)
+            .sum();
+        assert!(from_view > 0, "the followers answered nothing");
+    }
     let verified = engine.log().verify(Some(saga)).await.unwrap();
     assert_eq!(verified.broken, None);
     drop(file);
@@ -129,10 +154,11 @@ async fn a_failed_swap_is_refunded_in_full() {
     assert_eq!(user_usdc(&world), units_of(10_000, 6));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_that_heal_still_end_fulfilled() {
-    type Fault = fn(&World);
-    let faults: [(&str, Fault); 6] = [
+type Fault = fn(&World);
+
+/// Faults the sim injects that a saga rides out.
+fn healing_faults() -> [(&'static str, Fault); 6] {
+    [
         ("dropped open", |w| w.origin.drop_next("open")),
         ("dropped fill", |w| w.dest.drop_next("fill")),
         ("stalled destination", |w| w.dest.stall(30)),
@@ -144,18 +170,51 @@ async fn faults_that_heal_still_end_fulfilled() {
         ("reverted settle, retried", |w| {
             w.origin.revert_next("settle", "attester lag")
         }),
-    ];
-    for (name, fault) in faults {
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_that_heal_still_end_fulfilled() {
+    for (name, fault) in healing_faults() {
         let (_, outcome) = outcome_with("WETH", fault).await;
         assert_eq!(outcome, Outcome::Fulfilled, "{name}");
     }
 }
 
+/// With followers in front of the engine's adapters (reads, statuses and fills from their views),
+/// the same faults heal, a failed leg refunds in full, and reorgs below finality heal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_followers_faults_heal_failed_legs_refund_and_reorgs_heal() {
+    for (name, fault) in healing_faults() {
+        let (_, outcome) = outcome_on("WETH", 6_000, true, fault).await;
+        assert_eq!(outcome, Outcome::Fulfilled, "{name} with followers");
+    }
+    let (world, outcome) = outcome_on("WETH", 6_000, true, |w| {
+        w.dest.revert_next("fill", "out of luck")
+    })
+    .await;
+    assert_eq!(outcome, Outcome::Refunded);
+    assert_eq!(recipient_weth(&world), U256::ZERO);
+    assert_eq!(user_usdc(&world), units_of(10_000, 6));
+    reorgs_heal(true).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reorgs_below_finality_heal() {
+    reorgs_heal(false).await;
+}
+
+/// Reorgs of the newest block of both chains, again and again while a saga runs: it is fulfilled,
+/// every token kept.
+async fn reorgs_heal(followed: bool) {
     let world = World::new().await;
     let (url, _file) = sqlite_file();
-    let engine = world.engine(baton_engine::Db::connect(&url).await.unwrap(), fast());
+    let db = baton_engine::Db::connect(&url).await.unwrap();
+    let engine = if followed {
+        world.followed_engine(db, fast())
+    } else {
+        world.engine(db, fast())
+    };
     let before = world.totals();
     let saga = engine
         .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
