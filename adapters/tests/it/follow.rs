@@ -362,23 +362,43 @@ async fn reads_after_the_first_cost_no_call_and_a_transaction_is_found_in_its_bl
     assert!(w.followed.stats().rolled_back >= 1);
 }
 
+/// `by` allows the destination settler to pull its `token` (to fill with it), in a block the
+/// follower has read.
+async fn may_fill(w: &World, by: &SimAdapter, token: Address) {
+    let destination = w.chain.settlers().destination;
+    let approve = Op::Approve {
+        token,
+        spender: destination,
+        amount: U256::MAX,
+    };
+    send(by, approve).await;
+    w.chain.mine(1);
+    w.followed.sync().await.unwrap();
+}
+
+/// A fill of `order`'s output 0: `amount` of `token` to `recipient`.
+fn fill(order: baton_planner::OrderId, token: Address, amount: u64, recipient: Address) -> Op {
+    let output = baton_planner::order::Output {
+        token: token.into_word(),
+        amount: U256::from(amount),
+        recipient: recipient.into_word(),
+        chainId: U256::from(1u64),
+    };
+    Op::Fill {
+        order_id: order,
+        output_index: 0,
+        output,
+        calls: Vec::new(),
+        fill_deadline: u32::MAX,
+    }
+}
+
 #[tokio::test]
 async fn settler_evidence_is_asked_again_only_after_a_block_with_an_event_about_the_order() {
     let w = world().await;
     let solver = &w.adapters[0];
     let token = w.tokens[1];
-    let destination = w.chain.settlers().destination;
-    send(
-        solver,
-        Op::Approve {
-            token,
-            spender: destination,
-            amount: U256::MAX,
-        },
-    )
-    .await;
-    w.chain.mine(1);
-    w.followed.sync().await.unwrap();
+    may_fill(&w, solver, token).await;
     let order = baton_planner::OrderId(B256::repeat_byte(0x42));
     let recipient = w.adapters[2].account();
     assert!(w.followed.evidence(order).await.unwrap().fills.is_empty());
@@ -389,23 +409,7 @@ async fn settler_evidence_is_asked_again_only_after_a_block_with_an_event_about_
     assert!(w.followed.evidence(order).await.unwrap().fills.is_empty());
     assert_eq!(w.chain.rpc_calls(), calls, "the node was asked again");
     // A fill of the order lands: the next ask goes to the node and finds it.
-    let output = baton_planner::order::Output {
-        token: token.into_word(),
-        amount: U256::from(5u64),
-        recipient: recipient.into_word(),
-        chainId: U256::from(1u64),
-    };
-    send(
-        solver,
-        Op::Fill {
-            order_id: order,
-            output_index: 0,
-            output,
-            calls: Vec::new(),
-            fill_deadline: u32::MAX,
-        },
-    )
-    .await;
+    send(solver, fill(order, token, 5, recipient)).await;
     w.chain.mine(1);
     w.followed.sync().await.unwrap();
     let fills = w.followed.evidence(order).await.unwrap().fills;
@@ -422,18 +426,7 @@ async fn a_fill_in_the_blocks_read_is_found_without_a_call_and_its_absence_is_as
     let w = world().await;
     let filler = &w.adapters[1];
     let token = w.tokens[1];
-    let destination = w.chain.settlers().destination;
-    send(
-        filler,
-        Op::Approve {
-            token,
-            spender: destination,
-            amount: U256::MAX,
-        },
-    )
-    .await;
-    w.chain.mine(1);
-    w.followed.sync().await.unwrap();
+    may_fill(&w, filler, token).await;
     let order = baton_planner::OrderId(B256::repeat_byte(0x43));
     let recipient = w.adapters[2].account();
     let wanted = WantedFill {
@@ -449,23 +442,7 @@ async fn a_fill_in_the_blocks_read_is_found_without_a_call_and_its_absence_is_as
         "absence was taken from the view"
     );
     // Filled by another account than the follower's: found in the block's events, no call.
-    let output = baton_planner::order::Output {
-        token: token.into_word(),
-        amount: U256::from(5u64),
-        recipient: recipient.into_word(),
-        chainId: U256::from(1u64),
-    };
-    send(
-        filler,
-        Op::Fill {
-            order_id: order,
-            output_index: 0,
-            output,
-            calls: Vec::new(),
-            fill_deadline: u32::MAX,
-        },
-    )
-    .await;
+    send(filler, fill(order, token, 5, recipient)).await;
     w.chain.mine(1);
     w.followed.sync().await.unwrap();
     let calls = w.chain.rpc_calls();
