@@ -189,6 +189,12 @@ impl Op {
     }
 }
 
+/// The gas limit an adapter gives a call that is estimated (or seen) to use `gas`: half more and
+/// 20,000 (a storage slot another transaction empties or fills first costs up to 20,000 more).
+pub fn gas_with_margin(gas: u64) -> u64 {
+    gas.saturating_add(gas / 2).saturating_add(20_000)
+}
+
 /// Gas and EIP-1559 fee bounds of a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fees {

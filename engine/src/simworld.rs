@@ -298,30 +298,27 @@ impl World {
 
     /// An engine over `db` with the solver's adapters and the dev attester.
     pub fn engine(&self, db: Db, config: EngineConfig) -> Engine {
-        Engine::new(
-            SagaLog::new(db),
-            self.solver_adapters(),
-            Arc::new(LocalAttester(dev_signer(ATTESTER))),
-            config,
-        )
+        self.engine_followed(db, config, false)
     }
 
-    /// [`World::engine`] with a follower in front of each of the solver's adapters, as `baton
-    /// serve` runs them (each follows its chain while the engine holds it).
-    pub fn followed_engine(&self, db: Db, config: EngineConfig) -> Engine {
+    /// [`World::engine`]; with `followed`, a follower in front of each of the solver's adapters,
+    /// as `baton serve` runs them (each follows its chain while the engine holds it).
+    pub fn engine_followed(&self, db: Db, config: EngineConfig, followed: bool) -> Engine {
         let follow = FollowConfig {
             poll: Duration::from_millis(2),
             ..FollowConfig::default()
         };
-        let adapters = self
-            .solver_adapters()
-            .into_iter()
-            .map(|inner| {
-                let followed = Followed::new(inner, follow);
-                drop(followed.spawn());
-                followed as Arc<dyn ChainAdapter>
-            })
-            .collect();
+        let mut adapters = self.solver_adapters();
+        if followed {
+            adapters = adapters
+                .into_iter()
+                .map(|inner| {
+                    let followed = Followed::new(inner, follow);
+                    drop(followed.spawn());
+                    followed as Arc<dyn ChainAdapter>
+                })
+                .collect();
+        }
         Engine::new(
             SagaLog::new(db),
             adapters,

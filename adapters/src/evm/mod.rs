@@ -244,12 +244,7 @@ impl EvmAdapter {
     /// reused, for up to [`GAS_KEPT_USES`] calls and [`GAS_KEPT_FOR`]: the margin covers what
     /// differs between them (a first or last storage write).
     async fn gas_for(&self, call: &abi::EvmCall, cap: u64, stable: bool) -> u64 {
-        let margin = |estimate: u64| {
-            estimate
-                .saturating_add(estimate / 2)
-                .saturating_add(20_000)
-                .min(cap)
-        };
+        let margin = |estimate: u64| crate::port::gas_with_margin(estimate).min(cap);
         let shape = (stable && call.value.is_zero())
             .then(|| {
                 let selector: [u8; 4] = call.data.get(..4)?.try_into().ok()?;

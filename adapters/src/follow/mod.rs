@@ -18,7 +18,7 @@
 
 mod view;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ use crate::error::{AdapterError, Result};
 use crate::port::{
     Backlog, BlockRef, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence,
     FillEvidence, Inclusion, Reserves, RpcHealth, SignedTx, StateKey, StateValue, TxRequest,
-    TxStatus, WantedFill,
+    TxStatus, WantedFill, gas_with_margin,
 };
 
 /// Orders whose settler evidence is kept at most (then the memo starts again).
@@ -91,11 +91,8 @@ pub struct Followed {
     /// One catch-up at a time.
     syncing: tokio::sync::Mutex<()>,
     heads: tokio::sync::watch::Sender<BlockRef>,
-    /// Transactions not in the view's blocks: the head from which the node is to be asked about
-    /// each, and the wait before that.
-    /// Whether the node's last answer about it was `Dropped` (then it is dropped until it is
-    /// sent again, not pending: a step with several transactions of one nonce would otherwise
-    /// always find one of them "pending" and never send again).
+    /// Transactions not in the view's blocks: when the node is next asked about each, and what
+    /// it said last.
     asked: Mutex<HashMap<B256, Asked>>,
     /// The node's last answer about each order's settler events, and the view's `seq` when it
     /// was asked: good while the view applies or undoes no block with an event about the order.
@@ -113,8 +110,8 @@ pub struct Followed {
 struct Queue {
     /// Each transaction sent and not yet seen in a block, with its nonce.
     sent: HashMap<B256, u64>,
-    /// How many of them use each nonce (a replacement shares its nonce).
-    nonces: BTreeMap<u64, u32>,
+    /// The nonces they use (a replacement shares its nonce).
+    nonces: BTreeSet<u64>,
     /// The nonce after the highest one seen in a block.
     landed: u64,
     /// The most gas one of the account's transactions used lately (a maximum that fades by a
@@ -129,11 +126,12 @@ struct Queue {
 impl Queue {
     const SPAN: f64 = 16.0;
     /// The gas a transaction is assumed to use before one was seen.
-    const FIRST_GUESS: f64 = 200_000.0;
+    const FIRST_GUESS: u64 = 200_000;
 
     fn sent(&mut self, tx: &SignedTx) {
-        if tx.nonce >= self.landed && self.sent.insert(tx.hash, tx.nonce).is_none() {
-            *self.nonces.entry(tx.nonce).or_default() += 1;
+        if tx.nonce >= self.landed {
+            self.sent.insert(tx.hash, tx.nonce);
+            self.nonces.insert(tx.nonce);
         }
     }
 
@@ -166,8 +164,8 @@ impl Queue {
     }
 
     fn backlog(&self, block_time_ms: u64) -> Backlog {
-        // As the EVM adapter reserves gas: what the call uses, half more and 20,000.
-        let per_tx = self.own_gas.unwrap_or(Self::FIRST_GUESS) * 1.5 + 20_000.0;
+        let used = self.own_gas.map_or(Self::FIRST_GUESS, |g| g as u64);
+        let per_tx = gas_with_margin(used) as f64;
         let per_block = if self.gas_limit == 0 {
             u64::MAX
         } else {
@@ -188,7 +186,9 @@ struct Asked {
     from: u64,
     /// The blocks waited before that.
     wait: u64,
-    /// The node's last answer was `Dropped`.
+    /// The node's last answer was `Dropped`: it stays dropped until it is sent again, not
+    /// pending (a step with several transactions of one nonce would otherwise always find one
+    /// of them "pending" and never send again).
     dropped: bool,
 }
 
@@ -478,14 +478,14 @@ impl Followed {
     /// The view's lack of it proves nothing (the fill may predate the view), so it never answers
     /// "none" alone.
     async fn find_fill(&self, order: OrderId, wanted: WantedFill) -> Result<Option<FillEvidence>> {
-        if self.fresh()
-            && let Some(settlers) = self.inner.settlers()
-        {
+        if self.fresh() {
             let found = {
                 let view = self.view();
                 let (_, events) = view.order_events(&order.0);
-                abi::evidence(order, &settlers, events.iter().map(|(at, log)| (log, *at)))
-                    .fill_of(&wanted)
+                view.settlers().and_then(|settlers| {
+                    abi::evidence(order, settlers, events.iter().map(|(at, log)| (log, *at)))
+                        .fill_of(&wanted)
+                })
             };
             if let Some(fill) = found {
                 self.from_view.fetch_add(1, Ordering::Relaxed);

@@ -72,6 +72,11 @@ impl View {
         }
     }
 
+    /// The settlers whose events the view counts, when known.
+    pub fn settlers(&self) -> Option<&Settlers> {
+        self.settlers.as_ref()
+    }
+
     /// Counts settler events of `settlers` only (not look-alikes from other contracts).
     pub fn with_settlers(mut self, settlers: Option<Settlers>) -> Self {
         self.settlers = settlers;

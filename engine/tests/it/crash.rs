@@ -29,13 +29,7 @@ async fn run(make_db: MakeDb, crash_at: Option<u64>, followed: bool) -> End {
     let world = World::new().await;
     let (db, _file) = make_db().await;
     let input = world.input(world.intent(1, "WETH", units_of(39, 16)));
-    let engine = |db, config| {
-        if followed {
-            world.followed_engine(db, config)
-        } else {
-            world.engine(db, config)
-        }
-    };
+    let engine = |db, config| world.engine_followed(db, config, followed);
     let first = engine(
         db.clone(),
         EngineConfig {

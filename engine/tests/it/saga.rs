@@ -28,11 +28,7 @@ async fn outcome_on(
     let world = World::new().await;
     let (url, file) = sqlite_file();
     let db = baton_engine::Db::connect(&url).await.unwrap();
-    let engine = if followed {
-        world.followed_engine(db, fast())
-    } else {
-        world.engine(db, fast())
-    };
+    let engine = world.engine_followed(db, fast(), followed);
     let before = world.totals();
     let min = if token == "WETH" {
         units_of(39, 16) // 0.39 WETH
@@ -210,11 +206,7 @@ async fn reorgs_heal(followed: bool) {
     let world = World::new().await;
     let (url, _file) = sqlite_file();
     let db = baton_engine::Db::connect(&url).await.unwrap();
-    let engine = if followed {
-        world.followed_engine(db, fast())
-    } else {
-        world.engine(db, fast())
-    };
+    let engine = world.engine_followed(db, fast(), followed);
     let before = world.totals();
     let saga = engine
         .submit(world.input(world.intent(1, "WETH", units_of(39, 16))))
