@@ -61,6 +61,7 @@ pub(crate) async fn recovery(args: RecoveryArgs) -> Result<Report> {
             now_ms: 0,
             expires_ms: 0,
             lease: None,
+            submitter: None,
         };
         let saga_log = saga_log.clone();
         appends.spawn(async move {

@@ -29,6 +29,7 @@ use alloy::sol_types::SolEvent;
 use alloy::transports::http::reqwest::{self, Url};
 use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 use baton_planner::{ChainId, OrderId};
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 mod counting;
@@ -328,7 +329,7 @@ impl EvmAdapter {
         let mut attempt = 0;
         loop {
             self.held().await;
-            self.limiter.until_ready().await;
+            self.allowed().await;
             let start = Instant::now();
             let result = call().await;
             let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -372,6 +373,14 @@ impl EvmAdapter {
         let until = self.born.elapsed().saturating_add(after).as_millis();
         self.hold_ms
             .fetch_max(u64::try_from(until).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Waits until the endpoint's rate limit allows a call, on the runtime's timer (governor's
+    /// `until_ready` wakes every waiter through a timer thread of its own).
+    async fn allowed(&self) {
+        while let Err(not_until) = self.limiter.check() {
+            tokio::time::sleep(not_until.wait_time_from(DefaultClock::default().now())).await;
+        }
     }
 
     /// Waits while the endpoint asked not to be called.
@@ -543,7 +552,7 @@ impl EvmAdapter {
             .with_gas_limit(envelope.gas_limit());
         for at in [number.saturating_sub(1), number] {
             // A replay's error is its answer, so it bypasses `rpc` (no retries) but not the limit.
-            self.limiter.until_ready().await;
+            self.allowed().await;
             let replay = self
                 .provider
                 .call(request.clone())

@@ -165,6 +165,11 @@ pub(crate) async fn submit(
         if stored_ids != sent_ids {
             return Err(mismatch());
         }
+        // Recorded unless one is (an intent admitted before the API recorded submitters).
+        app.engine
+            .log()
+            .record_submitter(saga, &caller.name, baton_engine::now_ms())
+            .await?;
     } else {
         let snapshot = app.snapshot().await?;
         let now = snapshot.timestamp;
@@ -192,13 +197,12 @@ pub(crate) async fn submit(
         };
         // `verify` checked each order's signature: the engine runs this plan as it is.
         let planned = input.planned(planned);
-        app.engine.submit_planned(input, planned).await?;
+        // Its submitter is recorded in the admission's commit.
+        app.engine
+            .submit_planned(input, planned, Some(caller.name.clone()))
+            .await?;
         tracing::info!(intent = %saga, by = %caller.name, "intent accepted");
     }
-    app.engine
-        .log()
-        .record_submitter(saga, &caller.name, baton_engine::now_ms())
-        .await?;
     if let Some((key, hash)) = &idempotency {
         remember(&app, key, hash, saga).await?;
     }

@@ -74,12 +74,18 @@ impl Engine {
     /// the same saga.
     pub async fn submit(&self, input: SagaInput) -> Result<SagaId> {
         let planned = input.plan()?;
-        self.submit_planned(input, planned).await
+        self.submit_planned(input, planned, None).await
     }
 
     /// Stores `input` as planned by the caller (see [`SagaInput::planned`]: the caller checked
     /// the user's signatures of its orders) and starts its saga; otherwise as [`Engine::submit`].
-    pub async fn submit_planned(&self, input: SagaInput, planned: Planned) -> Result<SagaId> {
+    /// A new saga's `submitter` (the API key's name) is recorded in its admission's commit.
+    pub async fn submit_planned(
+        &self,
+        input: SagaInput,
+        planned: Planned,
+        submitter: Option<String>,
+    ) -> Result<SagaId> {
         if self.shared.controls.braked() {
             return Err(EngineError::Paused);
         }
@@ -92,7 +98,7 @@ impl Engine {
             intent: planned.plan.intent().id(),
             plan: planned.hash,
         };
-        let refused = match self.admission(&input, &planned).await {
+        let refused = match self.admission(&input, &planned, submitter).await {
             Ok(admission) => {
                 let (decided, durable) = self
                     .shared
@@ -167,7 +173,12 @@ impl Engine {
 
     /// What admits `planned`: its stored input, and its inventory against the solver's live
     /// balances, reserved until the fill deadline plus an hour.
-    async fn admission(&self, input: &SagaInput, planned: &Planned) -> Result<Admission> {
+    async fn admission(
+        &self,
+        input: &SagaInput,
+        planned: &Planned,
+        submitter: Option<String>,
+    ) -> Result<Admission> {
         let mut available = BTreeMap::new();
         for asset in planned.plan.inventory().keys() {
             let adapter = self
@@ -195,6 +206,7 @@ impl Engine {
                 self.shared.config.instance.clone(),
                 now + self.shared.config.lease_ms(),
             )),
+            submitter,
         })
     }
 

@@ -153,6 +153,8 @@ pub struct Admission {
     pub expires_ms: i64,
     /// The admitting instance takes the saga's lease (fence 1) until this time, in the same commit.
     pub lease: Option<(String, i64)>,
+    /// The API key's name that submitted it, recorded in the same commit (unless one is).
+    pub submitter: Option<String>,
 }
 
 /// A saga's log grew: its event `seq` (of `kind`) is durable. The writer sends one after each

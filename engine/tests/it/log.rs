@@ -399,6 +399,7 @@ fn admission(need: u64, held: u64) -> baton_engine::log::Admission {
         now_ms: now,
         expires_ms: now + 3_600_000,
         lease: None,
+        submitter: None,
     }
 }
 
@@ -406,8 +407,10 @@ fn admission(need: u64, held: u64) -> baton_engine::log::Admission {
 async fn an_admission_is_known_before_its_commit_and_what_follows_it_lands_after() {
     for (db, _guard) in databases().await {
         let log = SagaLog::new(db.clone());
+        let mut admitted = admission(60, 100);
+        admitted.submitter = Some("dapp-a".into());
         let (decided, durable) = log
-            .admit_early(saga(6), admission(60, 100), started(6))
+            .admit_early(saga(6), admitted, started(6))
             .await
             .unwrap();
         let early = decided.await.expect("admitted");
@@ -439,6 +442,22 @@ async fn an_admission_is_known_before_its_commit_and_what_follows_it_lands_after
             log.append(saga(7), failed(0)).await,
             Err(baton_engine::EngineError::NotAdmitted)
         ));
+        // The admitted saga's submitter came with its commit; the refused one has none, and a
+        // later submitter does not replace the first.
+        assert_eq!(
+            log.submitter(saga(6)).await.unwrap().as_deref(),
+            Some("dapp-a"),
+            "{}",
+            db.kind()
+        );
+        assert_eq!(log.submitter(saga(7)).await.unwrap(), None, "{}", db.kind());
+        log.record_submitter(saga(6), "dapp-b", 0).await.unwrap();
+        assert_eq!(
+            log.submitter(saga(6)).await.unwrap().as_deref(),
+            Some("dapp-a"),
+            "{}",
+            db.kind()
+        );
     }
 }
 

@@ -92,6 +92,8 @@ pub(crate) struct IntentRow {
     pub(crate) id: String,
     pub(crate) body: String,
     pub(crate) created_ms: i64,
+    /// The API key's name that submitted it.
+    pub(crate) submitter: Option<String>,
 }
 
 /// Everything a batch writes.
@@ -254,6 +256,7 @@ pub(crate) fn decide(
                 id: hex(saga.0),
                 body: admission.body.clone(),
                 created_ms: admission.now_ms,
+                submitter: admission.submitter.clone(),
             });
         }
         if append.event == SagaEvent::Completed {
@@ -381,6 +384,7 @@ mod tests {
             now_ms: 1_000,
             expires_ms: 9_000,
             lease: Some(("here".into(), 2_000)),
+            submitter: None,
         });
         a
     }

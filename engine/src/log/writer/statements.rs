@@ -77,6 +77,21 @@ where
         });
         insert.push(" ON CONFLICT (saga_num) DO NOTHING");
     }
+    let submitted: Vec<(&str, &str, i64)> = rows
+        .intents
+        .iter()
+        .filter_map(|i| Some((i.id.as_str(), i.submitter.as_deref()?, i.created_ms)))
+        .collect();
+    for chunk in submitted.chunks(ROWS_PER_STATEMENT) {
+        let insert =
+            writes.statement("INSERT INTO intent_submitters (intent_id, key_name, created_ms) ");
+        insert.push_values(chunk, |mut b, (id, name, at)| {
+            b.push_bind(id.to_string())
+                .push_bind(name.to_string())
+                .push_bind(*at);
+        });
+        insert.push(" ON CONFLICT (intent_id) DO NOTHING");
+    }
     for chunk in rows.released.chunks(ROWS_PER_STATEMENT) {
         let delete = writes.statement("DELETE FROM reservations WHERE saga_id IN (");
         let mut ids = delete.separated(", ");
