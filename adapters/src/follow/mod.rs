@@ -99,10 +99,43 @@ pub struct Followed {
     evidence: Mutex<HashMap<B256, (u64, Evidence)>>,
     /// The account's transactions sent and not yet in a block, and the blocks' room for them.
     queue: Mutex<Queue>,
+    /// A gate per key the view is being taught: of the callers that miss the view on one key at
+    /// once, one reads the node and the rest find the view answering after it.
+    learning: Mutex<HashMap<Learning, Arc<tokio::sync::Mutex<()>>>>,
     from_view: AtomicU64,
     from_node: AtomicU64,
     blocks: AtomicU64,
     rolled_back: AtomicU64,
+}
+
+/// What a read that teaches the view is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Learning {
+    State(StateKey),
+    /// A user's used order nonces.
+    Nonces(Address),
+}
+
+/// A caller's turn to teach the view one key; the gate is forgotten when the last turn ends.
+struct Turn<'a> {
+    owner: &'a Followed,
+    key: Learning,
+    gate: Arc<tokio::sync::Mutex<()>>,
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut gates = lock(&self.owner.learning);
+        // Only this turn's gate, and only when no one else waits at it (the map holds one
+        // reference, this turn another).
+        if gates
+            .get(&self.key)
+            .is_some_and(|g| Arc::ptr_eq(g, &self.gate) && Arc::strong_count(g) == 2)
+        {
+            gates.remove(&self.key);
+        }
+    }
 }
 
 /// The account's transactions in flight, and what the blocks take (for [`Backlog`]).
@@ -214,6 +247,7 @@ impl Followed {
             asked: Mutex::new(HashMap::new()),
             evidence: Mutex::new(HashMap::new()),
             queue: Mutex::new(Queue::default()),
+            learning: Mutex::new(HashMap::new()),
             from_view: AtomicU64::new(0),
             from_node: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
@@ -348,6 +382,18 @@ impl Followed {
         })
     }
 
+    /// Waits for the turn to teach the view `key` (at once when no one else is).
+    async fn turn(&self, key: Learning) -> Turn<'_> {
+        let gate = lock(&self.learning).entry(key).or_default().clone();
+        let held = gate.clone().lock_owned().await;
+        Turn {
+            owner: self,
+            key,
+            gate,
+            _held: held,
+        }
+    }
+
     /// Whether the view read a block recently enough to answer for the chain's clock.
     fn fresh(&self) -> bool {
         lock(&self.synced).is_some_and(|at| at.elapsed() < self.config.stale_after)
@@ -357,14 +403,22 @@ impl Followed {
     /// then on. Before the first block (or when the node cannot read at a block), the node's
     /// latest answer.
     async fn fact(&self, key: StateKey) -> Result<StateValue> {
-        let at = {
-            let view = self.view();
-            if let Some(value) = view.get(&key) {
+        let view_value = || {
+            let value = self.view().get(&key);
+            if value.is_some() {
                 self.from_view.fetch_add(1, Ordering::Relaxed);
-                return Ok(value);
             }
-            view.head()
+            value
         };
+        if let Some(value) = view_value() {
+            return Ok(value);
+        }
+        let _turn = self.turn(Learning::State(key)).await;
+        // Taught by the caller whose turn came first?
+        if let Some(value) = view_value() {
+            return Ok(value);
+        }
+        let at = self.at();
         self.from_node.fetch_add(1, Ordering::Relaxed);
         if let Some(at) = at {
             match self.inner.read_at(key, at.number).await {
@@ -449,14 +503,21 @@ impl Followed {
     /// block, after which the blocks' events keep the set; an adapter that cannot list them is
     /// asked per nonce.
     async fn order_nonce_used(&self, user: Address, nonce: U256) -> Result<bool> {
-        let at = {
-            let view = self.view();
-            if let Some(used) = view.nonce_used(user, nonce) {
+        let view_value = || {
+            let used = self.view().nonce_used(user, nonce);
+            if used.is_some() {
                 self.from_view.fetch_add(1, Ordering::Relaxed);
-                return Ok(used);
             }
-            view.head()
+            used
         };
+        if let Some(used) = view_value() {
+            return Ok(used);
+        }
+        let _turn = self.turn(Learning::Nonces(user)).await;
+        if let Some(used) = view_value() {
+            return Ok(used);
+        }
+        let at = self.at();
         self.from_node.fetch_add(1, Ordering::Relaxed);
         if let Some(at) = at {
             match self.inner.used_nonces(user, at.number).await {

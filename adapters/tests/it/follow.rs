@@ -8,9 +8,12 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::conformance::FEES;
 use baton_adapters::follow::{FollowConfig, Followed};
-use baton_adapters::port::{ChainAdapter, Op, SignedTx, StateKey, TxRequest, TxStatus, WantedFill};
+use baton_adapters::port::{
+    BlockRef, BoxFuture, ChainAdapter, ChainBlock, Conditions, EscrowStatus, Evidence, Op,
+    Reserves, SignedTx, StateKey, StateValue, TxRequest, TxStatus, WantedFill,
+};
 use baton_adapters::sim::{SimAdapter, SimChain, SimConfig};
-use baton_planner::ChainId;
+use baton_planner::{ChainId, OrderId};
 use proptest::prelude::*;
 
 const ACCOUNTS: usize = 4;
@@ -464,4 +467,110 @@ async fn a_fill_in_the_blocks_read_is_found_without_a_call_and_its_absence_is_as
     w.chain.reorg(1).unwrap();
     w.followed.sync().await.unwrap();
     assert_eq!(w.followed.fill_of(order, wanted).await.unwrap(), None);
+}
+
+/// A provider whose every answer takes a turn of the runtime to arrive (as a remote node's
+/// does): what the follower asks of it is in flight while other callers ask too.
+struct Slow(Arc<SimAdapter>);
+
+type R<T> = baton_adapters::Result<T>;
+
+impl ChainAdapter for Slow {
+    fn chain_id(&self) -> ChainId {
+        self.0.chain_id()
+    }
+    fn account(&self) -> Address {
+        self.0.account()
+    }
+    fn head(&self) -> BoxFuture<'_, R<BlockRef>> {
+        self.0.head()
+    }
+    fn finalized(&self) -> BoxFuture<'_, R<BlockRef>> {
+        self.0.finalized()
+    }
+    fn conditions(&self) -> BoxFuture<'_, R<Conditions>> {
+        self.0.conditions()
+    }
+    fn balance(&self, token: Address, owner: Address) -> BoxFuture<'_, R<U256>> {
+        self.0.balance(token, owner)
+    }
+    fn allowance(
+        &self,
+        token: Address,
+        owner: Address,
+        spender: Address,
+    ) -> BoxFuture<'_, R<U256>> {
+        self.0.allowance(token, owner, spender)
+    }
+    fn reserves(&self, pool: Address) -> BoxFuture<'_, R<Reserves>> {
+        self.0.reserves(pool)
+    }
+    fn escrow(&self, order: OrderId) -> BoxFuture<'_, R<EscrowStatus>> {
+        self.0.escrow(order)
+    }
+    fn filled_by(&self, order: OrderId, output_index: u32) -> BoxFuture<'_, R<Option<Address>>> {
+        self.0.filled_by(order, output_index)
+    }
+    fn nonce_used(&self, user: Address, nonce: U256) -> BoxFuture<'_, R<bool>> {
+        self.0.nonce_used(user, nonce)
+    }
+    fn used_nonces(&self, user: Address, at: u64) -> BoxFuture<'_, R<Vec<U256>>> {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            self.0.used_nonces(user, at).await
+        })
+    }
+    fn evidence(&self, order: OrderId) -> BoxFuture<'_, R<Evidence>> {
+        self.0.evidence(order)
+    }
+    fn settlers(&self) -> Option<baton_adapters::abi::Settlers> {
+        self.0.settlers()
+    }
+    fn prepare(&self, tx: TxRequest) -> BoxFuture<'_, R<SignedTx>> {
+        self.0.prepare(tx)
+    }
+    fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, R<()>> {
+        self.0.broadcast(tx)
+    }
+    fn block(&self, number: u64) -> BoxFuture<'_, R<ChainBlock>> {
+        self.0.block(number)
+    }
+    fn read_at(&self, key: StateKey, number: u64) -> BoxFuture<'_, R<StateValue>> {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            self.0.read_at(key, number).await
+        })
+    }
+    fn status<'a>(
+        &'a self,
+        tx: &'a SignedTx,
+        seen: Option<&'a BlockRef>,
+    ) -> BoxFuture<'a, R<TxStatus>> {
+        self.0.status(tx, seen)
+    }
+}
+
+#[tokio::test]
+async fn callers_that_miss_the_view_on_one_key_at_once_cost_the_node_one_read() {
+    let w = world().await;
+    let followed = Followed::new(
+        Arc::new(Slow(w.adapters[0].clone())),
+        FollowConfig::default(),
+    );
+    followed.sync().await.unwrap();
+    let (token, user) = (w.tokens[0], w.adapters[1].account());
+    let calls = w.chain.rpc_calls();
+    let balances =
+        futures_util::future::join_all((0..16).map(|_| followed.balance(token, user))).await;
+    let nonces = futures_util::future::join_all(
+        (0..16u64).map(|n| followed.nonce_used(user, U256::from(n))),
+    )
+    .await;
+    let held = w.chain.balance(token, user);
+    assert!(balances.into_iter().all(|b| b.unwrap() == held));
+    assert!(nonces.into_iter().all(|used| !used.unwrap()));
+    // One read of the balance at the view's block, one listing of the user's nonces.
+    assert_eq!(w.chain.rpc_calls() - calls, 2);
+    assert_eq!(followed.stats().from_node, 2);
+    assert_eq!(followed.stats().from_view, 30);
 }
