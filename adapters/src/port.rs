@@ -385,7 +385,8 @@ impl WantedFill {
 /// (from a follower).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backlog {
-    /// The account's transactions sent and not yet in a block (one per nonce).
+    /// The account's transactions sent and not yet in a block (one per nonce), and those
+    /// promised to admitted intents and not yet sent ([`ChainAdapter::promise`]).
     pub queued: u64,
     /// How many of the account's transactions a block takes: what the blocks' gas limit leaves
     /// beside other senders' use, over the gas the account's transactions reserve.
@@ -622,6 +623,13 @@ pub trait ChainAdapter: Send + Sync {
     /// `None`: not known).
     fn backlog(&self) -> Option<Backlog> {
         None
+    }
+
+    /// Counts `txs` more transactions of the account in its backlog until each is sent, or until
+    /// `until_ms` (unix milliseconds) passes: what an admitted intent will send, so that intents
+    /// admitted together see each other before any of them has sent anything.
+    fn promise(&self, txs: u64, until_ms: u64) {
+        let _ = (txs, until_ms);
     }
     /// How a follower in front of the chain has been doing (its block, reads answered from its
     /// view or the node, blocks read and rolled back); `None` for an adapter without one (the

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use baton_adapters::devnet::{Devnet, USER, dev_signer};
 use baton_api::wallet::sign_quote;
+use baton_engine::event::SagaEvent;
 use baton_engine::liquidity;
 use clap::Args;
 use serde_json::{Value, json};
 
 use crate::measure::{Progress, cpu_seconds_of};
-use crate::report::{Report, round3};
+use crate::report::{Report, percentile, round3};
 
 /// `baton bench intake`.
 #[derive(Args)]
@@ -37,6 +38,14 @@ pub struct IntakeArgs {
     /// follower, every read goes to the node).
     #[arg(long, default_value_t = 250)]
     follow_poll_ms: u64,
+    /// Also follow every accepted intent to its outcome: each intent is quoted, signed and
+    /// submitted at once (as a dApp does) with a fill deadline of its plan's critical path plus
+    /// `--slack-blocks` blocks, and each accepted one must be fulfilled within that bound.
+    #[arg(long)]
+    outcomes: bool,
+    /// Blocks beyond the critical path that `--outcomes` gives each intent's fill deadline.
+    #[arg(long, default_value_t = 2)]
+    slack_blocks: u64,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -143,10 +152,12 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
+    if args.outcomes {
+        return outcomes(&args, &served, &http).await;
+    }
 
     // Quote and sign every intent first, as wallets would before submitting.
     let user = dev_signer(USER);
-    let recipient = dev_signer(USER + 1).address();
     let nonce = u64::from(fastrand::u32(..)) << 16;
     let mut bodies = Vec::with_capacity(args.intents);
     let mut progress = Progress::new("intents quoted and signed", args.intents);
@@ -154,29 +165,9 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
     let mut next = 0;
     while bodies.len() < args.intents {
         while quoting.len() < 16 && next < args.intents {
-            let intent = json!({
-                "user": user.address(),
-                "nonce": (nonce + next as u64).to_string(),
-                "open_deadline": { "in": 900 },
-                "fill_deadline": { "in": 1_800 },
-                "inputs": [{ "chain": 1001, "token": "USDC", "amount": "100000000" }],
-                "outputs": [{ "chain": 1002, "token": "USDC", "min_amount": "95000000", "recipient": recipient }]
-            });
+            let intent = intent(nonce + next as u64, 1_800);
             let (http, base) = (http.clone(), served.base.clone());
-            quoting.spawn(async move {
-                let response = http
-                    .post(format!("{base}/v1/quotes"))
-                    .bearer_auth(KEY)
-                    .json(&intent)
-                    .send()
-                    .await?;
-                let status = response.status();
-                let quote: Value = response.json().await?;
-                if !status.is_success() {
-                    bail!("quote refused: {quote}");
-                }
-                anyhow::Ok(quote)
-            });
+            quoting.spawn(async move { quote(&http, &base, &intent).await });
             next += 1;
         }
         let Some(quote) = quoting.join_next().await else {
@@ -295,6 +286,237 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
             "",
         );
     drop(served);
+    Ok(report)
+}
+
+/// An intent of the bench's shape: 100 USDC on chain 1001 for at least 95 on chain 1002, with
+/// order nonce `nonce`, to be filled within `fill_in` seconds of its quote.
+fn intent(nonce: u64, fill_in: u64) -> Value {
+    json!({
+        "user": dev_signer(USER).address(),
+        "nonce": nonce.to_string(),
+        "open_deadline": { "in": fill_in.min(900) },
+        "fill_deadline": { "in": fill_in },
+        "inputs": [{ "chain": 1001, "token": "USDC", "amount": "100000000" }],
+        "outputs": [{ "chain": 1002, "token": "USDC", "min_amount": "95000000", "recipient": dev_signer(USER + 1).address() }]
+    })
+}
+
+/// The server's quote for `intent`.
+async fn quote(http: &reqwest::Client, base: &str, intent: &Value) -> Result<Value> {
+    let response = http
+        .post(format!("{base}/v1/quotes"))
+        .bearer_auth(KEY)
+        .json(intent)
+        .send()
+        .await?;
+    let status = response.status();
+    let quote: Value = response.json().await?;
+    if !status.is_success() {
+        bail!("quote refused: {quote}");
+    }
+    Ok(quote)
+}
+
+/// `--outcomes`: every intent quoted, signed and submitted at once with a fill deadline of its
+/// critical path plus the slack, then each accepted one followed to its outcome (from the saga
+/// log the server writes).
+async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) -> Result<Report> {
+    let first = quote(http, &served.base, &intent(0, 1_800)).await?;
+    let eta = first["eta_secs"].as_u64().context("the quote has no eta_secs")?;
+    let blocks = first["critical_path_blocks"]
+        .as_u64()
+        .context("the quote has no critical_path_blocks")?;
+    let block_ms = 1_000u64;
+    let fill_in = eta + args.slack_blocks * block_ms / 1_000;
+    let allowed_ms = (blocks + args.slack_blocks) * block_ms;
+    eprintln!(
+        "quoting, signing and submitting {} intents at concurrency {} (fill deadline {fill_in} s after each quote; critical path {blocks} blocks) …",
+        args.intents, args.concurrency
+    );
+    let user = dev_signer(USER);
+    let nonce = (u64::from(fastrand::u32(..)) << 16) + 1;
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let calls_before = rpc_calls(http, &served.base).await?;
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (http, base, next, user) = (
+            http.clone(),
+            served.base.clone(),
+            next.clone(),
+            user.clone(),
+        );
+        let total = args.intents as u64;
+        workers.spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if k >= total {
+                    break;
+                }
+                let body = sign_quote(&quote(&http, &base, &intent(nonce + k, fill_in)).await?, &user)?;
+                let submitted = baton_engine::now_ms();
+                let response = http
+                    .post(format!("{base}/v1/intents"))
+                    .bearer_auth(KEY)
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = response.status().as_u16();
+                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                let code = answer["code"].as_str().unwrap_or_default().to_owned();
+                let id = answer["intent_id"].as_str().map(str::to_owned);
+                seen.push((submitted, status, code, id));
+            }
+            anyhow::Ok(seen)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(seen) = workers.join_next().await {
+        results.extend(seen??);
+    }
+    let mut refused: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut accepted = std::collections::HashMap::new();
+    for (submitted, status, code, id) in results {
+        match (status, id) {
+            (202, Some(id)) => {
+                accepted.insert(baton_engine::SagaId(id.parse()?), submitted);
+            }
+            _ => *refused.entry(format!("{status} {code}")).or_default() += 1,
+        }
+    }
+    eprintln!(
+        "{} accepted, {refused:?} refused; waiting for their outcomes …",
+        accepted.len()
+    );
+
+    // The outcomes, from the saga log the server writes (SQLite's WAL lets this process read it).
+    let url = format!("sqlite://{}", served.dir.join("baton.db").display());
+    let log = baton_engine::SagaLog::new(baton_engine::Db::open_in(&url, None).await?);
+    let mut progress = Progress::new("outcomes", accepted.len());
+    let waited = Instant::now();
+    let decided = loop {
+        let summaries = log.summaries(None, i64::MAX).await?;
+        let decided: Vec<_> = summaries
+            .into_iter()
+            .filter(|s| accepted.contains_key(&s.id))
+            .filter_map(|s| Some((s.id, s.outcome?)))
+            .collect();
+        progress.tick(decided.len());
+        if decided.len() == accepted.len() {
+            break decided;
+        }
+        if waited.elapsed() > Duration::from_secs(600) {
+            bail!(
+                "{} of {} accepted intents have no outcome after ten minutes",
+                accepted.len() - decided.len(),
+                accepted.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut ratios = Vec::new();
+    let mut late = 0usize;
+    for (saga, outcome) in decided {
+        let kind = match outcome {
+            baton_engine::Outcome::Fulfilled => "Fulfilled",
+            baton_engine::Outcome::Refunded => "Refunded",
+            baton_engine::Outcome::Failed { .. } => "Failed",
+        };
+        *outcomes.entry(kind.to_owned()).or_default() += 1;
+        let at = log
+            .events(saga)
+            .await?
+            .iter()
+            .find(|e| matches!(e.event, SagaEvent::Decided { .. }))
+            .map(|e| e.at_ms)
+            .with_context(|| format!("saga {saga} has no decision"))?;
+        let took = u64::try_from(at - accepted[&saga]).unwrap_or(0);
+        if took > allowed_ms {
+            late += 1;
+        }
+        ratios.push(took as f64 / (blocks * block_ms) as f64);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mut calls = rpc_calls(http, &served.base).await?;
+    for (method, before) in calls_before {
+        if let Some(n) = calls.get_mut(&method) {
+            *n -= before.min(*n);
+        }
+    }
+    calls.retain(|_, n| *n > 0);
+    let fulfilled = outcomes.get("Fulfilled").copied().unwrap_or(0);
+    let per_fulfilled = calls.values().sum::<u64>() as f64 / fulfilled.max(1) as f64;
+    let only_capacity = refused.keys().all(|k| k.ends_with(" capacity"));
+    let mut report = Report::new("intake with outcomes", args.json);
+    report
+        .value("intents", json!(args.intents))
+        .value("concurrency", json!(args.concurrency))
+        .value("rpc_rate", json!(args.rpc_rate))
+        .value("slack_blocks", json!(args.slack_blocks))
+        .value("critical_path_blocks", json!(blocks))
+        .figure(
+            "accepted",
+            json!(accepted.len()),
+            "accepted",
+            accepted.len().to_string(),
+            "",
+        )
+        .figure(
+            "refused",
+            json!(refused),
+            "refused (status code)",
+            if refused.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{refused:?}")
+            },
+            "only 503 capacity",
+        )
+        .figure(
+            "outcomes",
+            json!(outcomes),
+            "outcomes of the accepted",
+            format!("{outcomes:?}"),
+            "all Fulfilled",
+        )
+        .figure(
+            "late",
+            json!(late),
+            &format!(
+                "decided later than the bound + {} blocks ({} ms)",
+                args.slack_blocks, allowed_ms
+            ),
+            late.to_string(),
+            "0",
+        )
+        .figure(
+            "ratio_p50",
+            json!(round3(percentile(&ratios, 0.5))),
+            "time to outcome / critical-path bound, p50",
+            format!("{:.2}", percentile(&ratios, 0.5)),
+            "",
+        )
+        .figure(
+            "ratio_p99",
+            json!(round3(percentile(&ratios, 0.99))),
+            "time to outcome / critical-path bound, p99",
+            format!("{:.2}", percentile(&ratios, 0.99)),
+            "",
+        )
+        .figure(
+            "rpc_calls_per_fulfilled",
+            json!(round3(per_fulfilled)),
+            "RPC calls per fulfilled intent (every call the server made)",
+            format!("{per_fulfilled:.1}"),
+            "≤ 4",
+        )
+        .value("rpc_calls_by_method", json!(calls))
+        .value(
+            "held",
+            json!(late == 0 && only_capacity && fulfilled == accepted.len()),
+        );
     Ok(report)
 }
 

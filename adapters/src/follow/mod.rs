@@ -154,6 +154,9 @@ struct Queue {
     others_gas: f64,
     /// The last block's gas limit (0: none).
     gas_limit: u64,
+    /// Transactions promised to admitted intents and not sent yet, by when the promise lapses
+    /// (unix milliseconds): each new nonce sent keeps the earliest-lapsing one.
+    promised: std::collections::BTreeMap<u64, u64>,
 }
 
 impl Queue {
@@ -162,10 +165,31 @@ impl Queue {
     const FIRST_GUESS: u64 = 200_000;
 
     fn sent(&mut self, tx: &SignedTx) {
-        if tx.nonce >= self.landed {
-            self.sent.insert(tx.hash, tx.nonce);
-            self.nonces.insert(tx.nonce);
+        if tx.nonce < self.landed {
+            return;
         }
+        self.sent.insert(tx.hash, tx.nonce);
+        // A replacement (a nonce sent before) keeps no promise.
+        if self.nonces.insert(tx.nonce)
+            && let Some(mut first) = self.promised.first_entry()
+        {
+            *first.get_mut() -= 1;
+            if *first.get() == 0 {
+                first.remove();
+            }
+        }
+    }
+
+    fn promise(&mut self, txs: u64, until_ms: u64) {
+        if txs > 0 {
+            *self.promised.entry(until_ms).or_default() += txs;
+        }
+    }
+
+    /// The promises that have not lapsed at `now_ms` (the lapsed ones are forgotten).
+    fn promised(&mut self, now_ms: u64) -> u64 {
+        self.promised = self.promised.split_off(&now_ms.saturating_add(1));
+        self.promised.values().sum()
     }
 
     fn block(&mut self, block: &ChainBlock, me: Address) {
@@ -196,7 +220,7 @@ impl Queue {
         self.sent.retain(|_, nonce| *nonce >= landed);
     }
 
-    fn backlog(&self, block_time_ms: u64) -> Backlog {
+    fn backlog(&mut self, block_time_ms: u64, now_ms: u64) -> Backlog {
         let used = self.own_gas.map_or(Self::FIRST_GUESS, |g| g as u64);
         let per_tx = gas_with_margin(used) as f64;
         let per_block = if self.gas_limit == 0 {
@@ -205,7 +229,7 @@ impl Queue {
             ((self.gas_limit as f64 - self.others_gas) / per_tx).max(1.0) as u64
         };
         Backlog {
-            queued: self.nonces.len() as u64,
+            queued: self.nonces.len() as u64 + self.promised(now_ms),
             per_block,
             block_time_ms,
         }
@@ -223,6 +247,13 @@ struct Asked {
     /// pending (a step with several transactions of one nonce would otherwise always find one
     /// of them "pending" and never send again).
     dropped: bool,
+}
+
+/// Now, unix milliseconds.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -773,7 +804,11 @@ impl ChainAdapter for Followed {
             }
             view.clock()?.3
         };
-        Some(lock(&self.queue).backlog(block_time_ms))
+        Some(lock(&self.queue).backlog(block_time_ms, unix_ms()))
+    }
+
+    fn promise(&self, txs: u64, until_ms: u64) {
+        lock(&self.queue).promise(txs, until_ms);
     }
 
     fn release(&self, tx: &SignedTx) {

@@ -78,9 +78,23 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
 
 /// Refuses an intent whose plan cannot end before its fill deadline behind what its chains have
 /// queued: each transaction step on the plan's critical path waits for the solver's transactions
-/// already sent on its chain and not yet in a block, at the rate the blocks take them (from the
-/// chain's follower; a chain without one adds no wait).
+/// on its chain that are not yet in a block (sent, or promised to intents admitted before), at the
+/// rate the blocks take them (from the chain's follower; a chain without one adds no wait). An
+/// intent let in promises its own transactions to its chains until its fill deadline.
 fn admit(app: &App, plan: &Plan, now: u64) -> Result<(), ApiError> {
+    check_capacity(app, plan, now)?;
+    let mut txs: std::collections::BTreeMap<ChainId, u64> = Default::default();
+    for step in plan.steps().iter().filter(|s| s.action.has_effect()) {
+        *txs.entry(step.chain).or_default() += 1;
+    }
+    let until_ms = u64::from(plan.intent().fill_deadline()).saturating_mul(1000);
+    for (chain, n) in txs {
+        app.adapter(chain)?.promise(n, until_ms);
+    }
+    Ok(())
+}
+
+fn check_capacity(app: &App, plan: &Plan, now: u64) -> Result<(), ApiError> {
     let path = plan.critical_path();
     let mut queued_ms = 0u64;
     let mut slowest: Option<(ChainId, Backlog)> = None;
