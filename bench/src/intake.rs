@@ -323,7 +323,9 @@ async fn quote(http: &reqwest::Client, base: &str, intent: &Value) -> Result<Val
 /// log the server writes).
 async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) -> Result<Report> {
     let first = quote(http, &served.base, &intent(0, 1_800)).await?;
-    let eta = first["eta_secs"].as_u64().context("the quote has no eta_secs")?;
+    let eta = first["eta_secs"]
+        .as_u64()
+        .context("the quote has no eta_secs")?;
     let blocks = first["critical_path_blocks"]
         .as_u64()
         .context("the quote has no critical_path_blocks")?;
@@ -354,7 +356,10 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
                 if k >= total {
                     break;
                 }
-                let body = sign_quote(&quote(&http, &base, &intent(nonce + k, fill_in)).await?, &user)?;
+                let body = sign_quote(
+                    &quote(&http, &base, &intent(nonce + k, fill_in)).await?,
+                    &user,
+                )?;
                 let submitted = baton_engine::now_ms();
                 let response = http
                     .post(format!("{base}/v1/intents"))

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 use baton_adapters::conformance::anvil;
-use baton_adapters::devnet::{USER, dev_signer};
+use baton_adapters::devnet::{DevnetChain, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Op, TxRequest, TxStatus};
 use baton_api::dto::saga::{Outcome, StepStatus};
 use serde_json::json;
 
-use crate::stack::{FIRST_IN_BLOCK, Stack, balance, intent};
+use crate::stack::{FIRST_IN_BLOCK, Server, Stack, balance, intent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_spent_after_the_views_block_are_caught_by_the_chain() {
@@ -99,46 +99,13 @@ async fn intake_refuses_what_the_chains_queue_cannot_land_before_the_deadline() 
     let (stack, server) = Stack::builder("capacity").serve().await;
     let origin = &stack.devnet.chains[0];
     let user = dev_signer(USER);
-    let mut short = intent("01-usdc-a-to-weth-b.json");
-    short.as_object_mut().unwrap().remove("nonce");
-    short["open_deadline"] = json!({ "in": 20 });
-    short["fill_deadline"] = json!({ "in": 30 });
-    short["inputs"][0]["amount"] = json!("10000000");
-    short["outputs"][0]["min_amount"] = json!("3000000000000000");
+    let short = small_intent(30);
     let open_sent = |v: &baton_api::dto::saga::SagaView| {
         v.steps
             .iter()
             .any(|s| s.action == "open" && s.progress.tx.is_some())
     };
-
-    // One intent while blocks come: its open shows the follower how much gas an open takes.
-    let first = server
-        .submit(&server.quote_and_sign(&short, &user).await)
-        .await
-        .intent_id;
-    let view = server
-        .view_until(&first, |v| {
-            v.steps
-                .iter()
-                .any(|s| s.action == "open" && s.progress.block.is_some())
-        })
-        .await;
-    let open = view.steps.iter().find(|s| s.action == "open").unwrap();
-    let receipt = anvil(
-        origin,
-        "eth_getTransactionReceipt",
-        json!([open.progress.tx.as_deref().unwrap()]),
-    )
-    .await
-    .unwrap();
-    let used = u64::from_str_radix(
-        receipt["gasUsed"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("0x"),
-        16,
-    )
-    .unwrap();
+    let (first, used) = first_open(&server, origin, &short).await;
     // Then no block while intents come, after one whose gas limit fits one open (with the
     // margin the solver reserves) but not two.
     anvil(origin, "evm_setIntervalMining", json!([0]))
@@ -213,4 +180,110 @@ async fn intake_refuses_what_the_chains_queue_cannot_land_before_the_deadline() 
     }
     let signed = server.quote_and_sign(&short, &user).await;
     server.submit(&signed).await;
+}
+
+/// Admission control sees a burst before it sends anything: intents submitted at once each
+/// promise their transactions to their chains as they are let in, so that, on an origin chain whose
+/// blocks take one open each, the burst is cut where the queue it makes would miss the fill
+/// deadline (not all let in and the late ones refunded); every one let in is fulfilled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_admitted_only_as_far_as_its_own_queue_meets_the_deadline() {
+    let (stack, server) = Stack::builder("burst").serve().await;
+    let origin = &stack.devnet.chains[0];
+    let user = dev_signer(USER);
+    let short = small_intent(16);
+    let (_, used) = first_open(&server, origin, &short).await;
+    let limit = 2 * used + 40_000;
+    anvil(
+        origin,
+        "evm_setBlockGasLimit",
+        json!([format!("{limit:#x}")]),
+    )
+    .await
+    .unwrap();
+    // Blocks with the new limit read by the follower (one a second, looked for every 250 ms).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut signed = Vec::new();
+    for _ in 0..16 {
+        signed.push(server.quote_and_sign(&short, &user).await);
+    }
+    let answers = futures_util::future::join_all(signed.iter().map(|body| {
+        server.call(
+            "POST",
+            "/v1/intents",
+            Some(crate::stack::DAPP),
+            Some(body.clone()),
+        )
+    }))
+    .await;
+    let mut accepted = Vec::new();
+    for answer in answers {
+        if answer.status == 202 {
+            accepted.push(answer.body["intent_id"].as_str().unwrap().to_owned());
+        } else {
+            answer.error(503, "capacity");
+        }
+    }
+    eprintln!("{} of 16 accepted at once", accepted.len());
+    assert!(
+        !accepted.is_empty() && accepted.len() < 16,
+        "{} of 16 accepted",
+        accepted.len()
+    );
+    for id in &accepted {
+        let view = server.outcome(id).await;
+        assert!(
+            matches!(view.outcome, Some(Outcome::Fulfilled)),
+            "{view:#?}"
+        );
+    }
+}
+
+/// A small intent of example 01 (10 USDC for at least 0.003 WETH) whose fill deadline is `fill_in`
+/// seconds after its quote.
+fn small_intent(fill_in: u32) -> serde_json::Value {
+    let mut short = intent("01-usdc-a-to-weth-b.json");
+    short.as_object_mut().unwrap().remove("nonce");
+    short["open_deadline"] = json!({ "in": fill_in.min(20) });
+    short["fill_deadline"] = json!({ "in": fill_in });
+    short["inputs"][0]["amount"] = json!("10000000");
+    short["outputs"][0]["min_amount"] = json!("3000000000000000");
+    short
+}
+
+/// Submits `short` while blocks come and waits for its open to land: returns its id and the gas
+/// the open used (what shows the follower how much gas an open takes).
+async fn first_open(
+    server: &Server,
+    origin: &DevnetChain,
+    short: &serde_json::Value,
+) -> (String, u64) {
+    let first = server
+        .submit(&server.quote_and_sign(short, &dev_signer(USER)).await)
+        .await
+        .intent_id;
+    let view = server
+        .view_until(&first, |v| {
+            v.steps
+                .iter()
+                .any(|s| s.action == "open" && s.progress.block.is_some())
+        })
+        .await;
+    let open = view.steps.iter().find(|s| s.action == "open").unwrap();
+    let receipt = anvil(
+        origin,
+        "eth_getTransactionReceipt",
+        json!([open.progress.tx.as_deref().unwrap()]),
+    )
+    .await
+    .unwrap();
+    let used = u64::from_str_radix(
+        receipt["gasUsed"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    (first, used)
 }

@@ -847,3 +847,92 @@ impl ChainAdapter for Followed {
         Box::pin(self.tx_status(tx, seen))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port::BlockTx;
+
+    const ME: Address = Address::repeat_byte(1);
+
+    fn tx(nonce: u64, n: u8) -> SignedTx {
+        SignedTx {
+            chain: ChainId(1),
+            from: ME,
+            nonce,
+            hash: B256::repeat_byte(n),
+            raw: Default::default(),
+        }
+    }
+
+    /// A block with a 1,000,000 gas limit holding `txs` (hash, sender, gas used).
+    fn block(txs: &[(B256, Address, u64)]) -> ChainBlock {
+        ChainBlock {
+            block: BlockRef {
+                number: 1,
+                hash: B256::ZERO,
+            },
+            parent: B256::ZERO,
+            timestamp: 0,
+            base_fee: 0,
+            gas_limit: 1_000_000,
+            txs: Some(
+                txs.iter()
+                    .map(|(hash, from, gas_used)| BlockTx {
+                        hash: *hash,
+                        from: *from,
+                        success: true,
+                        gas_used: *gas_used,
+                        logs: Vec::new(),
+                    })
+                    .collect(),
+            ),
+            logs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_backlog_counts_promises_until_their_nonces_are_sent_or_they_lapse() {
+        let mut q = Queue::default();
+        q.promise(3, 5_000);
+        q.promise(2, 9_000);
+        assert_eq!(q.backlog(1_000, 0).queued, 5);
+        // A new nonce keeps the earliest-lapsing promise; its replacement keeps none.
+        q.sent(&tx(0, 1));
+        q.sent(&tx(0, 2));
+        assert_eq!(q.backlog(1_000, 0).queued, 5, "one sent and four promised");
+        q.sent(&tx(1, 3));
+        // In a block: no longer queued.
+        q.block(&block(&[(B256::repeat_byte(2), ME, 90_000)]), ME);
+        assert_eq!(
+            q.backlog(1_000, 0).queued,
+            1 + 3,
+            "nonce 1 sent, three promised"
+        );
+        // At 5,000 ms the first promises lapse (one of them was kept by nonce 1).
+        assert_eq!(q.backlog(1_000, 5_000).queued, 1 + 2);
+        assert_eq!(q.backlog(1_000, 9_000).queued, 1);
+    }
+
+    #[test]
+    fn a_block_takes_what_its_gas_limit_leaves_beside_others_over_the_accounts_largest_use() {
+        let mut q = Queue::default();
+        // Before any block: no limit known, every transaction fits.
+        assert_eq!(q.backlog(1_000, 0).per_block, u64::MAX);
+        q.block(
+            &block(&[
+                (B256::repeat_byte(1), ME, 100_000),
+                (B256::repeat_byte(2), Address::repeat_byte(9), 160_000),
+            ]),
+            ME,
+        );
+        // Others' mean gas starts at 160,000 / 16 = 10,000; each of ours reserves
+        // gas_with_margin(100,000) = 170,000: (1,000,000 − 10,000) / 170,000 = 5 a block.
+        let backlog = q.backlog(1_000, 0);
+        assert_eq!(gas_with_margin(100_000), 170_000);
+        assert_eq!(backlog.per_block, 5);
+        q.promise(12, u64::MAX);
+        // Twelve ahead, five a block: the next one waits two blocks more.
+        assert_eq!(q.backlog(1_000, 0).wait_ms(), 2_000);
+    }
+}
