@@ -111,14 +111,7 @@ async fn intake_refuses_what_the_chains_queue_cannot_land_before_the_deadline() 
     anvil(origin, "evm_setIntervalMining", json!([0]))
         .await
         .unwrap();
-    let limit = 2 * used + 40_000;
-    anvil(
-        origin,
-        "evm_setBlockGasLimit",
-        json!([format!("{limit:#x}")]),
-    )
-    .await
-    .unwrap();
+    room_for_one_open(origin, used).await;
     anvil(origin, "evm_mine", json!([])).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -193,14 +186,7 @@ async fn a_burst_is_admitted_only_as_far_as_its_own_queue_meets_the_deadline() {
     let user = dev_signer(USER);
     let short = small_intent(16);
     let (_, used) = first_open(&server, origin, &short).await;
-    let limit = 2 * used + 40_000;
-    anvil(
-        origin,
-        "evm_setBlockGasLimit",
-        json!([format!("{limit:#x}")]),
-    )
-    .await
-    .unwrap();
+    room_for_one_open(origin, used).await;
     // Blocks with the new limit read by the follower (one a second, looked for every 250 ms).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut signed = Vec::new();
@@ -286,4 +272,17 @@ async fn first_open(
     )
     .unwrap();
     (first, used)
+}
+
+/// Sets `origin`'s block gas limit to fit one open that uses `used` gas with the margin the solver
+/// reserves (half more and 20,000), but not two.
+async fn room_for_one_open(origin: &DevnetChain, used: u64) {
+    let limit = 2 * used + 40_000;
+    anvil(
+        origin,
+        "evm_setBlockGasLimit",
+        json!([format!("{limit:#x}")]),
+    )
+    .await
+    .unwrap();
 }
