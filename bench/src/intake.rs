@@ -194,14 +194,7 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
                 let next = bodies.lock().unwrap_or_else(|p| p.into_inner()).pop();
                 let Some(body) = next else { break };
                 let t = Instant::now();
-                let response = http
-                    .post(format!("{base}/v1/intents"))
-                    .bearer_auth(KEY)
-                    .json(&body)
-                    .send()
-                    .await?;
-                let status = response.status().as_u16();
-                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                let (status, answer) = submit(&http, &base, &body).await?;
                 let code = answer["code"].as_str().unwrap_or_default().to_owned();
                 seen.push((t.elapsed(), status, code));
             }
@@ -318,6 +311,18 @@ async fn quote(http: &reqwest::Client, base: &str, intent: &Value) -> Result<Val
     Ok(quote)
 }
 
+/// `POST /v1/intents` of `body`: the status and the answer (`null` when it is not JSON).
+async fn submit(http: &reqwest::Client, base: &str, body: &Value) -> Result<(u16, Value)> {
+    let response = http
+        .post(format!("{base}/v1/intents"))
+        .bearer_auth(KEY)
+        .json(body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
 /// `--outcomes`: every intent quoted, signed and submitted at once with a fill deadline of its
 /// critical path plus the slack, then each accepted one followed to its outcome (from the saga
 /// log the server writes).
@@ -361,14 +366,7 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
                     &user,
                 )?;
                 let submitted = baton_engine::now_ms();
-                let response = http
-                    .post(format!("{base}/v1/intents"))
-                    .bearer_auth(KEY)
-                    .json(&body)
-                    .send()
-                    .await?;
-                let status = response.status().as_u16();
-                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                let (status, answer) = submit(&http, &base, &body).await?;
                 let code = answer["code"].as_str().unwrap_or_default().to_owned();
                 let id = answer["intent_id"].as_str().map(str::to_owned);
                 seen.push((submitted, status, code, id));
@@ -423,6 +421,7 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
     let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
     let mut ratios = Vec::new();
     let mut late = 0usize;
+    let mut failures: std::collections::BTreeMap<String, usize> = Default::default();
     for (saga, outcome) in decided {
         let kind = match outcome {
             baton_engine::Outcome::Fulfilled => "Fulfilled",
@@ -430,13 +429,21 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
             baton_engine::Outcome::Failed { .. } => "Failed",
         };
         *outcomes.entry(kind.to_owned()).or_default() += 1;
-        let at = log
-            .events(saga)
-            .await?
+        let events = log.events(saga).await?;
+        let at = events
             .iter()
             .find(|e| matches!(e.event, SagaEvent::Decided { .. }))
             .map(|e| e.at_ms)
             .with_context(|| format!("saga {saga} has no decision"))?;
+        // Why a step failed or the saga turned back, in its first words.
+        for e in &events {
+            if let SagaEvent::StepFailed { reason, .. } | SagaEvent::Compensating { reason } =
+                &e.event
+            {
+                let short: String = reason.chars().take(80).collect();
+                *failures.entry(short).or_default() += 1;
+            }
+        }
         let took = u64::try_from(at - accepted[&saga]).unwrap_or(0);
         if took > allowed_ms {
             late += 1;
@@ -502,6 +509,17 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
             "RPC calls per fulfilled intent (every call the server made)",
             format!("{per_fulfilled:.1}"),
             "≤ 4",
+        )
+        .figure(
+            "step_failures",
+            json!(failures),
+            "steps failed and compensations begun, by reason",
+            if failures.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{failures:?}")
+            },
+            "",
         )
         .value("rpc_calls_by_method", json!(calls))
         .value(
