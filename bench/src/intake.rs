@@ -207,13 +207,7 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
     }
     let secs = start.elapsed().as_secs_f64();
     let cpu = served.cpu_seconds() - cpu;
-    let mut calls = rpc_calls(&http, &served.base).await?;
-    for (method, before) in calls_before {
-        if let Some(n) = calls.get_mut(&method) {
-            *n -= before.min(*n);
-        }
-    }
-    calls.retain(|_, n| *n > 0);
+    let calls = rpc_calls_since(&http, &served.base, calls_before).await?;
     let mut accepted: Vec<Duration> = results.iter().filter(|r| r.1 == 202).map(|r| r.0).collect();
     accepted.sort();
     let mut refused: std::collections::BTreeMap<String, usize> = Default::default();
@@ -271,11 +265,7 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
             "refused",
             json!(refused),
             "refused (status code)",
-            if refused.is_empty() {
-                "none".to_owned()
-            } else {
-                format!("{refused:?}")
-            },
+            counts(&refused),
             "",
         );
     drop(served);
@@ -451,13 +441,7 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
         ratios.push(took as f64 / (blocks * block_ms) as f64);
     }
     ratios.sort_by(f64::total_cmp);
-    let mut calls = rpc_calls(http, &served.base).await?;
-    for (method, before) in calls_before {
-        if let Some(n) = calls.get_mut(&method) {
-            *n -= before.min(*n);
-        }
-    }
-    calls.retain(|_, n| *n > 0);
+    let calls = rpc_calls_since(http, &served.base, calls_before).await?;
     let fulfilled = outcomes.get("Fulfilled").copied().unwrap_or(0);
     let per_fulfilled = calls.values().sum::<u64>() as f64 / fulfilled.max(1) as f64;
     let only_capacity = refused.keys().all(|k| k.ends_with(" capacity"));
@@ -479,11 +463,7 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
             "refused",
             json!(refused),
             "refused (status code)",
-            if refused.is_empty() {
-                "none".to_owned()
-            } else {
-                format!("{refused:?}")
-            },
+            counts(&refused),
             "only 503 capacity",
         )
         .figure(
@@ -514,11 +494,7 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
             "step_failures",
             json!(failures),
             "steps failed and compensations begun, by reason",
-            if failures.is_empty() {
-                "none".to_owned()
-            } else {
-                format!("{failures:?}")
-            },
+            counts(&failures),
             "",
         )
         .value("rpc_calls_by_method", json!(calls))
@@ -537,6 +513,31 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
         );
     }
     Ok(report)
+}
+
+/// Counts by kind for the table, "none" without any.
+fn counts(counted: &std::collections::BTreeMap<String, usize>) -> String {
+    if counted.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{counted:?}")
+    }
+}
+
+/// The server's JSON-RPC requests by method since it had made `before`.
+async fn rpc_calls_since(
+    http: &reqwest::Client,
+    base: &str,
+    before: std::collections::BTreeMap<String, u64>,
+) -> Result<std::collections::BTreeMap<String, u64>> {
+    let mut calls = rpc_calls(http, base).await?;
+    for (method, earlier) in before {
+        if let Some(n) = calls.get_mut(&method) {
+            *n -= earlier.min(*n);
+        }
+    }
+    calls.retain(|_, n| *n > 0);
+    Ok(calls)
 }
 
 /// The server's JSON-RPC requests so far by method, summed over its chains (from `/metrics`).

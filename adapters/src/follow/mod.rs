@@ -425,6 +425,27 @@ impl Followed {
         }
     }
 
+    /// What `look` finds in the view; on a miss, the turn to teach the view `key` (read the node
+    /// while holding it), unless the caller whose turn came first taught it meanwhile.
+    async fn look_or_turn<T>(
+        &self,
+        key: Learning,
+        look: impl Fn(&View) -> Option<T>,
+    ) -> std::result::Result<T, Turn<'_>> {
+        let hit = || {
+            let found = look(&self.view());
+            if found.is_some() {
+                self.from_view.fetch_add(1, Ordering::Relaxed);
+            }
+            found
+        };
+        if let Some(found) = hit() {
+            return Ok(found);
+        }
+        let turn = self.turn(key).await;
+        hit().ok_or(turn)
+    }
+
     /// Whether the view read a block recently enough to answer for the chain's clock.
     fn fresh(&self) -> bool {
         lock(&self.synced).is_some_and(|at| at.elapsed() < self.config.stale_after)
@@ -434,21 +455,13 @@ impl Followed {
     /// then on. Before the first block (or when the node cannot read at a block), the node's
     /// latest answer.
     async fn fact(&self, key: StateKey) -> Result<StateValue> {
-        let view_value = || {
-            let value = self.view().get(&key);
-            if value.is_some() {
-                self.from_view.fetch_add(1, Ordering::Relaxed);
-            }
-            value
+        let _turn = match self
+            .look_or_turn(Learning::State(key), |v| v.get(&key))
+            .await
+        {
+            Ok(value) => return Ok(value),
+            Err(turn) => turn,
         };
-        if let Some(value) = view_value() {
-            return Ok(value);
-        }
-        let _turn = self.turn(Learning::State(key)).await;
-        // Taught by the caller whose turn came first?
-        if let Some(value) = view_value() {
-            return Ok(value);
-        }
         let at = self.at();
         self.from_node.fetch_add(1, Ordering::Relaxed);
         if let Some(at) = at {
@@ -534,20 +547,11 @@ impl Followed {
     /// block, after which the blocks' events keep the set; an adapter that cannot list them is
     /// asked per nonce.
     async fn order_nonce_used(&self, user: Address, nonce: U256) -> Result<bool> {
-        let view_value = || {
-            let used = self.view().nonce_used(user, nonce);
-            if used.is_some() {
-                self.from_view.fetch_add(1, Ordering::Relaxed);
-            }
-            used
+        let look = |v: &View| v.nonce_used(user, nonce);
+        let _turn = match self.look_or_turn(Learning::Nonces(user), look).await {
+            Ok(used) => return Ok(used),
+            Err(turn) => turn,
         };
-        if let Some(used) = view_value() {
-            return Ok(used);
-        }
-        let _turn = self.turn(Learning::Nonces(user)).await;
-        if let Some(used) = view_value() {
-            return Ok(used);
-        }
         let at = self.at();
         self.from_node.fetch_add(1, Ordering::Relaxed);
         if let Some(at) = at {
