@@ -62,8 +62,9 @@ pub(crate) struct Config {
     /// handed out to an instance that never logged its transaction is handed out again, or plugged
     /// (default 10).
     pub(crate) nonce_claim_secs: Option<u64>,
-    /// Blocks of the destination chain a fill must have before the order's fill deadline to be
-    /// signed (default 3).
+    /// Blocks of the destination chain a fill must be expected to land before the order's fill
+    /// deadline to be signed, beyond the block after the head and the solver's transactions queued
+    /// ahead of it (default 1).
     pub(crate) fill_margin_blocks: Option<u64>,
     /// Milliseconds between two looks at each chain's head by its follower, which reads every new
     /// block once and answers balances, allowances, reserves and the solver's transactions from

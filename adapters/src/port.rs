@@ -385,9 +385,10 @@ impl WantedFill {
 /// (from a follower).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backlog {
-    /// The account's transactions sent and not yet in a block (one per nonce), and those
-    /// promised to admitted intents and not yet sent ([`ChainAdapter::promise`]).
-    pub queued: u64,
+    /// The account's transactions sent and not yet in a block (one per nonce).
+    pub sent: u64,
+    /// Transactions promised to admitted intents and not yet sent ([`ChainAdapter::promise`]).
+    pub promised: u64,
     /// How many of the account's transactions a block takes: what the blocks' gas limit leaves
     /// beside other senders' use, over the gas the account's transactions reserve.
     pub per_block: u64,
@@ -396,9 +397,21 @@ pub struct Backlog {
 }
 
 impl Backlog {
-    /// How much later than the next block a transaction sent now lands, behind the queue.
+    /// How much later than the next block a transaction sent now lands, behind what was sent
+    /// before it.
+    pub fn sent_wait_ms(&self) -> u64 {
+        self.blocks_ms(self.sent)
+    }
+
+    /// How much later than the next block the transaction of an intent admitted now lands,
+    /// behind what was sent and what was promised before it.
     pub fn wait_ms(&self) -> u64 {
-        (self.queued / self.per_block.max(1)).saturating_mul(self.block_time_ms)
+        self.blocks_ms(self.sent.saturating_add(self.promised))
+    }
+
+    /// The whole blocks that `ahead` transactions fill, in milliseconds.
+    fn blocks_ms(&self, ahead: u64) -> u64 {
+        (ahead / self.per_block.max(1)).saturating_mul(self.block_time_ms)
     }
 }
 

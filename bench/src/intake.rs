@@ -165,7 +165,7 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
     let mut next = 0;
     while bodies.len() < args.intents {
         while quoting.len() < 16 && next < args.intents {
-            let intent = intent(nonce + next as u64, 1_800);
+            let intent = intent(nonce + next as u64, json!({ "in": 900 }));
             let (http, base) = (http.clone(), served.base.clone());
             quoting.spawn(async move { quote(&http, &base, &intent).await });
             next += 1;
@@ -273,13 +273,13 @@ pub(crate) async fn run(args: IntakeArgs) -> Result<Report> {
 }
 
 /// An intent of the bench's shape: 100 USDC on chain 1001 for at least 95 on chain 1002, with
-/// order nonce `nonce`, to be filled within `fill_in` seconds of its quote.
-fn intent(nonce: u64, fill_in: u64) -> Value {
+/// order nonce `nonce`, to be opened and filled by `deadline` (`{"in": s}` or `{"at": t}`).
+fn intent(nonce: u64, deadline: Value) -> Value {
     json!({
         "user": dev_signer(USER).address(),
         "nonce": nonce.to_string(),
-        "open_deadline": { "in": fill_in.min(900) },
-        "fill_deadline": { "in": fill_in },
+        "open_deadline": deadline,
+        "fill_deadline": deadline,
         "inputs": [{ "chain": 1001, "token": "USDC", "amount": "100000000" }],
         "outputs": [{ "chain": 1002, "token": "USDC", "min_amount": "95000000", "recipient": dev_signer(USER + 1).address() }]
     })
@@ -317,18 +317,21 @@ async fn submit(http: &reqwest::Client, base: &str, body: &Value) -> Result<(u16
 /// critical path plus the slack, then each accepted one followed to its outcome (from the saga
 /// log the server writes).
 async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) -> Result<Report> {
-    let first = quote(http, &served.base, &intent(0, 1_800)).await?;
+    let first = quote(http, &served.base, &intent(0, json!({ "in": 900 }))).await?;
     let eta = first["eta_secs"]
         .as_u64()
         .context("the quote has no eta_secs")?;
     let blocks = first["critical_path_blocks"]
         .as_u64()
         .context("the quote has no critical_path_blocks")?;
+    let min_fill = first["min_fill_secs"]
+        .as_u64()
+        .context("the quote has no min_fill_secs")?;
     let block_ms = 1_000u64;
     let fill_in = eta + args.slack_blocks * block_ms / 1_000;
     let allowed_ms = (blocks + args.slack_blocks) * block_ms;
     eprintln!(
-        "quoting, signing and submitting {} intents at concurrency {} (fill deadline {fill_in} s after each quote; critical path {blocks} blocks) …",
+        "quoting, signing and submitting {} intents at concurrency {} (fill deadline {fill_in} s after each quote, the least the engine takes on idle chains {min_fill} s; critical path {blocks} blocks) …",
         args.intents, args.concurrency
     );
     let user = dev_signer(USER);
@@ -351,8 +354,11 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
                 if k >= total {
                     break;
                 }
+                // The deadline from the wall clock (a relative one counts from the chains' clock,
+                // which the server read up to a block and its snapshot's lifetime ago).
+                let at = (baton_engine::now_ms() + 1_000 * fill_in as i64) / 1_000;
                 let body = sign_quote(
-                    &quote(&http, &base, &intent(nonce + k, fill_in)).await?,
+                    &quote(&http, &base, &intent(nonce + k, json!({ "at": at }))).await?,
                     &user,
                 )?;
                 let submitted = baton_engine::now_ms();

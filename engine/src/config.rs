@@ -35,9 +35,12 @@ pub struct EngineConfig {
     /// takes them over: an instance that dies leaves its sagas to the others within `lease` plus
     /// this (35 s at the defaults).
     pub claim_every: Duration,
-    /// A fill is signed (first, replacement or fresh nonce) only while the destination chain's
-    /// clock plus this many of its blocks is before the order's fill deadline: later, it could
-    /// land after the deadline, when the settler refuses it and the user may be refunded.
+    /// A fill is signed (first, replacement or fresh nonce) only while it is expected to land this
+    /// many of its destination chain's blocks before the order's fill deadline: in the block after
+    /// the chain's head, or as much later as the solver's transactions sent before it take (what
+    /// the chain's follower sees queued). Later, it could land after the deadline, when the
+    /// settler refuses it and the user is refunded. The margin is for what the estimate misses
+    /// (a view of the chain a block old, a block that comes late).
     pub fill_margin_blocks: u64,
 }
 
@@ -61,7 +64,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(30),
             hold_for_operator: Duration::ZERO,
             claim_every: Duration::from_secs(5),
-            fill_margin_blocks: 3,
+            fill_margin_blocks: 1,
         }
     }
 }

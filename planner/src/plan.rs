@@ -57,6 +57,8 @@ pub struct CriticalPath {
     pub blocks: u64,
     /// Expected milliseconds: blocks × their chains' block times, plus off-chain latency.
     pub millis: u64,
+    /// When each step of [`CriticalPath::steps`] starts, milliseconds after the first one does.
+    pub starts_ms: Vec<u64>,
 }
 
 impl CriticalPath {
@@ -414,9 +416,17 @@ fn critical_path(
         at = p;
     }
     path.reverse();
+    let starts_ms = path
+        .iter()
+        .map(|s| {
+            let before = steps[s.index()].depends_on.iter();
+            before.map(|d| finish[d.index()].0).max().unwrap_or(0)
+        })
+        .collect();
     CriticalPath {
         steps: path,
         blocks: finish[last].1,
         millis: finish[last].0,
+        starts_ms,
     }
 }

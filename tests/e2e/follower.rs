@@ -225,6 +225,56 @@ async fn a_burst_is_admitted_only_as_far_as_its_own_queue_meets_the_deadline() {
     }
 }
 
+/// The API holds intents to the engine's rule for signing a fill (it must be expected to land
+/// `fill-margin-blocks` before the fill deadline): a deadline that the plan's critical path meets
+/// but that leaves the fill too little room is refused with `deadline_too_soon`, not accepted and
+/// refunded later; a deadline a little past the least one the quote names is taken and filled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_deadline_that_leaves_the_fill_no_room_is_refused_not_refunded() {
+    let (_stack, server) = Stack::builder("margin")
+        .config("fill-margin-blocks = 3")
+        .serve()
+        .await;
+    let quote = |body: serde_json::Value| {
+        server.call("POST", "/v1/quotes", Some(crate::stack::DAPP), Some(body))
+    };
+    let quoted: serde_json::Value = quote(small_intent(300)).await.body_as(200);
+    let (eta, least, at) = (
+        quoted["eta_secs"].as_u64().unwrap(),
+        quoted["min_fill_secs"].as_u64().unwrap(),
+        quoted["quoted_at"].as_u64().unwrap(),
+    );
+    // The fill ends the critical path with its confirmations; it must be expected to land (a
+    // block after it starts) three blocks before the deadline, which asks for more.
+    assert!(least > eta, "eta {eta} s, least fill deadline {least} s");
+    let within = |at: u64| {
+        let mut short = small_intent(300);
+        short["open_deadline"] = json!({ "at": at });
+        short["fill_deadline"] = json!({ "at": at });
+        short
+    };
+    let body = quote(within(at + least - 1))
+        .await
+        .error(400, "deadline_too_soon");
+    assert!(body.message.contains("fill"), "{}", body.message);
+
+    // From the wall clock, as a dApp counts (the chains' clock is their last block's), with a few
+    // blocks to spare for a busy test machine.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = server
+        .quote_and_sign(&within(now + least + 4), &dev_signer(USER))
+        .await;
+    let id = server.submit(&signed).await.intent_id;
+    let view = server.outcome(&id).await;
+    assert!(
+        matches!(view.outcome, Some(Outcome::Fulfilled)),
+        "{view:#?}"
+    );
+}
+
 /// A small intent of example 01 (10 USDC for at least 0.003 WETH) whose fill deadline is `fill_in`
 /// seconds after its quote.
 fn small_intent(fill_in: u32) -> serde_json::Value {

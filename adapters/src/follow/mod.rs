@@ -229,7 +229,8 @@ impl Queue {
             ((self.gas_limit as f64 - self.others_gas) / per_tx).max(1.0) as u64
         };
         Backlog {
-            queued: self.nonces.len() as u64 + self.promised(now_ms),
+            sent: self.nonces.len() as u64,
+            promised: self.promised(now_ms),
             per_block,
             block_time_ms,
         }
@@ -898,24 +899,24 @@ mod tests {
     #[test]
     fn the_backlog_counts_promises_until_their_nonces_are_sent_or_they_lapse() {
         let mut q = Queue::default();
+        let queued = |q: &mut Queue, now_ms| {
+            let b = q.backlog(1_000, now_ms);
+            (b.sent, b.promised)
+        };
         q.promise(3, 5_000);
         q.promise(2, 9_000);
-        assert_eq!(q.backlog(1_000, 0).queued, 5);
+        assert_eq!(queued(&mut q, 0), (0, 5));
         // A new nonce keeps the earliest-lapsing promise; its replacement keeps none.
         q.sent(&tx(0, 1));
         q.sent(&tx(0, 2));
-        assert_eq!(q.backlog(1_000, 0).queued, 5, "one sent and four promised");
+        assert_eq!(queued(&mut q, 0), (1, 4), "one sent and four promised");
         q.sent(&tx(1, 3));
         // In a block: no longer queued.
         q.block(&block(&[(B256::repeat_byte(2), ME, 90_000)]), ME);
-        assert_eq!(
-            q.backlog(1_000, 0).queued,
-            1 + 3,
-            "nonce 1 sent, three promised"
-        );
+        assert_eq!(queued(&mut q, 0), (1, 3), "nonce 1 sent, three promised");
         // At 5,000 ms the first promises lapse (one of them was kept by nonce 1).
-        assert_eq!(q.backlog(1_000, 5_000).queued, 1 + 2);
-        assert_eq!(q.backlog(1_000, 9_000).queued, 1);
+        assert_eq!(queued(&mut q, 5_000), (1, 2));
+        assert_eq!(queued(&mut q, 9_000), (1, 0));
     }
 
     #[test]
@@ -936,7 +937,13 @@ mod tests {
         assert_eq!(gas_with_margin(100_000), 170_000);
         assert_eq!(backlog.per_block, 5);
         q.promise(12, u64::MAX);
-        // Twelve ahead, five a block: the next one waits two blocks more.
+        // Twelve ahead, five a block: the next one waits two blocks more, though one sent now
+        // goes ahead of the promises.
         assert_eq!(q.backlog(1_000, 0).wait_ms(), 2_000);
+        assert_eq!(q.backlog(1_000, 0).sent_wait_ms(), 0);
+        for nonce in 0..6 {
+            q.sent(&tx(nonce, 10 + nonce as u8));
+        }
+        assert_eq!(q.backlog(1_000, 0).sent_wait_ms(), 1_000);
     }
 }

@@ -183,6 +183,11 @@ pub struct Quote {
     pub critical_path_blocks: u64,
     /// Expected seconds from submission to delivery (the critical path).
     pub eta_secs: u64,
+    /// The least time, in seconds from now, a fill deadline can leave with the chains idle: the
+    /// critical path, or the fill's start plus the blocks before the deadline after which the
+    /// solver signs no fill, whichever is later. Busy chains need more (`capacity` at
+    /// submission says how much).
+    pub min_fill_secs: u64,
     /// The chains' clock when the quote was made, unix seconds.
     pub quoted_at: u64,
 }
@@ -296,7 +301,7 @@ fn parse_address(what: &str, s: &str) -> Result<Address, ApiError> {
 
 impl Quote {
     /// The quote of `plan`, its tokens named from `snapshot`.
-    pub(crate) fn of(plan: &Plan, snapshot: &LiquiditySnapshot) -> Self {
+    pub(crate) fn of(plan: &Plan, snapshot: &LiquiditySnapshot, min_fill_secs: u64) -> Self {
         let intent = plan.intent();
         let symbol = |asset: baton_planner::Asset| {
             snapshot
@@ -371,6 +376,7 @@ impl Quote {
             critical_path: plan.critical_path().steps.iter().map(|s| s.0).collect(),
             critical_path_blocks: plan.critical_path().blocks,
             eta_secs: plan.critical_path().seconds(),
+            min_fill_secs,
             quoted_at: snapshot.timestamp,
         }
     }

@@ -12,7 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use baton_adapters::port::Backlog;
 use baton_engine::{SagaId, SagaInput};
 use baton_planner::spec::IntentSpec;
-use baton_planner::{ChainId, Plan};
+use baton_planner::{ChainId, LiquiditySnapshot, Plan};
 use futures_util::Stream;
 
 use crate::App;
@@ -76,13 +76,13 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Refuses an intent whose plan cannot end before its fill deadline behind what its chains have
-/// queued: each transaction step on the plan's critical path waits for the solver's transactions
-/// on its chain that are not yet in a block (sent, or promised to intents admitted before), at the
-/// rate the blocks take them (from the chain's follower; a chain without one adds no wait). An
-/// intent let in promises its own transactions to its chains until its fill deadline.
-fn admit(app: &App, plan: &Plan, now: u64) -> Result<(), ApiError> {
-    check_capacity(app, plan, now)?;
+/// Refuses an intent whose plan cannot end before its fill deadline (see [`Needs`]): with the
+/// chains idle, its deadline is too soon; behind what they have queued, they lack the capacity
+/// now. An intent let in promises its own transactions to its chains until its fill deadline.
+fn admit(app: &App, plan: &Plan, live: &LiquiditySnapshot, now_ms: u64) -> Result<(), ApiError> {
+    let needs = Needs::of(app, plan, live)?;
+    needs.check_idle(plan, now_ms)?;
+    needs.check_queued(plan, now_ms)?;
     let mut txs: std::collections::BTreeMap<ChainId, u64> = Default::default();
     for step in plan.steps().iter().filter(|s| s.action.has_effect()) {
         *txs.entry(step.chain).or_default() += 1;
@@ -94,42 +94,108 @@ fn admit(app: &App, plan: &Plan, now: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_capacity(app: &App, plan: &Plan, now: u64) -> Result<(), ApiError> {
-    let path = plan.critical_path();
-    let mut queued_ms = 0u64;
-    let mut slowest: Option<(ChainId, Backlog)> = None;
-    for id in &path.steps {
-        let Some(step) = plan.step(*id).filter(|s| s.action.has_effect()) else {
-            continue;
+/// How long before its fill deadline a plan must start: the whole critical path, and for each
+/// fill on it, when it starts plus a block to land and the engine's fill margin (the engine signs
+/// no fill expected to land later, see `EngineConfig::fill_margin_blocks`). Once with the chains
+/// idle, once behind the solver's transactions they have queued: each transaction step on the path waits for those on its chain
+/// that are not yet in a block (sent, or promised to intents admitted before), at the rate the
+/// blocks take them (from the chain's follower; a chain without one adds no wait).
+pub(crate) struct Needs {
+    idle_ms: u64,
+    queued_ms: u64,
+    margin_blocks: u64,
+    /// The chain whose queue adds the most wait, and its backlog.
+    slowest: Option<(ChainId, Backlog)>,
+}
+
+impl Needs {
+    pub(crate) fn of(app: &App, plan: &Plan, live: &LiquiditySnapshot) -> Result<Self, ApiError> {
+        let path = plan.critical_path();
+        let margin_blocks = app.engine.config().fill_margin_blocks;
+        let mut needs = Self {
+            idle_ms: path.millis,
+            queued_ms: path.millis,
+            margin_blocks,
+            slowest: None,
         };
-        let Some(backlog) = app.adapter(step.chain)?.backlog() else {
-            continue;
-        };
-        queued_ms = queued_ms.saturating_add(backlog.wait_ms());
-        if slowest.is_none_or(|(_, b)| b.wait_ms() < backlog.wait_ms()) {
-            slowest = Some((step.chain, backlog));
+        let mut waited_ms = 0u64;
+        for (id, start_ms) in path.steps.iter().zip(&path.starts_ms) {
+            let Some(step) = plan.step(*id).filter(|s| s.action.has_effect()) else {
+                continue;
+            };
+            if let Some(backlog) = app.adapter(step.chain)?.backlog() {
+                waited_ms = waited_ms.saturating_add(backlog.wait_ms());
+                if needs
+                    .slowest
+                    .is_none_or(|(_, b)| b.wait_ms() < backlog.wait_ms())
+                {
+                    needs.slowest = Some((step.chain, backlog));
+                }
+            }
+            if step.action.is_pivot() {
+                // As the engine reckons it when it signs the fill: it lands in the block after the
+                // head, behind what its chain has queued, and the margin's blocks before the deadline.
+                let block_ms = live.chains.get(&step.chain).map_or(0, |c| c.block_time_ms);
+                let block_ms = if block_ms == 0 { 1_000 } else { block_ms };
+                let margin_ms = margin_blocks.saturating_add(1).saturating_mul(block_ms);
+                let fill_ms = start_ms.saturating_add(margin_ms);
+                needs.idle_ms = needs.idle_ms.max(fill_ms);
+                // Behind the queues of the steps before it and its own.
+                needs.queued_ms = needs.queued_ms.max(fill_ms.saturating_add(waited_ms));
+            }
         }
+        needs.queued_ms = needs.queued_ms.max(path.millis.saturating_add(waited_ms));
+        Ok(needs)
     }
-    let end_ms = now
-        .saturating_mul(1000)
-        .saturating_add(path.millis)
-        .saturating_add(queued_ms);
-    let deadline_ms = u64::from(plan.intent().fill_deadline()).saturating_mul(1000);
-    let Some((chain, backlog)) = slowest.filter(|_| queued_ms > 0 && end_ms > deadline_ms) else {
-        return Ok(());
-    };
-    let retry = (end_ms - deadline_ms).div_ceil(1000).clamp(1, 3600);
-    Err(ApiError {
-        code: Code::Capacity,
-        message: format!(
-            "the chains' queues would make this intent miss its fill deadline: {chain} has {} of the solver's transactions waiting at about {} a block, so the plan needs {} s and the deadline is {} s away; try again in {retry} s or allow a later deadline",
-            backlog.queued,
-            backlog.per_block,
-            (path.millis + queued_ms).div_ceil(1000),
-            deadline_ms.saturating_sub(now.saturating_mul(1000)) / 1000,
-        ),
-        retry_after: Some(retry),
-    })
+
+    /// [`Needs`] with the chains idle, whole seconds.
+    pub(crate) fn idle_secs(&self) -> u64 {
+        self.idle_ms.div_ceil(1_000)
+    }
+
+    /// `deadline_too_soon` when even idle chains could not fill the plan in time.
+    pub(crate) fn check_idle(&self, plan: &Plan, now_ms: u64) -> Result<(), ApiError> {
+        let deadline_ms = fill_deadline_ms(plan);
+        if now_ms.saturating_add(self.idle_ms) <= deadline_ms {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            Code::DeadlineTooSoon,
+            format!(
+                "the fill deadline is {} s away, and the plan needs {} s: its critical path, and the fill signed {} blocks before the deadline; allow a later deadline",
+                deadline_ms.saturating_sub(now_ms) / 1_000,
+                self.idle_ms.div_ceil(1_000),
+                self.margin_blocks,
+            ),
+        ))
+    }
+
+    /// `capacity`, with when to try again, when the chains' queues would make the plan late.
+    fn check_queued(&self, plan: &Plan, now_ms: u64) -> Result<(), ApiError> {
+        let deadline_ms = fill_deadline_ms(plan);
+        let end_ms = now_ms.saturating_add(self.queued_ms);
+        let Some((chain, backlog)) = self.slowest.filter(|_| end_ms > deadline_ms) else {
+            return Ok(());
+        };
+        let retry = (end_ms - deadline_ms).div_ceil(1000).clamp(1, 3600);
+        Err(ApiError {
+            code: Code::Capacity,
+            message: format!(
+                "the chains' queues would make this intent miss its fill deadline: {chain} has {} of the solver's transactions waiting ({} sent, {} for intents admitted before) at about {} a block, so the plan needs {} s and the deadline is {} s away; try again in {retry} s or allow a later deadline",
+                backlog.sent + backlog.promised,
+                backlog.sent,
+                backlog.promised,
+                backlog.per_block,
+                self.queued_ms.div_ceil(1000),
+                deadline_ms.saturating_sub(now_ms) / 1000,
+            ),
+            retry_after: Some(retry),
+        })
+    }
+}
+
+fn fill_deadline_ms(plan: &Plan) -> u64 {
+    u64::from(plan.intent().fill_deadline()).saturating_mul(1000)
 }
 
 /// Takes a signed intent: checks the signatures, the nonce, the deadlines, the chains and tokens,
@@ -197,12 +263,16 @@ pub(crate) async fn submit(
             ));
         }
         check_user(&app, &spec).await?;
-        let (planned, _) = plan(&spec, &snapshot, &app.settings.planner)?;
+        let (planned, live) = plan(&spec, &snapshot, &app.settings.planner)?;
         let planned_ids: Vec<B256> = planned.orders().iter().map(|o| o.id().0).collect();
         if planned_ids != sent_ids || planned.intent().id().0 != intent_id {
             return Err(mismatch());
         }
-        admit(&app, &planned, now)?;
+        // The snapshot's clock is its head block's, read a moment ago: the wall clock is no
+        // earlier where the chains keep time.
+        let wall_ms = u64::try_from(baton_engine::now_ms()).unwrap_or(0);
+        let now_ms = wall_ms.max(now.saturating_mul(1000));
+        admit(&app, &planned, &live, now_ms)?;
         let input = SagaInput {
             intent: spec,
             snapshot,

@@ -11,6 +11,7 @@ use crate::App;
 use crate::auth::{Caller, Role};
 use crate::dto::quote::{IntentRequest, Quote};
 use crate::error::{ApiError, ApiJson, Code, ErrorBody, plan_code};
+use crate::handlers::intents::Needs;
 
 /// Quotes an intent: the plan over the chains' current liquidity, what it delivers and costs, how
 /// long it takes, and the orders to sign.
@@ -34,8 +35,12 @@ pub(crate) async fn quote(
     caller.require(Role::Dapp)?;
     let snapshot = app.snapshot().await?;
     let spec = req.into_spec(&app.venues)?;
-    let (plan, snapshot) = plan(&spec, &snapshot, &app.settings.planner)?;
-    Ok(Json(Quote::of(&plan, &snapshot)))
+    let (plan, live) = plan(&spec, &snapshot, &app.settings.planner)?;
+    // A deadline the engine could not fill by with the chains idle is refused here as at
+    // submission (whether the queues leave room is for the submission to say).
+    let needs = Needs::of(&app, &plan, &live)?;
+    needs.check_idle(&plan, snapshot.timestamp.saturating_mul(1000))?;
+    Ok(Json(Quote::of(&plan, &live, needs.idle_secs())))
 }
 
 /// Plans `spec` over `snapshot`, with the planner's error codes.

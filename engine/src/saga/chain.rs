@@ -300,27 +300,31 @@ impl Saga {
         let c = self.conditions(step.chain).await?;
         if let Op::Fill { fill_deadline, .. } = &op
             && !comp
-            && !fill_can_land(&c, *fill_deadline, self.shared.config.fill_margin_blocks)
         {
-            if nonce.is_some() {
-                // A replacement: the transaction it would replace may still land in time (or is
-                // refused by the settler if late); keep watching it.
-                return Ok(());
+            let margin_blocks = self.shared.config.fill_margin_blocks;
+            let wait_ms = (self.adapter(step.chain)?.backlog()).map_or(0, |b| b.sent_wait_ms());
+            if !fill_can_land(&c, *fill_deadline, margin_blocks, wait_ms) {
+                if nonce.is_some() {
+                    // A replacement: the transaction it would replace may still land in time (or
+                    // is refused by the settler if late); keep watching it.
+                    return Ok(());
+                }
+                warn!(saga = %self.id, step = step.id.0, fill_deadline, "too close to the fill deadline to sign the fill");
+                return self
+                    .append(SagaEvent::StepFailed {
+                        step: step.id,
+                        comp,
+                        reason: format!(
+                            "not signed: the fill could not land before the fill deadline {fill_deadline} \
+                             (the chain's clock is at {}, its blocks {} ms apart, {wait_ms} ms of the \
+                             solver's transactions ahead, {margin_blocks} blocks of margin)",
+                            c.timestamp, c.block_time_ms
+                        ),
+                        receipt: None,
+                        failure: Some(FailureKind::PastFillDeadline),
+                    })
+                    .await;
             }
-            warn!(saga = %self.id, step = step.id.0, fill_deadline, "too close to the fill deadline to sign the fill");
-            return self
-                .append(SagaEvent::StepFailed {
-                    step: step.id,
-                    comp,
-                    reason: format!(
-                        "not signed: the fill could not land before the fill deadline {fill_deadline} \
-                         (the chain's clock is at {}, {} blocks of margin)",
-                        c.timestamp, self.shared.config.fill_margin_blocks
-                    ),
-                    receipt: None,
-                    failure: Some(FailureKind::PastFillDeadline),
-                })
-                .await;
         }
         let base_fee = c.base_fee;
         let context = self.context(step.chain, &op, c).await?;
@@ -364,12 +368,21 @@ impl Saga {
     }
 }
 
-/// Whether a fill signed now can be expected to land by `fill_deadline` on the chain of `c`: its
-/// clock plus `margin_blocks` of its blocks (a second each when it has no block time yet) is not
-/// past it.
-fn fill_can_land(c: &Conditions, fill_deadline: u32, margin_blocks: u64) -> bool {
-    let block_secs = c.block_time_ms.div_ceil(1_000).max(1);
-    c.timestamp
-        .saturating_add(margin_blocks.saturating_mul(block_secs))
-        <= u64::from(fill_deadline)
+/// Whether a fill signed now can be expected to land by `fill_deadline` on the chain of `c`, with
+/// `margin_blocks` of its blocks to spare (for a view of the chain a block late, say): it lands in
+/// the block after the chain's head, or later by `wait_ms` behind the account's transactions sent
+/// before it (blocks of a second each while the chain has no block time yet).
+fn fill_can_land(c: &Conditions, fill_deadline: u32, margin_blocks: u64, wait_ms: u64) -> bool {
+    let block_ms = if c.block_time_ms == 0 {
+        1_000
+    } else {
+        c.block_time_ms
+    };
+    let lands_ms = c
+        .timestamp
+        .saturating_mul(1_000)
+        .saturating_add(block_ms)
+        .saturating_add(wait_ms);
+    lands_ms.saturating_add(margin_blocks.saturating_mul(block_ms))
+        <= u64::from(fill_deadline).saturating_mul(1_000)
 }

@@ -52,8 +52,10 @@ async fn a_fill_held_past_its_deadline_is_never_signed_and_the_user_is_refunded(
     let deadline = u64::from(plan.intent().fill_deadline());
     let before = world.balances();
     let saga = engine.submit(input).await.unwrap();
-    // Until the fill could no longer land in time (the margin is three blocks of a second).
-    while world.dest.timestamp() + 3 <= deadline {
+    // Until the fill could no longer land in time: the block after the head, and the margin's
+    // blocks (a second each) before the deadline.
+    let blocks = 1 + fast().fill_margin_blocks;
+    while world.dest.timestamp() + blocks <= deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     engine.resume(Scope::Chain(dest), "bob").await.unwrap();

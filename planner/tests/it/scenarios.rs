@@ -52,6 +52,8 @@ fn a_cross_chain_swap_fills_from_inventory_and_swaps_on_the_destination() {
         (p.critical_path().blocks, p.critical_path().seconds()),
         (4, 4)
     );
+    // The fill starts when the swap and the finality are done, 2 s after the open starts.
+    assert_eq!(p.critical_path().starts_ms, [0, 1_000, 2_000]);
     // … then attest (2 s) and settle (2 blocks).
     assert_eq!(
         (p.completion_path().blocks, p.completion_path().seconds()),
