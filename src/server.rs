@@ -57,6 +57,34 @@ pub(crate) fn prepare_database(url: &str) -> Result<()> {
 }
 
 /// Connects everything `config` names and starts serving.
+/// How long startup keeps trying to approve the solver's inventory on a chain whose calls fail on
+/// the way (a provider that rate-limits an instance starting beside busy ones, a node restarting).
+const APPROVE_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// [`liquidity::approve_inventory`], tried again while the chain's calls fail on the way (after the
+/// adapter's own retries), for up to [`APPROVE_FOR`]; anything else ends startup at once. Trying
+/// again is safe: it reads the allowances first and approves only what is still missing.
+async fn approve_inventory(
+    adapter: &dyn ChainAdapter,
+    venue: &liquidity::Venue,
+) -> baton_engine::Result<usize> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_secs(1);
+    loop {
+        match liquidity::approve_inventory(adapter, venue).await {
+            Err(baton_engine::EngineError::Chain(baton_adapters::AdapterError::Chain {
+                what,
+                detail,
+            })) if started.elapsed() < APPROVE_FOR => {
+                warn!(chain = venue.chain.0, %what, %detail, "approving the solver's inventory failed on the way; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(10));
+            }
+            done => return done,
+        }
+    }
+}
+
 pub(crate) async fn start(config: Resolved) -> Result<Running> {
     prepare_database(&config.database)?;
     let db = Db::connect(&config.database)
@@ -110,7 +138,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
             followed.spawn();
             adapter = followed;
         }
-        let approved = liquidity::approve_inventory(adapter.as_ref(), &venue)
+        let approved = approve_inventory(adapter.as_ref(), &venue)
             .await
             .with_context(|| format!("chain {}: approving the solver's inventory", venue.chain))?;
         if approved > 0 {
