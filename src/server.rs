@@ -56,7 +56,6 @@ pub(crate) fn prepare_database(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// Connects everything `config` names and starts serving.
 /// How long startup keeps trying to approve the solver's inventory on a chain whose calls fail on
 /// the way (a provider that rate-limits an instance starting beside busy ones, a node restarting).
 const APPROVE_FOR: std::time::Duration = std::time::Duration::from_secs(120);
@@ -85,6 +84,7 @@ async fn approve_inventory(
     }
 }
 
+/// Connects everything `config` names and starts serving.
 pub(crate) async fn start(config: Resolved) -> Result<Running> {
     prepare_database(&config.database)?;
     let db = Db::connect(&config.database)

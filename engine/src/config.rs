@@ -45,6 +45,21 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// How long before the fill deadline a fill must be signed on a chain whose blocks come
+    /// `block_time_ms` apart (a second when not known yet), besides the solver's transactions
+    /// queued ahead of it: the block it lands in and [`EngineConfig::fill_margin_blocks`]. The
+    /// engine signs by this; the API admits intents by it.
+    pub fn fill_room_ms(&self, block_time_ms: u64) -> u64 {
+        let block_ms = if block_time_ms == 0 {
+            1_000
+        } else {
+            block_time_ms
+        };
+        self.fill_margin_blocks
+            .saturating_add(1)
+            .saturating_mul(block_ms)
+    }
+
     /// [`EngineConfig::lease`] in milliseconds.
     pub(crate) fn lease_ms(&self) -> i64 {
         i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)

@@ -183,10 +183,10 @@ pub struct Quote {
     pub critical_path_blocks: u64,
     /// Expected seconds from submission to delivery (the critical path).
     pub eta_secs: u64,
-    /// The least time, in seconds from now, a fill deadline can leave with the chains idle: the
-    /// critical path, or the fill's start plus the blocks before the deadline after which the
-    /// solver signs no fill, whichever is later. Busy chains need more (`capacity` at
-    /// submission says how much).
+    /// The least time, in seconds from `quoted_at`, a fill deadline can leave with the chains
+    /// idle: the critical path, or the fill's start plus a block for it to land and the solver's
+    /// fill margin (`fill-margin-blocks`), whichever is later; less is refused with
+    /// `deadline_too_soon`. Busy chains need more (`capacity` at submission says how much).
     pub min_fill_secs: u64,
     /// The chains' clock when the quote was made, unix seconds.
     pub quoted_at: u64,

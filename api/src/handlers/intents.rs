@@ -95,13 +95,15 @@ fn admit(app: &App, plan: &Plan, live: &LiquiditySnapshot, now_ms: u64) -> Resul
 }
 
 /// How long before its fill deadline a plan must start: the whole critical path, and for each
-/// fill on it, when it starts plus a block to land and the engine's fill margin (the engine signs
-/// no fill expected to land later, see `EngineConfig::fill_margin_blocks`). Once with the chains
-/// idle, once behind the solver's transactions they have queued: each transaction step on the path waits for those on its chain
+/// fill on it, when it starts plus the room the engine wants before the deadline to sign it
+/// (`EngineConfig::fill_room_ms`). Once with the chains idle, once behind the solver's
+/// transactions they have queued: each transaction step on the path waits for those on its chain
 /// that are not yet in a block (sent, or promised to intents admitted before), at the rate the
 /// blocks take them (from the chain's follower; a chain without one adds no wait).
 pub(crate) struct Needs {
+    /// With the chains idle, milliseconds.
     idle_ms: u64,
+    /// Behind their queues, milliseconds.
     queued_ms: u64,
     margin_blocks: u64,
     /// The chain whose queue adds the most wait, and its backlog.
@@ -111,7 +113,8 @@ pub(crate) struct Needs {
 impl Needs {
     pub(crate) fn of(app: &App, plan: &Plan, live: &LiquiditySnapshot) -> Result<Self, ApiError> {
         let path = plan.critical_path();
-        let margin_blocks = app.engine.config().fill_margin_blocks;
+        let config = app.engine.config();
+        let margin_blocks = config.fill_margin_blocks;
         let mut needs = Self {
             idle_ms: path.millis,
             queued_ms: path.millis,
@@ -133,12 +136,9 @@ impl Needs {
                 }
             }
             if step.action.is_pivot() {
-                // As the engine reckons it when it signs the fill: it lands in the block after the
-                // head, behind what its chain has queued, and the margin's blocks before the deadline.
+                // As the engine reckons it when it signs the fill.
                 let block_ms = live.chains.get(&step.chain).map_or(0, |c| c.block_time_ms);
-                let block_ms = if block_ms == 0 { 1_000 } else { block_ms };
-                let margin_ms = margin_blocks.saturating_add(1).saturating_mul(block_ms);
-                let fill_ms = start_ms.saturating_add(margin_ms);
+                let fill_ms = start_ms.saturating_add(config.fill_room_ms(block_ms));
                 needs.idle_ms = needs.idle_ms.max(fill_ms);
                 // Behind the queues of the steps before it and its own.
                 needs.queued_ms = needs.queued_ms.max(fill_ms.saturating_add(waited_ms));
@@ -162,7 +162,7 @@ impl Needs {
         Err(ApiError::new(
             Code::DeadlineTooSoon,
             format!(
-                "the fill deadline is {} s away, and the plan needs {} s: its critical path, and the fill signed {} blocks before the deadline; allow a later deadline",
+                "the fill deadline is {} s away, and the plan needs {} s: its critical path, and its fill expected to land {} blocks before the deadline; allow a later deadline",
                 deadline_ms.saturating_sub(now_ms) / 1_000,
                 self.idle_ms.div_ceil(1_000),
                 self.margin_blocks,

@@ -302,8 +302,9 @@ impl Saga {
             && !comp
         {
             let margin_blocks = self.shared.config.fill_margin_blocks;
+            let room_ms = self.shared.config.fill_room_ms(c.block_time_ms);
             let wait_ms = (self.adapter(step.chain)?.backlog()).map_or(0, |b| b.sent_wait_ms());
-            if !fill_can_land(&c, *fill_deadline, margin_blocks, wait_ms) {
+            if !fill_can_land(&c, *fill_deadline, room_ms, wait_ms) {
                 if nonce.is_some() {
                     // A replacement: the transaction it would replace may still land in time (or
                     // is refused by the settler if late); keep watching it.
@@ -368,21 +369,13 @@ impl Saga {
     }
 }
 
-/// Whether a fill signed now can be expected to land by `fill_deadline` on the chain of `c`, with
-/// `margin_blocks` of its blocks to spare (for a view of the chain a block late, say): it lands in
-/// the block after the chain's head, or later by `wait_ms` behind the account's transactions sent
-/// before it (blocks of a second each while the chain has no block time yet).
-fn fill_can_land(c: &Conditions, fill_deadline: u32, margin_blocks: u64, wait_ms: u64) -> bool {
-    let block_ms = if c.block_time_ms == 0 {
-        1_000
-    } else {
-        c.block_time_ms
-    };
-    let lands_ms = c
-        .timestamp
+/// Whether a fill signed now can be expected to land by `fill_deadline` on the chain of `c`: its
+/// clock, `wait_ms` behind the account's transactions sent before it, and the fill's room
+/// ([`crate::EngineConfig::fill_room_ms`]: the block it lands in and the margin) are not past it.
+fn fill_can_land(c: &Conditions, fill_deadline: u32, room_ms: u64, wait_ms: u64) -> bool {
+    c.timestamp
         .saturating_mul(1_000)
-        .saturating_add(block_ms)
-        .saturating_add(wait_ms);
-    lands_ms.saturating_add(margin_blocks.saturating_mul(block_ms))
+        .saturating_add(wait_ms)
+        .saturating_add(room_ms)
         <= u64::from(fill_deadline).saturating_mul(1_000)
 }
