@@ -54,6 +54,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Run one attester (its own key, RPC endpoints and state) that signs fills and cancels for
+    /// the origin settlers once they are final and match the order.
+    Attester {
+        #[command(subcommand)]
+        action: AttesterAction,
+    },
     /// Serve the REST API: the engine on the configured chains and saga log.
     Serve {
         /// The config file (TOML); see the README's "Configuration".
@@ -118,8 +124,8 @@ pub(crate) enum Command {
         json: bool,
         /// Try a change on fresh forks: a JSON file of planner knobs (`max_hops`, `slippage_bps`,
         /// `fee_ceiling_pct`, `split`). The intent is re-planned from the forks' state where the
-        /// saga failed and run there; the solver and attester keys come from the devnet file (or
-        /// BATON_SOLVER_KEY / BATON_ATTESTER_KEY).
+        /// saga failed and run there; the solver's key comes from the devnet file (or
+        /// BATON_SOLVER_KEY), and the trial makes its own attester on the forks.
         #[arg(long = "with", value_name = "FILE")]
         with: Option<PathBuf>,
         /// After a trial of `--with` that fulfils the intent, resume the real saga with the change
@@ -161,6 +167,18 @@ impl ServerArgs {
     pub(crate) fn client(&self) -> Result<Client> {
         Client::new(&self.server, &self.api_key)
     }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AttesterAction {
+    /// Serves the attester's HTTP API (`POST /v1/fills`, `POST /v1/cancels`, `GET /v1/health`,
+    /// `GET /metrics`) as its TOML config says, until ctrl-c or SIGTERM.
+    Serve {
+        /// The attester's config (listen, database, key = { env | file }, confirmations, devnet,
+        /// [[chains]]).
+        #[arg(long, env = "BATON_ATTESTER_CONFIG", default_value = "attester.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

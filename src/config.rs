@@ -1,6 +1,7 @@
 //! `baton serve`'s configuration: a TOML file (kebab-case keys; an unknown key is an error), with
-//! environment overrides. Secrets (the solver's and the attester's private keys, API key secrets)
-//! are never in the file: it names the environment variable or the file that holds each.
+//! environment overrides. Secrets (the solver's private key, API key secrets) are never in the
+//! file: it names the environment variable or the file that holds each. The server holds no
+//! attester key: it asks the attesters (`[[attesters]]`, each its own process) over HTTP.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,8 @@ pub(crate) struct Config {
     pub(crate) listen: Option<SocketAddr>,
     /// The saga log (`DATABASE_URL`); `sqlite://.baton/baton.db` by default.
     pub(crate) database: Option<String>,
-    /// A devnet file (`BATON_DEVNET`): its chains are served, with anvil's dev keys for the solver
-    /// and the attester unless `[solver]` / `[attester]` say otherwise.
+    /// A devnet file (`BATON_DEVNET`): its chains are served, with anvil's dev key for the solver
+    /// unless `[solver]` says otherwise, and its attesters unless `[[attesters]]` are configured.
     pub(crate) devnet: Option<PathBuf>,
     /// Calls per second to each devnet chain's RPC (default 200, as for `[[chains]]`).
     pub(crate) devnet_requests_per_second: Option<u32>,
@@ -33,8 +34,12 @@ pub(crate) struct Config {
     pub(crate) chains: Vec<ChainConfig>,
     /// The solver's key.
     pub(crate) solver: Option<SecretRef>,
-    /// The attester's key.
-    pub(crate) attester: Option<SecretRef>,
+    /// The attesters asked to sign settlements and cancels (the origin settlers' sets say whose
+    /// signatures count and how many are needed).
+    #[serde(default)]
+    pub(crate) attesters: Vec<AttesterEndpoint>,
+    /// Milliseconds one attester has to answer one request (default 3000).
+    pub(crate) attest_timeout_ms: Option<u64>,
     /// The solver's fee, basis points (default 5).
     pub(crate) solver_fee_bps: Option<u32>,
     /// Expected seconds from a fill to its attestation (default 2).
@@ -178,6 +183,14 @@ pub(crate) struct SecretRef {
     pub(crate) file: Option<PathBuf>,
 }
 
+/// One attester's HTTP API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct AttesterEndpoint {
+    /// Its base URL, e.g. `http://127.0.0.1:8090/`.
+    pub(crate) url: String,
+}
+
 /// One API key.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -230,8 +243,10 @@ pub(crate) struct Resolved {
     pub(crate) chains: Vec<(Venue, Endpoint)>,
     /// The solver.
     pub(crate) solver: PrivateKeySigner,
-    /// The attester.
-    pub(crate) attester: PrivateKeySigner,
+    /// The attesters' base URLs.
+    pub(crate) attesters: Vec<String>,
+    /// How long one attester has to answer one request.
+    pub(crate) attest_timeout: std::time::Duration,
     /// API keys with their secrets.
     pub(crate) api_keys: Vec<ApiKey>,
     /// API knobs.
@@ -268,7 +283,8 @@ impl Config {
             self.devnet = Some(devnet.into());
         }
         let mut chains = Vec::new();
-        let mut dev_keys = None;
+        let mut dev_key = None;
+        let mut attesters: Vec<String> = self.attesters.iter().map(|a| a.url.clone()).collect();
         if let Some(path) = &self.devnet {
             let text = std::fs::read_to_string(path).with_context(|| {
                 format!("reading devnet file {} (is a devnet up?)", path.display())
@@ -287,7 +303,10 @@ impl Config {
                     .map(|a| a.dev_private_key.clone())
                     .with_context(|| format!("the devnet file has no {role} account"))
             };
-            dev_keys = Some((key("solver")?, key("attester")?));
+            dev_key = Some(key("solver")?);
+            if attesters.is_empty() {
+                attesters = file.attesters.iter().map(|a| a.url.clone()).collect();
+            }
         }
         for c in self.chains {
             if chains.iter().any(|(v, _)| v.chain.0 == c.id) {
@@ -340,20 +359,20 @@ impl Config {
         if chains.is_empty() {
             bail!("no chains: name a devnet file (`devnet = …`) or configure [[chains]]");
         }
-        let (solver, attester) = match (&self.solver, &self.attester, dev_keys) {
-            (Some(s), Some(a), _) => (s.read("the solver key")?, a.read("the attester key")?),
-            (s, a, Some((dev_solver, dev_attester))) => (
-                match s {
-                    Some(s) => s.read("the solver key")?,
-                    None => dev_solver,
-                },
-                match a {
-                    Some(a) => a.read("the attester key")?,
-                    None => dev_attester,
-                },
-            ),
-            _ => bail!("configure [solver] and [attester] keys (env or file)"),
+        let solver = match (&self.solver, dev_key) {
+            (Some(s), _) => s.read("the solver key")?,
+            (None, Some(dev)) => dev,
+            (None, None) => bail!("configure the [solver] key (env or file)"),
         };
+        if attesters.is_empty() {
+            bail!(
+                "no attesters: configure [[attesters]] (url = …), or name a devnet file that lists \
+                 them (`baton devnet up` starts three)"
+            );
+        }
+        for url in &attesters {
+            reqwest::Url::parse(url).with_context(|| format!("attester URL {url:?}"))?;
+        }
         let mut api_keys = Vec::new();
         for k in &self.api_keys {
             api_keys.push(ApiKey {
@@ -379,7 +398,10 @@ impl Config {
                 .unwrap_or_else(|| crate::cli::DEFAULT_DATABASE.to_owned()),
             chains,
             solver: signer("the solver key", &solver)?,
-            attester: signer("the attester key", &attester)?,
+            attesters,
+            attest_timeout: std::time::Duration::from_millis(
+                self.attest_timeout_ms.unwrap_or(3_000).max(1),
+            ),
             api_keys,
             settings: baton_api::Settings {
                 solver_fee_bps: self.solver_fee_bps.unwrap_or(defaults.solver_fee_bps),

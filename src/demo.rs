@@ -2,7 +2,9 @@
 //! the server on SQLite, and the example intents of `fixtures/intents/` quoted, signed with the
 //! user's dev key (as a wallet signs typed data), submitted and followed to their outcomes over
 //! REST. The last one has its destination pools drained right after it is submitted, so it cannot
-//! succeed and must end Refunded. Everything started is stopped at the end.
+//! succeed and must end Refunded. Three attesters, each a `baton attester serve` process, attest
+//! the fills; the origin settlers release each escrow on any two of their signatures. Everything
+//! started is stopped at the end.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
 use anyhow::{Context, Result, bail};
-use baton_adapters::devnet::{ATTESTER, DEV_KEYS, Devnet, SOLVER, USER, dev_signer};
+use baton_adapters::devnet::{DEV_KEYS, Devnet, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_api::wallet::sign_quote;
 use baton_api::{ApiKey, Role};
@@ -26,6 +28,8 @@ use crate::server;
 const DRAINED: &str = "06-pool-drained.json";
 /// Where the demo's saga log goes (replaced at each run).
 const DEMO_DB: &str = ".baton/demo.db";
+/// Where the demo's attesters keep their configs, state and logs (replaced at each run).
+const DEMO_ATTESTERS: &str = ".baton/demo-attesters";
 
 struct Tracked {
     name: String,
@@ -50,6 +54,15 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{DEMO_DB}{suffix}"));
     }
+    // Three attesters, each its own process with its own state; any two settle an order.
+    let _ = std::fs::remove_dir_all(DEMO_ATTESTERS);
+    std::fs::create_dir_all(DEMO_ATTESTERS)?;
+    let devnet_file = Path::new(DEMO_ATTESTERS).join("devnet.json");
+    std::fs::write(&devnet_file, serde_json::to_string_pretty(&file)?)?;
+    let attesters = crate::attesters::spawn(&devnet_file, Path::new(DEMO_ATTESTERS)).await?;
+    for a in &attesters.attesters {
+        println!("  attester {} at {}", a.address, a.url);
+    }
     let secret = format!("demo-{:032x}", fastrand::u128(..));
     let config = Resolved {
         listen: ([127, 0, 0, 1], 0).into(),
@@ -63,7 +76,8 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
             })
             .collect(),
         solver: DEV_KEYS[SOLVER].parse()?,
-        attester: DEV_KEYS[ATTESTER].parse()?,
+        attesters: attesters.attesters.iter().map(|a| a.url.clone()).collect(),
+        attest_timeout: Duration::from_secs(3),
         api_keys: vec![ApiKey {
             name: "demo".into(),
             role: Role::Operator,

@@ -9,6 +9,7 @@ use clap::Parser;
 
 use cli::{AuditAction, Cli, Command, DevnetAction};
 
+mod attesters;
 mod cli;
 mod client;
 mod commands;
@@ -59,6 +60,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             action: AuditAction::Verify { saga, database },
         } => commands::audit::verify(&database, saga.as_deref()),
         Command::Serve { config } => commands::serve::serve(&config),
+        Command::Attester {
+            action: cli::AttesterAction::Serve { config },
+        } => commands::attester::serve(&config),
         Command::Demo { intents } => {
             logging("warn");
             let ok = runtime()?.block_on(demo::run(&intents))?;

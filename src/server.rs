@@ -9,7 +9,8 @@ use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::follow::Followed;
 use baton_adapters::port::ChainAdapter;
 use baton_api::{App, Keys};
-use baton_engine::attester::LocalAttester;
+use baton_attester::client::{Attest, HttpAttester};
+use baton_engine::attester::Attesters;
 use baton_engine::{Db, Engine, SagaLog, SharedNonces, StoredEvents, liquidity};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -150,11 +151,23 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         adapters.push(adapter);
         venues.push(venue);
     }
-    let trial_keys = Some((config.solver.clone(), config.attester.clone()));
+    let trial_key = Some(config.solver.clone());
+    let mut members: Vec<Arc<dyn Attest>> = Vec::new();
+    for url in &config.attesters {
+        let base = url
+            .parse()
+            .with_context(|| format!("attester URL {url:?}"))?;
+        let client = HttpAttester::new(base, config.attest_timeout).map_err(anyhow::Error::msg)?;
+        members.push(Arc::new(client));
+    }
+    info!(
+        attesters = members.len(),
+        "asking attesters for settlements and cancels"
+    );
     let engine = Engine::new(
         log,
         adapters,
-        Arc::new(LocalAttester(config.attester)),
+        Attesters::new(members, config.attest_timeout),
         config.engine,
     );
     let resumed = engine.recover().await?;
@@ -163,7 +176,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
     }
     let keys = Keys::new(config.api_keys).map_err(anyhow::Error::msg)?;
     let mut app = App::new(Arc::new(engine), venues, settings, keys);
-    app.trial_keys = trial_keys;
+    app.trial_key = trial_key;
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

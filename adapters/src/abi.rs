@@ -43,6 +43,12 @@ pub fn origin_data(
         .into()
 }
 
+/// `keccak256(abi.encode(calls))`: what the destination settler's `Filled` event carries of the
+/// calls it ran, for an attester to compare with the order's.
+pub fn calls_hash(calls: &[baton_planner::order::Call]) -> alloy::primitives::B256 {
+    alloy::primitives::keccak256(calls.to_vec().abi_encode())
+}
+
 /// The destination settler's `fillKey(orderId, outputIndex)`: `keccak256(abi.encode(orderId,
 /// outputIndex))`, the slot `filledBy` is keyed by.
 pub fn fill_key(order: alloy::primitives::B256, output_index: u32) -> alloy::primitives::B256 {
@@ -84,13 +90,15 @@ pub fn encode(op: &Op, settlers: &Settlers) -> EvmCall {
         Op::Settle {
             order_id,
             filler,
-            attestation,
+            deliveries,
+            attestations,
         } => call(
             settlers.origin,
             OriginSettler::settleCall {
                 id: order_id.0,
                 filler: *filler,
-                attestation: attestation.clone(),
+                deliveries: deliveries.iter().map(|d| d.abi()).collect(),
+                signatures: attestations.clone(),
             }
             .abi_encode(),
         ),
@@ -100,12 +108,12 @@ pub fn encode(op: &Op, settlers: &Settlers) -> EvmCall {
         ),
         Op::RefundWithCancel {
             order_id,
-            attestation,
+            attestations,
         } => call(
             settlers.origin,
             OriginSettler::refundWithCancelCall {
                 id: order_id.0,
-                attestation: attestation.clone(),
+                signatures: attestations.clone(),
             }
             .abi_encode(),
         ),
@@ -171,6 +179,7 @@ pub fn evidence<'a>(
                     token: e.token,
                     amount: e.amount,
                     recipient: e.recipient,
+                    calls_hash: e.callsHash,
                     at,
                 });
             }

@@ -60,16 +60,36 @@ pub fn planner_order(
 }
 
 alloy::sol! {
-    /// What the attester signs (EIP-712, under the origin settler's domain) once a fill is final.
+    /// What an attester vouches was delivered for one output (see `OriginSettler.Delivery`).
+    #[derive(Debug)]
+    struct Delivery {
+        uint32 outputIndex;
+        uint256 chainId;
+        address settler;
+        address token;
+        uint256 amount;
+        address recipient;
+    }
+
+    /// What an attester signs (EIP-712, under the origin settler's domain) once a fill is final
+    /// and matches the order.
     #[derive(Debug)]
     struct Fill {
         bytes32 orderId;
         address filler;
+        Delivery[] deliveries;
     }
 
-    /// What the attester signs to let an order be refunded before its fill deadline.
+    /// What an attester signs to let an order be refunded before its fill deadline.
     #[derive(Debug)]
     struct Cancel {
+        bytes32 orderId;
+    }
+
+    /// What an order's opener signs to ask attesters for a cancel before the fill deadline (it
+    /// gives up filling the order). Attesters check it; no contract does.
+    #[derive(Debug)]
+    struct CancelRequest {
         bytes32 orderId;
     }
 }

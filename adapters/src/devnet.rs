@@ -5,8 +5,9 @@
 //! USDC/DAI pools (0.3 %), an origin and a destination settler, and mints to the user and the
 //! solver. Dropping the [`Devnet`] stops every node (also when a test panics).
 //!
-//! Accounts are anvil's well-known dev accounts: 0 deploys and is the solver, 1 is the user, 9 is the
-//! attester. Their keys are public test keys, never secrets.
+//! Accounts are anvil's well-known dev accounts: 0 deploys and is the solver, 1 is the user, 6 owns
+//! the origin settlers, 7, 8 and 9 are the attesters (any 2 of them settle or cancel an order).
+//! Their keys are public test keys, never secrets.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,20 @@ pub const FIRST_CHAIN_ID: u64 = 1001;
 pub const SOLVER: usize = 0;
 /// Dev account index of the user.
 pub const USER: usize = 1;
-/// Dev account index of the attester.
-pub const ATTESTER: usize = 9;
+/// Dev account index of the origin settlers' owner (who may change their attester set).
+pub const SETTLER_OWNER: usize = 6;
+/// Dev account indices of the devnet's attesters.
+pub const ATTESTERS: [usize; 3] = [7, 8, 9];
+/// How many of [`ATTESTERS`] settle or cancel an order.
+pub const ATTESTER_THRESHOLD: usize = 2;
+
+/// The devnet settlers' attester set: [`ATTESTERS`] with [`ATTESTER_THRESHOLD`].
+pub fn dev_attester_set() -> crate::attestation::AttesterSet {
+    crate::attestation::AttesterSet {
+        members: ATTESTERS.iter().map(|&k| dev_signer(k).address()).collect(),
+        threshold: ATTESTER_THRESHOLD,
+    }
+}
 
 /// Finds the anvil binary: `$BATON_ANVIL` when set (and nothing else then), then `PATH`, then
 /// `node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil`
@@ -333,9 +346,15 @@ async fn spawn_detached(
 /// 5 s. A pid that no longer belongs to an anvil process (the node died and the pid was reused) is
 /// left alone. Returns once every node is gone.
 pub fn stop_detached(pids: impl IntoIterator<Item = u32>) {
-    let is_anvil = |pid: u32| {
+    stop_processes(pids, "anvil");
+}
+
+/// Stops processes by id whose command line contains `marker` (others — a pid reused since — are
+/// left alone): SIGTERM, then SIGKILL after 5 s. Returns once every one is gone.
+pub fn stop_processes(pids: impl IntoIterator<Item = u32>, marker: &str) {
+    let is_it = |pid: u32| {
         std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains("anvil"))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
             .unwrap_or(false)
     };
     let signal = |sig: &str, pid: u32| {
@@ -344,17 +363,17 @@ pub fn stop_detached(pids: impl IntoIterator<Item = u32>) {
             .stderr(Stdio::null())
             .status();
     };
-    let pids: Vec<u32> = pids.into_iter().filter(|p| is_anvil(*p)).collect();
+    let pids: Vec<u32> = pids.into_iter().filter(|p| is_it(*p)).collect();
     for pid in &pids {
         signal("-TERM", *pid);
     }
     for _ in 0..100 {
-        if !pids.iter().any(|p| is_anvil(*p)) {
+        if !pids.iter().any(|p| is_it(*p)) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    for pid in pids.into_iter().filter(|p| is_anvil(*p)) {
+    for pid in pids.into_iter().filter(|p| is_it(*p)) {
         signal("-KILL", pid);
     }
 }
@@ -405,10 +424,16 @@ async fn deploy(rpc_url: &Url) -> Result<Contracts> {
         .await?;
         pools.insert(format!("{a}/{b}"), *pool.address());
     }
-    let origin_settler = *OriginSettler::deploy(&provider, dev_signer(ATTESTER).address())
-        .await
-        .map_err(fail("deploying the origin settler"))?
-        .address();
+    let set = dev_attester_set();
+    let origin_settler = *OriginSettler::deploy(
+        &provider,
+        dev_signer(SETTLER_OWNER).address(),
+        set.members,
+        U256::from(set.threshold),
+    )
+    .await
+    .map_err(fail("deploying the origin settler"))?
+    .address();
     let destination_settler = *DestinationSettler::deploy(&provider)
         .await
         .map_err(fail("deploying the destination settler"))?
@@ -471,6 +496,32 @@ pub struct DevnetFile {
     pub chains: Vec<DevnetFileChain>,
     /// Role → dev account.
     pub accounts: BTreeMap<String, DevAccount>,
+    /// The attesters serving this devnet (`baton devnet up` starts them; empty when none is
+    /// running yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attesters: Vec<DevnetAttester>,
+}
+
+/// An attester serving a devnet.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevnetAttester {
+    /// Its HTTP API.
+    pub url: String,
+    /// Its address (a member of the origin settlers' sets).
+    pub address: Address,
+    /// Its process, when started detached.
+    pub pid: Option<u32>,
+}
+
+impl DevnetFileChain {
+    /// The chain's settlers.
+    pub fn settlers(&self) -> crate::abi::Settlers {
+        crate::abi::Settlers {
+            origin: self.origin_settler,
+            destination: self.destination_settler,
+        }
+    }
 }
 
 /// One chain in a devnet file.
@@ -508,17 +559,24 @@ pub struct DevAccount {
 impl Devnet {
     /// The devnet file describing these chains.
     pub fn file(&self) -> DevnetFile {
-        let accounts = [("solver", SOLVER), ("user", USER), ("attester", ATTESTER)]
-            .into_iter()
-            .map(|(role, k)| {
-                let account = DevAccount {
-                    index: k,
-                    address: dev_signer(k).address(),
-                    dev_private_key: DEV_KEYS[k].into(),
-                };
-                (role.to_string(), account)
-            })
-            .collect();
+        let accounts = [
+            ("solver", SOLVER),
+            ("user", USER),
+            ("settler-owner", SETTLER_OWNER),
+            ("attester-1", ATTESTERS[0]),
+            ("attester-2", ATTESTERS[1]),
+            ("attester-3", ATTESTERS[2]),
+        ]
+        .into_iter()
+        .map(|(role, k)| {
+            let account = DevAccount {
+                index: k,
+                address: dev_signer(k).address(),
+                dev_private_key: DEV_KEYS[k].into(),
+            };
+            (role.to_string(), account)
+        })
+        .collect();
         let chains = self
             .chains
             .iter()
@@ -532,6 +590,10 @@ impl Devnet {
                 destination_settler: c.destination_settler,
             })
             .collect();
-        DevnetFile { chains, accounts }
+        DevnetFile {
+            chains,
+            accounts,
+            attesters: Vec::new(),
+        }
     }
 }

@@ -15,6 +15,8 @@
 //!   against theirs).
 //! - [`abi`]: ops as EVM calls and settler events as evidence, shared by `evm` and `sim`;
 //!   [`nonce`]: the local nonce counter both use.
+//! - [`attestation`]: what attesters sign (`Fill` with its deliveries, `Cancel`) and how a quorum
+//!   of their signatures is put together for the origin settler.
 //! - [`signers`]: a process-wide memo of ECDSA signer recovery (signatures made or checked in the
 //!   process are not recovered again).
 //! - [`contracts`]: alloy bindings to the fixture contracts (from the committed artifacts).
@@ -27,6 +29,7 @@
 //! None yet.
 
 pub mod abi;
+pub mod attestation;
 pub mod conformance;
 pub mod contracts;
 pub mod devnet;

@@ -98,26 +98,29 @@ pub enum Op {
         /// after it.
         fill_deadline: u32,
     },
-    /// Repay `filler` from the origin escrow, with the attester's signed `Fill(orderId, filler)`.
+    /// Repay `filler` from the origin escrow, with a quorum of attesters' signed
+    /// `Fill(orderId, filler, deliveries)`.
     Settle {
         /// The order.
         order_id: OrderId,
         /// Who is repaid.
         filler: Address,
-        /// The attester's 65-byte EIP-712 signature.
-        attestation: Bytes,
+        /// What the attesters vouch was delivered.
+        deliveries: Vec<crate::attestation::Delivery>,
+        /// The quorum's 65-byte EIP-712 signatures, signer ascending.
+        attestations: Vec<Bytes>,
     },
     /// Return the escrowed inputs to the user once the fill deadline has passed.
     Refund {
         /// The order.
         order_id: OrderId,
     },
-    /// Return the escrowed inputs at once, with the attester's signed `Cancel(orderId)`.
+    /// Return the escrowed inputs at once, with a quorum of attesters' signed `Cancel(orderId)`.
     RefundWithCancel {
         /// The order.
         order_id: OrderId,
-        /// The attester's 65-byte EIP-712 signature.
-        attestation: Bytes,
+        /// The quorum's 65-byte EIP-712 signatures, signer ascending.
+        attestations: Vec<Bytes>,
     },
     /// Allow `spender` to move `amount` of the adapter account's `token`.
     Approve {
@@ -338,6 +341,8 @@ pub struct FillEvidence {
     pub amount: U256,
     /// To whom.
     pub recipient: Address,
+    /// `keccak256(abi.encode(calls))` of the calls the settler ran after the delivery.
+    pub calls_hash: B256,
     /// Where.
     pub at: EventAt,
 }
@@ -527,6 +532,9 @@ pub trait ChainAdapter: Send + Sync {
     fn chain_id(&self) -> ChainId;
     /// The account this adapter signs as.
     fn account(&self) -> Address;
+    /// Signs `digest` (an EIP-712 signing hash) as the adapter's account: what the account vouches
+    /// for off the chain (a request to attesters to cancel an order it opened).
+    fn sign_digest(&self, digest: B256) -> Result<alloy::primitives::Signature>;
     /// The latest block.
     fn head(&self) -> BoxFuture<'_, Result<BlockRef>>;
     /// The latest block the chain considers final (cannot be reorged out).
@@ -553,6 +561,11 @@ pub trait ChainAdapter: Send + Sync {
     fn reserves(&self, pool: Address) -> BoxFuture<'_, Result<Reserves>>;
     /// An order's escrow on this chain's origin settler.
     fn escrow(&self, order: OrderId) -> BoxFuture<'_, Result<EscrowStatus>>;
+    /// Who opened `order` on this chain's origin settler (the filler that brought the user's
+    /// signature), if anyone did.
+    fn opener(&self, order: OrderId) -> BoxFuture<'_, Result<Option<Address>>>;
+    /// This chain's origin settler's attester set and threshold.
+    fn attesters(&self) -> BoxFuture<'_, Result<crate::attestation::AttesterSet>>;
     /// Who filled `output_index` of `order` on this chain's destination settler, if anyone.
     fn filled_by(
         &self,

@@ -62,12 +62,9 @@ pub struct App {
     pub settings: Settings,
     /// API keys.
     pub keys: Keys,
-    /// The solver's and the attester's keys, for replay trials on forks (never logged or
-    /// returned); without them a replay cannot try a change.
-    pub trial_keys: Option<(
-        alloy::signers::local::PrivateKeySigner,
-        alloy::signers::local::PrivateKeySigner,
-    )>,
+    /// The solver's key, for replay trials on forks (never logged or returned); without it a
+    /// replay cannot try a change.
+    pub trial_key: Option<alloy::signers::local::PrivateKeySigner>,
     pub(crate) metrics: PrometheusHandle,
     /// Event streams open, by API key name.
     pub(crate) streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
@@ -86,7 +83,7 @@ impl App {
             venues,
             settings,
             keys,
-            trial_keys: None,
+            trial_key: None,
             metrics: metrics_handle(),
             keys_expired_ms: std::sync::atomic::AtomicI64::new(0),
             streams: Arc::default(),

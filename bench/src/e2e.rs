@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
 use anyhow::{Context, Result, bail};
-use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, dev_signer};
+use baton_adapters::devnet::{Devnet, SOLVER, USER, dev_signer};
 use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::follow::{FollowConfig, Followed};
 use baton_adapters::port::{ChainAdapter, TxRequest, TxStatus};
-use baton_engine::attester::LocalAttester;
+use baton_attester::client::Attest;
+use baton_attester::wire::FillRequest;
+use baton_engine::attester::{Attesters, Collected};
 use baton_engine::event::SagaEvent;
 use baton_engine::liquidity::{self, Venue};
 use baton_engine::saga::input::Planned;
@@ -71,6 +73,9 @@ pub(crate) enum Baseline {
     Sequential,
 }
 
+/// How deep a fill is before the bench's attesters attest it.
+const ATTESTER_CONFIRMATIONS: u64 = 2;
+
 /// The chains, the solver's adapters and venues on them, and intents to make.
 struct Setup {
     _devnet: Devnet,
@@ -79,6 +84,8 @@ struct Setup {
     ids: Vec<ChainId>,
     nonce: u64,
     block_ms: u64,
+    /// The devnet's three attesters, in this process (each with adapters of its own).
+    attesters: Attesters,
 }
 
 impl Setup {
@@ -122,7 +129,14 @@ impl Setup {
         }
         let mut ids: Vec<ChainId> = chains.keys().copied().collect();
         ids.sort();
+        let attesters = baton_attester::devnet::in_process(&file.chains, ATTESTER_CONFIRMATIONS)
+            .await
+            .map_err(anyhow::Error::msg)?
+            .into_iter()
+            .map(|a| a as Arc<dyn Attest>)
+            .collect();
         Ok(Self {
+            attesters: Attesters::new(attesters, Duration::from_secs(5)),
             _devnet: devnet,
             chains,
             venues,
@@ -198,7 +212,7 @@ async fn through_engine(
     let engine = Arc::new(Engine::new(
         SagaLog::new(db),
         setup.adapters(),
-        Arc::new(LocalAttester(dev_signer(ATTESTER))),
+        setup.attesters.clone(),
         EngineConfig {
             instance: format!("bench-e2e-{}", fastrand::u32(..)),
             ..EngineConfig::default()
@@ -287,7 +301,6 @@ async fn decided_at(engine: &Engine, saga: SagaId) -> Result<i64> {
 /// and waited for (its receipt) before the next; finality waited for by polling the head.
 /// Returns the time from its start to the last fill's receipt.
 async fn sequential(setup: &Setup, inputs: Vec<SagaInput>) -> Result<Duration> {
-    let attester = LocalAttester(dev_signer(ATTESTER));
     let start = Instant::now();
     let mut last_fill = Duration::ZERO;
     let mut progress = Progress::new("intents by the sequential script", inputs.len());
@@ -307,11 +320,15 @@ async fn sequential(setup: &Setup, inputs: Vec<SagaInput>) -> Result<Duration> {
                 // The fill's receipt is the evidence; the settle carries the attestation.
                 Action::Attest { .. } => {}
                 _ => {
+                    let attested = match step.action {
+                        Action::Settle { order } => Some(attested(setup, &planned, order).await?),
+                        _ => None,
+                    };
                     let op = baton_engine::saga::ops::forward(
                         &planned,
                         &step,
                         chain.account(),
-                        &attester,
+                        attested.as_ref(),
                     )?;
                     let base_fee = chain.conditions().await?.base_fee;
                     let ceiling =
@@ -340,6 +357,47 @@ async fn sequential(setup: &Setup, inputs: Vec<SagaInput>) -> Result<Duration> {
         progress.tick(k + 1);
     }
     Ok(last_fill)
+}
+
+/// The script asks the attesters, as the engine does, until a quorum attests `order`'s fill.
+async fn attested(
+    setup: &Setup,
+    planned: &Planned,
+    order: baton_planner::OrderId,
+) -> Result<baton_engine::saga::attest::Attested> {
+    let o = planned
+        .plan
+        .orders()
+        .iter()
+        .find(|o| o.id() == order)
+        .context("the settled order")?;
+    let filler = setup.chains[&o.chain()].account();
+    let req = FillRequest {
+        order: o.order().clone(),
+        filled_as: None,
+        filler,
+    };
+    let at = baton_adapters::attestation::OriginSettlerAt {
+        chain: o.chain(),
+        settler: o.order().originSettler,
+    };
+    let set = setup.chains[&o.chain()].attesters().await?;
+    loop {
+        match setup.attesters.fill(&set, at, order, &req).await {
+            Collected::Quorum {
+                deliveries,
+                signatures,
+            } => {
+                return Ok(baton_engine::saga::attest::Attested {
+                    filler,
+                    deliveries,
+                    signatures,
+                });
+            }
+            Collected::Waiting(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Collected::Refused(why) => bail!("the attesters refuse: {why}"),
+        }
+    }
 }
 
 pub(crate) async fn run(args: E2eArgs) -> Result<Report> {

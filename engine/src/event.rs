@@ -98,6 +98,16 @@ pub enum SagaEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<FailureKind>,
     },
+    /// A step (or its compensation) waits on something off the chain — a quorum of attesters —
+    /// for `reason` (`None`: it no longer waits). Appended when the reason changes.
+    Waiting {
+        /// The step.
+        step: StepId,
+        /// Whether this is the step's compensation.
+        comp: bool,
+        /// What it waits for, in words (what each attester said).
+        reason: Option<String>,
+    },
     /// The decision to compensate the completed steps, before any compensation runs.
     Compensating {
         /// Why.
@@ -254,6 +264,7 @@ impl SagaEvent {
             SagaEvent::TxSigned { .. } => "tx_signed",
             SagaEvent::StepFinal { .. } => "step_final",
             SagaEvent::StepFailed { .. } => "step_failed",
+            SagaEvent::Waiting { .. } => "waiting",
             SagaEvent::Compensating { .. } => "compensating",
             SagaEvent::Alert { .. } => "alert",
             SagaEvent::Decided { .. } => "decided",

@@ -1,22 +1,27 @@
 //! A ready-made two-chain sim world, for tests, benchmarks and demos: USDC on both chains, WETH and
 //! a USDC/WETH pool on the destination, the user funded on the origin, the solver's inventory on the
 //! destination with its approvals in place, blocks mined in the background, and a snapshot and
-//! intents that match it. Uses anvil's well-known dev keys (user 1, solver 0, attester 9).
+//! intents that match it, and three attesters (each with its own view of the chains and its own
+//! store) of which any two settle or cancel. Uses anvil's well-known dev keys (user 1, solver 0,
+//! attesters 7, 8 and 9).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::attester::LocalAttester;
+use crate::attester::Attesters;
 use crate::liquidity::{Venue, VenuePool, VenueToken};
 use crate::{Db, Engine, EngineConfig, SagaInput, SagaLog};
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
-use baton_adapters::devnet::{ATTESTER, SOLVER, USER, dev_signer};
+use baton_adapters::devnet::{ATTESTERS, SOLVER, USER, dev_attester_set, dev_signer};
 use baton_adapters::follow::{FollowConfig, Followed};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_adapters::sim::{SimChain, SimConfig};
+use baton_attester::client::Attest;
+use baton_attester::store::Store;
+use baton_attester::{Attester, AttesterChain};
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
 use baton_planner::{Amount, ChainId};
 use serde_json::json;
@@ -47,6 +52,9 @@ pub struct World {
     pub weth_d: Address,
     /// The destination's USDC/WETH pool.
     pub pool: Address,
+    /// The attesters (dev accounts 7, 8, 9), in process; each reads the chains through adapters
+    /// of its own and decides into an in-memory store of its own.
+    pub attesters: Vec<Arc<Attester>>,
     /// Set to stop the miner thread.
     stop_mining: Arc<AtomicBool>,
 }
@@ -74,9 +82,8 @@ impl World {
     pub async fn with_blocks_every(block_every: Duration) -> Self {
         let user = dev_signer(USER);
         let solver = dev_signer(SOLVER);
-        let attester = dev_signer(ATTESTER).address();
-        let origin = SimChain::new(SimConfig::new(ORIGIN, attester, GENESIS));
-        let dest = SimChain::new(SimConfig::new(DEST, attester, GENESIS));
+        let origin = SimChain::new(SimConfig::new(ORIGIN, dev_attester_set(), GENESIS));
+        let dest = SimChain::new(SimConfig::new(DEST, dev_attester_set(), GENESIS));
         let usdc_o = origin.add_token("USDC");
         let usdc_d = dest.add_token("USDC");
         let weth_d = dest.add_token("WETH");
@@ -137,6 +144,21 @@ impl World {
                 }
             })
             .expect("spawning the sim miner");
+        let mut attesters = Vec::new();
+        for k in ATTESTERS {
+            let key = dev_signer(k);
+            let chains = [&origin, &dest]
+                .map(|c| AttesterChain {
+                    adapter: Arc::new(c.adapter(key.clone())),
+                    settlers: c.settlers(),
+                    confirmations: 2,
+                })
+                .to_vec();
+            let store = Store::open("sqlite::memory:")
+                .await
+                .expect("an attester's store");
+            attesters.push(Arc::new(Attester::new(key, chains, store)));
+        }
         Self {
             origin,
             dest,
@@ -147,6 +169,7 @@ impl World {
             usdc_d,
             weth_d,
             pool,
+            attesters,
             stop_mining,
         }
     }
@@ -296,7 +319,17 @@ impl World {
         totals
     }
 
-    /// An engine over `db` with the solver's adapters and the dev attester.
+    /// The engine's view of the world's attesters: all three, asked in process.
+    pub fn attesters(&self) -> Attesters {
+        let members = self
+            .attesters
+            .iter()
+            .map(|a| a.clone() as Arc<dyn Attest>)
+            .collect();
+        Attesters::new(members, Duration::from_secs(5))
+    }
+
+    /// An engine over `db` with the solver's adapters and the world's attesters.
     pub fn engine(&self, db: Db, config: EngineConfig) -> Engine {
         self.engine_followed(db, config, false)
     }
@@ -319,12 +352,7 @@ impl World {
                 })
                 .collect();
         }
-        Engine::new(
-            SagaLog::new(db),
-            adapters,
-            Arc::new(LocalAttester(dev_signer(ATTESTER))),
-            config,
-        )
+        Engine::new(SagaLog::new(db), adapters, self.attesters(), config)
     }
 }
 

@@ -56,7 +56,7 @@ pub struct Progress {
     /// Transactions signed (a replacement is one more).
     pub attempts: usize,
     /// A machine-readable reason when it failed: `reverted`, `rejected_by_node` or
-    /// `past_fill_deadline`.
+    /// `past_fill_deadline`; `awaiting_attestations` while it waits for a quorum of attesters.
     pub reason_code: Option<String>,
     /// The reason in words (the revert string, the node's answer).
     pub reason: Option<String>,
@@ -144,8 +144,16 @@ fn progress(st: &StepState, chain: ChainId, heads: &HashMap<ChainId, u64>) -> Pr
             .zip(heads.get(&chain))
             .map(|(b, head)| (head + 1).saturating_sub(b)),
         attempts: st.txs.len(),
-        reason_code: st.failed.as_ref().map(|f| f.kind.code().to_owned()),
-        reason: st.failed.as_ref().map(|f| f.reason.clone()),
+        reason_code: match (&st.failed, &st.waiting) {
+            (Some(f), _) => Some(f.kind.code().to_owned()),
+            (None, Some(_)) if !st.is_done() => Some("awaiting_attestations".to_owned()),
+            _ => None,
+        },
+        reason: match (&st.failed, &st.waiting) {
+            (Some(f), _) => Some(f.reason.clone()),
+            (None, Some(w)) if !st.is_done() => Some(w.clone()),
+            _ => None,
+        },
     }
 }
 

@@ -140,6 +140,15 @@ impl Order {
         Self { order, chain, id }
     }
 
+    /// An order as a user signed it, received from outside (an attester's request): its origin
+    /// chain and id computed from its fields. `None` when its origin chain id does not fit a
+    /// chain id.
+    pub fn from_signed(order: GaslessCrossChainOrder) -> Option<Self> {
+        let chain = ChainId(u64::try_from(order.originChainId).ok()?);
+        let id = OrderId(order.eip712_signing_hash(&domain(chain, order.originSettler)));
+        Some(Self { order, chain, id })
+    }
+
     /// The ERC-7683 order itself.
     pub fn order(&self) -> &GaslessCrossChainOrder {
         &self.order

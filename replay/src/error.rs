@@ -53,6 +53,9 @@ pub enum ReplayError {
     /// A trial has no venue (settlers, tokens, pools) for a chain the saga acted on.
     #[error("replay: no venue for chain {0}")]
     NoVenue(ChainId),
+    /// A trial could not be set up on the forks (its attester, its store).
+    #[error("replay: setting up the trial: {0}")]
+    Trial(String),
 }
 
 impl ReplayError {
@@ -74,7 +77,8 @@ impl ReplayError {
             Self::NothingToReplay(_)
             | Self::NoRpc(_)
             | Self::BadRpcUrl { .. }
-            | Self::NoVenue(_) => false,
+            | Self::NoVenue(_)
+            | Self::Trial(_) => false,
         }
     }
 }

@@ -12,9 +12,12 @@ use std::time::Duration;
 use alloy::providers::DynProvider;
 use alloy::providers::ext::AnvilApi;
 use alloy::signers::local::PrivateKeySigner;
+use baton_adapters::contracts::OriginSettler;
 use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::port::ChainAdapter;
-use baton_engine::attester::LocalAttester;
+use baton_attester::store::Store;
+use baton_attester::{Attester, AttesterChain};
+use baton_engine::attester::Attesters;
 use baton_engine::liquidity::{self, Venue};
 use baton_engine::log::db::{Db, ScratchSqlite};
 use baton_engine::{Engine, EngineConfig, EngineError, Outcome, SagaInput, SagaLog};
@@ -27,8 +30,12 @@ use crate::fork::{Forks, Spans};
 use crate::recorded::Recorded;
 use crate::report::TrialReport;
 
-/// What a trial needs besides the change: what the solver uses on each chain, and the keys of the
-/// solver and the attester (the trial signs new transactions, on the forks only).
+/// What a trial needs besides the change: what the solver uses on each chain, and the solver's
+/// key (the trial signs new transactions, on the forks only).
+///
+/// No attester key: the real attesters do not attest what happens on a fork. On each fork (only
+/// there) the trial makes its own attester, with a key made for the trial, the origin settler's
+/// only member (threshold 1), as the settler's owner would, whose account the fork lets it use.
 pub struct Trial {
     /// The change.
     pub change: ConfigPatch,
@@ -36,8 +43,6 @@ pub struct Trial {
     pub venues: Vec<Venue>,
     /// The solver's key.
     pub solver: PrivateKeySigner,
-    /// The attester's key.
-    pub attester: PrivateKeySigner,
 }
 
 /// What the trial runs against: the original chains and blocks of the replay.
@@ -78,6 +83,8 @@ impl Trial {
         progress("re-planning on the forks with the change and running the intent there …");
 
         let mut chains: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
+        let mut attester_chains = Vec::new();
+        let attester_key = PrivateKeySigner::random();
         let mut venues = Vec::new();
         for (chain, fork) in &forks.0 {
             let venue = self
@@ -92,7 +99,28 @@ impl Trial {
             .map_err(EngineError::from)?;
             chains.insert(*chain, Arc::new(adapter));
             venues.push(venue.clone());
+            install_attester(
+                &fork.provider,
+                venue.settlers.origin,
+                attester_key.address(),
+            )
+            .await?;
+            let reader = EvmAdapter::new(
+                EvmConfig::new(*chain, fork.node.endpoint_url(), venue.settlers),
+                attester_key.clone(),
+            )
+            .map_err(EngineError::from)?;
+            attester_chains.push(AttesterChain {
+                adapter: Arc::new(reader),
+                settlers: venue.settlers,
+                confirmations: 1,
+            });
         }
+        let store = Store::open("sqlite::memory:")
+            .await
+            .map_err(|e| ReplayError::Trial(e.to_string()))?;
+        let attester = Arc::new(Attester::new(attester_key, attester_chains, store));
+        let attesters = Attesters::new(vec![attester], Duration::from_secs(10));
         // The forks make a block every 300 ms while the trial runs, each one second of chain time
         // after the last (time goes on from where the saga failed, not from now: deadlines hold).
         let mut clocks: Vec<(DynProvider, u64)> = Vec::new();
@@ -116,7 +144,9 @@ impl Trial {
             }
         });
         let config = self.change.apply(rec.input.config);
-        let outcome = self.engine_run(rec.input, config, &chains, &venues).await;
+        let outcome = self
+            .engine_run(rec.input, config, &chains, &venues, attesters)
+            .await;
         miner.abort();
         drop(forks);
         let (plan, outcome, summary) = match outcome {
@@ -149,6 +179,7 @@ impl Trial {
         config: PlannerConfig,
         chains: &HashMap<ChainId, Arc<dyn ChainAdapter>>,
         venues: &[Venue],
+        attesters: Attesters,
     ) -> Result<(Vec<String>, Option<Outcome>)> {
         let snapshot = liquidity::read(
             chains,
@@ -165,7 +196,7 @@ impl Trial {
         let engine = Engine::new(
             SagaLog::new(db),
             chains.values().cloned().collect(),
-            Arc::new(LocalAttester(self.attester.clone())),
+            attesters,
             EngineConfig {
                 poll: Duration::from_millis(100),
                 instance: "replay-trial".into(),
@@ -181,4 +212,42 @@ impl Trial {
         drop(engine);
         Ok((plan, outcome))
     }
+}
+
+/// On a fork only: makes `attester` the only member (threshold 1) of `settler`'s attester set, sent
+/// as the settler's owner (the fork lets anyone send as any account), and mines it.
+async fn install_attester(
+    fork: &DynProvider,
+    settler: alloy::primitives::Address,
+    attester: alloy::primitives::Address,
+) -> Result<()> {
+    let fail = |e: String| ReplayError::Trial(format!("installing the trial's attester: {e}"));
+    let s = OriginSettler::new(settler, fork);
+    let owner = s.owner().call().await.map_err(|e| fail(e.to_string()))?;
+    fork.anvil_impersonate_account(owner)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    fork.anvil_set_balance(
+        owner,
+        alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(18u8)),
+    )
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    let pending = s
+        .setAttesters(vec![attester], alloy::primitives::U256::from(1u8))
+        .from(owner)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    fork.evm_mine(None).await.map_err(|e| fail(e.to_string()))?;
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if !receipt.status() {
+        return Err(fail("setAttesters reverted".into()));
+    }
+    fork.anvil_stop_impersonating_account(owner)
+        .await
+        .map_err(|e| fail(e.to_string()))
 }

@@ -1,11 +1,12 @@
 //! `baton devnet up`, `approve` and `down`: local anvil chains with the fixture contracts deployed
-//! and seeded, left running and described in a devnet file.
+//! and seeded, and three attesters (`baton attester serve`) over them, left running and described
+//! in a devnet file.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use baton_adapters::devnet::{Devnet, DevnetFile, stop_detached};
+use baton_adapters::devnet::{Devnet, DevnetFile, stop_detached, stop_processes};
 
 /// `baton devnet up`: starts `chains` anvil nodes, deploys and seeds the contracts, and writes
 /// the devnet file.
@@ -23,22 +24,41 @@ pub(crate) fn up(chains: usize, block_time: Option<u64>, file: &Path) -> Result<
         .enable_all()
         .build()?;
     let devnet = runtime.block_on(Devnet::start_detached(chains, block_time))?;
-    let description = devnet.file();
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let mut description = devnet.file();
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let write = |description: &DevnetFile| -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let written = serde_json::to_string_pretty(&description)
-        .map_err(anyhow::Error::from)
-        .and_then(|text| std::fs::write(file, text + "\n").map_err(anyhow::Error::from));
-    if let Err(e) = written {
-        stop_detached(description.chains.iter().filter_map(|c| c.pid));
-        return Err(e.context(format!("writing {}", file.display())));
+        let text = serde_json::to_string_pretty(description)?;
+        std::fs::write(file, text + "\n").with_context(|| format!("writing {}", file.display()))
+    };
+    // The attesters read the chains from the file: it is written first, then again with them.
+    let started = write(&description)
+        .and_then(|()| runtime.block_on(crate::attesters::spawn(file, &dir.join("attesters"))));
+    match started {
+        Ok(spawned) => {
+            description.attesters = spawned.detach();
+            if let Err(e) = write(&description) {
+                down_processes(&description);
+                return Err(e);
+            }
+        }
+        Err(e) => {
+            down_processes(&description);
+            let _ = std::fs::remove_file(file);
+            return Err(e);
+        }
     }
     for c in &description.chains {
         println!(
             "chain {} at {}: origin settler {}, destination settler {}",
             c.chain_id, c.rpc_url, c.origin_settler, c.destination_settler
         );
+    }
+    for a in &description.attesters {
+        println!("attester {} at {}", a.address, a.url);
     }
     println!(
         "devnet up; described in {}; stop it with `baton devnet down`",
@@ -92,8 +112,21 @@ pub(crate) fn down(file: &Path) -> Result<ExitCode> {
         .with_context(|| format!("reading {} (is a devnet up?)", file.display()))?;
     let description: DevnetFile = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a devnet file", file.display()))?;
-    stop_detached(description.chains.iter().filter_map(|c| c.pid));
+    down_processes(&description);
     std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
-    println!("devnet down: stopped {} chain(s)", description.chains.len());
+    println!(
+        "devnet down: stopped {} chain(s) and {} attester(s)",
+        description.chains.len(),
+        description.attesters.len()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stops the attesters and the nodes a devnet file names.
+fn down_processes(description: &DevnetFile) {
+    stop_processes(
+        description.attesters.iter().filter_map(|a| a.pid),
+        "attester",
+    );
+    stop_detached(description.chains.iter().filter_map(|c| c.pid));
 }

@@ -2,6 +2,7 @@
 //! [`crate::cli::Command`] to them. `baton demo` is [`crate::demo`] and `baton bench` the
 //! `baton-bench` crate.
 
+pub(crate) mod attester;
 pub(crate) mod audit;
 pub(crate) mod devnet;
 pub(crate) mod intents;

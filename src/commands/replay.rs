@@ -111,8 +111,9 @@ pub(crate) async fn resume(
     }
 }
 
-/// The trial of `--with FILE`: the change, the devnet's venues, and the solver's and attester's
-/// keys (from BATON_SOLVER_KEY / BATON_ATTESTER_KEY, else the devnet file's dev accounts).
+/// The trial of `--with FILE`: the change, the devnet's venues, and the solver's key (from
+/// BATON_SOLVER_KEY, else the devnet file's dev account); the trial makes its own attester on the
+/// forks.
 fn trial(path: &Path, devnet: Option<&DevnetFile>) -> Result<baton_replay::Trial> {
     let change = read_change(path)?;
     let devnet = devnet.context("--with needs the devnet file (the venues and dev keys)")?;
@@ -137,6 +138,5 @@ fn trial(path: &Path, devnet: Option<&DevnetFile>) -> Result<baton_replay::Trial
             .map(baton_engine::liquidity::devnet_venue)
             .collect(),
         solver: key("BATON_SOLVER_KEY", "solver")?,
-        attester: key("BATON_ATTESTER_KEY", "attester")?,
     })
 }

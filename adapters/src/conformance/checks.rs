@@ -3,13 +3,11 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::SolStruct;
 use baton_planner::OrderId;
-use baton_planner::order::{self};
 
 use super::support::*;
 use super::{FEES, Harness, Role};
-use crate::contracts::{Cancel, Fill};
+use crate::attestation::{Delivery, OriginSettlerAt};
 use crate::error::AdapterError;
 use crate::port::{BlockRef, ChainAdapter, EscrowStatus, Op, TxRequest, TxStatus};
 
@@ -61,28 +59,29 @@ pub async fn open_fill_settle(h: &dyn Harness) {
     );
     assert_eq!(f.at.block, fill.block);
 
+    // The Filled event carries the hash of the calls that ran (none), as the attesters compute it.
+    assert_eq!(f.calls_hash, crate::abi::calls_hash(&[]));
+
     let solver_before = balance(h, origin, solver).await;
-    let attestation = attest(
-        h,
-        &Fill {
-            orderId: o.id.0,
-            filler: solver,
-        },
-    );
+    let deliveries = vec![Delivery {
+        output_index: 0,
+        chain: destination,
+        settler: dest,
+        token: f.token,
+        amount: f.amount,
+        recipient: user,
+    }];
+    let at = origin_at(h);
+    let attestation = quorum(h, at.fill_hash(o.id, solver, &deliveries));
     // An attestation for another filler does not pay this one.
-    let forged = attest(
-        h,
-        &Fill {
-            orderId: o.id.0,
-            filler: user,
-        },
-    );
-    let settle = |attestation: Bytes| Op::Settle {
+    let forged = quorum(h, at.fill_hash(o.id, user, &deliveries));
+    let settle = |attestations: Vec<Bytes>| Op::Settle {
         order_id: o.id,
         filler: solver,
-        attestation,
+        deliveries: deliveries.clone(),
+        attestations,
     };
-    reverts(h, origin, Role::Solver, settle(forged), "bad attestation").await;
+    reverts(h, origin, Role::Solver, settle(forged), "not an attester").await;
     let settled = ok(h, origin, Role::Solver, settle(attestation.clone())).await;
     assert_eq!(balance(h, origin, solver).await, solver_before + o.amount);
     assert_eq!(
@@ -105,6 +104,116 @@ pub async fn open_fill_settle(h: &dyn Harness) {
         "not open",
     )
     .await;
+}
+
+/// The origin settler pays out only for a quorum: fewer signatures, a repeated or outside signer,
+/// signers out of order, signatures over another order, another chain, other deliveries or a cancel
+/// are refused; any two of the three attesters settle, once; a cancel then finds nothing to refund.
+pub async fn settle_needs_a_quorum(h: &dyn Harness) {
+    let [origin, destination] = h.chains();
+    let solver = h.adapter(origin, Role::Solver).account();
+    let o = order(h, h.user(), fresh_nonce(), 20_000, 3_600).await;
+    let other = order(h, h.user(), fresh_nonce(), 20_000, 3_600).await;
+    open(h, &o).await;
+    let deliveries = vec![Delivery {
+        output_index: 0,
+        chain: destination,
+        settler: h.settlers(destination).destination,
+        token: h.token(destination, "USDC"),
+        amount: o.amount,
+        recipient: h.user().address(),
+    }];
+    let at = origin_at(h);
+    let digest = at.fill_hash(o.id, solver, &deliveries);
+    let settle = |deliveries: &[Delivery], attestations: Vec<Bytes>| Op::Settle {
+        order_id: o.id,
+        filler: solver,
+        deliveries: deliveries.to_vec(),
+        attestations,
+    };
+    let refused = [
+        (signed(h, digest, &[1]), "too few attestations"),
+        (signed(h, digest, &[1, 1]), "attesters not ascending"),
+        (
+            {
+                let mut down = ascending(h, digest, &[0, 2]);
+                down.reverse();
+                down
+            },
+            "attesters not ascending",
+        ),
+        (
+            {
+                let by_user = h.user().sign_hash_sync(&digest).expect("signing");
+                let mut sigs = signed(h, digest, &[0]);
+                sigs.push(Bytes::from(by_user.as_bytes().to_vec()));
+                sigs.sort_by_key(|sig| crate::attestation::signer_of(digest, sig));
+                sigs
+            },
+            "not an attester",
+        ),
+        (
+            quorum(h, at.fill_hash(other.id, solver, &deliveries)),
+            "not an attester",
+        ),
+        (
+            quorum(
+                h,
+                OriginSettlerAt {
+                    chain: destination,
+                    ..at
+                }
+                .fill_hash(o.id, solver, &deliveries),
+            ),
+            "not an attester",
+        ),
+        (quorum(h, at.cancel_hash(o.id)), "not an attester"),
+    ];
+    for (sigs, reason) in refused {
+        reverts(h, origin, Role::Solver, settle(&deliveries, sigs), reason).await;
+    }
+    let mut short = deliveries.clone();
+    short[0].amount -= U256::from(1u8);
+    reverts(
+        h,
+        origin,
+        Role::Solver,
+        settle(&short, quorum(h, digest)),
+        "not an attester",
+    )
+    .await;
+    assert_eq!(
+        h.adapter(origin, Role::Solver)
+            .escrow(o.id)
+            .await
+            .expect("escrow"),
+        EscrowStatus::Opened
+    );
+
+    // Any two: the second and third attesters settle.
+    let two = ascending(h, digest, &[1, 2]);
+    ok(h, origin, Role::Solver, settle(&deliveries, two.clone())).await;
+    assert_eq!(
+        h.adapter(origin, Role::Solver)
+            .escrow(o.id)
+            .await
+            .expect("escrow"),
+        EscrowStatus::Settled
+    );
+    // Replayed, it finds nothing to pay; a cancel quorum finds nothing to refund.
+    reverts(
+        h,
+        origin,
+        Role::Solver,
+        settle(&deliveries, two),
+        "not open",
+    )
+    .await;
+    let cancel = Op::RefundWithCancel {
+        order_id: o.id,
+        attestations: quorum(h, at.cancel_hash(o.id)),
+    };
+    reverts(h, origin, Role::Solver, cancel, "not open").await;
 }
 
 /// A refund before the fill deadline reverts; after it, the user gets the inputs back, once.
@@ -150,22 +259,24 @@ pub async fn refund_with_cancel(h: &dyn Harness) {
     let o = order(h, h.user(), fresh_nonce(), 100_000, 3_600).await;
     let before = balance(h, origin, user).await;
     open(h, &o).await;
-    let cancel = Cancel { orderId: o.id.0 };
-    let digest = cancel.eip712_signing_hash(&order::domain(origin, h.settlers(origin).origin));
+    let digest = origin_at(h).cancel_hash(o.id);
     let by_user = h.user().sign_hash_sync(&digest).expect("signing");
-    let op = |attestation: Bytes| Op::RefundWithCancel {
+    let op = |attestations: Vec<Bytes>| Op::RefundWithCancel {
         order_id: o.id,
-        attestation,
+        attestations,
     };
+    let mut with_user = quorum(h, digest);
+    with_user[0] = Bytes::from(by_user.as_bytes().to_vec());
+    reverts(h, origin, Role::Solver, op(with_user), "OriginSettler:").await;
     reverts(
         h,
         origin,
         Role::Solver,
-        op(Bytes::from(by_user.as_bytes().to_vec())),
-        "bad attestation",
+        op(signed(h, digest, &[2])),
+        "too few attestations",
     )
     .await;
-    ok(h, origin, Role::Solver, op(attest(h, &cancel))).await;
+    ok(h, origin, Role::Solver, op(quorum(h, digest))).await;
     assert_eq!(balance(h, origin, user).await, before);
 }
 

@@ -53,8 +53,9 @@ pub trait Harness: Send + Sync {
     fn adapter(&self, chain: ChainId, role: Role) -> Arc<dyn ChainAdapter>;
     /// The user's key (signs orders; the same account as [`Role::User`]'s adapter).
     fn user(&self) -> &PrivateKeySigner;
-    /// The attester whose signatures the origin settlers accept.
-    fn attester(&self) -> &PrivateKeySigner;
+    /// The origin settlers' attesters (any two of them are a quorum; their addresses ascend in
+    /// no particular order).
+    fn attesters(&self) -> &[PrivateKeySigner];
     /// A token on `chain` by symbol (the suite uses `"USDC"`).
     fn token(&self, chain: ChainId, symbol: &str) -> Address;
     /// The settlers on `chain`.
@@ -73,7 +74,8 @@ pub trait Harness: Send + Sync {
 macro_rules! conformance_suite {
     ($make:expr) => {
         $crate::conformance_suite!(@tests $make;
-            open_fill_settle, refund_after_deadline, refund_with_cancel, double_fill_rejected,
+            open_fill_settle, settle_needs_a_quorum, refund_after_deadline, refund_with_cancel,
+            double_fill_rejected,
             late_fill_rejected,
             bad_signature_rejected, nonce_reuse_rejected, rebroadcast_is_harmless,
             replacement_takes_the_nonce, status_through_reorg, reads_and_conditions);

@@ -10,6 +10,7 @@ use baton_planner::order::{self, BatonOrderData, GaslessCrossChainOrder, Input, 
 use baton_planner::{ChainId, OrderId};
 
 use super::{FEES, Harness, Role};
+use crate::attestation::OriginSettlerAt;
 use crate::port::{ChainAdapter, Inclusion, Op, SignedTx, TxRequest, TxStatus};
 
 pub(super) static NONCES: AtomicU64 = AtomicU64::new(1);
@@ -202,9 +203,38 @@ pub(super) async fn open(h: &dyn Harness, o: &Signed) {
     ok(h, origin, Role::Solver, o.open()).await;
 }
 
-pub(super) fn attest<T: SolStruct>(h: &dyn Harness, what: &T) -> Bytes {
+/// Where the origin chain's attestations are signed.
+pub(super) fn origin_at(h: &dyn Harness) -> OriginSettlerAt {
     let [origin, _] = h.chains();
-    let digest = what.eip712_signing_hash(&order::domain(origin, h.settlers(origin).origin));
-    let sig = h.attester().sign_hash_sync(&digest).expect("attesting");
-    Bytes::from(sig.as_bytes().to_vec())
+    OriginSettlerAt {
+        chain: origin,
+        settler: h.settlers(origin).origin,
+    }
+}
+
+/// The signatures of `digest` by the harness's attesters `who` (indices), in that order.
+pub(super) fn signed(h: &dyn Harness, digest: B256, who: &[usize]) -> Vec<Bytes> {
+    who.iter()
+        .map(|&k| {
+            let sig = h.attesters()[k].sign_hash_sync(&digest).expect("attesting");
+            Bytes::from(sig.as_bytes().to_vec())
+        })
+        .collect()
+}
+
+/// Signatures of `digest` by the attesters `who`, ordered by signer (ascending) as the settler
+/// wants a quorum.
+pub(super) fn ascending(h: &dyn Harness, digest: B256, who: &[usize]) -> Vec<Bytes> {
+    let mut sigs: Vec<(Address, Bytes)> = who
+        .iter()
+        .zip(signed(h, digest, who))
+        .map(|(&k, sig)| (h.attesters()[k].address(), sig))
+        .collect();
+    sigs.sort();
+    sigs.into_iter().map(|(_, sig)| sig).collect()
+}
+
+/// A quorum over `digest`: the first two attesters, ascending.
+pub(super) fn quorum(h: &dyn Harness, digest: B256) -> Vec<Bytes> {
+    ascending(h, digest, &[0, 1])
 }

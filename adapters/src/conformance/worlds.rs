@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{FUNDS, Harness, Role};
 use crate::abi::Settlers;
-use crate::devnet::{ATTESTER, Devnet, DevnetChain, SOLVER, USER, dev_signer};
+use crate::devnet::{ATTESTERS, Devnet, DevnetChain, SOLVER, USER, dev_attester_set, dev_signer};
 use crate::error::{AdapterError, Result};
 use crate::port::{BoxFuture, ChainAdapter};
 use crate::sim::{SimChain, SimConfig};
@@ -37,7 +37,7 @@ pub struct SimWorld {
     chains: [SimChain; 2],
     adapters: Accounts,
     user: PrivateKeySigner,
-    attester: PrivateKeySigner,
+    attesters: Vec<PrivateKeySigner>,
     /// (chain, symbol, address) of every token.
     tokens: Vec<(ChainId, &'static str, Address)>,
 }
@@ -46,12 +46,11 @@ impl SimWorld {
     /// Builds the two chains from genesis time `genesis_time`.
     pub fn new(genesis_time: u64) -> Self {
         let user = dev_signer(USER);
-        let attester = dev_signer(ATTESTER);
         let solver = dev_signer(SOLVER);
         let chains = [1001, 1002].map(|id| {
             SimChain::new(SimConfig::new(
                 ChainId(id),
-                attester.address(),
+                dev_attester_set(),
                 genesis_time,
             ))
         });
@@ -78,7 +77,7 @@ impl SimWorld {
             chains,
             adapters,
             user,
-            attester,
+            attesters: ATTESTERS.map(dev_signer).to_vec(),
             tokens,
         }
     }
@@ -106,8 +105,8 @@ impl Harness for SimWorld {
     fn user(&self) -> &PrivateKeySigner {
         &self.user
     }
-    fn attester(&self) -> &PrivateKeySigner {
-        &self.attester
+    fn attesters(&self) -> &[PrivateKeySigner] {
+        &self.attesters
     }
     fn token(&self, chain: ChainId, symbol: &str) -> Address {
         self.tokens
@@ -138,7 +137,7 @@ pub struct DevnetWorld {
     devnet: Devnet,
     adapters: Accounts,
     user: PrivateKeySigner,
-    attester: PrivateKeySigner,
+    attesters: Vec<PrivateKeySigner>,
 }
 
 impl DevnetWorld {
@@ -156,7 +155,7 @@ impl DevnetWorld {
             devnet,
             adapters,
             user: dev_signer(USER),
-            attester: dev_signer(ATTESTER),
+            attesters: ATTESTERS.map(dev_signer).to_vec(),
         })
     }
 
@@ -197,8 +196,8 @@ impl Harness for DevnetWorld {
     fn user(&self) -> &PrivateKeySigner {
         &self.user
     }
-    fn attester(&self) -> &PrivateKeySigner {
-        &self.attester
+    fn attesters(&self) -> &[PrivateKeySigner] {
+        &self.attesters
     }
     fn token(&self, chain: ChainId, symbol: &str) -> Address {
         self.node(chain)

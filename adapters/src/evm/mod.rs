@@ -723,6 +723,37 @@ impl ChainAdapter for EvmAdapter {
         })
     }
 
+    fn sign_digest(&self, digest: alloy::primitives::B256) -> Result<alloy::primitives::Signature> {
+        abi::sign_hash(&self.signer, digest)
+    }
+
+    fn opener(&self, order: OrderId) -> BoxFuture<'_, Result<Option<Address>>> {
+        Box::pin(async move {
+            let s = OriginSettler::new(self.config.settlers.origin, &self.provider);
+            let opener = self
+                .rpc("reading an opener", || async {
+                    s.openerOf(order.0).call().await
+                })
+                .await?;
+            Ok((opener != Address::ZERO).then_some(opener))
+        })
+    }
+
+    fn attesters(&self) -> BoxFuture<'_, Result<crate::attestation::AttesterSet>> {
+        Box::pin(async move {
+            let s = OriginSettler::new(self.config.settlers.origin, &self.provider);
+            let set = self
+                .rpc("reading the attester set", || async {
+                    s.attesters().call().await
+                })
+                .await?;
+            Ok(crate::attestation::AttesterSet {
+                members: set._0,
+                threshold: usize::try_from(set._1).unwrap_or(usize::MAX),
+            })
+        })
+    }
+
     fn filled_by(
         &self,
         order: OrderId,

@@ -755,6 +755,18 @@ impl ChainAdapter for Followed {
         self.inner.escrow(order)
     }
 
+    fn sign_digest(&self, digest: B256) -> Result<alloy::primitives::Signature> {
+        self.inner.sign_digest(digest)
+    }
+
+    fn opener(&self, order: OrderId) -> BoxFuture<'_, Result<Option<Address>>> {
+        self.inner.opener(order)
+    }
+
+    fn attesters(&self) -> BoxFuture<'_, Result<crate::attestation::AttesterSet>> {
+        self.inner.attesters()
+    }
+
     fn filled_by(
         &self,
         order: OrderId,

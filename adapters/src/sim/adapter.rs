@@ -154,6 +154,22 @@ impl ChainAdapter for SimAdapter {
         }))
     }
 
+    fn sign_digest(&self, digest: alloy::primitives::B256) -> Result<alloy::primitives::Signature> {
+        abi::sign_hash(&self.signer, digest)
+    }
+
+    fn opener(&self, order: OrderId) -> BoxFuture<'_, Result<Option<Address>>> {
+        ready(self.read("reading an opener", |w| {
+            Ok(w.state.escrows.get(&order.0).map(|e| e.opener))
+        }))
+    }
+
+    fn attesters(&self) -> BoxFuture<'_, Result<crate::attestation::AttesterSet>> {
+        ready(self.read("reading the attester set", |w| {
+            Ok(w.config.attesters.clone())
+        }))
+    }
+
     fn filled_by(
         &self,
         order: OrderId,

@@ -5,15 +5,14 @@ use std::collections::HashSet as StdHashSet;
 
 use imbl::{HashMap, HashSet};
 
-use alloy::primitives::{Address, B256, Log, LogData, Signature, U256};
+use alloy::primitives::{Address, B256, Bytes, Log, LogData, Signature, U256};
 use alloy::sol_types::{SolEvent, SolInterface, SolStruct, SolValue};
-use baton_planner::ChainId;
 use baton_planner::order::{self, BatonOrderData};
+use baton_planner::{ChainId, OrderId};
 
 use crate::abi::{self, Settlers};
-use crate::contracts::{
-    Cancel, DestinationSettler, Fill, OriginSettler, Pool, TestToken, planner_order,
-};
+use crate::attestation::{AttesterSet, Delivery, OriginSettlerAt};
+use crate::contracts::{DestinationSettler, OriginSettler, Pool, TestToken, planner_order};
 use crate::port::EscrowStatus;
 
 /// Fixed gas figures per op (the sim does not meter execution).
@@ -44,6 +43,7 @@ pub(super) struct Escrow {
     pub(super) user: Address,
     pub(super) fill_deadline: u32,
     pub(super) status: EscrowStatus,
+    pub(super) opener: Address,
     pub(super) inputs: Vec<(Address, U256)>,
 }
 
@@ -101,7 +101,7 @@ pub(super) struct Ctx<'a> {
     pub(super) chain: ChainId,
     pub(super) settlers: Settlers,
     pub(super) executor: Address,
-    pub(super) attester: Address,
+    pub(super) attesters: &'a AttesterSet,
     pub(super) tokens: &'a StdHashSet<Address>,
     pub(super) timestamp: u64,
     pub(super) logs: Vec<Log>,
@@ -178,7 +178,7 @@ impl Ctx<'_> {
         if to == self.settlers.origin {
             let call = OriginSettler::OriginSettlerCalls::abi_decode(data)
                 .map_err(|_| "OriginSettler: unknown call".to_owned())?;
-            self.origin(s, call)
+            self.origin(s, from, call)
         } else if to == self.settlers.destination {
             let call = DestinationSettler::DestinationSettlerCalls::abi_decode(data)
                 .map_err(|_| "DestinationSettler: unknown call".to_owned())?;
@@ -233,22 +233,34 @@ impl Ctx<'_> {
     pub(super) fn origin(
         &mut self,
         s: &mut State,
+        from: Address,
         call: OriginSettler::OriginSettlerCalls,
     ) -> Exec {
         use OriginSettler::OriginSettlerCalls as C;
         let settler = self.settlers.origin;
         match call {
-            C::openFor(c) => self.open(s, c.order, &c.signature),
+            C::openFor(c) => self.open(s, from, c.order, &c.signature),
             C::settle(c) => {
                 let e = self.opened(s, c.id)?;
-                let digest = Fill {
-                    orderId: c.id,
-                    filler: c.filler,
-                }
-                .eip712_signing_hash(&order::domain(self.chain, settler));
-                require(
-                    recover(digest, &c.attestation)? == self.attester,
-                    "OriginSettler: bad attestation",
+                let deliveries: Vec<Delivery> = c
+                    .deliveries
+                    .iter()
+                    .map(|d| Delivery {
+                        output_index: d.outputIndex,
+                        chain: ChainId(d.chainId.saturating_to()),
+                        settler: d.settler,
+                        token: d.token,
+                        amount: d.amount,
+                        recipient: d.recipient,
+                    })
+                    .collect();
+                let at = OriginSettlerAt {
+                    chain: self.chain,
+                    settler,
+                };
+                self.require_quorum(
+                    at.fill_hash(OrderId(c.id), c.filler, &deliveries),
+                    &c.signatures,
                 )?;
                 self.pay(s, c.id, &e, c.filler, EscrowStatus::Settled)?;
                 self.emit(
@@ -271,12 +283,11 @@ impl Ctx<'_> {
             }
             C::refundWithCancel(c) => {
                 let e = self.opened(s, c.id)?;
-                let digest = Cancel { orderId: c.id }
-                    .eip712_signing_hash(&order::domain(self.chain, settler));
-                require(
-                    recover(digest, &c.attestation)? == self.attester,
-                    "OriginSettler: bad attestation",
-                )?;
+                let at = OriginSettlerAt {
+                    chain: self.chain,
+                    settler,
+                };
+                self.require_quorum(at.cancel_hash(OrderId(c.id)), &c.signatures)?;
                 self.refund(s, c.id, &e)
             }
             C::open(_) => {
@@ -284,6 +295,26 @@ impl Ctx<'_> {
             }
             _ => Err("OriginSettler: view called as a transaction".to_owned()),
         }
+    }
+
+    /// The settler's `_requireQuorum`: at least the threshold of signatures over `digest` by
+    /// members, signers strictly ascending.
+    fn require_quorum(&self, digest: B256, signatures: &[Bytes]) -> Exec {
+        require(
+            signatures.len() >= self.attesters.threshold,
+            "OriginSettler: too few attestations",
+        )?;
+        let mut last = Address::ZERO;
+        for sig in signatures {
+            let signer = recover(digest, sig)?;
+            require(signer > last, "OriginSettler: attesters not ascending")?;
+            require(
+                self.attesters.members.contains(&signer),
+                "OriginSettler: not an attester",
+            )?;
+            last = signer;
+        }
+        Ok(())
     }
 
     pub(super) fn opened(&self, s: &State, id: B256) -> Exec<Escrow> {
@@ -326,6 +357,7 @@ impl Ctx<'_> {
     pub(super) fn open(
         &mut self,
         s: &mut State,
+        sender: Address,
         o: OriginSettler::GaslessCrossChainOrder,
         signature: &[u8],
     ) -> Exec {
@@ -379,6 +411,7 @@ impl Ctx<'_> {
                 user: o.user,
                 fill_deadline: o.fillDeadline,
                 status: EscrowStatus::Opened,
+                opener: sender,
                 inputs,
             },
         );
@@ -439,6 +472,7 @@ impl Ctx<'_> {
                 token,
                 amount: output.amount,
                 recipient,
+                callsHash: abi::calls_hash(&calls),
             }
             .encode_log_data(),
         );

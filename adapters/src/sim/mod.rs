@@ -53,22 +53,27 @@ pub struct SimConfig {
     pub base_fee: u128,
     /// Blocks behind the head at which a block is final.
     pub finality_depth: u64,
-    /// The attester whose signatures the origin settler accepts.
-    pub attester: Address,
+    /// The origin settler's attester set and threshold.
+    pub attesters: crate::attestation::AttesterSet,
     /// Seed of the fault generator.
     pub seed: u64,
 }
 
 impl SimConfig {
-    /// A chain with 1 s blocks, a 1 gwei base fee, finality at 2 blocks, genesis at `genesis_time`.
-    pub fn new(chain: ChainId, attester: Address, genesis_time: u64) -> Self {
+    /// A chain with 1 s blocks, a 1 gwei base fee, finality at 2 blocks, genesis at `genesis_time`,
+    /// whose origin settler accepts a quorum of `attesters`.
+    pub fn new(
+        chain: ChainId,
+        attesters: crate::attestation::AttesterSet,
+        genesis_time: u64,
+    ) -> Self {
         Self {
             chain,
             genesis_time,
             block_time_secs: 1,
             base_fee: 1_000_000_000,
             finality_depth: 2,
-            attester,
+            attesters,
             seed: chain.0,
         }
     }

@@ -227,7 +227,7 @@ impl World {
                 chain: self.config.chain,
                 settlers: self.settlers,
                 executor: self.executor,
-                attester: self.config.attester,
+                attesters: &self.config.attesters,
                 tokens: &self.tokens,
                 timestamp,
                 logs: Vec::new(),

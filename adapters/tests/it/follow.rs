@@ -38,7 +38,7 @@ fn signer(i: usize) -> PrivateKeySigner {
 async fn world() -> World {
     let chain = SimChain::new(SimConfig::new(
         ChainId(1),
-        Address::repeat_byte(0xaa),
+        baton_adapters::attestation::AttesterSet::default(),
         1_900_000_000,
     ));
     let tokens = [chain.add_token("USDC"), chain.add_token("WETH")];
@@ -507,6 +507,15 @@ impl ChainAdapter for Slow {
     }
     fn escrow(&self, order: OrderId) -> BoxFuture<'_, R<EscrowStatus>> {
         self.0.escrow(order)
+    }
+    fn sign_digest(&self, digest: B256) -> R<alloy::primitives::Signature> {
+        self.0.sign_digest(digest)
+    }
+    fn opener(&self, order: OrderId) -> BoxFuture<'_, R<Option<Address>>> {
+        self.0.opener(order)
+    }
+    fn attesters(&self) -> BoxFuture<'_, R<baton_adapters::attestation::AttesterSet>> {
+        self.0.attesters()
     }
     fn filled_by(&self, order: OrderId, output_index: u32) -> BoxFuture<'_, R<Option<Address>>> {
         self.0.filled_by(order, output_index)

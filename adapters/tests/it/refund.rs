@@ -1,11 +1,10 @@
-//! Refunds: after the fill deadline to anyone's call, or earlier with the attester's cancel; once.
+//! Refunds: after the fill deadline to anyone's call, or earlier with a quorum's cancel; once.
 
 use alloy::primitives::{Bytes, U256};
-use alloy::signers::Signer;
-use alloy::sol_types::SolStruct;
-use baton_adapters::contracts::{Cancel, OriginSettler, TestToken, gasless_order};
-use baton_adapters::devnet::{ATTESTER, Devnet, USER, send};
-use baton_planner::order::domain;
+use alloy::signers::{Signer, SignerSync};
+use baton_adapters::attestation::OriginSettlerAt;
+use baton_adapters::contracts::{OriginSettler, TestToken, gasless_order};
+use baton_adapters::devnet::{ATTESTERS, Devnet, USER, dev_attester_set, dev_signer, send};
 use baton_planner::{Amount, Asset, ChainId, Input, Intent, Order, Output, TokenAddress};
 use serde_json::json;
 
@@ -88,19 +87,18 @@ async fn refunds_wait_for_the_deadline_or_an_attested_cancel_and_happen_once() {
     );
     let early = reverted(settler.refund(first.id().0).call().await);
     assert!(early.contains("fill deadline not passed"), "{early}");
-    let digest = Cancel {
-        orderId: first.id().0,
+    let digest = OriginSettlerAt {
+        chain: ChainId(chain.chain_id),
+        settler: chain.origin_settler,
     }
-    .eip712_signing_hash(&domain(ChainId(chain.chain_id), chain.origin_settler));
-    let cancel = Bytes::from(
-        chain
-            .signer(ATTESTER)
-            .sign_hash(&digest)
-            .await
-            .unwrap()
-            .as_bytes()
-            .to_vec(),
-    );
+    .cancel_hash(first.id());
+    let signatures = ATTESTERS.map(|k| {
+        let sig = dev_signer(k).sign_hash_sync(&digest).unwrap();
+        Bytes::from(sig.as_bytes().to_vec())
+    });
+    let cancel = dev_attester_set()
+        .quorum(digest, signatures)
+        .expect("a quorum");
     send(
         settler
             .refundWithCancel(first.id().0, cancel.clone())

@@ -2,13 +2,14 @@
 //! order opens, fills once, and settles once against the attester's signature.
 
 use alloy::primitives::{Bytes, U256};
-use alloy::signers::Signer;
-use alloy::sol_types::SolStruct;
-use baton_adapters::contracts::{
-    DestinationSettler, Fill, OriginSettler, TestToken, gasless_order,
+use alloy::signers::{Signer, SignerSync};
+use baton_adapters::attestation::{Delivery, OriginSettlerAt};
+use baton_adapters::contracts::{DestinationSettler, OriginSettler, TestToken, gasless_order};
+use baton_adapters::devnet::{
+    ATTESTERS, Devnet, SETTLER_OWNER, SOLVER, USER, dev_attester_set, dev_signer, send,
 };
-use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, send};
-use baton_planner::order::{domain, order_data_type};
+use baton_adapters::port::ChainAdapter;
+use baton_planner::order::order_data_type;
 use baton_planner::{Amount, Asset, ChainId, Input, Intent, Output, TokenAddress};
 
 use crate::{now, reverted};
@@ -136,34 +137,42 @@ async fn an_order_opens_fills_once_and_settles_once_with_the_planners_order_id()
         .await;
     assert!(reverted(twice).contains("already filled"));
 
-    // The attester signs Fill(orderId, solver); a forged attestation is refused; settle pays once.
-    let fill = Fill {
-        orderId: order.id().0,
-        filler: solver,
+    // A quorum of attesters signs Fill(orderId, solver, deliveries); one that counts the user's
+    // signature is refused; settle pays once.
+    let deliveries = vec![Delivery {
+        output_index: 0,
+        chain: ChainId(b.chain_id),
+        settler: b.destination_settler,
+        token: b.tokens["WETH"],
+        amount: weth_out,
+        recipient,
+    }];
+    let at = OriginSettlerAt {
+        chain: ChainId(a.chain_id),
+        settler: a.origin_settler,
     };
-    let digest = fill.eip712_signing_hash(&domain(ChainId(a.chain_id), a.origin_settler));
-    let forged = a.signer(USER).sign_hash(&digest).await.unwrap();
+    let digest = at.fill_hash(order.id(), solver, &deliveries);
+    let sign = |k: usize| {
+        let sig = dev_signer(k).sign_hash_sync(&digest).unwrap();
+        Bytes::from(sig.as_bytes().to_vec())
+    };
+    let set = dev_attester_set();
+    let forged = set
+        .quorum(digest, [sign(ATTESTERS[0]), sign(USER)])
+        .unwrap_or_else(|| vec![sign(ATTESTERS[0]), sign(USER)]);
+    let abi: Vec<_> = deliveries.iter().map(Delivery::abi).collect();
     let err = settler
-        .settle(
-            order.id().0,
-            solver,
-            Bytes::from(forged.as_bytes().to_vec()),
-        )
+        .settle(order.id().0, solver, abi.clone(), forged)
         .call()
         .await;
-    assert!(reverted(err).contains("bad attestation"));
-    let attestation = Bytes::from(
-        a.signer(ATTESTER)
-            .sign_hash(&digest)
-            .await
-            .unwrap()
-            .as_bytes()
-            .to_vec(),
-    );
+    assert!(reverted(err).contains("OriginSettler:"));
+    let attestation = set
+        .quorum(digest, ATTESTERS.map(sign))
+        .expect("three attesters are a quorum");
     let before = usdc_a.balanceOf(solver).call().await.unwrap();
     send(
         settler
-            .settle(order.id().0, solver, attestation.clone())
+            .settle(order.id().0, solver, abi.clone(), attestation.clone())
             .send()
             .await,
         "settle",
@@ -175,13 +184,89 @@ async fn an_order_opens_fills_once_and_settles_once_with_the_planners_order_id()
         U256::from(1_000 * USDC)
     );
     let twice = settler
-        .settle(order.id().0, solver, attestation)
+        .settle(order.id().0, solver, abi, attestation)
         .call()
         .await;
     assert!(reverted(twice).contains("not open"));
     // An early refund is refused: the fill deadline has not passed.
     let refund = settler.refund(order.id().0).call().await;
     assert!(reverted(refund).contains("not open"));
+}
+
+/// Only the owner changes the attester set, to a majority threshold, with an event; the adapter
+/// reads the new set; a removed attester is no longer a member.
+#[tokio::test]
+async fn the_attester_set_is_the_owners_to_change() {
+    let devnet = Devnet::start(1, None).await.unwrap();
+    let a = &devnet.chains[0];
+    let adapter = a.adapter(SOLVER).unwrap();
+    assert_eq!(adapter.attesters().await.unwrap(), dev_attester_set());
+    let owner = dev_signer(SETTLER_OWNER).address();
+    let as_owner = OriginSettler::new(a.origin_settler, a.provider_as(SETTLER_OWNER));
+    let as_solver = OriginSettler::new(a.origin_settler, a.provider_as(SOLVER));
+    assert_eq!(as_solver.owner().call().await.unwrap(), owner);
+
+    let (kept, gone, new) = (ATTESTERS[0], ATTESTERS[2], 5);
+    let rotated: Vec<_> = [kept, ATTESTERS[1], new]
+        .map(|k| dev_signer(k).address())
+        .to_vec();
+    let by_solver = as_solver
+        .setAttesters(rotated.clone(), U256::from(2u8))
+        .call()
+        .await;
+    assert!(reverted(by_solver).contains("not the owner"));
+    for (set, threshold) in [(rotated.clone(), 1u8), (rotated.clone(), 4), (vec![], 0)] {
+        let minority = as_owner
+            .setAttesters(set, U256::from(threshold))
+            .call()
+            .await;
+        assert!(reverted(minority).contains("threshold not a majority"));
+    }
+    let twice = vec![rotated[0], rotated[0], rotated[1]];
+    let repeated = as_owner.setAttesters(twice, U256::from(2u8)).call().await;
+    assert!(reverted(repeated).contains("repeated attester"));
+
+    let receipt = as_owner
+        .setAttesters(rotated.clone(), U256::from(2u8))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let event = receipt
+        .decoded_log::<OriginSettler::AttestersSet>()
+        .expect("AttestersSet");
+    assert_eq!(
+        (event.attesters.clone(), event.threshold),
+        (rotated.clone(), U256::from(2u8))
+    );
+    let read = adapter.attesters().await.unwrap();
+    assert_eq!((read.members, read.threshold), (rotated, 2));
+    assert!(
+        !as_solver
+            .isAttester(dev_signer(gone).address())
+            .call()
+            .await
+            .unwrap()
+    );
+
+    // The removed attester's signature no longer counts (the quorum check asks `isAttester`);
+    // the new one's does.
+    assert!(
+        as_solver
+            .isAttester(dev_signer(new).address())
+            .call()
+            .await
+            .unwrap()
+    );
+
+    // Ownership moves only by the owner.
+    let stolen = as_solver
+        .transferOwnership(dev_signer(SOLVER).address())
+        .call()
+        .await;
+    assert!(reverted(stolen).contains("not the owner"));
 }
 
 #[tokio::test]

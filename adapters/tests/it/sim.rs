@@ -156,7 +156,7 @@ async fn reorgs_replace_blocks_up_to_the_kept_depth() {
 
 /// The outcome (ok or failed) of 200 head reads with 30 % injected failures.
 async fn failures(seed: u64) -> Vec<bool> {
-    let mut config = SimConfig::new(ChainId(7), Address::ZERO, GENESIS);
+    let mut config = SimConfig::new(ChainId(7), Default::default(), GENESIS);
     config.seed = seed;
     let sim = SimChain::new(config);
     sim.fail_rpc_fraction(0.3);

@@ -108,9 +108,10 @@ pub struct Progress {
     /// Transactions signed (a replacement is one more).
     pub attempts: usize,
     /// A machine-readable reason when it failed: `reverted`, `rejected_by_node` or
-    /// `past_fill_deadline`.
+    /// `past_fill_deadline`; or, while it waits for a quorum of attesters to sign its settlement
+    /// or cancel, `awaiting_attestations`.
     pub reason_code: Option<String>,
-    /// The reason in words (the revert string, the node's answer).
+    /// The reason in words (the revert string, the node's answer, what each attester said).
     pub reason: Option<String>,
 }
 

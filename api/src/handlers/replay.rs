@@ -51,17 +51,13 @@ pub(crate) async fn replay(
     }
     let trial = match request.with {
         Some(change) => {
-            let (solver, attester) = app.trial_keys.clone().ok_or_else(|| {
-                ApiError::new(
-                    Code::Conflict,
-                    "this server has no solver and attester keys for trials",
-                )
+            let solver = app.trial_key.clone().ok_or_else(|| {
+                ApiError::new(Code::Conflict, "this server has no solver key for trials")
             })?;
             Some(baton_replay::Trial {
                 change,
                 venues: app.venues.clone(),
                 solver,
-                attester,
             })
         }
         None => None,

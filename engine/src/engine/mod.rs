@@ -16,7 +16,7 @@ use baton_adapters::port::ChainAdapter;
 use baton_planner::ChainId;
 use tokio::sync::broadcast;
 
-use crate::attester::Attester;
+use crate::attester::Attesters;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent, SagaId};
@@ -60,12 +60,12 @@ impl Engine {
     pub fn new(
         log: SagaLog,
         chains: Vec<Arc<dyn ChainAdapter>>,
-        attester: Arc<dyn Attester>,
+        attesters: Attesters,
         config: EngineConfig,
     ) -> Self {
         let chains = chains.into_iter().map(|a| (a.chain_id(), a)).collect();
         Self {
-            shared: Arc::new(Shared::new(log, chains, attester, config)),
+            shared: Arc::new(Shared::new(log, chains, attesters, config)),
             tasks: Arc::new(Mutex::new(HashMap::new())),
         }
     }

@@ -27,6 +27,7 @@ use input::Planned;
 use shared::Shared;
 use state::SagaState;
 
+pub mod attest;
 mod chain;
 pub mod input;
 pub mod ops;
@@ -59,8 +60,12 @@ pub(crate) struct Saga {
     route: String,
     /// When it was admitted, unix milliseconds.
     created_ms: i64,
-    /// Each step's op (and compensation's), built once: an op may carry an attestation.
+    /// Each step's op (and compensation's), built once: an op may carry attestations.
     ops: HashMap<(StepId, bool), Op>,
+    /// Each order's fill attested by a quorum, once collected.
+    attested: HashMap<baton_planner::OrderId, attest::Attested>,
+    /// Each order's cancel attested by a quorum, once collected.
+    cancels: HashMap<baton_planner::OrderId, Vec<alloy::primitives::Bytes>>,
     /// This driver's lease fence, once acquired.
     fence: Option<i64>,
     /// When the lease lapses, unix milliseconds.
@@ -109,6 +114,8 @@ impl Saga {
             sent_at: HashMap::new(),
             halted: false,
             ops: HashMap::new(),
+            attested: HashMap::new(),
+            cancels: HashMap::new(),
             fence: lease.map(|l| l.0),
             lease_until: lease.map_or(0, |l| l.1),
             ticks: 0,
@@ -409,13 +416,17 @@ impl Saga {
                     let op = match self.ops.get(&(id, false)) {
                         Some(op) => op.clone(),
                         None => {
+                            let attested = match step.action {
+                                Action::Settle { order } => {
+                                    match self.fill_attested(id, order).await? {
+                                        Some(a) => Some(a),
+                                        None => continue,
+                                    }
+                                }
+                                _ => None,
+                            };
                             let solver = self.adapter(step.chain)?.account();
-                            let op = ops::forward(
-                                &self.planned,
-                                &step,
-                                solver,
-                                self.shared.attester.as_ref(),
-                            )?;
+                            let op = ops::forward(&self.planned, &step, solver, attested.as_ref())?;
                             self.ops.insert((id, false), op.clone());
                             op
                         }

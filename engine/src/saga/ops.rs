@@ -8,8 +8,8 @@ use baton_planner::order::{Call, Output};
 use baton_planner::step::{Action, Compensation, Step};
 use baton_planner::{Order, OrderId, Plan};
 
-use crate::attester::Attester;
 use crate::error::{EngineError, Result};
+use crate::saga::attest::Attested;
 use crate::saga::input::Planned;
 
 /// Gas limit per op kind: generous bounds for the fixture contracts.
@@ -45,12 +45,13 @@ fn order(plan: &Plan, id: OrderId) -> Result<(usize, &Order)> {
         .ok_or_else(|| EngineError::Corrupt(format!("the plan has no order {}", id.0)))
 }
 
-/// The op of an on-chain step, sent by `solver`.
+/// The op of an on-chain step, sent by `solver`; a settle sends the quorum's attestation of its
+/// order's fill (`attested`).
 pub fn forward(
     planned: &Planned,
     step: &Step,
     solver: Address,
-    attester: &dyn Attester,
+    attested: Option<&Attested>,
 ) -> Result<Op> {
     let plan = &planned.plan;
     Ok(match &step.action {
@@ -105,11 +106,14 @@ pub fn forward(
             }
         }
         Action::Settle { order: id } => {
-            let (_, o) = order(plan, *id)?;
+            let a = attested.ok_or_else(|| {
+                EngineError::Corrupt(format!("settling order {} unattested", id.0))
+            })?;
             Op::Settle {
                 order_id: *id,
-                filler: solver,
-                attestation: attester.fill(o, solver)?,
+                filler: a.filler,
+                deliveries: a.deliveries.clone(),
+                attestations: a.signatures.clone(),
             }
         }
         Action::WaitFinality { .. } | Action::Attest { .. } => {
@@ -122,25 +126,25 @@ pub fn forward(
 }
 
 /// The op that undoes `step`; `done` is the step's own inclusion (a swap back returns what the
-/// swap actually produced).
+/// swap actually produced); a refund sends the quorum's cancel (`cancel`).
 pub fn compensation(
-    planned: &Planned,
     step: &Step,
     done: &Inclusion,
     solver: Address,
-    attester: &dyn Attester,
+    cancel: Option<&[alloy::primitives::Bytes]>,
 ) -> Result<Option<Op>> {
     let Some(comp) = &step.compensation else {
         return Ok(None);
     };
     Ok(Some(match comp {
-        Compensation::Refund { order: id, .. } => {
-            let (_, o) = order(&planned.plan, *id)?;
-            Op::RefundWithCancel {
-                order_id: *id,
-                attestation: attester.cancel(o)?,
-            }
-        }
+        Compensation::Refund { order: id, .. } => Op::RefundWithCancel {
+            order_id: *id,
+            attestations: cancel
+                .ok_or_else(|| {
+                    EngineError::Corrupt(format!("refunding order {} without a cancel", id.0))
+                })?
+                .to_vec(),
+        },
         Compensation::SwapBack {
             pool,
             token_in,

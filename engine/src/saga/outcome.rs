@@ -4,7 +4,7 @@
 use alloy::primitives::U256;
 use baton_adapters::port::{EscrowStatus, FillEvidence, Inclusion, TxStatus, WantedFill};
 use baton_planner::StepId;
-use baton_planner::step::Action;
+use baton_planner::step::{Action, Compensation};
 
 use crate::error::{EngineError, Result};
 use crate::event::{Outcome, SagaEvent};
@@ -190,13 +190,16 @@ impl Saga {
             let op = match self.ops.get(&(id, true)) {
                 Some(op) => op.clone(),
                 None => {
-                    let built = ops::compensation(
-                        &self.planned,
-                        &step,
-                        &done,
-                        solver,
-                        self.shared.attester.as_ref(),
-                    )?;
+                    let cancel = match step.compensation {
+                        Some(Compensation::Refund { order, .. }) => {
+                            match self.cancel_attested(id, order).await? {
+                                Some(sigs) => Some(sigs),
+                                None => return Ok(()),
+                            }
+                        }
+                        _ => None,
+                    };
+                    let built = ops::compensation(&step, &done, solver, cancel.as_deref())?;
                     let Some(op) = built else { continue };
                     self.ops.insert((id, true), op.clone());
                     op

@@ -1,14 +1,15 @@
-//! What every saga driver of an engine shares: the log, the solver's adapters, the attester, the
+//! What every saga driver of an engine shares: the log, the solver's adapters, the attesters, the
 //! engine's knobs, the operators' pauses, the chain-conditions cache, and the work counters.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use baton_adapters::attestation::AttesterSet;
 use baton_adapters::port::{ChainAdapter, Conditions};
 use baton_planner::ChainId;
 
-use crate::attester::Attester;
+use crate::attester::Attesters;
 use crate::conditions::ConditionsCache;
 use crate::config::EngineConfig;
 use crate::control::Controls;
@@ -16,11 +17,17 @@ use crate::error::{EngineError, Result};
 use crate::log::SagaLog;
 use crate::saga::input::Planned;
 
+/// How long an attester set read from a chain is used before it is read again (the owner's
+/// changes reach the engine within this).
+pub(crate) const ATTESTER_SET_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What every saga task shares.
 pub(crate) struct Shared {
     pub(crate) log: SagaLog,
     pub(crate) chains: HashMap<ChainId, Arc<dyn ChainAdapter>>,
-    pub(crate) attester: Arc<dyn Attester>,
+    pub(crate) attesters: Attesters,
+    /// Each origin chain's attester set as last read, and when.
+    attester_sets: Mutex<HashMap<ChainId, (std::time::Instant, AttesterSet)>>,
     pub(crate) config: EngineConfig,
     pub(crate) appended: AtomicU64,
     pub(crate) busy_ns: AtomicU64,
@@ -45,14 +52,15 @@ impl Shared {
     pub(crate) fn new(
         log: SagaLog,
         chains: HashMap<ChainId, Arc<dyn ChainAdapter>>,
-        attester: Arc<dyn Attester>,
+        attesters: Attesters,
         config: EngineConfig,
     ) -> Self {
         Self {
             conditions: ConditionsCache::new(&chains, config.health_window),
             log,
             chains,
-            attester,
+            attesters,
+            attester_sets: Mutex::new(HashMap::new()),
             config,
             appended: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
@@ -65,6 +73,31 @@ impl Shared {
             claiming: AtomicBool::new(false),
             stopped_for_operator: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// `chain`'s origin settler's attester set, read from the chain at most every
+    /// [`ATTESTER_SET_TTL`].
+    pub(crate) async fn attester_set(&self, chain: ChainId) -> Result<AttesterSet> {
+        let cached = self
+            .attester_sets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&chain)
+            .filter(|(at, _)| at.elapsed() < ATTESTER_SET_TTL)
+            .map(|(_, set)| set.clone());
+        if let Some(set) = cached {
+            return Ok(set);
+        }
+        let adapter = self
+            .chains
+            .get(&chain)
+            .ok_or(EngineError::NoAdapter(chain.0))?;
+        let set = adapter.attesters().await?;
+        self.attester_sets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chain, (std::time::Instant::now(), set.clone()));
+        Ok(set)
     }
 
     /// `chain`'s conditions, from the cache ([`ConditionsCache::get`]).

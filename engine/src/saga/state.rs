@@ -21,6 +21,8 @@ pub struct StepState {
     pub failed: Option<Failure>,
     /// Attempts made before the last operator retry (they do not count against the budget).
     pub retried_after: u32,
+    /// What it waits for off the chain (attestations), while it does.
+    pub waiting: Option<String>,
 }
 
 impl StepState {
@@ -109,6 +111,9 @@ impl SagaState {
                     kind: FailureKind::of(*failure, receipt.as_ref()),
                     reason: reason.clone(),
                 });
+            }
+            SagaEvent::Waiting { step, comp, reason } => {
+                self.entry(*step, *comp).waiting = reason.clone()
             }
             SagaEvent::Compensating { reason } => {
                 self.compensating.get_or_insert_with(|| reason.clone());

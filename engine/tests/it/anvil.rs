@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use baton_adapters::devnet::{ATTESTER, Devnet, SOLVER, USER, dev_signer};
+use baton_adapters::devnet::{Devnet, SOLVER, USER, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
-use baton_engine::attester::LocalAttester;
+use baton_attester::client::Attest;
+use baton_engine::attester::Attesters;
 use baton_engine::liquidity::{self, Venue};
 use baton_engine::{Db, Engine, EngineConfig, Outcome, SagaEvent, SagaInput, SagaLog};
 use baton_planner::ChainId;
@@ -60,6 +61,8 @@ pub(crate) struct Setup {
     pub(crate) devnet: Devnet,
     pub(crate) solver: HashMap<ChainId, Arc<dyn ChainAdapter>>,
     pub(crate) user: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+    /// The devnet's three attesters, in this process.
+    pub(crate) attesters: Attesters,
 }
 
 pub(crate) async fn setup() -> Setup {
@@ -93,10 +96,17 @@ pub(crate) async fn setup() -> Setup {
         }
         send(solver[&id].as_ref(), ops).await;
     }
+    let attesters = baton_attester::devnet::in_process(&devnet.file().chains, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a as Arc<dyn Attest>)
+        .collect();
     Setup {
         devnet,
         solver,
         user,
+        attesters: Attesters::new(attesters, Duration::from_secs(5)),
     }
 }
 
@@ -138,7 +148,7 @@ impl Setup {
         Engine::new(
             SagaLog::new(db),
             self.solver.values().cloned().collect(),
-            Arc::new(LocalAttester(dev_signer(ATTESTER))),
+            self.attesters.clone(),
             EngineConfig {
                 poll: Duration::from_millis(100),
                 ..EngineConfig::default()

@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use baton_adapters::AdapterError;
-use baton_adapters::devnet::{ATTESTER, dev_signer, find_anvil};
+use baton_adapters::devnet::find_anvil;
 use baton_adapters::port::{
     BlockRef, BoxFuture, ChainAdapter, Conditions, EscrowStatus, Evidence, Op, Reserves, SignedTx,
     TxRequest, TxStatus,
 };
-use baton_engine::attester::LocalAttester;
 use baton_engine::{Engine, EngineConfig, Outcome, SagaLog};
 use baton_planner::step::Action;
 use baton_planner::{ChainId, OrderId};
@@ -63,6 +62,15 @@ impl ChainAdapter for RefusesFills {
     }
     fn escrow(&self, order: OrderId) -> BoxFuture<'_, R<EscrowStatus>> {
         self.inner.escrow(order)
+    }
+    fn sign_digest(&self, digest: B256) -> R<alloy::primitives::Signature> {
+        self.inner.sign_digest(digest)
+    }
+    fn opener(&self, order: OrderId) -> BoxFuture<'_, R<Option<Address>>> {
+        self.inner.opener(order)
+    }
+    fn attesters(&self) -> BoxFuture<'_, R<baton_adapters::attestation::AttesterSet>> {
+        self.inner.attesters()
     }
     fn filled_by(&self, order: OrderId, output_index: u32) -> BoxFuture<'_, R<Option<Address>>> {
         self.inner.filled_by(order, output_index)
@@ -131,7 +139,7 @@ async fn a_saga_failed_by_its_rpc_replays_cleanly_and_says_so_on_both_databases(
         let engine = Engine::new(
             SagaLog::new(db.clone()),
             chains,
-            Arc::new(LocalAttester(dev_signer(ATTESTER))),
+            s.attesters.clone(),
             EngineConfig {
                 poll: Duration::from_millis(100),
                 max_attempts: 2,

@@ -1,0 +1,345 @@
+//! The attester: a key, the chains it follows (through its own RPC endpoints), the settlers it
+//! trusts on each, and its store of decisions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, Bytes};
+use alloy::signers::local::PrivateKeySigner;
+use baton_adapters::AdapterError;
+use baton_adapters::abi::Settlers;
+use baton_adapters::attestation::{Delivery, OriginSettlerAt, signer_of};
+use baton_adapters::port::{ChainAdapter, EscrowStatus, Evidence};
+use baton_planner::{ChainId, OrderId};
+use tracing::{info, warn};
+
+use crate::rules::{self, Checked, Refused};
+use crate::store::{Decision, Store, StoreError};
+use crate::wire::{Answer, Attestation, CancelRequest, Claim, FillRequest, Pending, Refusal};
+
+/// One chain as the attester sees it.
+#[derive(Clone)]
+pub struct AttesterChain {
+    /// Reads the chain through the attester's own endpoints (it never sends a transaction).
+    pub adapter: Arc<dyn ChainAdapter>,
+    /// The settlers the attester trusts on this chain: orders must name this origin settler,
+    /// and only this destination settler's `Filled` events count.
+    pub settlers: Settlers,
+    /// How deep a block must be (1: the head) before the attester takes it as final.
+    pub confirmations: u64,
+}
+
+/// Why the attester could not answer (HTTP 503): a chain or its store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttesterError {
+    /// Reading a chain failed.
+    #[error(transparent)]
+    Chain(#[from] AdapterError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signing failed.
+    #[error("signing: {0}")]
+    Signing(String),
+}
+
+/// An attester.
+pub struct Attester {
+    key: PrivateKeySigner,
+    chains: HashMap<ChainId, AttesterChain>,
+    store: Store,
+}
+
+fn refused((reason, detail): Refused) -> Answer {
+    Answer::Refused { reason, detail }
+}
+
+fn pending(reason: Pending, detail: impl Into<String>) -> Answer {
+    Answer::Pending {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// Returns early with the answer when a check refuses.
+macro_rules! check {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return Ok(refused(r)),
+        }
+    };
+}
+
+impl Attester {
+    /// An attester signing with `key`, following `chains`, deciding into `store`.
+    pub fn new(key: PrivateKeySigner, chains: Vec<AttesterChain>, store: Store) -> Self {
+        let chains = chains
+            .into_iter()
+            .map(|c| (c.adapter.chain_id(), c))
+            .collect();
+        Self { key, chains, store }
+    }
+
+    /// The attester's address (a member of the settlers' attester sets).
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// The chains it follows.
+    pub fn chains(&self) -> impl Iterator<Item = (&ChainId, &AttesterChain)> {
+        self.chains.iter()
+    }
+
+    /// How many decisions it has recorded.
+    pub async fn decisions(&self) -> Result<u64, AttesterError> {
+        Ok(self.store.count().await?)
+    }
+
+    fn chain(&self, id: ChainId) -> Result<&AttesterChain, Refused> {
+        self.chains.get(&id).ok_or_else(|| {
+            (
+                Refusal::UnknownChain,
+                format!("this attester does not follow chain {}", id.0),
+            )
+        })
+    }
+
+    /// The order's origin chain, when it names the settler the attester trusts there.
+    fn origin(&self, c: &Checked) -> Result<&AttesterChain, Refused> {
+        let origin = self.chain(c.chain())?;
+        if c.order.order().originSettler != origin.settlers.origin {
+            return Err((
+                Refusal::UnknownSettler,
+                format!(
+                    "the order names origin settler {}, not the one this attester trusts on chain {}",
+                    c.order.order().originSettler,
+                    c.chain().0
+                ),
+            ));
+        }
+        Ok(origin)
+    }
+
+    fn at(&self, c: &Checked) -> OriginSettlerAt {
+        OriginSettlerAt {
+            chain: c.chain(),
+            settler: c.order.order().originSettler,
+        }
+    }
+
+    fn attestation(&self, id: OrderId, d: Decision) -> Answer {
+        Answer::Signed(Attestation {
+            order_id: id,
+            claim: d.claim,
+            signer: self.address(),
+            signature: d.signature,
+        })
+    }
+
+    fn sign(&self, digest: B256) -> Result<Bytes, AttesterError> {
+        let sig = baton_adapters::abi::sign_hash(&self.key, digest)
+            .map_err(|e| AttesterError::Signing(e.to_string()))?;
+        Ok(Bytes::from(sig.as_bytes().to_vec()))
+    }
+
+    /// Records `claim` (signing `digest`) unless a decision stands; answers with the one that
+    /// stands when it is `claim`, else refuses with `conflict`.
+    async fn decide(
+        &self,
+        c: &Checked,
+        claim: Claim,
+        digest: B256,
+    ) -> Result<Answer, AttesterError> {
+        let id = c.order.id();
+        let mine = Decision {
+            claim,
+            signature: self.sign(digest)?,
+        };
+        let stands = self.store.decide(c.chain(), id, &mine).await?;
+        if stands.claim == mine.claim {
+            info!(order = %id.0, claim = ?stands.claim, "attested");
+            metrics::counter!("baton_attester_signed_total", "kind" => kind(&stands.claim))
+                .increment(1);
+            Ok(self.attestation(id, stands))
+        } else {
+            warn!(order = %id.0, "a decision came first: {:?}", stands.claim);
+            Ok(refused(conflict(&stands.claim)))
+        }
+    }
+
+    /// Answers a fill request (see [`crate`]'s rules).
+    pub async fn fill(&self, req: &FillRequest) -> Result<Answer, AttesterError> {
+        let c = check!(Checked::new(&req.order, req.filled_as.as_ref()));
+        let origin = check!(self.origin(&c));
+        let id = c.order.id();
+        if let Some(d) = self.store.get(c.chain(), id).await? {
+            return Ok(match &d.claim {
+                Claim::Fill { filler, .. } if *filler == req.filler => self.attestation(id, d),
+                Claim::Fill { filler, .. } => refused((
+                    Refusal::Mismatch,
+                    format!("this attester attested the order as filled by {filler}"),
+                )),
+                Claim::Cancel => refused(conflict(&d.claim)),
+            });
+        }
+        match origin.adapter.escrow(id).await? {
+            EscrowStatus::None => {
+                return Ok(pending(
+                    Pending::NotOpened,
+                    "the order is not open on its origin settler",
+                ));
+            }
+            EscrowStatus::Settled | EscrowStatus::Refunded => {
+                return Ok(refused((
+                    Refusal::Closed,
+                    "the order's escrow is closed".into(),
+                )));
+            }
+            EscrowStatus::Opened => {}
+        }
+        let mut evidence: HashMap<ChainId, Evidence> = HashMap::new();
+        let mut deliveries: Vec<Delivery> = Vec::new();
+        let mut shallow = None;
+        for (i, output) in c.data.outputs.iter().enumerate() {
+            let index = i as u32;
+            let chain = check!(rules::output_chain(output));
+            let dest = check!(self.chain(chain));
+            if !evidence.contains_key(&chain) {
+                evidence.insert(chain, dest.adapter.evidence(c.filled_as).await?);
+            }
+            let Some(fill) = evidence[&chain]
+                .fills
+                .iter()
+                .find(|f| f.output_index == index)
+            else {
+                return Ok(pending(
+                    Pending::NotFilled,
+                    format!("output {index} has no fill on chain {}", chain.0),
+                ));
+            };
+            deliveries.push(check!(rules::delivery(
+                &c.data,
+                index,
+                dest.settlers.destination,
+                fill,
+                req.filler
+            )));
+            let head = dest.adapter.head().await?.number;
+            if !rules::is_final(head, fill.at.block.number, dest.confirmations) {
+                shallow = Some(format!(
+                    "output {index}'s fill is in block {} of chain {}, {} confirmations needed",
+                    fill.at.block.number, chain.0, dest.confirmations
+                ));
+            }
+        }
+        if let Some(detail) = shallow {
+            return Ok(pending(Pending::NotFinal, detail));
+        }
+        let digest = self.at(&c).fill_hash(id, req.filler, &deliveries);
+        let claim = Claim::Fill {
+            filler: req.filler,
+            deliveries,
+        };
+        self.decide(&c, claim, digest).await
+    }
+
+    /// Answers a cancel request (see [`crate`]'s rules).
+    pub async fn cancel(&self, req: &CancelRequest) -> Result<Answer, AttesterError> {
+        let c = check!(Checked::new(&req.order, req.filled_as.as_ref()));
+        let origin = check!(self.origin(&c));
+        let id = c.order.id();
+        if let Some(d) = self.store.get(c.chain(), id).await? {
+            return Ok(match d.claim {
+                Claim::Cancel => self.attestation(id, d),
+                _ => refused(conflict(&d.claim)),
+            });
+        }
+        match origin.adapter.escrow(id).await? {
+            EscrowStatus::None => {
+                return Ok(pending(
+                    Pending::NotOpened,
+                    "the order is not open on its origin settler",
+                ));
+            }
+            EscrowStatus::Settled | EscrowStatus::Refunded => {
+                return Ok(refused((
+                    Refusal::Closed,
+                    "the order's escrow is closed".into(),
+                )));
+            }
+            EscrowStatus::Opened => {}
+        }
+        let destinations = check!(c.destinations());
+        for &chain in &destinations {
+            let dest = check!(self.chain(chain));
+            let mut ids = vec![c.filled_as];
+            if c.filled_as != id {
+                ids.push(id);
+            }
+            for order in ids {
+                if let Some(fill) = dest.adapter.evidence(order).await?.fills.first() {
+                    return Ok(refused((
+                        Refusal::Conflict,
+                        format!(
+                            "output {} of the order was filled on chain {} (tx {})",
+                            fill.output_index, chain.0, fill.at.tx
+                        ),
+                    )));
+                }
+            }
+        }
+        if let Some(early) = &req.early {
+            let asked = self.at(&c).cancel_request_hash(id);
+            let opener = origin.adapter.opener(id).await?;
+            if opener.is_none() || signer_of(asked, early) != opener {
+                return Ok(refused((
+                    Refusal::NotOpener,
+                    "an early cancel must be signed (CancelRequest) by the order's opener".into(),
+                )));
+            }
+        } else {
+            let deadline = c.order.order().fillDeadline;
+            for &chain in &destinations {
+                let dest = check!(self.chain(chain));
+                let head = dest.adapter.head().await?.number;
+                let last_final = (head + 1).saturating_sub(dest.confirmations.max(1));
+                let block = dest.adapter.block(last_final).await?;
+                if !rules::deadline_passed(deadline, block.timestamp) {
+                    return Ok(pending(
+                        Pending::DeadlineNotPassed,
+                        format!(
+                            "chain {}'s last final block (at {}) is not past the fill deadline {deadline}",
+                            chain.0, block.timestamp
+                        ),
+                    ));
+                }
+            }
+        }
+        let digest = self.at(&c).cancel_hash(id);
+        self.decide(&c, Claim::Cancel, digest).await
+    }
+}
+
+fn kind(claim: &Claim) -> &'static str {
+    match claim {
+        Claim::Fill { .. } => "fill",
+        Claim::Cancel => "cancel",
+    }
+}
+
+fn conflict(stands: &Claim) -> Refused {
+    (
+        Refusal::Conflict,
+        match stands {
+            Claim::Fill { filler, .. } => {
+                format!(
+                    "this attester attested the order as filled by {filler}; it never cancels it"
+                )
+            }
+            Claim::Cancel => {
+                "this attester attested the order's cancel; it never attests a fill of it".into()
+            }
+        },
+    )
+}

@@ -1,0 +1,182 @@
+//! A saga's attestations: before a settle, a quorum of attesters' `Fill`; before a refund with
+//! cancel, a quorum's `Cancel`. Collected from the engine's attesters (see [`crate::attester`]),
+//! kept for the driver's life (asking again after a restart gets the same answers: attesters keep
+//! their decisions), and what the step waits for is in the log while it waits.
+
+use alloy::primitives::{Address, Bytes};
+use baton_adapters::attestation::{Delivery, OriginSettlerAt};
+use baton_attester::wire::{CancelRequest, FillRequest};
+use baton_planner::step::Action;
+use baton_planner::{Order, OrderId, StepId};
+use tracing::warn;
+
+use crate::attester::Collected;
+use crate::error::{EngineError, Result};
+use crate::event::SagaEvent;
+
+use super::Saga;
+
+/// A quorum's attestation of an order's fill: what the settle sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attested {
+    /// Who filled (and is repaid).
+    pub filler: Address,
+    /// What the attesters vouch was delivered.
+    pub deliveries: Vec<Delivery>,
+    /// The quorum's signatures, signer ascending.
+    pub signatures: Vec<Bytes>,
+}
+
+impl Saga {
+    fn order(&self, id: OrderId) -> Result<&Order> {
+        self.planned
+            .plan
+            .orders()
+            .iter()
+            .find(|o| o.id() == id)
+            .ok_or_else(|| EngineError::Corrupt(format!("the plan has no order {}", id.0)))
+    }
+
+    /// The order the destination fills are made against, and who makes them (the solver's account
+    /// on the first fill's chain).
+    fn filled_as(&self) -> Result<(OrderId, Address)> {
+        let fill = self
+            .planned
+            .plan
+            .steps()
+            .iter()
+            .find_map(|s| match s.action {
+                Action::Fill { order, .. } => Some((order, s.chain)),
+                _ => None,
+            })
+            .ok_or_else(|| EngineError::Corrupt("the plan has no fill".into()))?;
+        Ok((fill.0, self.adapter(fill.1)?.account()))
+    }
+
+    /// The order's origin settler, and its attester set as the chain says.
+    async fn settler_of(
+        &self,
+        order: &Order,
+    ) -> Result<(OriginSettlerAt, baton_adapters::attestation::AttesterSet)> {
+        let at = OriginSettlerAt {
+            chain: order.chain(),
+            settler: order.order().originSettler,
+        };
+        let set = self.shared.attester_set(order.chain()).await?;
+        Ok((at, set))
+    }
+
+    /// The quorum's attestation of `order`'s fill, for settle step `step`: collected once, `None`
+    /// while the quorum is not there yet (the step's waiting reason says why).
+    pub(super) async fn fill_attested(
+        &mut self,
+        step: StepId,
+        order: OrderId,
+    ) -> Result<Option<Attested>> {
+        if let Some(a) = self.attested.get(&order) {
+            return Ok(Some(a.clone()));
+        }
+        let o = self.order(order)?.clone();
+        let (lead, filler) = self.filled_as()?;
+        let req = FillRequest {
+            order: o.order().clone(),
+            filled_as: (lead != order)
+                .then(|| self.order(lead).map(|l| l.order().clone()))
+                .transpose()?,
+            filler,
+        };
+        let (at, set) = self.settler_of(&o).await?;
+        let collected = self.shared.attesters.fill(&set, at, order, &req).await;
+        match collected {
+            Collected::Quorum {
+                deliveries,
+                signatures,
+            } => {
+                self.waiting(step, false, None).await?;
+                let a = Attested {
+                    filler,
+                    deliveries,
+                    signatures,
+                };
+                self.attested.insert(order, a.clone());
+                Ok(Some(a))
+            }
+            Collected::Waiting(why) => {
+                self.wake_on(o.chain());
+                self.waiting(step, false, Some(why)).await?;
+                Ok(None)
+            }
+            Collected::Refused(why) => {
+                self.give_up(format!(
+                    "the attesters refuse to attest the fill of order {}: {why}",
+                    order.0
+                ))
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The quorum's cancel of `order`, for the compensation of open step `step`: collected once,
+    /// `None` while not there yet. The solver asks early (it opened the order and gives up
+    /// filling it), signing the request as the order's opener.
+    pub(super) async fn cancel_attested(
+        &mut self,
+        step: StepId,
+        order: OrderId,
+    ) -> Result<Option<Vec<Bytes>>> {
+        if let Some(sigs) = self.cancels.get(&order) {
+            return Ok(Some(sigs.clone()));
+        }
+        let o = self.order(order)?.clone();
+        let (at, set) = self.settler_of(&o).await?;
+        let opener = self.adapter(o.chain())?;
+        let early = opener
+            .sign_digest(at.cancel_request_hash(order))
+            .map_err(EngineError::from)?;
+        let (lead, _) = self.filled_as()?;
+        let req = CancelRequest {
+            order: o.order().clone(),
+            filled_as: (lead != order)
+                .then(|| self.order(lead).map(|l| l.order().clone()))
+                .transpose()?,
+            early: Some(Bytes::from(early.as_bytes().to_vec())),
+        };
+        match self.shared.attesters.cancel(&set, at, order, &req).await {
+            Collected::Quorum { signatures, .. } => {
+                self.waiting(step, true, None).await?;
+                self.cancels.insert(order, signatures.clone());
+                Ok(Some(signatures))
+            }
+            Collected::Waiting(why) => {
+                self.wake_on(o.chain());
+                self.waiting(step, true, Some(why)).await?;
+                Ok(None)
+            }
+            Collected::Refused(why) => {
+                self.give_up(format!(
+                    "the attesters refuse to cancel order {}: {why}",
+                    order.0
+                ))
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records what (step, comp) waits for, when that changed.
+    async fn waiting(&mut self, step: StepId, comp: bool, reason: Option<String>) -> Result<()> {
+        let st = if comp {
+            self.state.comp(step)
+        } else {
+            self.state.step(step)
+        };
+        if st.waiting == reason {
+            return Ok(());
+        }
+        if let Some(r) = &reason {
+            warn!(saga = %self.id, step = step.0, "waiting for attestations: {r}");
+        }
+        self.append(SagaEvent::Waiting { step, comp, reason }).await
+    }
+}
