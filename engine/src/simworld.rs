@@ -337,6 +337,18 @@ impl World {
     /// [`World::engine`]; with `followed`, a follower in front of each of the solver's adapters,
     /// as `baton serve` runs them (each follows its chain while the engine holds it).
     pub fn engine_followed(&self, db: Db, config: EngineConfig, followed: bool) -> Engine {
+        self.engine_with(db, config, followed, self.attesters())
+    }
+
+    /// [`World::engine_followed`], asking `attesters` (some of the world's, or doubles of
+    /// attesters that are down or lie) instead of the world's three.
+    pub fn engine_with(
+        &self,
+        db: Db,
+        config: EngineConfig,
+        followed: bool,
+        attesters: Attesters,
+    ) -> Engine {
         let follow = FollowConfig {
             poll: Duration::from_millis(2),
             ..FollowConfig::default()
@@ -352,7 +364,7 @@ impl World {
                 })
                 .collect();
         }
-        Engine::new(SagaLog::new(db), adapters, self.attesters(), config)
+        Engine::new(SagaLog::new(db), adapters, attesters, config)
     }
 }
 

@@ -19,6 +19,7 @@ mod log;
 mod nonces;
 mod observe;
 mod operator;
+mod quorum;
 mod replay;
 mod reserve;
 mod saga;
