@@ -5,6 +5,7 @@
 
 #![allow(missing_docs, unreachable_pub, clippy::unwrap_used)]
 
+mod attesters;
 mod audit;
 mod bench;
 mod cli;

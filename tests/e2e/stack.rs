@@ -1,6 +1,7 @@
-//! The stack the REST stories run on: two anvil chains, a `baton serve` process over them with a
-//! config of its own (SQLite log in a scratch folder, four API keys), and the calls a dApp and an
-//! operator make, answered as the API's typed views.
+//! The stack the REST stories run on: two anvil chains, three `baton attester serve` processes
+//! (dev accounts 7, 8, 9; any two settle), a `baton serve` process over them with a config of its
+//! own (SQLite log in a scratch folder, four API keys), and the calls a dApp and an operator make,
+//! answered as the API's typed views.
 //!
 //! `Stack::builder("name").config("hold-for-operator-secs = 600").serve()` starts it all; the
 //! nodes, the server and the folder go away when the values are dropped (also on a panic).
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
-use baton_adapters::devnet::{Devnet, USER};
+use baton_adapters::devnet::{ATTESTERS, Devnet, DevnetAttester, USER};
 use baton_adapters::port::ChainAdapter;
 use baton_api::ErrorBody;
 use baton_api::dto::intent::Accepted;
@@ -32,16 +33,86 @@ pub const FIRST_IN_BLOCK: baton_adapters::port::Fees = baton_adapters::port::Fee
 };
 pub const RECIPIENT: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
-/// Two anvil chains, a config for `baton serve` over them, and a folder for its saga log.
+/// Two anvil chains, three attesters over them, a config for `baton serve` over them, and a
+/// folder for its saga log.
 pub struct Stack {
     pub devnet: Devnet,
     pub dir: PathBuf,
     config: PathBuf,
+    /// The attester processes (`None` once killed).
+    attesters: std::sync::Mutex<Vec<Option<Process>>>,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        self.attesters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A child process, killed when dropped (also when a test panics).
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `baton attester serve` as dev account `k` over the chains of `devnet_file`, its config,
+/// state and log named `name` in `dir`, and waits until it answers; returns it and its URL.
+pub async fn attester_process(
+    k: usize,
+    name: &str,
+    dir: &std::path::Path,
+    devnet_file: &std::path::Path,
+) -> (Process, String) {
+    let port = free_port();
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase = \"sqlite://{db}\"\nkey = {{ env = \
+             \"BATON_ATTESTER_KEY\" }}\nconfirmations = 2\ndevnet = \"{devnet}\"\n",
+            db = dir.join(format!("{name}.db")).display(),
+            devnet = devnet_file.display(),
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["attester", "serve", "--config"])
+        .arg(&config)
+        .env("BATON_ATTESTER_KEY", baton_adapters::devnet::DEV_KEYS[k])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut process = Process(child);
+    let url = format!("http://127.0.0.1:{port}/");
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}v1/health")).await
+            && r.status().is_success()
+        {
+            return (process, url);
+        }
+        if let Some(status) = process.0.try_wait().unwrap() {
+            let log = std::fs::read_to_string(dir.join(format!("{name}.log")));
+            panic!(
+                "attester {name} exited ({status}): {}",
+                log.unwrap_or_default()
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "attester {name} did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -131,7 +202,22 @@ impl Stack {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let devnet_file = dir.join("devnet.json");
-        std::fs::write(&devnet_file, serde_json::to_string(&devnet.file()).unwrap()).unwrap();
+        let mut file = devnet.file();
+        std::fs::write(&devnet_file, serde_json::to_string(&file).unwrap()).unwrap();
+        // Three attesters, each its own process, read the chains from the file; the servers find
+        // them in it.
+        let mut attesters = Vec::new();
+        for (n, k) in ATTESTERS.into_iter().enumerate() {
+            let (process, url) =
+                attester_process(k, &format!("attester-{}", n + 1), &dir, &devnet_file).await;
+            file.attesters.push(DevnetAttester {
+                url,
+                address: baton_adapters::devnet::dev_signer(k).address(),
+                pid: None,
+            });
+            attesters.push(Some(process));
+        }
+        std::fs::write(&devnet_file, serde_json::to_string(&file).unwrap()).unwrap();
         std::fs::write(dir.join("slow.key"), format!("{SLOW}\n")).unwrap();
         let config = dir.join("baton.toml");
         std::fs::write(
@@ -187,7 +273,19 @@ secret = {{ file = "{slow}" }}
             devnet,
             dir,
             config,
+            attesters: std::sync::Mutex::new(attesters),
         }
+    }
+
+    /// Kills attester `n` (0, 1 or 2: dev accounts 7, 8, 9), as a crash or an outage would.
+    pub fn kill_attester(&self, n: usize) {
+        self.attesters.lock().unwrap()[n] = None;
+    }
+
+    /// The devnet file the servers read, as it stands.
+    pub fn devnet_file(&self) -> baton_adapters::devnet::DevnetFile {
+        let text = std::fs::read_to_string(self.dir.join("devnet.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
     }
 
     /// Starts `baton serve` and waits until it answers.
@@ -242,7 +340,7 @@ secret = {{ file = "{slow}" }}
     /// Points the servers started from now on at `urls` (one per chain, in chain order) instead
     /// of the nodes themselves, as a provider in front of them would be.
     pub fn reroute(&self, urls: &[String]) {
-        let mut file = self.devnet.file();
+        let mut file = self.devnet_file();
         for (chain, url) in file.chains.iter_mut().zip(urls) {
             chain.rpc_url = url.clone();
         }
