@@ -35,6 +35,9 @@ pub const SETTLER_OWNER: usize = 6;
 pub const ATTESTERS: [usize; 3] = [7, 8, 9];
 /// How many of [`ATTESTERS`] settle or cancel an order.
 pub const ATTESTER_THRESHOLD: usize = 2;
+/// Seconds after an order's fill deadline before anyone may `refund` it on the devnet's origin
+/// settlers (the attesters' time to attest a fill made by the deadline, and the solver's to settle).
+pub const SETTLE_WINDOW_SECS: u32 = 60;
 
 /// The devnet settlers' attester set: [`ATTESTERS`] with [`ATTESTER_THRESHOLD`].
 pub fn dev_attester_set() -> crate::attestation::AttesterSet {
@@ -430,6 +433,7 @@ async fn deploy(rpc_url: &Url) -> Result<Contracts> {
         dev_signer(SETTLER_OWNER).address(),
         set.members,
         U256::from(set.threshold),
+        SETTLE_WINDOW_SECS,
     )
     .await
     .map_err(fail("deploying the origin settler"))?

@@ -181,3 +181,24 @@ fn metrics_render() -> RenderMetrics {
     }
     Arc::new(move || handle.render())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_unknown_keys_are_refused() {
+        let config: AttesterConfig =
+            toml::from_str(include_str!("../../attester.example.toml")).unwrap();
+        assert_eq!(config.confirmations, Some(2));
+        assert_eq!(config.key.env.as_deref(), Some("BATON_ATTESTER_KEY"));
+        let err = toml::from_str::<AttesterConfig>(
+            "key = { env = \"K\" }\nlisten = \"127.0.0.1:1\"\nthreshold = 2\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("threshold"), "{err}");
+    }
+}

@@ -216,7 +216,8 @@ pub async fn settle_needs_a_quorum(h: &dyn Harness) {
     reverts(h, origin, Role::Solver, cancel, "not open").await;
 }
 
-/// A refund before the fill deadline reverts; after it, the user gets the inputs back, once.
+/// A refund before the fill deadline, or after it inside the settlement window, reverts; after
+/// the window, the user gets the inputs back, once.
 pub async fn refund_after_deadline(h: &dyn Harness) {
     let [origin, _] = h.chains();
     let user = h.user().address();
@@ -229,10 +230,20 @@ pub async fn refund_after_deadline(h: &dyn Harness) {
         origin,
         Role::Solver,
         refund.clone(),
-        "fill deadline not passed",
+        "settlement window not passed",
     )
     .await;
-    h.advance_time(origin, 120).await.expect("advancing time");
+    // Past the fill deadline, inside the settlement window: still only a quorum moves it.
+    h.advance_time(origin, 90).await.expect("advancing time");
+    reverts(
+        h,
+        origin,
+        Role::Solver,
+        refund.clone(),
+        "settlement window not passed",
+    )
+    .await;
+    h.advance_time(origin, 60).await.expect("advancing time");
     let inc = ok(h, origin, Role::Solver, refund.clone()).await;
     assert_eq!(
         balance(h, origin, user).await,

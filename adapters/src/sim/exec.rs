@@ -102,6 +102,7 @@ pub(super) struct Ctx<'a> {
     pub(super) settlers: Settlers,
     pub(super) executor: Address,
     pub(super) attesters: &'a AttesterSet,
+    pub(super) settle_window: u64,
     pub(super) tokens: &'a StdHashSet<Address>,
     pub(super) timestamp: u64,
     pub(super) logs: Vec<Log>,
@@ -276,8 +277,8 @@ impl Ctx<'_> {
             C::refund(c) => {
                 let e = self.opened(s, c.id)?;
                 require(
-                    self.timestamp > u64::from(e.fill_deadline),
-                    "OriginSettler: fill deadline not passed",
+                    self.timestamp > u64::from(e.fill_deadline) + self.settle_window,
+                    "OriginSettler: settlement window not passed",
                 )?;
                 self.refund(s, c.id, &e)
             }

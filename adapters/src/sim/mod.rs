@@ -55,13 +55,16 @@ pub struct SimConfig {
     pub finality_depth: u64,
     /// The origin settler's attester set and threshold.
     pub attesters: crate::attestation::AttesterSet,
+    /// Seconds after an order's fill deadline before its origin settler's `refund` opens.
+    pub settle_window_secs: u64,
     /// Seed of the fault generator.
     pub seed: u64,
 }
 
 impl SimConfig {
     /// A chain with 1 s blocks, a 1 gwei base fee, finality at 2 blocks, genesis at `genesis_time`,
-    /// whose origin settler accepts a quorum of `attesters`.
+    /// whose origin settler accepts a quorum of `attesters` and opens `refund` the devnet's
+    /// settlement window after a fill deadline.
     pub fn new(
         chain: ChainId,
         attesters: crate::attestation::AttesterSet,
@@ -74,6 +77,7 @@ impl SimConfig {
             base_fee: 1_000_000_000,
             finality_depth: 2,
             attesters,
+            settle_window_secs: u64::from(crate::devnet::SETTLE_WINDOW_SECS),
             seed: chain.0,
         }
     }

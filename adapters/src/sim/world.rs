@@ -228,6 +228,7 @@ impl World {
                 settlers: self.settlers,
                 executor: self.executor,
                 attesters: &self.config.attesters,
+                settle_window: self.config.settle_window_secs,
                 tokens: &self.tokens,
                 timestamp,
                 logs: Vec::new(),

@@ -86,7 +86,7 @@ async fn refunds_wait_for_the_deadline_or_an_attested_cancel_and_happen_once() {
         start - U256::from(5_000_000u64)
     );
     let early = reverted(settler.refund(first.id().0).call().await);
-    assert!(early.contains("fill deadline not passed"), "{early}");
+    assert!(early.contains("settlement window not passed"), "{early}");
     let digest = OriginSettlerAt {
         chain: ChainId(chain.chain_id),
         settler: chain.origin_settler,
@@ -112,10 +112,10 @@ async fn refunds_wait_for_the_deadline_or_an_attested_cancel_and_happen_once() {
     let twice = reverted(settler.refundWithCancel(first.id().0, cancel).call().await);
     assert!(twice.contains("not open"), "{twice}");
 
-    // After the fill deadline, to anyone's call.
+    // After the fill deadline and the settlement window, to anyone's call.
     let second = order(chain, 2);
     open(chain, &second).await;
-    anvil(chain, "evm_increaseTime", json!([200])).await;
+    anvil(chain, "evm_increaseTime", json!([260])).await;
     anvil(chain, "evm_mine", json!([])).await;
     send(settler.refund(second.id().0).send().await, "refund")
         .await
