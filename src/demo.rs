@@ -202,9 +202,10 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
         println!("✗ {f}");
     }
     running.stop().await?;
+    drop(attesters);
     drop(devnet);
     println!(
-        "\nstopped the server and both chains; the saga log stays in {DEMO_DB} (`baton audit verify --database sqlite://{DEMO_DB}`)"
+        "\nstopped the server, the attesters and both chains; the saga log stays in {DEMO_DB} (`baton audit verify --database sqlite://{DEMO_DB}`)"
     );
     Ok(ok)
 }
