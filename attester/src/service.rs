@@ -205,14 +205,13 @@ impl Attester {
             let index = i as u32;
             let chain = check!(rules::output_chain(output));
             let dest = check!(self.chain(chain));
-            if !evidence.contains_key(&chain) {
-                evidence.insert(chain, dest.adapter.evidence(c.filled_as).await?);
-            }
-            let Some(fill) = evidence[&chain]
-                .fills
-                .iter()
-                .find(|f| f.output_index == index)
-            else {
+            let seen = match evidence.entry(chain) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(dest.adapter.evidence(c.filled_as).await?)
+                }
+            };
+            let Some(fill) = seen.fills.iter().find(|f| f.output_index == index) else {
                 return Ok(pending(
                     Pending::NotFilled,
                     format!("output {index} has no fill on chain {}", chain.0),
