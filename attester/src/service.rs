@@ -183,20 +183,8 @@ impl Attester {
                 Claim::Cancel => refused(conflict(&d.claim)),
             });
         }
-        match origin.adapter.escrow(id).await? {
-            EscrowStatus::None => {
-                return Ok(pending(
-                    Pending::NotOpened,
-                    "the order is not open on its origin settler",
-                ));
-            }
-            EscrowStatus::Settled | EscrowStatus::Refunded => {
-                return Ok(refused((
-                    Refusal::Closed,
-                    "the order's escrow is closed".into(),
-                )));
-            }
-            EscrowStatus::Opened => {}
+        if let Some(not_open) = escrow_not_open(origin, id).await? {
+            return Ok(not_open);
         }
         let mut evidence: HashMap<ChainId, Evidence> = HashMap::new();
         let mut deliveries: Vec<Delivery> = Vec::new();
@@ -254,20 +242,8 @@ impl Attester {
                 _ => refused(conflict(&d.claim)),
             });
         }
-        match origin.adapter.escrow(id).await? {
-            EscrowStatus::None => {
-                return Ok(pending(
-                    Pending::NotOpened,
-                    "the order is not open on its origin settler",
-                ));
-            }
-            EscrowStatus::Settled | EscrowStatus::Refunded => {
-                return Ok(refused((
-                    Refusal::Closed,
-                    "the order's escrow is closed".into(),
-                )));
-            }
-            EscrowStatus::Opened => {}
+        if let Some(not_open) = escrow_not_open(origin, id).await? {
+            return Ok(not_open);
         }
         let destinations = check!(c.destinations());
         for &chain in &destinations {
@@ -318,6 +294,24 @@ impl Attester {
         let digest = self.at(&c).cancel_hash(id);
         self.decide(&c, Claim::Cancel, digest).await
     }
+}
+
+/// The answer when `order`'s escrow is not open on `origin` (not yet, or no longer).
+async fn escrow_not_open(
+    origin: &AttesterChain,
+    order: OrderId,
+) -> Result<Option<Answer>, AttesterError> {
+    Ok(match origin.adapter.escrow(order).await? {
+        EscrowStatus::None => Some(pending(
+            Pending::NotOpened,
+            "the order is not open on its origin settler",
+        )),
+        EscrowStatus::Settled | EscrowStatus::Refunded => Some(refused((
+            Refusal::Closed,
+            "the order's escrow is closed".into(),
+        ))),
+        EscrowStatus::Opened => None,
+    })
 }
 
 fn kind(claim: &Claim) -> &'static str {

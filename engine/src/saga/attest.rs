@@ -87,34 +87,20 @@ impl Saga {
         };
         let (at, set) = self.settler_of(&o).await?;
         let collected = self.shared.attesters.fill(&set, at, order, &req).await;
-        match collected {
-            Collected::Quorum {
-                deliveries,
-                signatures,
-            } => {
-                self.waiting(step, false, None).await?;
-                let a = Attested {
-                    filler,
-                    deliveries,
-                    signatures,
-                };
-                self.attested.insert(order, a.clone());
-                Ok(Some(a))
-            }
-            Collected::Waiting(why) => {
-                self.wake_on(o.chain());
-                self.waiting(step, false, Some(why)).await?;
-                Ok(None)
-            }
-            Collected::Refused(why) => {
-                self.give_up(format!(
-                    "the attesters refuse to attest the fill of order {}: {why}",
-                    order.0
-                ))
-                .await?;
-                Ok(None)
-            }
-        }
+        let what = format!("attest the fill of order {}", order.0);
+        let Some((deliveries, signatures)) = self
+            .quorum(step, false, o.chain(), &what, collected)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let a = Attested {
+            filler,
+            deliveries,
+            signatures,
+        };
+        self.attested.insert(order, a.clone());
+        Ok(Some(a))
     }
 
     /// The quorum's cancel of `order`, for the compensation of open step `step`: collected once,
@@ -142,23 +128,43 @@ impl Saga {
                 .transpose()?,
             early: Some(Bytes::from(early.as_bytes().to_vec())),
         };
-        match self.shared.attesters.cancel(&set, at, order, &req).await {
-            Collected::Quorum { signatures, .. } => {
-                self.waiting(step, true, None).await?;
-                self.cancels.insert(order, signatures.clone());
-                Ok(Some(signatures))
+        let collected = self.shared.attesters.cancel(&set, at, order, &req).await;
+        let what = format!("cancel order {}", order.0);
+        let Some((_, signatures)) = self.quorum(step, true, o.chain(), &what, collected).await?
+        else {
+            return Ok(None);
+        };
+        self.cancels.insert(order, signatures.clone());
+        Ok(Some(signatures))
+    }
+
+    /// What (step, comp) makes of `collected`: a quorum (no longer waiting), or `None` — waiting
+    /// (the reason recorded, woken at `chain`'s next block) or refused for good (an alert: the
+    /// attesters refuse to `what`).
+    async fn quorum(
+        &mut self,
+        step: StepId,
+        comp: bool,
+        chain: baton_planner::ChainId,
+        what: &str,
+        collected: Collected,
+    ) -> Result<Option<(Vec<Delivery>, Vec<Bytes>)>> {
+        match collected {
+            Collected::Quorum {
+                deliveries,
+                signatures,
+            } => {
+                self.waiting(step, comp, None).await?;
+                Ok(Some((deliveries, signatures)))
             }
             Collected::Waiting(why) => {
-                self.wake_on(o.chain());
-                self.waiting(step, true, Some(why)).await?;
+                self.wake_on(chain);
+                self.waiting(step, comp, Some(why)).await?;
                 Ok(None)
             }
             Collected::Refused(why) => {
-                self.give_up(format!(
-                    "the attesters refuse to cancel order {}: {why}",
-                    order.0
-                ))
-                .await?;
+                self.give_up(format!("the attesters refuse to {what}: {why}"))
+                    .await?;
                 Ok(None)
             }
         }
