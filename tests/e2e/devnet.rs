@@ -1,4 +1,5 @@
-//! `baton devnet up|down`: nodes that outlive the command, described in a file, stopped by `down`.
+//! `baton devnet up|down`: nodes and attesters that outlive the command, described in a file,
+//! stopped by `down`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -23,12 +24,17 @@ impl Drop for Down {
     }
 }
 
-/// Whether `pid` is a running anvil (an exited node may linger as a zombie with an empty command
-/// line until its new parent reaps it).
-fn alive(pid: u64) -> bool {
+/// Whether `pid` is a running process whose command line has `marker` (an exited one may linger as
+/// a zombie with an empty command line until its new parent reaps it).
+fn running(pid: u64, marker: &str) -> bool {
     std::fs::read(Path::new(&format!("/proc/{pid}/cmdline")))
-        .map(|c| String::from_utf8_lossy(&c).contains("anvil"))
+        .map(|c| String::from_utf8_lossy(&c).contains(marker))
         .unwrap_or(false)
+}
+
+/// Whether `pid` is a running anvil.
+fn alive(pid: u64) -> bool {
+    running(pid, "anvil")
 }
 
 #[test]
@@ -67,6 +73,26 @@ fn devnet_up_leaves_nodes_running_and_down_stops_them() {
             .starts_with("http://127.0.0.1:")
     );
     assert_eq!(described["accounts"]["user"]["index"], 1);
+    // Three attesters, each its own process, answering on their URLs.
+    let attesters = described["attesters"].as_array().unwrap();
+    assert_eq!(attesters.len(), 3);
+    let attester_pids: Vec<u64> = attesters
+        .iter()
+        .map(|a| a["pid"].as_u64().unwrap())
+        .collect();
+    for a in attesters {
+        let health = format!("{}v1/health", a["url"].as_str().unwrap());
+        let body: serde_json::Value = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { reqwest::get(&health).await.unwrap().json().await.unwrap() });
+        assert_eq!(body["status"], "ok", "{body}");
+        assert_eq!(
+            body["address"].as_str().unwrap().to_lowercase(),
+            a["address"].as_str().unwrap().to_lowercase()
+        );
+    }
 
     let again = baton(&["devnet", "up", "--file", path], &[]);
     assert!(!again.status.success());
@@ -82,6 +108,10 @@ fn devnet_up_leaves_nodes_running_and_down_stops_them() {
     assert!(
         pids.iter().all(|p| !alive(*p)),
         "down waits until the nodes are gone"
+    );
+    assert!(
+        attester_pids.iter().all(|p| !running(*p, "attester")),
+        "and the attesters"
     );
     drop(guard);
     let _ = std::fs::remove_dir_all(&dir);
