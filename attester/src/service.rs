@@ -11,7 +11,7 @@ use baton_adapters::abi::Settlers;
 use baton_adapters::attestation::{Delivery, OriginSettlerAt, signer_of};
 use baton_adapters::port::{ChainAdapter, EscrowStatus, Evidence};
 use baton_planner::{ChainId, OrderId};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::rules::{self, Checked, Refused};
 use crate::store::{Decision, Store, StoreError};
@@ -143,14 +143,13 @@ impl Attester {
         Ok(Bytes::from(sig.as_bytes().to_vec()))
     }
 
-    /// Records `claim` (signing `digest`) unless a decision stands; answers with the one that
-    /// stands when it is `claim`, else refuses with `conflict`.
+    /// Records `claim` (signing `digest`) unless a decision stands; returns the one that stands.
     async fn decide(
         &self,
         c: &Checked,
         claim: Claim,
         digest: B256,
-    ) -> Result<Answer, AttesterError> {
+    ) -> Result<Decision, AttesterError> {
         let id = c.order.id();
         let mine = Decision {
             claim,
@@ -158,14 +157,13 @@ impl Attester {
         };
         let stands = self.store.decide(c.chain(), id, &mine).await?;
         if stands.claim == mine.claim {
-            info!(order = %id.0, claim = ?stands.claim, "attested");
+            tracing::info!(order = %id.0, claim = ?stands.claim, "attested");
             metrics::counter!("baton_attester_signed_total", "kind" => kind(&stands.claim))
                 .increment(1);
-            Ok(self.attestation(id, stands))
         } else {
             warn!(order = %id.0, "a decision came first: {:?}", stands.claim);
-            Ok(refused(conflict(&stands.claim)))
         }
+        Ok(stands)
     }
 
     /// Answers a fill request (see [`crate`]'s rules).
@@ -173,18 +171,13 @@ impl Attester {
         let c = check!(Checked::new(&req.order, req.filled_as.as_ref()));
         let origin = check!(self.origin(&c));
         let id = c.order.id();
-        if let Some(d) = self.store.get(c.chain(), id).await? {
-            return Ok(match &d.claim {
-                Claim::Fill { filler, .. } if *filler == req.filler => self.attestation(id, d),
-                Claim::Fill { filler, .. } => refused((
-                    Refusal::Mismatch,
-                    format!("this attester attested the order as filled by {filler}"),
-                )),
-                Claim::Cancel => refused(conflict(&d.claim)),
-            });
-        }
+        // While the escrow is open (the usual case), the decision below is one statement that
+        // also returns a decision made before; once it is closed, that decision is the answer.
         if let Some(not_open) = escrow_not_open(origin, id).await? {
-            return Ok(not_open);
+            return Ok(match self.store.get(c.chain(), id).await? {
+                Some(d) => self.fill_answer(id, d, req.filler),
+                None => not_open,
+            });
         }
         let mut evidence: HashMap<ChainId, Evidence> = HashMap::new();
         let mut deliveries: Vec<Delivery> = Vec::new();
@@ -228,7 +221,20 @@ impl Attester {
             filler: req.filler,
             deliveries,
         };
-        self.decide(&c, claim, digest).await
+        let stands = self.decide(&c, claim, digest).await?;
+        Ok(self.fill_answer(id, stands, req.filler))
+    }
+
+    /// The answer to a fill request by `filler` when `decided` stands.
+    fn fill_answer(&self, id: OrderId, decided: Decision, filler: Address) -> Answer {
+        match &decided.claim {
+            Claim::Fill { filler: f, .. } if *f == filler => self.attestation(id, decided),
+            Claim::Fill { filler: f, .. } => refused((
+                Refusal::Mismatch,
+                format!("this attester attested the order as filled by {f}"),
+            )),
+            Claim::Cancel => refused(conflict(&decided.claim)),
+        }
     }
 
     /// Answers a cancel request (see [`crate`]'s rules).
@@ -292,7 +298,11 @@ impl Attester {
             }
         }
         let digest = self.at(&c).cancel_hash(id);
-        self.decide(&c, Claim::Cancel, digest).await
+        let stands = self.decide(&c, Claim::Cancel, digest).await?;
+        Ok(match stands.claim {
+            Claim::Cancel => self.attestation(id, stands),
+            _ => refused(conflict(&stands.claim)),
+        })
     }
 }
 

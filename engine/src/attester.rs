@@ -1,6 +1,9 @@
-//! Attestations from a quorum of independent attesters: the engine asks every configured attester
-//! at once and stops listening as soon as the settler's threshold of its set agree, so attesters
-//! that are down or slow do not hold a settlement up once enough have answered.
+//! Attestations from a quorum of independent attesters. The engine asks as many attesters as the
+//! settler's threshold, each order starting at another one so the load spreads; it asks the next
+//! at once when one cannot answer, has not signed yet, will not sign, or signs something it cannot
+//! count, and all the others when the first are slow ([`HEDGE_AFTER`]); it stops listening as soon as the threshold
+//! agree. So attesters that are down or slow do not hold a settlement up once enough have answered,
+//! and in the usual case each settlement costs only the threshold's work.
 //!
 //! Nothing an attester says is taken on its word: a signature counts only when it recovers, over
 //! the digest of the claim it comes with, to a member of the origin settler's set (read from the
@@ -39,12 +42,20 @@ pub enum Collected {
 pub struct Attesters {
     members: Vec<Arc<dyn Attest>>,
     timeout: Duration,
+    hedge: Duration,
 }
+
+/// How long the first attesters asked have before the others are asked too.
+pub const HEDGE_AFTER: Duration = Duration::from_millis(250);
 
 impl Attesters {
     /// Asks `members`, giving each request `timeout`.
     pub fn new(members: Vec<Arc<dyn Attest>>, timeout: Duration) -> Self {
-        Self { members, timeout }
+        Self {
+            members,
+            timeout,
+            hedge: HEDGE_AFTER.min(timeout),
+        }
     }
 
     /// How many attesters are configured.
@@ -95,56 +106,89 @@ impl Attesters {
         ) -> BoxFuture<'a, Result<Answer, baton_attester::client::Unreachable>>,
         digest: impl Fn(&Claim) -> Option<B256>,
     ) -> Collected {
-        if set.threshold == 0 || set.members.is_empty() {
+        if set.threshold == 0 || set.members.is_empty() || self.members.is_empty() {
             return Collected::Waiting("the origin settler has no attester set".into());
         }
-        let mut asked: FuturesUnordered<_> = self
-            .members
-            .iter()
-            .map(|a| {
-                let call = tokio::time::timeout(self.timeout, ask(a.as_ref()));
-                async move { (a.name(), call.await) }
-            })
-            .collect();
+        // Each order starts at its own attester, so the first asked spread over all of them.
+        let n = self.members.len();
+        let first = usize::from(order.0[31]) % n;
+        let mut queue = (0..n).map(|i| &self.members[(first + i) % n]);
+        let launch = |a: &'a Arc<dyn Attest>| {
+            let call = tokio::time::timeout(self.timeout, ask(a.as_ref()));
+            async move { (a.name(), call.await) }
+        };
+        let mut asked: FuturesUnordered<_> =
+            queue.by_ref().take(set.threshold).map(launch).collect();
+        let hedge = tokio::time::sleep(self.hedge);
+        tokio::pin!(hedge);
         // Signatures by claim: only signatures over one claim make a quorum.
-        let mut agreeing: Vec<(Claim, Vec<Bytes>)> = Vec::new();
+        let mut agreeing: Vec<(Claim, B256, Vec<Bytes>)> = Vec::new();
         let mut said: Vec<String> = Vec::new();
         let mut refused = 0usize;
-        while let Some((name, answer)) = asked.next().await {
+        loop {
+            let (name, answer) = tokio::select! {
+                next = asked.next() => match next {
+                    Some(answered) => answered,
+                    None => match queue.next() {
+                        Some(a) => {
+                            asked.push(launch(a));
+                            continue;
+                        }
+                        None => break,
+                    },
+                },
+                () = &mut hedge, if queue.len() > 0 => {
+                    // The first asked are slow: ask the rest too.
+                    asked.extend(queue.by_ref().map(launch));
+                    continue;
+                }
+            };
+            // An attester that cannot answer, or will not sign: ask the next one now.
+            let ask_another =
+                |asked: &mut FuturesUnordered<_>,
+                 queue: &mut dyn Iterator<Item = &'a Arc<dyn Attest>>| {
+                    if let Some(a) = queue.next() {
+                        asked.push(launch(a));
+                    }
+                };
             let answer = match answer {
                 Err(_) => {
                     said.push(format!("{name}: no answer in {:?}", self.timeout));
+                    ask_another(&mut asked, &mut queue);
                     continue;
                 }
                 Ok(Err(e)) => {
                     said.push(format!("{name}: unreachable ({})", e.detail));
+                    ask_another(&mut asked, &mut queue);
                     continue;
                 }
                 Ok(Ok(a)) => a,
             };
             match answer {
                 Answer::Signed(a) => {
-                    let valid = a.order_id == order
-                        && digest(&a.claim).is_some_and(|d| {
-                            signer_of(d, &a.signature).is_some_and(|s| set.members.contains(&s))
-                        });
-                    if !valid {
+                    // The claim's digest once per claim; the signature must be a member's over it.
+                    let at = match agreeing.iter().position(|(c, _, _)| *c == a.claim) {
+                        Some(i) => Some(i),
+                        None => digest(&a.claim).map(|d| {
+                            agreeing.push((a.claim.clone(), d, Vec::new()));
+                            agreeing.len() - 1
+                        }),
+                    };
+                    let counted = at.filter(|&i| {
+                        a.order_id == order
+                            && signer_of(agreeing[i].1, &a.signature)
+                                .is_some_and(|s| set.members.contains(&s))
+                    });
+                    let Some(i) = counted else {
                         said.push(format!(
                             "{name}: a signature that is not a member's over the claim asked for"
                         ));
+                        ask_another(&mut asked, &mut queue);
                         continue;
-                    }
-                    let at = match agreeing.iter().position(|(c, _)| *c == a.claim) {
-                        Some(i) => i,
-                        None => {
-                            agreeing.push((a.claim.clone(), Vec::new()));
-                            agreeing.len() - 1
-                        }
                     };
-                    agreeing[at].1.push(a.signature);
-                    let (claim, sigs) = &agreeing[at];
-                    let Some(d) = digest(claim) else { continue };
-                    if let Some(signatures) = set.quorum(d, sigs.iter().cloned()) {
+                    agreeing[i].2.push(a.signature);
+                    let (claim, d, sigs) = &agreeing[i];
+                    if let Some(signatures) = set.quorum(*d, sigs.iter().cloned()) {
                         let deliveries = match claim {
                             Claim::Fill { deliveries, .. } => deliveries.clone(),
                             Claim::Cancel => Vec::new(),
@@ -155,23 +199,30 @@ impl Attesters {
                         };
                     }
                     said.push(format!("{name}: signed"));
+                    if agreeing.len() > 1 {
+                        // Attesters disagree on what happened: hear them all.
+                        asked.extend(queue.by_ref().map(launch));
+                    }
                 }
                 Answer::Pending { reason, detail } => {
+                    // Not yet, by its view of the chains: another may see further.
                     said.push(format!("{name}: {} ({detail})", reason.code()));
+                    ask_another(&mut asked, &mut queue);
                 }
                 Answer::Refused { reason, detail } => {
                     refused += 1;
                     said.push(format!("{name}: refused, {} ({detail})", reason.code()));
+                    ask_another(&mut asked, &mut queue);
                 }
             }
         }
         let summary = format!(
             "{} of {} attestations: {}",
-            agreeing.iter().map(|(_, s)| s.len()).max().unwrap_or(0),
+            agreeing.iter().map(|(_, _, s)| s.len()).max().unwrap_or(0),
             set.threshold,
             said.join("; ")
         );
-        if self.members.len().saturating_sub(refused) < set.threshold {
+        if n.saturating_sub(refused) < set.threshold {
             Collected::Refused(summary)
         } else {
             Collected::Waiting(summary)

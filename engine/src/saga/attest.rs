@@ -16,6 +16,10 @@ use crate::event::SagaEvent;
 
 use super::Saga;
 
+/// How long a step waits for attesters before the reason is written to its saga's log (and shows
+/// in its status).
+const NOTE_WAIT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A quorum's attestation of an order's fill: what the settle sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attested {
@@ -170,14 +174,23 @@ impl Saga {
         }
     }
 
-    /// Records what (step, comp) waits for, when that changed.
+    /// Records what (step, comp) waits for, when that changed — once it has waited
+    /// [`NOTE_WAIT_AFTER`]: the usual wait of a block or two for the attesters' confirmations is
+    /// not worth an event.
     async fn waiting(&mut self, step: StepId, comp: bool, reason: Option<String>) -> Result<()> {
         let st = if comp {
             self.state.comp(step)
         } else {
             self.state.step(step)
         };
-        if st.waiting == reason {
+        let since = *self
+            .waiting_since
+            .entry((step, comp))
+            .or_insert_with(std::time::Instant::now);
+        if reason.is_none() {
+            self.waiting_since.remove(&(step, comp));
+        }
+        if st.waiting == reason || (st.waiting.is_none() && since.elapsed() < NOTE_WAIT_AFTER) {
             return Ok(());
         }
         if let Some(r) = &reason {

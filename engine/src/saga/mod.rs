@@ -66,6 +66,8 @@ pub(crate) struct Saga {
     attested: HashMap<baton_planner::OrderId, attest::Attested>,
     /// Each order's cancel attested by a quorum, once collected.
     cancels: HashMap<baton_planner::OrderId, Vec<alloy::primitives::Bytes>>,
+    /// When each (step, comp) began waiting for attesters, while it does.
+    waiting_since: HashMap<(StepId, bool), std::time::Instant>,
     /// This driver's lease fence, once acquired.
     fence: Option<i64>,
     /// When the lease lapses, unix milliseconds.
@@ -116,6 +118,7 @@ impl Saga {
             ops: HashMap::new(),
             attested: HashMap::new(),
             cancels: HashMap::new(),
+            waiting_since: HashMap::new(),
             fence: lease.map(|l| l.0),
             lease_until: lease.map_or(0, |l| l.1),
             ticks: 0,
