@@ -26,8 +26,9 @@ pub(crate) struct Shared {
     pub(crate) log: SagaLog,
     pub(crate) chains: HashMap<ChainId, Arc<dyn ChainAdapter>>,
     pub(crate) attesters: Attesters,
-    /// Each origin chain's attester set as last read, and when.
-    attester_sets: Mutex<HashMap<ChainId, (std::time::Instant, AttesterSet)>>,
+    /// Each origin chain's attester set as last read, and when; held while one is read, so the
+    /// sagas that find it stale at once wait for one read instead of each making its own.
+    attester_sets: tokio::sync::Mutex<HashMap<ChainId, (std::time::Instant, AttesterSet)>>,
     pub(crate) config: EngineConfig,
     pub(crate) appended: AtomicU64,
     pub(crate) busy_ns: AtomicU64,
@@ -60,7 +61,7 @@ impl Shared {
             log,
             chains,
             attesters,
-            attester_sets: Mutex::new(HashMap::new()),
+            attester_sets: tokio::sync::Mutex::new(HashMap::new()),
             config,
             appended: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
@@ -78,25 +79,18 @@ impl Shared {
     /// `chain`'s origin settler's attester set, read from the chain at most every
     /// [`ATTESTER_SET_TTL`].
     pub(crate) async fn attester_set(&self, chain: ChainId) -> Result<AttesterSet> {
-        let cached = self
-            .attester_sets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&chain)
-            .filter(|(at, _)| at.elapsed() < ATTESTER_SET_TTL)
-            .map(|(_, set)| set.clone());
-        if let Some(set) = cached {
-            return Ok(set);
+        let mut sets = self.attester_sets.lock().await;
+        if let Some((at, set)) = sets.get(&chain)
+            && at.elapsed() < ATTESTER_SET_TTL
+        {
+            return Ok(set.clone());
         }
         let adapter = self
             .chains
             .get(&chain)
             .ok_or(EngineError::NoAdapter(chain.0))?;
         let set = adapter.attesters().await?;
-        self.attester_sets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(chain, (std::time::Instant::now(), set.clone()));
+        sets.insert(chain, (std::time::Instant::now(), set.clone()));
         Ok(set)
     }
 
