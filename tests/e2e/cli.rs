@@ -1,4 +1,4 @@
-//! `baton plan`: the main job today.
+//! `baton plan`, the offline job, and what the CLI says when a command cannot start.
 
 use std::process::{Command, Output};
 
@@ -66,5 +66,37 @@ fn an_intent_that_does_not_plan_as_expected_fails_the_run() {
     let out = baton(&["plan", file.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("UNEXPECTED"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_attester_without_its_key_or_chains_says_so_and_exits_non_zero() {
+    let dir = std::env::temp_dir().join(format!("baton-cli-attester-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("attester.toml");
+    let run = |text: &str, key: Option<&str>| {
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
+        cmd.args(["attester", "serve", "--config", config.to_str().unwrap()])
+            .env_remove("BATON_TEST_ATTESTER_KEY");
+        if let Some(k) = key {
+            cmd.env("BATON_TEST_ATTESTER_KEY", k);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let keyed = "key = { env = \"BATON_TEST_ATTESTER_KEY\" }\n";
+    let err = run(keyed, None);
+    assert!(err.contains("BATON_TEST_ATTESTER_KEY is not set"), "{err}");
+    let secret = "0xnot-a-key-but-a-secret";
+    let err = run(keyed, Some(secret));
+    assert!(err.contains("not a 32-byte hex private key"), "{err}");
+    assert!(!err.contains("not-a-key-but-a-secret"), "the key is echoed: {err}");
+    let dev = baton_adapters::devnet::DEV_KEYS[7];
+    let err = run(keyed, Some(dev));
+    assert!(err.contains("no chains"), "{err}");
+    let err = run(&format!("{keyed}threshold = 2\n"), Some(dev));
+    assert!(err.contains("threshold"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
