@@ -92,7 +92,10 @@ fn an_attester_without_its_key_or_chains_says_so_and_exits_non_zero() {
     let secret = "0xnot-a-key-but-a-secret";
     let err = run(keyed, Some(secret));
     assert!(err.contains("not a 32-byte hex private key"), "{err}");
-    assert!(!err.contains("not-a-key-but-a-secret"), "the key is echoed: {err}");
+    assert!(
+        !err.contains("not-a-key-but-a-secret"),
+        "the key is echoed: {err}"
+    );
     let dev = baton_adapters::devnet::DEV_KEYS[7];
     let err = run(keyed, Some(dev));
     assert!(err.contains("no chains"), "{err}");
