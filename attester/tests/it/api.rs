@@ -19,6 +19,8 @@ async fn the_api_answers_202_until_final_then_200_and_4xx_for_what_never_will_be
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = HttpAttester::new(base.parse().unwrap(), Duration::from_secs(5)).unwrap();
     let http = reqwest::Client::new();
+    let post =
+        |path: &str, body: serde_json::Value| http.post(format!("{base}{path}")).json(&body).send();
 
     let req = bed.fill_request(&o);
     let answer = client.fill(&req).await.unwrap();
@@ -32,10 +34,7 @@ async fn the_api_answers_202_until_final_then_200_and_4xx_for_what_never_will_be
         ),
         "{answer:?}"
     );
-    let raw = http
-        .post(format!("{base}v1/fills"))
-        .json(&req)
-        .send()
+    let raw = post("v1/fills", serde_json::to_value(&req).unwrap())
         .await
         .unwrap();
     assert_eq!(raw.status(), 202);
@@ -47,10 +46,7 @@ async fn the_api_answers_202_until_final_then_200_and_4xx_for_what_never_will_be
         panic!("signed once final");
     };
     assert_eq!(signed.signer, bed.attester.address());
-    let raw = http
-        .post(format!("{base}v1/fills"))
-        .json(&req)
-        .send()
+    let raw = post("v1/fills", serde_json::to_value(&req).unwrap())
         .await
         .unwrap();
     assert_eq!(raw.status(), 200);
@@ -67,10 +63,7 @@ async fn the_api_answers_202_until_final_then_200_and_4xx_for_what_never_will_be
         ),
         "{answer:?}"
     );
-    let raw = http
-        .post(format!("{base}v1/cancels"))
-        .json(&cancel)
-        .send()
+    let raw = post("v1/cancels", serde_json::to_value(&cancel).unwrap())
         .await
         .unwrap();
     assert_eq!(raw.status(), 409);
