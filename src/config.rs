@@ -227,8 +227,15 @@ impl SecretRef {
     }
 }
 
+/// The devnet file at `path` (written by `baton devnet up`).
+pub(crate) fn read_devnet_file(path: &Path) -> Result<DevnetFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading devnet file {} (is a devnet up?)", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a devnet file", path.display()))
+}
+
 /// A signer from a hex private key; the key is not echoed in errors.
-fn signer(what: &str, key: &str) -> Result<PrivateKeySigner> {
+pub(crate) fn signer(what: &str, key: &str) -> Result<PrivateKeySigner> {
     key.parse()
         .map_err(|_| anyhow::anyhow!("{what} is not a 32-byte hex private key"))
 }
@@ -244,7 +251,7 @@ pub(crate) struct Resolved {
     /// The solver.
     pub(crate) solver: PrivateKeySigner,
     /// The attesters' base URLs.
-    pub(crate) attesters: Vec<String>,
+    pub(crate) attesters: Vec<reqwest::Url>,
     /// How long one attester has to answer one request.
     pub(crate) attest_timeout: std::time::Duration,
     /// API keys with their secrets.
@@ -286,11 +293,7 @@ impl Config {
         let mut dev_key = None;
         let mut attesters: Vec<String> = self.attesters.iter().map(|a| a.url.clone()).collect();
         if let Some(path) = &self.devnet {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("reading devnet file {} (is a devnet up?)", path.display())
-            })?;
-            let file: DevnetFile = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a devnet file", path.display()))?;
+            let file = read_devnet_file(path)?;
             for c in &file.chains {
                 chains.push((
                     baton_engine::liquidity::devnet_venue(c),
@@ -370,9 +373,10 @@ impl Config {
                  them (`baton devnet up` starts three)"
             );
         }
-        for url in &attesters {
-            reqwest::Url::parse(url).with_context(|| format!("attester URL {url:?}"))?;
-        }
+        let attesters = attesters
+            .iter()
+            .map(|url| reqwest::Url::parse(url).with_context(|| format!("attester URL {url:?}")))
+            .collect::<Result<Vec<_>>>()?;
         let mut api_keys = Vec::new();
         for k in &self.api_keys {
             api_keys.push(ApiKey {

@@ -76,7 +76,11 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
             })
             .collect(),
         solver: DEV_KEYS[SOLVER].parse()?,
-        attesters: attesters.attesters.iter().map(|a| a.url.clone()).collect(),
+        attesters: attesters
+            .attesters
+            .iter()
+            .map(|a| a.url.parse())
+            .collect::<Result<_, _>>()?,
         attest_timeout: Duration::from_secs(3),
         api_keys: vec![ApiKey {
             name: "demo".into(),

@@ -44,6 +44,19 @@ impl Delivery {
         }
     }
 
+    /// From the origin settler's ABI type (`settle`'s calldata); a chain id beyond `u64` becomes
+    /// the largest one, which no delivery is signed for.
+    pub fn from_abi(d: &contracts::OriginSettler::Delivery) -> Self {
+        Self {
+            output_index: d.outputIndex,
+            chain: ChainId(d.chainId.saturating_to()),
+            settler: d.settler,
+            token: d.token,
+            amount: d.amount,
+            recipient: d.recipient,
+        }
+    }
+
     /// As the origin settler's ABI type, for `settle`'s calldata.
     pub fn abi(&self) -> contracts::OriginSettler::Delivery {
         contracts::OriginSettler::Delivery {
@@ -67,6 +80,14 @@ pub struct OriginSettlerAt {
 }
 
 impl OriginSettlerAt {
+    /// The origin settler `order` names, on its origin chain.
+    pub fn of(order: &baton_planner::Order) -> Self {
+        Self {
+            chain: order.chain(),
+            settler: order.order().originSettler,
+        }
+    }
+
     /// The EIP-712 signing hash of `Fill(order, filler, deliveries)`.
     pub fn fill_hash(&self, order: OrderId, filler: Address, deliveries: &[Delivery]) -> B256 {
         Fill {

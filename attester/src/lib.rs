@@ -21,7 +21,8 @@
 //! - [`http`]: the HTTP API (`POST /v1/fills`, `POST /v1/cancels`, health, metrics).
 //! - [`client`]: the [`client::Attest`] trait the engine calls, for an attester in this process
 //!   or one reached over HTTP.
-//! - [`devnet`]: attesters over a devnet's chains (dev accounts 7, 8, 9).
+//! - [`devnet`]: an EVM chain as an attester reads it; the devnet's attesters (dev accounts 7,
+//!   8, 9) in process.
 //!
 //! Depends on the planner (orders) and the adapters (chains, settler types).
 //!

@@ -20,13 +20,28 @@ use crate::wire::{Answer, Attestation, CancelRequest, Claim, FillRequest, Pendin
 /// One chain as the attester sees it.
 #[derive(Clone)]
 pub struct AttesterChain {
-    /// Reads the chain through the attester's own endpoints (it never sends a transaction).
+    /// Reads the chain through the attester's own endpoints (it never sends a transaction). Its
+    /// settlers ([`ChainAdapter::settlers`]) are the ones the attester trusts there: orders must
+    /// name that origin settler, and only that destination settler's `Filled` events count (the
+    /// adapter's evidence holds no other).
     pub adapter: Arc<dyn ChainAdapter>,
-    /// The settlers the attester trusts on this chain: orders must name this origin settler,
-    /// and only this destination settler's `Filled` events count.
-    pub settlers: Settlers,
     /// How deep a block must be (1: the head) before the attester takes it as final.
     pub confirmations: u64,
+}
+
+impl AttesterChain {
+    /// The settlers the attester trusts on this chain (none known: nothing there is trusted).
+    fn settlers(&self) -> Result<Settlers, Refused> {
+        self.adapter.settlers().ok_or_else(|| {
+            (
+                Refusal::UnknownSettler,
+                format!(
+                    "this attester knows no settlers on chain {}",
+                    self.adapter.chain_id().0
+                ),
+            )
+        })
+    }
 }
 
 /// Why the attester could not answer (HTTP 503): a chain or its store failed.
@@ -81,6 +96,19 @@ impl Attester {
         Self { key, chains, store }
     }
 
+    /// [`Attester::new`] with an in-memory store: decisions last as long as the value (tests,
+    /// benchmarks, replay trials).
+    pub async fn in_memory(
+        key: PrivateKeySigner,
+        chains: Vec<AttesterChain>,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::new(
+            key,
+            chains,
+            Store::open("sqlite::memory:").await?,
+        ))
+    }
+
     /// The attester's address (a member of the settlers' attester sets).
     pub fn address(&self) -> Address {
         self.key.address()
@@ -108,7 +136,7 @@ impl Attester {
     /// The order's origin chain, when it names the settler the attester trusts there.
     fn origin(&self, c: &Checked) -> Result<&AttesterChain, Refused> {
         let origin = self.chain(c.chain())?;
-        if c.order.order().originSettler != origin.settlers.origin {
+        if c.order.order().originSettler != origin.settlers()?.origin {
             return Err((
                 Refusal::UnknownSettler,
                 format!(
@@ -119,13 +147,6 @@ impl Attester {
             ));
         }
         Ok(origin)
-    }
-
-    fn at(&self, c: &Checked) -> OriginSettlerAt {
-        OriginSettlerAt {
-            chain: c.chain(),
-            settler: c.order.order().originSettler,
-        }
     }
 
     fn attestation(&self, id: OrderId, d: Decision) -> Answer {
@@ -179,34 +200,32 @@ impl Attester {
                 None => not_open,
             });
         }
-        let mut evidence: HashMap<ChainId, Evidence> = HashMap::new();
+        // Each destination's events about the order and its head, read once.
+        let mut seen: HashMap<ChainId, (Evidence, u64)> = HashMap::new();
         let mut deliveries: Vec<Delivery> = Vec::new();
         let mut shallow = None;
         for (i, output) in c.data.outputs.iter().enumerate() {
             let index = i as u32;
             let chain = check!(rules::output_chain(output));
             let dest = check!(self.chain(chain));
-            let seen = match evidence.entry(chain) {
+            let settler = check!(dest.settlers()).destination;
+            let (evidence, head) = match seen.entry(chain) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(dest.adapter.evidence(c.filled_as).await?)
-                }
+                std::collections::hash_map::Entry::Vacant(e) => e.insert((
+                    dest.adapter.evidence(c.filled_as).await?,
+                    dest.adapter.head().await?.number,
+                )),
             };
-            let Some(fill) = seen.fills.iter().find(|f| f.output_index == index) else {
+            let Some(fill) = evidence.fills.iter().find(|f| f.output_index == index) else {
                 return Ok(pending(
                     Pending::NotFilled,
                     format!("output {index} has no fill on chain {}", chain.0),
                 ));
             };
             deliveries.push(check!(rules::delivery(
-                &c.data,
-                index,
-                dest.settlers.destination,
-                fill,
-                req.filler
+                &c.data, index, settler, fill, req.filler
             )));
-            let head = dest.adapter.head().await?.number;
-            if !rules::is_final(head, fill.at.block.number, dest.confirmations) {
+            if !rules::is_final(*head, fill.at.block.number, dest.confirmations) {
                 shallow = Some(format!(
                     "output {index}'s fill is in block {} of chain {}, {} confirmations needed",
                     fill.at.block.number, chain.0, dest.confirmations
@@ -216,7 +235,7 @@ impl Attester {
         if let Some(detail) = shallow {
             return Ok(pending(Pending::NotFinal, detail));
         }
-        let digest = self.at(&c).fill_hash(id, req.filler, &deliveries);
+        let digest = OriginSettlerAt::of(&c.order).fill_hash(id, req.filler, &deliveries);
         let claim = Claim::Fill {
             filler: req.filler,
             deliveries,
@@ -271,7 +290,7 @@ impl Attester {
             }
         }
         if let Some(early) = &req.early {
-            let asked = self.at(&c).cancel_request_hash(id);
+            let asked = OriginSettlerAt::of(&c.order).cancel_request_hash(id);
             let opener = origin.adapter.opener(id).await?;
             if opener.is_none() || signer_of(asked, early) != opener {
                 return Ok(refused((
@@ -297,7 +316,7 @@ impl Attester {
                 }
             }
         }
-        let digest = self.at(&c).cancel_hash(id);
+        let digest = OriginSettlerAt::of(&c.order).cancel_hash(id);
         let stands = self.decide(&c, Claim::Cancel, digest).await?;
         Ok(match stands.claim {
             Claim::Cancel => self.attestation(id, stands),

@@ -387,10 +387,7 @@ async fn attested(
         filled_as: None,
         filler,
     };
-    let at = baton_adapters::attestation::OriginSettlerAt {
-        chain: o.chain(),
-        settler: o.order().originSettler,
-    };
+    let at = baton_adapters::attestation::OriginSettlerAt::of(o);
     let set = setup.chains[&o.chain()].attesters().await?;
     loop {
         match setup.attesters.fill(&set, at, order, &req).await {

@@ -1,9 +1,10 @@
 //! Attestations from a quorum of independent attesters. The engine asks as many attesters as the
 //! settler's threshold, each order starting at another one so the load spreads; it asks the next
 //! at once when one cannot answer, has not signed yet, will not sign, or signs something it cannot
-//! count, and all the others when the first are slow ([`HEDGE_AFTER`]); it stops listening as soon as the threshold
-//! agree. So attesters that are down or slow do not hold a settlement up once enough have answered,
-//! and in the usual case each settlement costs only the threshold's work.
+//! count, and all the others when the first are slow ([`HEDGE_AFTER`]); it stops listening as
+//! soon as the threshold agree. So attesters that are down or slow do not hold a settlement up
+//! once enough have answered, and in the usual case each settlement costs only the threshold's
+//! work.
 //!
 //! Nothing an attester says is taken on its word: a signature counts only when it recovers, over
 //! the digest of the claim it comes with, to a member of the origin settler's set (read from the
@@ -56,16 +57,6 @@ impl Attesters {
             timeout,
             hedge: HEDGE_AFTER.min(timeout),
         }
-    }
-
-    /// How many attesters are configured.
-    pub fn len(&self) -> usize {
-        self.members.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
     }
 
     /// Collects a quorum of `set` for the fill of `req.order`.

@@ -20,7 +20,6 @@ use baton_adapters::follow::{FollowConfig, Followed};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_adapters::sim::{SimChain, SimConfig};
 use baton_attester::client::Attest;
-use baton_attester::store::Store;
 use baton_attester::{Attester, AttesterChain};
 use baton_planner::spec::{IntentSpec, SnapshotSpec};
 use baton_planner::{Amount, ChainId};
@@ -150,14 +149,13 @@ impl World {
             let chains = [&origin, &dest]
                 .map(|c| AttesterChain {
                     adapter: Arc::new(c.adapter(key.clone())),
-                    settlers: c.settlers(),
                     confirmations: 2,
                 })
                 .to_vec();
-            let store = Store::open("sqlite::memory:")
+            let attester = Attester::in_memory(key, chains)
                 .await
                 .expect("an attester's store");
-            attesters.push(Arc::new(Attester::new(key, chains, store)));
+            attesters.push(Arc::new(attester));
         }
         Self {
             origin,

@@ -136,6 +136,13 @@ fn progress(st: &StepState, chain: ChainId, heads: &HashMap<ChainId, u64>) -> Pr
     } else {
         StepStatus::Sent
     };
+    let (reason_code, reason) = match (&st.failed, &st.waiting) {
+        (Some(f), _) => (Some(f.kind.code().to_owned()), Some(f.reason.clone())),
+        (None, Some(w)) if !st.is_done() => {
+            (Some("awaiting_attestations".to_owned()), Some(w.clone()))
+        }
+        _ => (None, None),
+    };
     Progress {
         state,
         tx: st.done_by.or_else(|| st.txs.last().map(|t| t.hash)),
@@ -144,16 +151,8 @@ fn progress(st: &StepState, chain: ChainId, heads: &HashMap<ChainId, u64>) -> Pr
             .zip(heads.get(&chain))
             .map(|(b, head)| (head + 1).saturating_sub(b)),
         attempts: st.txs.len(),
-        reason_code: match (&st.failed, &st.waiting) {
-            (Some(f), _) => Some(f.kind.code().to_owned()),
-            (None, Some(_)) if !st.is_done() => Some("awaiting_attestations".to_owned()),
-            _ => None,
-        },
-        reason: match (&st.failed, &st.waiting) {
-            (Some(f), _) => Some(f.reason.clone()),
-            (None, Some(w)) if !st.is_done() => Some(w.clone()),
-            _ => None,
-        },
+        reason_code,
+        reason,
     }
 }
 

@@ -15,8 +15,7 @@ use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::contracts::OriginSettler;
 use baton_adapters::evm::{EvmAdapter, EvmConfig};
 use baton_adapters::port::ChainAdapter;
-use baton_attester::store::Store;
-use baton_attester::{Attester, AttesterChain};
+use baton_attester::Attester;
 use baton_engine::attester::Attesters;
 use baton_engine::liquidity::{self, Venue};
 use baton_engine::log::db::{Db, ScratchSqlite};
@@ -105,21 +104,21 @@ impl Trial {
                 attester_key.address(),
             )
             .await?;
-            let reader = EvmAdapter::new(
-                EvmConfig::new(*chain, fork.node.endpoint_url(), venue.settlers),
-                attester_key.clone(),
-            )
-            .map_err(EngineError::from)?;
-            attester_chains.push(AttesterChain {
-                adapter: Arc::new(reader),
-                settlers: venue.settlers,
-                confirmations: 1,
-            });
+            attester_chains.push(
+                baton_attester::devnet::evm_chain(
+                    *chain,
+                    fork.node.endpoint_url().as_str(),
+                    venue.settlers,
+                    &attester_key,
+                    1,
+                )
+                .map_err(ReplayError::Trial)?,
+            );
         }
-        let store = Store::open("sqlite::memory:")
+        let attester = Attester::in_memory(attester_key, attester_chains)
             .await
             .map_err(|e| ReplayError::Trial(e.to_string()))?;
-        let attester = Arc::new(Attester::new(attester_key, attester_chains, store));
+        let attester = Arc::new(attester);
         let attesters = Attesters::new(vec![attester], Duration::from_secs(10));
         // The forks make a block every 300 ms while the trial runs, each one second of chain time
         // after the last (time goes on from where the saga failed, not from now: deadlines hold).

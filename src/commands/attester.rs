@@ -26,8 +26,8 @@ use std::sync::Arc;
 use alloy::primitives::Address;
 use anyhow::{Context, Result, bail};
 use baton_adapters::abi::Settlers;
-use baton_adapters::devnet::{DevnetFile, DevnetFileChain};
 use baton_attester::http::{RenderMetrics, router};
+use baton_planner::ChainId;
 use serde::Deserialize;
 use tracing::info;
 
@@ -86,44 +86,31 @@ pub(crate) fn serve(config: &Path) -> Result<ExitCode> {
     if let Ok(db) = std::env::var("BATON_ATTESTER_DATABASE") {
         c.database = Some(db);
     }
-    let key = c
-        .key
-        .read("the attester key")?
-        .parse::<alloy::signers::local::PrivateKeySigner>()
-        .map_err(|_| anyhow::anyhow!("the attester key is not a 32-byte hex private key"))?;
+    let key = crate::config::signer("the attester key", &c.key.read("the attester key")?)?;
     let default_confirmations = c.confirmations.unwrap_or(2).max(1);
-    let mut chains: Vec<(DevnetFileChain, u64)> = Vec::new();
+    // Each chain: its id, the attester's RPC URL there, the settlers it trusts, its depth.
+    let mut chains: Vec<(ChainId, String, Settlers, u64)> = Vec::new();
     if let Some(path) = &c.devnet {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading devnet file {} (is a devnet up?)", path.display()))?;
-        let file: DevnetFile = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a devnet file", path.display()))?;
-        chains.extend(
-            file.chains
-                .into_iter()
-                .map(|ch| (ch, default_confirmations)),
-        );
+        for ch in crate::config::read_devnet_file(path)?.chains {
+            let settlers = ch.settlers();
+            chains.push((
+                ChainId(ch.chain_id),
+                ch.rpc_url,
+                settlers,
+                default_confirmations,
+            ));
+        }
     }
     for ch in c.chains {
-        if chains.iter().any(|(d, _)| d.chain_id == ch.id) {
+        if chains.iter().any(|(id, ..)| id.0 == ch.id) {
             bail!("chain {} is configured twice", ch.id);
         }
         let settlers = Settlers {
             origin: ch.origin_settler,
             destination: ch.destination_settler,
         };
-        chains.push((
-            DevnetFileChain {
-                chain_id: ch.id,
-                rpc_url: ch.rpc_url,
-                pid: None,
-                tokens: Default::default(),
-                pools: Default::default(),
-                origin_settler: settlers.origin,
-                destination_settler: settlers.destination,
-            },
-            ch.confirmations.unwrap_or(default_confirmations).max(1),
-        ));
+        let confirmations = ch.confirmations.unwrap_or(default_confirmations).max(1);
+        chains.push((ChainId(ch.id), ch.rpc_url, settlers, confirmations));
     }
     if chains.is_empty() {
         bail!("no chains: name a devnet file (`devnet = …`) or configure [[chains]]");
@@ -136,8 +123,8 @@ pub(crate) fn serve(config: &Path) -> Result<ExitCode> {
     crate::runtime()?.block_on(async move {
         let followed = chains
             .iter()
-            .map(|(chain, confirmations)| {
-                baton_attester::devnet::evm_chain(chain, &key, *confirmations)
+            .map(|(chain, url, settlers, confirmations)| {
+                baton_attester::devnet::evm_chain(*chain, url, *settlers, &key, *confirmations)
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(anyhow::Error::msg)?;

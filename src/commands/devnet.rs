@@ -70,10 +70,7 @@ pub(crate) fn up(chains: usize, block_time: Option<u64>, file: &Path) -> Result<
 /// `baton devnet approve`: lets each chain's origin settler pull every test token of dev
 /// account `account`.
 pub(crate) async fn approve(account: usize, file: &Path) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading {} (is a devnet up?)", file.display()))?;
-    let description: DevnetFile = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a devnet file", file.display()))?;
+    let description = crate::config::read_devnet_file(file)?;
     let key = baton_adapters::devnet::DEV_KEYS
         .get(account)
         .with_context(|| format!("there is no dev account {account} (0 to 9)"))?;
@@ -108,10 +105,7 @@ pub(crate) async fn approve(account: usize, file: &Path) -> Result<ExitCode> {
 
 /// `baton devnet down`: stops the nodes named in the devnet file and removes it.
 pub(crate) fn down(file: &Path) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading {} (is a devnet up?)", file.display()))?;
-    let description: DevnetFile = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a devnet file", file.display()))?;
+    let description = crate::config::read_devnet_file(file)?;
     down_processes(&description);
     std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
     println!(

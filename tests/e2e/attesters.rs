@@ -102,10 +102,7 @@ async fn an_unfilled_escrow_stays_locked_against_the_solver_and_a_lying_attester
     let attesters = stack.devnet_file().attesters;
     assert_eq!(attesters.len(), 3);
     let request = json!({ "order": order.order(), "filler": solver.account() });
-    let at = OriginSettlerAt {
-        chain: order.chain(),
-        settler: a.origin_settler,
-    };
+    let at = OriginSettlerAt::of(&order);
     let by_user = dev_signer(USER)
         .sign_hash_sync(&at.cancel_request_hash(order.id()))
         .unwrap();

@@ -10,7 +10,7 @@ use baton_planner::order::{self, BatonOrderData, GaslessCrossChainOrder, Input, 
 use baton_planner::{ChainId, OrderId};
 
 use super::{FEES, Harness, Role};
-use crate::attestation::OriginSettlerAt;
+use crate::attestation::{AttesterSet, OriginSettlerAt};
 use crate::port::{ChainAdapter, Inclusion, Op, SignedTx, TxRequest, TxStatus};
 
 pub(super) static NONCES: AtomicU64 = AtomicU64::new(1);
@@ -222,16 +222,16 @@ pub(super) fn signed(h: &dyn Harness, digest: B256, who: &[usize]) -> Vec<Bytes>
         .collect()
 }
 
-/// Signatures of `digest` by the attesters `who`, ordered by signer (ascending) as the settler
-/// wants a quorum.
+/// Signatures of `digest` by the (distinct) attesters `who`, ordered by signer (ascending) as the
+/// settler wants a quorum.
 pub(super) fn ascending(h: &dyn Harness, digest: B256, who: &[usize]) -> Vec<Bytes> {
-    let mut sigs: Vec<(Address, Bytes)> = who
-        .iter()
-        .zip(signed(h, digest, who))
-        .map(|(&k, sig)| (h.attesters()[k].address(), sig))
-        .collect();
-    sigs.sort();
-    sigs.into_iter().map(|(_, sig)| sig).collect()
+    let all_of_them = AttesterSet {
+        members: who.iter().map(|&k| h.attesters()[k].address()).collect(),
+        threshold: who.len(),
+    };
+    all_of_them
+        .quorum(digest, signed(h, digest, who))
+        .expect("distinct attesters' signatures")
 }
 
 /// A quorum over `digest`: the first two attesters, ascending.

@@ -243,18 +243,8 @@ impl Ctx<'_> {
             C::openFor(c) => self.open(s, from, c.order, &c.signature),
             C::settle(c) => {
                 let e = self.opened(s, c.id)?;
-                let deliveries: Vec<Delivery> = c
-                    .deliveries
-                    .iter()
-                    .map(|d| Delivery {
-                        output_index: d.outputIndex,
-                        chain: ChainId(d.chainId.saturating_to()),
-                        settler: d.settler,
-                        token: d.token,
-                        amount: d.amount,
-                        recipient: d.recipient,
-                    })
-                    .collect();
+                let deliveries: Vec<Delivery> =
+                    c.deliveries.iter().map(Delivery::from_abi).collect();
                 let at = OriginSettlerAt {
                     chain: self.chain,
                     settler,

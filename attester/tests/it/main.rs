@@ -19,7 +19,6 @@ use baton_adapters::attestation::OriginSettlerAt;
 use baton_adapters::devnet::{ATTESTERS, SOLVER, USER, dev_attester_set, dev_signer};
 use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
 use baton_adapters::sim::{SimAdapter, SimChain, SimConfig};
-use baton_attester::store::Store;
 use baton_attester::wire::{CancelRequest, FillRequest};
 use baton_attester::{Attester, AttesterChain};
 use baton_planner::order::{self, BatonOrderData, Call, GaslessCrossChainOrder, Input, Output};
@@ -69,15 +68,13 @@ impl Bed {
         let chains = [&origin, &dest]
             .map(|c| AttesterChain {
                 adapter: Arc::new(c.adapter(key.clone())),
-                settlers: c.settlers(),
                 confirmations: CONFIRMATIONS,
             })
             .to_vec();
-        let store = Store::open("sqlite::memory:").await.unwrap();
         let bed = Self {
             solver_o: origin.adapter(solver.clone()),
             solver_d: dest.adapter(solver),
-            attester: Arc::new(Attester::new(key, chains, store)),
+            attester: Arc::new(Attester::in_memory(key, chains).await.unwrap()),
             origin,
             dest,
             usdc_o,

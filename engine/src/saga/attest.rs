@@ -6,6 +6,7 @@
 use alloy::primitives::{Address, Bytes};
 use baton_adapters::attestation::{Delivery, OriginSettlerAt};
 use baton_attester::wire::{CancelRequest, FillRequest};
+use baton_planner::order::GaslessCrossChainOrder;
 use baton_planner::step::Action;
 use baton_planner::{Order, OrderId, StepId};
 use tracing::warn;
@@ -33,12 +34,7 @@ pub struct Attested {
 
 impl Saga {
     fn order(&self, id: OrderId) -> Result<&Order> {
-        self.planned
-            .plan
-            .orders()
-            .iter()
-            .find(|o| o.id() == id)
-            .ok_or_else(|| EngineError::Corrupt(format!("the plan has no order {}", id.0)))
+        Ok(super::ops::order(&self.planned.plan, id)?.1)
     }
 
     /// The order the destination fills are made against, and who makes them (the solver's account
@@ -57,17 +53,17 @@ impl Saga {
         Ok((fill.0, self.adapter(fill.1)?.account()))
     }
 
-    /// The order's origin settler, and its attester set as the chain says.
-    async fn settler_of(
+    /// What an attester is told of `order`: the order itself and, when the fills are made against
+    /// another order of the intent, that one (see `FillRequest::filled_as`).
+    fn as_signed(
         &self,
-        order: &Order,
-    ) -> Result<(OriginSettlerAt, baton_adapters::attestation::AttesterSet)> {
-        let at = OriginSettlerAt {
-            chain: order.chain(),
-            settler: order.order().originSettler,
-        };
-        let set = self.shared.attester_set(order.chain()).await?;
-        Ok((at, set))
+        order: OrderId,
+    ) -> Result<(GaslessCrossChainOrder, Option<GaslessCrossChainOrder>)> {
+        let (lead, _) = self.filled_as()?;
+        let lead = (lead != order)
+            .then(|| self.order(lead).map(|l| l.order().clone()))
+            .transpose()?;
+        Ok((self.order(order)?.order().clone(), lead))
     }
 
     /// The quorum's attestation of `order`'s fill, for settle step `step`: collected once, `None`
@@ -81,15 +77,15 @@ impl Saga {
             return Ok(Some(a.clone()));
         }
         let o = self.order(order)?.clone();
-        let (lead, filler) = self.filled_as()?;
+        let (_, filler) = self.filled_as()?;
+        let (signed, filled_as) = self.as_signed(order)?;
         let req = FillRequest {
-            order: o.order().clone(),
-            filled_as: (lead != order)
-                .then(|| self.order(lead).map(|l| l.order().clone()))
-                .transpose()?,
+            order: signed,
+            filled_as,
             filler,
         };
-        let (at, set) = self.settler_of(&o).await?;
+        let at = OriginSettlerAt::of(&o);
+        let set = self.shared.attester_set(o.chain()).await?;
         let collected = self.shared.attesters.fill(&set, at, order, &req).await;
         let what = format!("attest the fill of order {}", order.0);
         let Some((deliveries, signatures)) = self
@@ -119,17 +115,16 @@ impl Saga {
             return Ok(Some(sigs.clone()));
         }
         let o = self.order(order)?.clone();
-        let (at, set) = self.settler_of(&o).await?;
-        let opener = self.adapter(o.chain())?;
-        let early = opener
+        let at = OriginSettlerAt::of(&o);
+        let set = self.shared.attester_set(o.chain()).await?;
+        let early = self
+            .adapter(o.chain())?
             .sign_digest(at.cancel_request_hash(order))
             .map_err(EngineError::from)?;
-        let (lead, _) = self.filled_as()?;
+        let (signed, filled_as) = self.as_signed(order)?;
         let req = CancelRequest {
-            order: o.order().clone(),
-            filled_as: (lead != order)
-                .then(|| self.order(lead).map(|l| l.order().clone()))
-                .transpose()?,
+            order: signed,
+            filled_as,
             early: Some(Bytes::from(early.as_bytes().to_vec())),
         };
         let collected = self.shared.attesters.cancel(&set, at, order, &req).await;

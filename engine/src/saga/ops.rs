@@ -37,7 +37,8 @@ pub fn fees(op: &Op, ceiling: U256, attempt: u32) -> Fees {
     fees
 }
 
-fn order(plan: &Plan, id: OrderId) -> Result<(usize, &Order)> {
+/// Order `id` of `plan`, with its place among the plan's orders.
+pub(crate) fn order(plan: &Plan, id: OrderId) -> Result<(usize, &Order)> {
     plan.orders()
         .iter()
         .enumerate()

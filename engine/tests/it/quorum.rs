@@ -87,10 +87,7 @@ impl Attest for Liar {
     }
     fn fill<'a>(&'a self, req: &'a FillRequest) -> BoxFuture<'a, Result<Answer, Unreachable>> {
         let order = baton_planner::Order::from_signed(req.order.clone()).unwrap();
-        let at = OriginSettlerAt {
-            chain: order.chain(),
-            settler: req.order.originSettler,
-        };
+        let at = OriginSettlerAt::of(&order);
         let deliveries = Self::made_up(req);
         let digest = at.fill_hash(order.id(), req.filler, &deliveries);
         let sig = self.0.sign_hash_sync(&digest).unwrap();
@@ -252,10 +249,7 @@ async fn a_lying_attester_cannot_settle_alone_or_with_the_solver() {
         filled_as: None,
         filler: solver.account(),
     };
-    let at = OriginSettlerAt {
-        chain: order.chain(),
-        settler: order.order().originSettler,
-    };
+    let at = OriginSettlerAt::of(&order);
     let set = solver.attesters().await.unwrap();
     let collected = attesters(members).fill(&set, at, order.id(), &req).await;
     let Collected::Waiting(why) = collected else {
