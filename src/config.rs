@@ -78,6 +78,29 @@ pub(crate) struct Config {
     /// API keys.
     #[serde(default)]
     pub(crate) api_keys: Vec<ApiKeyConfig>,
+    /// Webhook delivery.
+    #[serde(default)]
+    pub(crate) webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`: how deliveries are made and retried.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct WebhooksConfig {
+    /// Milliseconds an endpoint has to answer one delivery (default 10000).
+    pub(crate) timeout_ms: Option<u64>,
+    /// Milliseconds before the first retry; each next one doubles, with jitter (default 2000).
+    pub(crate) backoff_ms: Option<u64>,
+    /// The longest wait between two attempts, seconds (default 3600).
+    pub(crate) backoff_max_secs: Option<u64>,
+    /// Seconds a message is retried from when it was first due before its endpoint is marked
+    /// failing (default 86400).
+    pub(crate) retry_for_secs: Option<u64>,
+    /// Whether endpoints may be on loopback, private or link-local addresses (default: only with
+    /// a devnet file, whose dApps run beside it).
+    pub(crate) allow_private_addresses: Option<bool>,
+    /// Endpoints one API key may register (default 16).
+    pub(crate) per_key: Option<usize>,
 }
 
 /// How the server reaches one chain's RPC.
@@ -420,6 +443,21 @@ impl Config {
                     .idempotency_ttl_secs
                     .map_or(defaults.idempotency_ttl, std::time::Duration::from_secs),
                 streams_per_key: self.streams_per_key.unwrap_or(defaults.streams_per_key),
+                webhooks: {
+                    let w = &self.webhooks;
+                    let defaults = defaults.webhooks.clone();
+                    let ms = std::time::Duration::from_millis;
+                    let secs = std::time::Duration::from_secs;
+                    baton_api::webhooks::WebhookSettings {
+                        timeout: w.timeout_ms.map_or(defaults.timeout, |t| ms(t.max(1))),
+                        backoff: w.backoff_ms.map_or(defaults.backoff, |b| ms(b.max(1))),
+                        backoff_max: w.backoff_max_secs.map_or(defaults.backoff_max, secs),
+                        retry_for: w.retry_for_secs.map_or(defaults.retry_for, secs),
+                        allow_private: w.allow_private_addresses.unwrap_or(self.devnet.is_some()),
+                        per_key: w.per_key.unwrap_or(defaults.per_key),
+                        ..defaults
+                    }
+                },
                 ..defaults
             },
             engine: {

@@ -35,6 +35,8 @@ pub struct Settings {
     pub idempotency_ttl: std::time::Duration,
     /// Event streams (`GET /v1/intents/{id}/events`) one API key may hold open at once.
     pub streams_per_key: usize,
+    /// How webhooks are delivered.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Default for Settings {
@@ -48,6 +50,7 @@ impl Default for Settings {
             snapshot_ttl: std::time::Duration::from_millis(500),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
             streams_per_key: 16,
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }
@@ -68,6 +71,8 @@ pub struct App {
     pub(crate) metrics: PrometheusHandle,
     /// Event streams open, by API key name.
     pub(crate) streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// Wakes the webhook deliverer.
+    pub(crate) webhook_wake: tokio::sync::Notify,
     /// When expired idempotency keys were last deleted, unix milliseconds.
     pub(crate) keys_expired_ms: std::sync::atomic::AtomicI64,
     /// The latest snapshot and when it was read.
@@ -87,6 +92,7 @@ impl App {
             metrics: metrics_handle(),
             keys_expired_ms: std::sync::atomic::AtomicI64::new(0),
             streams: Arc::default(),
+            webhook_wake: tokio::sync::Notify::new(),
             snapshot: tokio::sync::Mutex::new(None),
         }
     }

@@ -20,6 +20,9 @@
 //! - [`error`]: the closed set of error codes; every client error is a 4xx with
 //!   `{"code", "message"}`.
 //! - [`openapi`]: the OpenAPI 3.1 document (utoipa, from this code).
+//! - [`webhooks`]: webhook delivery (each instance's deliverer over the saga log's outbox,
+//!   Standard Webhooks signatures, backoff, failing endpoints); their endpoints are the handlers'
+//!   `webhooks` (`/v1/webhooks…`, `/v1/operator/webhooks`).
 //! - [`wallet`]: the client's side of a quote: its orders signed as a wallet signs typed data,
 //!   giving the body of `POST /v1/intents` (for the CLI, the demo, the benches and the tests).
 //!
@@ -48,6 +51,7 @@ pub mod openapi;
 mod signature;
 mod stream;
 pub mod wallet;
+pub mod webhooks;
 
 pub use app::{App, Settings};
 pub use auth::{ApiKey, Keys, Role};
@@ -57,7 +61,7 @@ pub use openapi::ApiDoc;
 /// The whole API.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.settings.body_limit;
-    use handlers::{intents, operator, quote, replay, system};
+    use handlers::{intents, operator, quote, replay, system, webhooks};
     Router::new()
         .route("/v1/quotes", post(quote::quote))
         .route("/v1/intents", post(intents::submit))
@@ -80,6 +84,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/operator/resume", post(operator::resume_all))
         .route("/v1/operator/pauses", get(operator::pauses))
         .route("/v1/operator/actions", get(operator::actions))
+        .route("/v1/operator/webhooks", get(webhooks::list_all))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show).delete(webhooks::remove),
+        )
+        .route("/v1/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/metrics", get(system::metrics))
         .route("/healthz", get(system::healthz))
         .route("/openapi.json", get(system::openapi))
@@ -94,13 +106,16 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener`, and delivers webhooks, until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    let deliverer = tokio::spawn(webhooks::deliver(app.clone()));
+    let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    deliverer.abort();
+    served
 }

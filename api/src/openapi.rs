@@ -4,7 +4,7 @@ use utoipa::OpenApi;
 
 use crate::auth::Role;
 use crate::error::{Code, ErrorBody};
-use crate::handlers::{intents, operator, quote, replay, system};
+use crate::handlers::{intents, operator, quote, replay, system, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,11 +25,18 @@ use crate::handlers::{intents, operator, quote, replay, system};
         operator::resume_all,
         operator::pauses,
         operator::actions,
+        webhooks::create,
+        webhooks::list,
+        webhooks::show,
+        webhooks::remove,
+        webhooks::enable,
+        webhooks::deliveries,
+        webhooks::list_all,
         system::metrics,
         system::healthz,
         system::openapi,
     ),
-    components(schemas(ErrorBody, Code, Role)),
+    components(schemas(ErrorBody, Code, Role, crate::dto::webhook::WebhookPayload)),
     modifiers(&Security)
 )]
 /// The OpenAPI document of this API.

@@ -275,3 +275,46 @@ impl SagaEvent {
         }
     }
 }
+
+/// Every webhook topic, one per kind of event a dApp may subscribe to (see [`SagaEvent::topic`]).
+pub const TOPICS: [&str; 14] = [
+    "intent.started",
+    "intent.tx_signed",
+    "intent.step_final",
+    "intent.step_failed",
+    "intent.waiting",
+    "intent.compensating",
+    "intent.alert",
+    "intent.fulfilled",
+    "intent.refunded",
+    "intent.failed",
+    "intent.completed",
+    "intent.retried",
+    "intent.held",
+    "intent.resumed",
+];
+
+impl SagaEvent {
+    /// The webhook topic that reports this event: `intent.` and its kind, except that the outcome
+    /// is named by what it decided (`intent.fulfilled`, `intent.refunded`, `intent.failed`).
+    pub fn topic(&self) -> &'static str {
+        match self {
+            SagaEvent::Started { .. } => "intent.started",
+            SagaEvent::TxSigned { .. } => "intent.tx_signed",
+            SagaEvent::StepFinal { .. } => "intent.step_final",
+            SagaEvent::StepFailed { .. } => "intent.step_failed",
+            SagaEvent::Waiting { .. } => "intent.waiting",
+            SagaEvent::Compensating { .. } => "intent.compensating",
+            SagaEvent::Alert { .. } => "intent.alert",
+            SagaEvent::Decided { outcome } => match outcome {
+                Outcome::Fulfilled => "intent.fulfilled",
+                Outcome::Refunded => "intent.refunded",
+                Outcome::Failed { .. } => "intent.failed",
+            },
+            SagaEvent::Completed => "intent.completed",
+            SagaEvent::Retried { .. } => "intent.retried",
+            SagaEvent::Held { .. } => "intent.held",
+            SagaEvent::Resumed { .. } => "intent.resumed",
+        }
+    }
+}

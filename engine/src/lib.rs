@@ -53,7 +53,7 @@ pub use baton_adapters as adapters;
 pub use config::EngineConfig;
 pub use engine::{Engine, Work};
 pub use error::{EngineError, Result};
-pub use event::{Outcome, SagaEvent, SagaId};
+pub use event::{Outcome, SagaEvent, SagaId, TOPICS};
 pub use log::Notice;
 pub use log::SagaLog;
 pub use log::SharedNonces;

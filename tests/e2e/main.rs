@@ -19,3 +19,4 @@ mod refunded;
 mod restart;
 mod resumed;
 mod stack;
+mod webhooks;

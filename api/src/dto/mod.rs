@@ -7,3 +7,4 @@ pub mod intent;
 pub mod operator;
 pub mod quote;
 pub mod saga;
+pub mod webhook;

@@ -6,3 +6,4 @@ pub(crate) mod operator;
 pub(crate) mod quote;
 pub(crate) mod replay;
 pub(crate) mod system;
+pub(crate) mod webhooks;

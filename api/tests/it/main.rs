@@ -24,6 +24,7 @@ mod metrics;
 mod openapi;
 mod roles;
 mod streams;
+mod webhooks;
 
 pub const DAPP: &str = "dapp-secret-0123456789";
 pub const OTHER_DAPP: &str = "other-dapp-secret-0123456789";

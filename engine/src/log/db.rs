@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 7] = [
+const MIGRATIONS: [(i64, &str, &str); 8] = [
     (
         1,
         "saga log",
@@ -51,6 +51,11 @@ const MIGRATIONS: [(i64, &str, &str); 7] = [
         7,
         "settler events",
         include_str!("../../migrations/0007_settler_events.sql"),
+    ),
+    (
+        8,
+        "webhooks",
+        include_str!("../../migrations/0008_webhooks.sql"),
     ),
 ];
 

@@ -12,7 +12,8 @@
 //! - `reads`: events, inputs and the saga table; `leases`: saga leases with fencing tokens;
 //!   `verify`: the hash chains checked; `idempotency`: the API's idempotency keys; `nonces`: the
 //!   solver's nonces shared by the instances on one database; `events`: the settler events the
-//!   EVM adapters keep;
+//!   EVM adapters keep; `webhooks`: the endpoints dApps register and the outbox the writer fills
+//!   in the commit of each event they subscribed to;
 //! - [`db`]: the database and its migrations; [`reserve`]: inventory reservations.
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ mod nonces;
 mod reads;
 pub mod reserve;
 mod verify;
+mod webhooks;
 mod writer;
 
 pub use events::StoredEvents;
@@ -42,6 +44,7 @@ pub use idempotency::KeyUse;
 pub use nonces::SharedNonces;
 pub use reads::{SagaSummary, Unfinished};
 pub use verify::{BrokenLink, Verification};
+pub use webhooks::{Attempt, Endpoint, Message, NewEndpoint, Next};
 
 use writer::spawn_writer;
 

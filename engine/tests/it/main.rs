@@ -24,6 +24,7 @@ mod replay;
 mod reserve;
 mod saga;
 mod supervise;
+mod webhooks;
 
 /// A SQLite file that is removed when dropped.
 pub struct TempFile(pub std::path::PathBuf);

@@ -47,6 +47,8 @@ pub(crate) struct EventRow {
     pub(crate) saga_num: i64,
     pub(crate) seq: i64,
     pub(crate) kind: &'static str,
+    /// The webhook topic that reports it (the outbox rows of its subscribers are written with it).
+    pub(crate) topic: &'static str,
     pub(crate) payload: String,
     pub(crate) prev_hash: String,
     pub(crate) hash: String,
@@ -272,6 +274,7 @@ pub(crate) fn decide(
             saga_num: head.num,
             seq: seq_i,
             kind: append.event.kind(),
+            topic: append.event.topic(),
             payload: append.payload.clone(),
             prev_hash: hex(head.hash),
             hash: hex(hash),

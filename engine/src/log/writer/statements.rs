@@ -187,5 +187,27 @@ where
              last_hash = excluded.last_hash, updated_ms = excluded.updated_ms",
         );
     }
+    // The webhook outbox: a message for every endpoint that the key which submitted the saga
+    // subscribed to the event's topic, in the commit that writes the event (after the saga and
+    // submitter rows it joins, which the batch that admits a saga writes above).
+    for chunk in rows.events.chunks(ROWS_PER_STATEMENT) {
+        let insert = writes.statement(
+            "INSERT INTO webhook_outbox (endpoint_id, saga_num, seq, topic, attempts, due_ms, \
+             first_ms, claim_until) SELECT w.endpoint_id, v.column1, v.column2, v.column3, 0, \
+             v.column4, v.column4, 0 FROM (",
+        );
+        insert.push_values(chunk, |mut b, r| {
+            b.push_bind(r.saga_num)
+                .push_bind(r.seq)
+                .push_bind(r.topic)
+                .push_bind(r.at_ms);
+        });
+        insert.push(
+            ") AS v JOIN sagas s ON s.num = v.column1 \
+             JOIN intent_submitters i ON i.intent_id = s.id \
+             JOIN webhook_subscriptions w ON w.key_name = i.key_name AND w.topic = v.column3 \
+             WHERE true ON CONFLICT DO NOTHING",
+        );
+    }
     writes.queries
 }
