@@ -56,6 +56,8 @@ pub enum Code {
     InsufficientBalance,
     /// The user has not allowed the origin settler to pull an input.
     InsufficientAllowance,
+    /// Fields each of the right shape that do not go together (e.g. `resume` without `with`).
+    InvalidCombination,
     /// The request does not fit the saga's state (e.g. retrying a running saga).
     Conflict,
     /// Operators pulled the emergency brake: nothing is admitted until it is released.
@@ -73,10 +75,9 @@ impl Code {
     pub fn status(self) -> StatusCode {
         use Code::*;
         match self {
-            MalformedJson | InvalidRequest | BadSignature | DeadlinePassed | DeadlineTooSoon
-            | UnknownChain | UnknownToken | AmountOutOfRange | InvalidIntent | NoRoute => {
-                StatusCode::BAD_REQUEST
-            }
+            // The request's shape: what `/openapi.json` states (a schema-valid request never
+            // gets these).
+            MalformedJson | InvalidRequest => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Unauthorized => StatusCode::UNAUTHORIZED,
@@ -85,9 +86,19 @@ impl Code {
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IdempotencyConflict | NonceUsed | Conflict => StatusCode::CONFLICT,
-            InsufficientLiquidity | InsufficientBalance | InsufficientAllowance => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            // Well formed, refused for what it says.
+            BadSignature
+            | DeadlinePassed
+            | DeadlineTooSoon
+            | UnknownChain
+            | UnknownToken
+            | AmountOutOfRange
+            | InvalidIntent
+            | InvalidCombination
+            | NoRoute
+            | InsufficientLiquidity
+            | InsufficientBalance
+            | InsufficientAllowance => StatusCode::UNPROCESSABLE_ENTITY,
             Paused | Capacity | ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -212,15 +223,62 @@ pub struct ApiJson<T>(pub T);
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let route = route(&req);
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        crate::contract::check(&route.0, &route.1, &value)?;
+        shaped(value).map(ApiJson)
+    }
+}
+
+/// The request's method and route as axum matched it (`/v1/webhooks/{id}`).
+fn route(req: &Request) -> (String, String) {
+    let path = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    (req.method().as_str().to_owned(), path)
+}
+
+/// `value` as a `T`, its integral numbers written as decimals (`1.0`) read as the integers they
+/// are (JSON Schema counts `1.0` an integer, and so does the API's schema); anything else of the
+/// wrong shape is `invalid_request`.
+fn shaped<T: serde::de::DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
+    integral(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        ApiError::new(
+            Code::InvalidRequest,
+            format!("the body does not have the expected shape: {e}"),
+        )
+    })
+}
+
+/// Rewrites every number of `value` that is a whole number written with a fraction (`3.0`) as an
+/// integer, where one holds it.
+fn integral(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+            {
+                if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                    *value = Value::from(f as u64);
+                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                    *value = Value::from(f as i64);
+                }
+            }
         }
+        Value::Array(items) => items.iter_mut().for_each(integral),
+        Value::Object(fields) => fields.values_mut().for_each(integral),
+        _ => {}
     }
 }
 
@@ -235,15 +293,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let route = route(&req);
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| body_rejection(e.status(), e.body_text()))?;
         if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
-        axum::Json::<T>::from_bytes(&bytes)
-            .map(|axum::Json(value)| Self(value))
-            .map_err(json_rejection)
+        // `null` is no body too.
+        match axum::Json::<serde_json::Value>::from_bytes(&bytes).map_err(json_rejection)? {
+            axum::Json(serde_json::Value::Null) => Ok(Self(T::default())),
+            axum::Json(value) => {
+                crate::contract::check(&route.0, &route.1, &value)?;
+                shaped(value).map(Self)
+            }
+        }
     }
 }
 
@@ -293,6 +357,16 @@ mod tests {
     use baton_planner::{Asset, ChainId, PlanError, StepId, TokenAddress};
 
     use super::*;
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        let n: u32 = shaped(serde_json::json!(3.0)).expect("3.0 is 3");
+        assert_eq!(n, 3);
+        let v: Vec<i64> = shaped(serde_json::json!([-2.0, 7])).expect("integers");
+        assert_eq!(v, [-2, 7]);
+        let e = shaped::<u32>(serde_json::json!(3.5)).expect_err("3.5 is not an integer");
+        assert_eq!(e.code, Code::InvalidRequest);
+    }
 
     /// A planner error's code on the wire is the code the planner names for it.
     #[test]

@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::App;
 use crate::error::{ApiError, Code};
 
-/// The request's `Idempotency-Key` header, if it sent one: 1 to 200 visible ASCII characters
-/// (anything else is refused as `invalid_request`).
+/// The request's `Idempotency-Key` header, if it sent one: 1 to 200 printable ASCII characters,
+/// no space at either end (anything else is refused as `invalid_request`).
 pub(crate) struct IdempotencyKey(pub(crate) Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
@@ -29,11 +29,17 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         let key = value
             .to_str()
             .ok()
-            .filter(|k| !k.is_empty() && k.len() <= 200)
+            .filter(|k| {
+                // As the header's schema states: printable ASCII, no space at either end.
+                (1..=200).contains(&k.len())
+                    && k.bytes().all(|b| (b' '..=b'~').contains(&b))
+                    && !k.starts_with(' ')
+                    && !k.ends_with(' ')
+            })
             .ok_or_else(|| {
                 ApiError::new(
                     Code::InvalidRequest,
-                    "Idempotency-Key must be 1 to 200 visible ASCII characters",
+                    "Idempotency-Key must be 1 to 200 printable ASCII characters, no space at either end",
                 )
             })?;
         Ok(Self(Some(key.to_owned())))

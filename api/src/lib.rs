@@ -17,6 +17,7 @@
 //!   describe; `stream` (private): an intent's Server-Sent Events; `idempotency` (private): the
 //!   `Idempotency-Key` extractor and what a key holds.
 //! - [`auth`]: API keys with roles (`dapp` < `operator` < `admin`) and per-key rate limits.
+//! - `contract` (private): request bodies checked against the OpenAPI document's own schemas.
 //! - [`error`]: the closed set of error codes; every client error is a 4xx with
 //!   `{"code", "message"}`.
 //! - [`openapi`]: the OpenAPI 3.1 document (utoipa, from this code).
@@ -43,6 +44,7 @@ use axum::routing::{get, post};
 
 pub mod app;
 pub mod auth;
+mod contract;
 pub mod dto;
 pub mod error;
 mod handlers;

@@ -34,7 +34,10 @@ pub(crate) struct Verified {
 /// The orders, parsed, their signatures checked against their users.
 pub(crate) fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, ApiError> {
     if req.orders.is_empty() || req.orders.len() > 8 {
-        return Err(invalid("send between 1 and 8 signed orders"));
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "send between 1 and 8 signed orders",
+        ));
     }
     let mut out = Vec::new();
     for (i, signed) in req.orders.iter().enumerate() {
@@ -63,6 +66,15 @@ pub(crate) fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, Ap
                 "orders[{i}]: the origin settler on chain {chain} is {}, not {}",
                 venue.settlers.origin, order.originSettler
             )));
+        }
+        let shaped = signed.signature.len() == 132
+            && signed.signature.starts_with("0x")
+            && signed.signature[2..].bytes().all(|b| b.is_ascii_hexdigit());
+        if !shaped {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                format!("orders[{i}].signature must be 0x and 130 hex digits (65 bytes)"),
+            ));
         }
         let bytes: Bytes = signed
             .signature

@@ -255,7 +255,7 @@ async fn a_fill_deadline_that_leaves_the_fill_no_room_is_refused_not_refunded() 
     };
     let body = quote(within(at + least - 1))
         .await
-        .error(400, "deadline_too_soon");
+        .error(422, "deadline_too_soon");
     assert!(body.message.contains("fill"), "{}", body.message);
 
     // From the wall clock, as a dApp counts (the chains' clock is their last block's), with a few

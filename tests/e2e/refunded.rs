@@ -142,7 +142,7 @@ async fn a_failing_leg_refunds_the_user_over_rest() {
     server
         .call("POST", &path, Some(OPS), Some(json!({ "resume": true })))
         .await
-        .error(400, "invalid_request");
+        .error(422, "invalid_combination");
     // A refunded saga is not held: it cannot be resumed.
     server
         .call(

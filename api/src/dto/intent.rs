@@ -11,10 +11,40 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct SignedOrder {
     /// The ERC-7683 `GaslessCrossChainOrder`, as the quote's `order` (its typed data's message).
-    #[schema(value_type = Object)]
+    #[schema(value_type = GaslessCrossChainOrder)]
     pub order: serde_json::Value,
     /// The user's EIP-712 signature of it (65 bytes, `0x` hex).
+    #[schema(pattern = "^0x[0-9a-fA-F]{130}$")]
     pub signature: String,
+}
+
+/// An ERC-7683 `GaslessCrossChainOrder` as a quote's `order` writes it (the EIP-712 message the
+/// user signs). Its schema only: the server reads it as the planner's order type.
+#[allow(non_snake_case, dead_code)]
+#[derive(ToSchema)]
+pub struct GaslessCrossChainOrder {
+    /// The origin settler (the EIP-712 domain's verifying contract).
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
+    originSettler: String,
+    /// The user.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
+    user: String,
+    /// The nonce, a hex quantity.
+    #[schema(pattern = "^0x[0-9a-fA-F]{1,64}$")]
+    nonce: String,
+    /// The origin chain id, a hex quantity.
+    #[schema(pattern = "^0x[0-9a-fA-F]{1,64}$")]
+    originChainId: String,
+    /// By when it must be opened, unix seconds.
+    openDeadline: u32,
+    /// By when it must be filled, unix seconds.
+    fillDeadline: u32,
+    /// The EIP-712 type hash of its order data.
+    #[schema(pattern = "^0x[0-9a-fA-F]{64}$")]
+    orderDataType: String,
+    /// The ABI-encoded order data.
+    #[schema(pattern = "^0x([0-9a-fA-F]{2})*$")]
+    orderData: String,
 }
 
 /// A signed intent: every order of the quote with the user's signature.
@@ -22,6 +52,7 @@ pub struct SignedOrder {
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// The orders, in the quote's order.
+    #[schema(min_items = 1, max_items = 8)]
     pub orders: Vec<SignedOrder>,
 }
 
@@ -47,7 +78,21 @@ impl Accepted {
     }
 }
 
-/// One event as streamed.
+/// One Server-Sent Event of an intent's stream, as its fields arrive.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct SseEvent {
+    /// The event's sequence number in the saga.
+    #[schema(pattern = "^[1-9][0-9]*$")]
+    id: String,
+    /// Its kind (`started`, `tx_signed`, …, `decided`).
+    event: String,
+    /// A [`StreamedEvent`] as JSON.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
+/// One event as streamed (an SSE event's `data`).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct StreamedEvent {
     /// Its sequence number in the saga (also the SSE `id`).

@@ -53,12 +53,48 @@ pub struct InventoryItem {
 /// Which sagas to list.
 #[derive(Clone, Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SagaFilter {
-    /// Only sagas in this state: `running`, `held`, `resumed`, `compensating`, `decided`,
-    /// `retried`, `completed`.
-    pub state: Option<String>,
-    /// At most this many (default 100, at most 1000).
-    pub limit: Option<i64>,
+    /// Only sagas in this stored state.
+    pub state: Option<SagaState>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// A saga's stored state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaState {
+    /// Steps are running.
+    Running,
+    /// Held for an operator.
+    Held,
+    /// Resumed by an operator with a change.
+    Resumed,
+    /// Undoing its done steps.
+    Compensating,
+    /// The outcome is decided.
+    Decided,
+    /// Retried by an operator.
+    Retried,
+    /// Nothing is left to do.
+    Completed,
+}
+
+impl SagaState {
+    /// As the saga log stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Held => "held",
+            Self::Resumed => "resumed",
+            Self::Compensating => "compensating",
+            Self::Decided => "decided",
+            Self::Retried => "retried",
+            Self::Completed => "completed",
+        }
+    }
 }
 
 /// A retry that was started.
@@ -77,12 +113,39 @@ pub struct ReplayRequest {
     /// Planner knobs to try on fresh forks (`max_hops`, `slippage_bps`, `fee_ceiling_pct`,
     /// `split`): the intent is re-planned where the saga failed and run there.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub with: Option<baton_planner::ConfigPatch>,
+    pub with: Option<ConfigChange>,
     /// After a trial that fulfils the intent, resume the real saga with the change (it must be
     /// held for an operator: its step failed before the pivot and it has not compensated).
     #[serde(default)]
     pub resume: bool,
+}
+
+/// Planner knobs to change; unset ones stay as they were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigChange {
+    /// Most pool swaps in one route.
+    #[schema(minimum = 1, maximum = 8)]
+    pub max_hops: Option<u8>,
+    /// Swap slippage bound, basis points.
+    #[schema(maximum = 10000)]
+    pub slippage_bps: Option<u16>,
+    /// Fee ceiling, percent of the snapshot's gas price.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub fee_ceiling_pct: Option<u16>,
+    /// Whether a leg may be split across two routes.
+    pub split: Option<bool>,
+}
+
+impl From<ConfigChange> for baton_planner::ConfigPatch {
+    fn from(c: ConfigChange) -> Self {
+        Self {
+            max_hops: c.max_hops.map(usize::from),
+            slippage_bps: c.slippage_bps.map(u32::from),
+            fee_ceiling_pct: c.fee_ceiling_pct.map(u32::from),
+            split: c.split,
+        }
+    }
 }
 
 /// Why an operator pauses.
@@ -91,15 +154,28 @@ pub struct ReplayRequest {
 pub struct PauseRequest {
     /// Why (recorded with the action).
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub reason: String,
+}
+
+impl PauseRequest {
+    /// The reason, at most 500 characters.
+    pub(crate) fn reason(&self) -> Result<&str, crate::ApiError> {
+        if self.reason.chars().count() > 500 {
+            return Err(crate::ApiError::new(
+                crate::Code::InvalidRequest,
+                "reason: at most 500 characters",
+            ));
+        }
+        Ok(&self.reason)
+    }
 }
 
 /// A pause in force.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Pause {
-    /// What it covers: `"all"` or `{"chain": 1001}`.
-    #[schema(value_type = Object)]
-    pub scope: serde_json::Value,
+    /// What it covers: `"all"` (the emergency brake) or `{"chain": 1001}`.
+    pub scope: PauseScope,
     /// Who paused.
     pub by: String,
     /// Why.
@@ -111,12 +187,25 @@ pub struct Pause {
 impl From<control::Pause> for Pause {
     fn from(p: control::Pause) -> Self {
         Self {
-            scope: serde_json::to_value(p.scope).unwrap_or_default(),
+            scope: match p.scope {
+                control::Scope::All => PauseScope::All,
+                control::Scope::Chain(chain) => PauseScope::Chain(chain.0),
+            },
             by: p.by,
             reason: p.reason,
             at_ms: p.at_ms,
         }
     }
+}
+
+/// What a pause covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseScope {
+    /// Every chain, and intake: the emergency brake.
+    All,
+    /// One chain (its id).
+    Chain(u64),
 }
 
 /// One recorded operator action.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::primitives::U256;
 use baton_engine::liquidity::Venue;
 use baton_planner::spec::{CallSpec, DeadlineSpec, InputSpec, IntentSpec, OutputSpec};
 use baton_planner::{Amount, ChainId, LiquiditySnapshot, Plan};
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::known_token;
+use crate::dto::wire;
 use crate::error::{ApiError, Code};
 
 /// A deadline: unix seconds (`{"at": 1767225600}`) or seconds from now (`{"in": 300}`).
@@ -31,8 +32,10 @@ pub struct InputRequest {
     /// The chain id.
     pub chain: u64,
     /// The token: its symbol (`USDC`) or address.
+    #[schema(min_length = 1, max_length = 64)]
     pub token: String,
-    /// Base units, as a decimal string.
+    /// Base units, as a decimal string (from 1 to 2^128 − 1).
+    #[schema(pattern = "^[0-9]{1,39}$")]
     pub amount: String,
 }
 
@@ -41,8 +44,10 @@ pub struct InputRequest {
 #[serde(deny_unknown_fields)]
 pub struct CallRequest {
     /// The contract called.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
     pub target: String,
     /// Calldata, `0x` hex.
+    #[schema(pattern = "^0x([0-9a-fA-F]{2})*$")]
     pub data: String,
 }
 
@@ -53,10 +58,14 @@ pub struct OutputRequest {
     /// The chain id.
     pub chain: u64,
     /// The token: its symbol or address.
+    #[schema(min_length = 1, max_length = 64)]
     pub token: String,
-    /// The least the recipient must receive, base units, as a decimal string.
+    /// The least the recipient must receive, base units, as a decimal string (from 1 to
+    /// 2^128 − 1).
+    #[schema(pattern = "^[0-9]{1,39}$")]
     pub min_amount: String,
     /// Who receives it.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
     pub recipient: String,
     /// A call after delivery.
     #[serde(default)]
@@ -74,17 +83,21 @@ pub struct IntentRequest {
     #[serde(default)]
     pub description: String,
     /// The user: who signs, and whose inputs are escrowed.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
     pub user: String,
-    /// The order nonce (decimal); without it the server picks a random one.
+    /// The order nonce (a decimal uint256); without it the server picks a random one.
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{1,78}$")]
     pub nonce: Option<String>,
     /// By when the orders must be opened.
     pub open_deadline: Deadline,
     /// By when the outputs must be delivered.
     pub fill_deadline: Deadline,
     /// What the user gives.
+    #[schema(min_items = 1, max_items = 8)]
     pub inputs: Vec<InputRequest>,
     /// What the user wants.
+    #[schema(min_items = 1, max_items = 8)]
     pub outputs: Vec<OutputRequest>,
 }
 
@@ -195,23 +208,24 @@ pub struct Quote {
 impl IntentRequest {
     /// Checks the request against the venues and turns it into an intent spec (the domain's).
     pub(crate) fn into_spec(self, venues: &[Venue]) -> Result<IntentSpec, ApiError> {
-        if self.inputs.is_empty() || self.outputs.is_empty() {
+        let counts = [self.inputs.len(), self.outputs.len()];
+        if counts.iter().any(|n| !(1..=8).contains(n)) {
             return Err(ApiError::new(
-                Code::InvalidIntent,
-                "an intent needs at least one input and one output",
-            ));
-        }
-        if self.inputs.len() > 8 || self.outputs.len() > 8 {
-            return Err(ApiError::new(
-                Code::InvalidIntent,
-                "an intent has at most 8 inputs and 8 outputs",
+                Code::InvalidRequest,
+                "an intent has 1 to 8 inputs and 1 to 8 outputs",
             ));
         }
         let nonce = match &self.nonce {
-            Some(n) => n.trim().parse::<U256>().map_err(|_| {
-                ApiError::new(
+            Some(n) if !wire::is_decimal(n, 78) => {
+                return Err(ApiError::new(
                     Code::InvalidRequest,
-                    format!("nonce must be a decimal uint256; got {n:?}"),
+                    format!("nonce must be 1 to 78 decimal digits; got {n:?}"),
+                ));
+            }
+            Some(n) => n.parse::<U256>().map_err(|_| {
+                ApiError::new(
+                    Code::InvalidIntent,
+                    format!("nonce must be a uint256 (below 2^256); got {n:?}"),
                 )
             })?,
             None => (U256::from(fastrand::u64(..)) << 64) | U256::from(fastrand::u64(..)),
@@ -237,13 +251,8 @@ impl IntentRequest {
                 let what = format!("outputs[{i}]");
                 let call = match &output.call {
                     Some(c) => Some(CallSpec {
-                        target: parse_address(&format!("{what}.call.target"), &c.target)?,
-                        data: c.data.parse::<Bytes>().map_err(|_| {
-                            ApiError::new(
-                                Code::InvalidRequest,
-                                format!("{what}.call.data must be 0x-prefixed hex"),
-                            )
-                        })?,
+                        target: wire::address(&format!("{what}.call.target"), &c.target)?,
+                        data: wire::bytes(&format!("{what}.call.data"), &c.data)?,
                     }),
                     None => None,
                 };
@@ -251,7 +260,7 @@ impl IntentRequest {
                     chain: ChainId(output.chain),
                     token: known_token(venues, &what, output.chain, &output.token)?,
                     min_amount: parse_amount(&format!("{what}.min_amount"), &output.min_amount)?,
-                    recipient: parse_address(&format!("{what}.recipient"), &output.recipient)?,
+                    recipient: wire::address(&format!("{what}.recipient"), &output.recipient)?,
                     call,
                 })
             })
@@ -263,7 +272,7 @@ impl IntentRequest {
         Ok(IntentSpec {
             name: self.name,
             description: self.description,
-            user: parse_address("user", &self.user)?,
+            user: wire::address("user", &self.user)?,
             nonce,
             open_deadline: deadline(self.open_deadline),
             fill_deadline: deadline(self.fill_deadline),
@@ -283,20 +292,17 @@ fn parse_amount(what: &str, s: &str) -> Result<Amount, ApiError> {
             ),
         )
     };
-    let raw: U256 = s.trim().parse().map_err(|_| out_of_range())?;
+    if !wire::is_decimal(s, 39) {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            format!("{what} must be 1 to 39 decimal digits (base units); got {s:?}"),
+        ));
+    }
+    let raw: U256 = s.parse().map_err(|_| out_of_range())?;
     if raw.is_zero() || raw > Amount::MAX_INTENT.raw() {
         return Err(out_of_range());
     }
     Ok(Amount::new(raw))
-}
-
-fn parse_address(what: &str, s: &str) -> Result<Address, ApiError> {
-    s.trim().parse().map_err(|_| {
-        ApiError::new(
-            Code::InvalidRequest,
-            format!("{what} must be a 0x-prefixed 20-byte hex address; got {s:?}"),
-        )
-    })
 }
 
 impl Quote {

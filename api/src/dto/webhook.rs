@@ -67,9 +67,13 @@ impl Topic {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
-    /// Where deliveries are posted: an `http://` URL (this build has no TLS), at most 2048
-    /// characters, to a public address unless the server allows private ones.
-    #[schema(max_length = 2048, pattern = "^http://[^\\s]+$")]
+    /// Where deliveries are posted: an `http://` URL (this build has no TLS) to a host name or an
+    /// IPv4 address, at most 2048 characters; only public addresses unless the server allows
+    /// private ones.
+    #[schema(
+        max_length = 2048,
+        pattern = "^http://(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!$-~]*)?$"
+    )]
     pub url: String,
     /// The topics it wants, each once.
     #[schema(min_items = 1, max_items = 14)]
@@ -207,8 +211,9 @@ pub struct WebhookData {
 /// How much of a delivery log to read.
 #[derive(Clone, Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryFilter {
-    /// At most this many attempts (default 100, at most 1000).
+    /// At most this many attempts (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<usize>,
+    pub limit: Option<u32>,
 }

@@ -18,7 +18,7 @@ use futures_util::Stream;
 use crate::App;
 use crate::app::known_token;
 use crate::auth::{Caller, Role};
-use crate::dto::intent::{Accepted, StreamedEvent, SubmitRequest};
+use crate::dto::intent::{Accepted, SseEvent, SubmitRequest};
 use crate::dto::saga::SagaView;
 use crate::error::{ApiError, ApiJson, Code, ErrorBody};
 use crate::handlers::quote::plan;
@@ -206,7 +206,7 @@ fn fill_deadline_ms(plan: &Plan) -> u64 {
     post,
     path = "/v1/intents",
     request_body = SubmitRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried submission safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried submission safe: 1 to 200 printable ASCII characters, no space at either end", min_length = 1, max_length = 200, pattern = "^[!-~]([ -~]*[!-~])?$")),
     responses(
         (status = 202, description = "Accepted: the saga is running", body = Accepted),
         (status = 400, description = "Bad signature, deadline passed, unknown chain or token, amount out of range", body = ErrorBody),
@@ -350,10 +350,10 @@ pub(crate) async fn status(
     path = "/v1/intents/{id}/events",
     params(
         ("id" = String, Path, description = "The intent id"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (its `id`: a sequence number)", pattern = "^[0-9]{1,18}$"),
     ),
     responses(
-        (status = 200, description = "text/event-stream of StreamedEvent", body = StreamedEvent, content_type = "text/event-stream"),
+        (status = 200, description = "The events, as Server-Sent Events", body = SseEvent, content_type = "text/event-stream"),
         (status = 404, description = "No such intent", body = ErrorBody),
         (status = 429, description = "This API key holds the most event streams it may", body = ErrorBody),
     ),
@@ -375,8 +375,19 @@ pub(crate) async fn events(
     }
     let after = headers
         .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .filter(|v| (1..=18).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        Code::InvalidRequest,
+                        "Last-Event-ID must be an event's id: 1 to 18 decimal digits",
+                    )
+                })
+        })
+        .transpose()?
         .unwrap_or(0);
     let slot = StreamSlot::take(&app, &caller.name)?;
     let state = Follow::new(app, saga, notices, after, slot);

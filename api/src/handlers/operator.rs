@@ -102,16 +102,6 @@ pub(crate) async fn inventory(
     Ok(Json(out))
 }
 
-const STATES: [&str; 7] = [
-    "running",
-    "held",
-    "resumed",
-    "compensating",
-    "decided",
-    "retried",
-    "completed",
-];
-
 /// Sagas, newest first, optionally in one state.
 #[utoipa::path(
     get,
@@ -130,16 +120,11 @@ pub(crate) async fn sagas(
 ) -> Result<Json<Vec<SagaSummary>>, ApiError> {
     caller.require(Role::Operator)?;
     let Query(filter) = filter.map_err(query_rejection)?;
-    if let Some(state) = &filter.state
-        && !STATES.contains(&state.as_str())
-    {
-        return Err(ApiError::new(
-            Code::InvalidRequest,
-            format!("state must be one of {}; got {state:?}", STATES.join(", ")),
-        ));
-    }
-    let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
-    let sagas = app.engine.sagas(filter.state.as_deref(), limit).await?;
+    let limit = limit(filter.limit)?;
+    let sagas = app
+        .engine
+        .sagas(filter.state.map(|s| s.as_str()), limit as i64)
+        .await?;
     Ok(Json(sagas.into_iter().map(SagaSummary::from).collect()))
 }
 
@@ -173,11 +158,27 @@ pub(crate) async fn retry(
 }
 
 fn chain_scope(app: &App, raw: &str) -> Result<Scope, ApiError> {
-    let chain: u64 = raw
-        .parse()
-        .map_err(|_| ApiError::new(Code::UnknownChain, format!("{raw:?} is not a chain id")))?;
-    app.venue(ChainId(chain))?;
+    let chain: u64 = raw.parse().map_err(|_| {
+        ApiError::new(
+            Code::InvalidRequest,
+            format!("{raw:?} is not a chain id (a decimal integer)"),
+        )
+    })?;
+    app.venue(ChainId(chain))
+        .map_err(|e| ApiError::new(Code::NotFound, e.message))?;
     Ok(Scope::Chain(ChainId(chain)))
+}
+
+/// A list's `limit`: 100 by default, else from 1 to 1000.
+pub(crate) fn limit(asked: Option<u32>) -> Result<usize, ApiError> {
+    match asked {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n as usize),
+        Some(n) => Err(ApiError::new(
+            Code::InvalidRequest,
+            format!("limit must be from 1 to 1000; got {n}"),
+        )),
+    }
 }
 
 /// Pauses a chain: no new transaction starts on it (transactions in flight are still watched).
@@ -198,7 +199,7 @@ pub(crate) async fn pause_chain(
     caller.require(Role::Operator)?;
     let scope = chain_scope(&app, &chain)?;
     Ok(pauses_dto(
-        app.engine.pause(scope, &caller.name, &req.reason).await?,
+        app.engine.pause(scope, &caller.name, req.reason()?).await?,
     ))
 }
 
@@ -236,7 +237,7 @@ pub(crate) async fn pause_all(
     caller.require(Role::Operator)?;
     Ok(pauses_dto(
         app.engine
-            .pause(Scope::All, &caller.name, &req.reason)
+            .pause(Scope::All, &caller.name, req.reason()?)
             .await?,
     ))
 }

@@ -23,7 +23,7 @@ use crate::handlers::intents::saga_id;
     request_body(content = Option<ReplayRequest>, description = "Optional: a change to try, and whether to resume the saga with it"),
     responses(
         (status = 200, description = "The replay report (with `trial` and `resume` when asked for)", body = Object),
-        (status = 400, description = "Not a replay request, or `resume` without `with`", body = ErrorBody),
+        (status = 422, description = "`resume` without `with`", body = ErrorBody),
         (status = 403, description = "Not an operator key", body = ErrorBody),
         (status = 404, description = "No such saga", body = ErrorBody),
         (status = 409, description = "`resume` asked of a saga that is not held for an operator, or no trial keys on this server", body = ErrorBody),
@@ -42,7 +42,7 @@ pub(crate) async fn replay(
     if request.resume {
         if request.with.is_none() {
             return Err(ApiError::new(
-                Code::InvalidRequest,
+                Code::InvalidCombination,
                 "resume needs a change (`with`) to try on forks first",
             ));
         }
@@ -55,7 +55,7 @@ pub(crate) async fn replay(
                 ApiError::new(Code::Conflict, "this server has no solver key for trials")
             })?;
             Some(baton_replay::Trial {
-                change,
+                change: change.into(),
                 venues: app.venues.clone(),
                 solver,
             })
@@ -89,7 +89,7 @@ pub(crate) async fn replay(
             baton_replay::resume_after_trial(
                 &app.engine,
                 saga,
-                change,
+                change.into(),
                 trial,
                 &caller.name,
                 app.snapshot(),

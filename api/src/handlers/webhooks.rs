@@ -37,9 +37,9 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     caller.require(Role::Dapp)?;
     let settings = &app.settings.webhooks;
-    target_allowed(&req.url, settings.allow_private).await?;
-    if req.events.is_empty() {
-        return Err(invalid("events: name at least one topic"));
+    target_allowed(&req.url, settings.allow_private)?;
+    if req.events.is_empty() || req.events.len() > 14 {
+        return Err(invalid("events: name 1 to 14 topics"));
     }
     if req.description.chars().count() > 200 {
         return Err(invalid("description: at most 200 characters"));
@@ -199,7 +199,7 @@ pub(crate) async fn deliveries(
     caller.require(Role::Dapp)?;
     let Query(filter) = filter.map_err(query_rejection)?;
     owned(&app, &caller, &id).await?;
-    let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = crate::handlers::operator::limit(filter.limit)?;
     let attempts = app.engine.log().webhook_attempts(&id, limit).await?;
     Ok(Json(attempts.into_iter().map(Delivery::from).collect()))
 }

@@ -118,40 +118,46 @@ async fn intents_that_cannot_be_planned_say_why() {
         (
             "chain",
             with(&good, &["inputs", "0", "chain"], json!(9999)),
-            400,
+            422,
             "unknown_chain",
         ),
         (
             "token",
             with(&good, &["outputs", "0", "token"], json!("DOGE")),
-            400,
+            422,
             "unknown_token",
         ),
         (
             "zero",
             with(&good, &["inputs", "0", "amount"], json!("0")),
-            400,
+            422,
             "amount_out_of_range",
         ),
         (
             "huge",
-            with(&good, &["inputs", "0", "amount"], json!("1".repeat(90))),
-            400,
+            with(&good, &["inputs", "0", "amount"], json!("9".repeat(39))),
+            422,
             "amount_out_of_range",
+        ),
+        (
+            "not digits",
+            with(&good, &["inputs", "0", "amount"], json!(" 12")),
+            400,
+            "invalid_request",
         ),
         (
             "past",
             with(&good, &["open_deadline"], json!({ "at": 1000 })),
-            400,
+            422,
             "deadline_passed",
         ),
         (
             "no outputs",
             with(&good, &["outputs"], json!([])),
             400,
-            "invalid_intent",
+            "invalid_request",
         ),
-        ("too soon", rushed, 400, "deadline_too_soon"),
+        ("too soon", rushed, 422, "deadline_too_soon"),
         (
             "liquidity",
             with(
@@ -191,7 +197,7 @@ async fn submissions_need_the_users_signature_funds_allowance_and_a_fresh_nonce(
     expect_error(
         "forged",
         &api.submit(&forged, None).await,
-        400,
+        422,
         "bad_signature",
     );
     let mut garbled = api.quote_and_sign(&good, user).await;
@@ -200,7 +206,7 @@ async fn submissions_need_the_users_signature_funds_allowance_and_a_fresh_nonce(
         "garbled",
         &api.submit(&garbled, None).await,
         400,
-        "bad_signature",
+        "invalid_request",
     );
     let mut mixed = api.quote_and_sign(&good, user).await;
     let deadline = mixed["orders"][0]["order"]["fillDeadline"]
@@ -210,7 +216,7 @@ async fn submissions_need_the_users_signature_funds_allowance_and_a_fresh_nonce(
     expect_error(
         "altered order",
         &api.submit(&mixed, None).await,
-        400,
+        422,
         "bad_signature",
     );
 

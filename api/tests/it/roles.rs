@@ -43,8 +43,8 @@ async fn each_role_reaches_only_its_endpoints() {
             Some(json!({})),
         )
         .await,
-        400,
-        "unknown_chain",
+        404,
+        "not_found",
     );
     for path in ["/v1/chains", "/v1/inventory"] {
         let answer = api.call("GET", path, Some(DAPP), None).await;
