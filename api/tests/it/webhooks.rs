@@ -1,8 +1,8 @@
-//! Webhooks in-process over the sim world, delivered to a receiver on 127.0.0.1 that answers 500,
-//! hangs past the timeout, goes away and comes back: every event of the intent arrives at least
-//! once, in the saga's order, signed as Standard Webhooks sign; an endpoint that never answers 2xx
-//! is marked failing, seen by operators, and gets what waited once enabled; registration refuses
-//! what it must.
+//! Webhooks in-process over the sim world, delivered to a receiver on 127.0.0.1 that is away at
+//! first, then answers 500, hangs past the timeout and answers 503: every event of the intent
+//! arrives at least once, in the saga's order, signed as Standard Webhooks sign; an endpoint that
+//! never answers 2xx is marked failing, seen by operators, and gets what waited once enabled;
+//! registration refuses what it must.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -151,15 +151,15 @@ fn verified(inbox: &Shared, secret: &str, intent: &str) -> Vec<u64> {
     seqs
 }
 
-/// Endpoint `webhook` once nothing waits for it (a minute at most).
-async fn drained(api: &Api, webhook: &str) -> Value {
+/// Endpoint `webhook` once `done` holds of it (a minute at most).
+async fn endpoint_when(api: &Api, webhook: &str, done: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
         let endpoint = api
             .call("GET", &format!("/v1/webhooks/{webhook}"), Some(DAPP), None)
             .await;
         assert_eq!(endpoint.status, 200, "{}", endpoint.body);
-        if endpoint.body["pending"] == 0 {
+        if done(&endpoint.body) {
             return endpoint.body;
         }
         assert!(
@@ -169,6 +169,11 @@ async fn drained(api: &Api, webhook: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Endpoint `webhook` once nothing waits for it.
+async fn drained(api: &Api, webhook: &str) -> Value {
+    endpoint_when(api, webhook, |e| e["pending"] == 0).await
 }
 
 /// Waits until `done` holds (a minute at most).
@@ -188,20 +193,30 @@ async fn every_event_arrives_signed_in_order_through_errors_timeouts_and_an_outa
     let api = Api::with(quick(Duration::from_secs(3600))).await;
     let inbox = Shared::default();
     inbox.lock().unwrap().script = [Answer::Status(500), Answer::Hang, Answer::Status(503)].into();
-    let (addr, first) = receiver("127.0.0.1:0".parse().unwrap(), inbox.clone()).await;
+    // The receiver is away at first (its port free): the first deliveries find nobody.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let (webhook, secret) = register(&api, addr).await;
     let deliverer = tokio::spawn(baton_api::webhooks::deliver(api.app()));
-
     let id = api.submitted(1).await;
-    // The receiver goes away once something got through, and comes back on its port.
-    until("a first delivery", || {
-        inbox.lock().unwrap().received.len() >= 4
-    })
-    .await;
-    first.abort();
-    let _ = first.await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let (_, second) = receiver(addr, inbox.clone()).await;
+    let log = format!("/v1/webhooks/{webhook}/deliveries");
+    let started = Instant::now();
+    loop {
+        let tried = api.call("GET", &log, Some(DAPP), None).await;
+        if tried.body.to_string().contains("could not connect") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            tried.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // It comes back on its port: a 500, a hang past the timeout, a 503, then 200s.
+    let (_, server) = receiver(addr, inbox.clone()).await;
 
     let view = api.view_until(&id, |v| v["status"] == "completed").await;
     let events = view["events"].as_u64().unwrap();
@@ -246,7 +261,7 @@ async fn every_event_arrives_signed_in_order_through_errors_timeouts_and_an_outa
     assert_eq!(endpoint["state"], "active", "{endpoint}");
     assert!(endpoint.get("secret").is_none(), "shown once: {endpoint}");
     deliverer.abort();
-    second.abort();
+    server.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,19 +277,7 @@ async fn an_endpoint_that_never_answers_2xx_fails_is_seen_and_gets_everything_on
     let events = view["events"].as_u64().unwrap();
 
     let show = format!("/v1/webhooks/{webhook}");
-    let started = Instant::now();
-    let failing = loop {
-        let endpoint = api.call("GET", &show, Some(DAPP), None).await;
-        if endpoint.body["state"] == "failing" {
-            break endpoint.body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}",
-            endpoint.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let failing = endpoint_when(&api, &webhook, |e| e["state"] == "failing").await;
     // Nothing got through: everything waits, and the first message was retried.
     assert_eq!(failing["pending"], events, "{failing}");
     assert!(failing["failing_since_ms"].as_i64().is_some(), "{failing}");
