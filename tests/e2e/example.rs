@@ -8,12 +8,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use baton_adapters::devnet::{DEV_KEYS, USER};
-use baton_adapters::port::{ChainAdapter, Fees, Op, TxRequest, TxStatus};
+use baton_adapters::port::ChainAdapter;
 use baton_api::dto::saga::Outcome;
 
-use crate::stack::{DAPP, Process, Stack};
+use crate::stack::{DAPP, Process, Stack, approve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_example_dapp_runs_an_intent_to_fulfilled_and_checks_it() {
@@ -23,7 +23,13 @@ async fn the_typescript_example_dapp_runs_an_intent_to_fulfilled_and_checks_it()
     let (stack, server) = Stack::builder("example").serve().await;
     // The user's USDC allowance to the origin settler is taken back: the example approves it.
     let origin = &stack.devnet.chains[0];
-    revoke(&stack.user(0), origin.tokens["USDC"], origin.origin_settler).await;
+    approve(
+        &stack.user(0),
+        origin.tokens["USDC"],
+        origin.origin_settler,
+        U256::ZERO,
+    )
+    .await;
 
     let (out_file, err_file) = (stack.dir.join("example.out"), stack.dir.join("example.err"));
     let child = Command::new("node")
@@ -102,33 +108,6 @@ async fn the_typescript_example_dapp_runs_an_intent_to_fulfilled_and_checks_it()
         .await
         .unwrap();
     assert_eq!(left, U256::ZERO);
-}
-
-/// Sets `adapter`'s account's allowance of `token` to `spender` to zero, and waits until it is
-/// in a block.
-async fn revoke(adapter: &dyn ChainAdapter, token: Address, spender: Address) {
-    let base_fee = adapter.conditions().await.unwrap().base_fee;
-    let fees = Fees {
-        gas_limit: 100_000,
-        max_fee_per_gas: base_fee.saturating_mul(2) + 1_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-    };
-    let op = Op::Approve {
-        token,
-        spender,
-        amount: U256::ZERO,
-    };
-    let tx = adapter.prepare(TxRequest::new(op, fees)).await.unwrap();
-    adapter.broadcast(&tx).await.unwrap();
-    let started = Instant::now();
-    loop {
-        if let TxStatus::Included(inc) = adapter.status(&tx, None).await.unwrap() {
-            assert!(inc.success, "the revocation reverted");
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "not included");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// `npm run build` in the example's workspace (`tsc`, strict): panics with the compiler's output

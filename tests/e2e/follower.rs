@@ -11,7 +11,7 @@ use baton_adapters::port::{ChainAdapter, Op, TxRequest, TxStatus};
 use baton_api::dto::saga::{Outcome, StepStatus};
 use serde_json::json;
 
-use crate::stack::{FIRST_IN_BLOCK, Server, Stack, balance, intent};
+use crate::stack::{DAPP, FIRST_IN_BLOCK, Server, Stack, approve, balance, intent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_spent_after_the_views_block_are_caught_by_the_chain() {
@@ -335,4 +335,46 @@ async fn room_for_one_open(origin: &DevnetChain, used: u64) {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_submitted_right_after_its_approval_is_admitted() {
+    // The followers look at their chains every two seconds: their views lag the node.
+    let (stack, server) = Stack::builder("approved")
+        .config("follow-poll-ms = 2000")
+        .serve()
+        .await;
+    let origin = &stack.devnet.chains[0];
+    let usdc = origin.tokens["USDC"];
+    let user_origin = stack.user(0);
+    approve(&user_origin, usdc, origin.origin_settler, U256::ZERO).await;
+    let signed = server
+        .quote_and_sign(&intent("01-usdc-a-to-weth-b.json"), &dev_signer(USER))
+        .await;
+    // Once the server's view has the revocation, refused without the allowance: the view now
+    // holds the user's allowance, and keeps it block by block.
+    let revoked_at = user_origin.conditions().await.unwrap().head.number;
+    let started = std::time::Instant::now();
+    while server
+        .call("GET", "/v1/chains", Some(DAPP), None)
+        .await
+        .body[0]["head"]
+        .as_u64()
+        .is_none_or(|head| head < revoked_at)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the view stays behind"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server
+        .call("POST", "/v1/intents", Some(DAPP), Some(signed.clone()))
+        .await
+        .error(422, "insufficient_allowance");
+    // Approved, in a block the node has; submitted at once, as a dApp does.
+    approve(&user_origin, usdc, origin.origin_settler, U256::MAX).await;
+    let id = server.submit(&signed).await.intent_id;
+    let view = server.outcome(&id).await;
+    assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
 }

@@ -511,3 +511,31 @@ pub fn intent(file: &str) -> Value {
 pub async fn balance(adapter: &dyn ChainAdapter, token: Address, who: Address) -> U256 {
     adapter.balance(token, who).await.unwrap()
 }
+
+/// Sets `adapter`'s account's allowance of `token` to `spender` to `amount`, and waits until it
+/// is in a block (as the node says, not a follower).
+pub async fn approve(adapter: &dyn ChainAdapter, token: Address, spender: Address, amount: U256) {
+    use baton_adapters::port::{Fees, Op, TxRequest, TxStatus};
+    let base_fee = adapter.conditions().await.unwrap().base_fee;
+    let fees = Fees {
+        gas_limit: 100_000,
+        max_fee_per_gas: base_fee.saturating_mul(2) + 1_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+    };
+    let op = Op::Approve {
+        token,
+        spender,
+        amount,
+    };
+    let tx = adapter.prepare(TxRequest::new(op, fees)).await.unwrap();
+    adapter.broadcast(&tx).await.unwrap();
+    let started = Instant::now();
+    loop {
+        if let TxStatus::Included(inc) = adapter.status(&tx, None).await.unwrap() {
+            assert!(inc.success, "the approval reverted");
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not included");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -26,6 +26,10 @@ use crate::idempotency::{IdempotencyKey, remember, remembered};
 use crate::signature::{intent_of, invalid, verify};
 use crate::stream::{Follow, StreamSlot};
 
+/// How long a submission whose input looks short in a followed chain's view waits for that view's
+/// next block before it is refused.
+const VIEW_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The user's balances, allowances and nonce on every origin chain.
 async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
     for (i, input) in spec.inputs.iter().enumerate() {
@@ -39,12 +43,27 @@ async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
             .map_err(|_| ApiError::internal("input token is not an address"))?;
         // The three reads go to the node at once.
         let need = input.amount.raw();
-        let (used, balance, allowance) = futures_util::future::try_join3(
+        let (used, mut balance, mut allowance) = futures_util::future::try_join3(
             adapter.nonce_used(spec.user, spec.nonce),
             adapter.balance(token, spec.user),
             adapter.allowance(token, spec.user, venue.settlers.origin),
         )
         .await?;
+        // A followed chain answers from the block its follower last read, which may be just
+        // before the one where the user approved or funded (a dApp approves, then submits at
+        // once): short of the need, look again once that view moves on to the next block.
+        if (balance < need || allowance < need)
+            && let Some(mut heads) = adapter.new_heads()
+            && tokio::time::timeout(VIEW_CATCH_UP, heads.changed())
+                .await
+                .is_ok()
+        {
+            (balance, allowance) = futures_util::future::try_join(
+                adapter.balance(token, spec.user),
+                adapter.allowance(token, spec.user, venue.settlers.origin),
+            )
+            .await?;
+        }
         if used {
             return Err(ApiError::new(
                 Code::NonceUsed,
