@@ -51,11 +51,14 @@ fn bodies() -> &'static Bodies {
 }
 
 /// Checks `body`, sent to `method path` (the route as axum matched it), against the operation's
-/// request schema; operations without one take any body.
+/// request schema. A route that reads a body the document does not describe is a bug: answered as
+/// an internal error rather than let through unchecked.
 pub(crate) fn check(method: &str, path: &str, body: &Value) -> Result<(), ApiError> {
     let key = (method.to_ascii_lowercase(), path.to_owned());
     let Some(validator) = bodies().get(&key) else {
-        return Ok(());
+        return Err(ApiError::internal(format!(
+            "{method} {path} reads a body /openapi.json does not describe"
+        )));
     };
     match validator.validate(body) {
         Ok(()) => Ok(()),
@@ -94,6 +97,43 @@ mod tests {
                 "{method} {path}: {:?}",
                 bodies().keys().collect::<Vec<_>>()
             );
+        }
+    }
+
+    #[test]
+    fn webhook_urls_have_the_schemas_shape() {
+        let url = |u: &str| {
+            let body = serde_json::json!({ "url": u, "events": ["intent.started"] });
+            check("POST", "/v1/webhooks", &body)
+        };
+        for good in [
+            "http://example.com/hook",
+            "http://a.b-c.example/x?y=1&z=%20",
+            "http://127.0.0.1:8080",
+            "http://255.255.255.255:65535/",
+            "http://localhost:1/",
+            "http://x9.io",
+        ] {
+            assert!(url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "https://example.com/",
+            "HTTP://example.com/",
+            "http://",
+            "http://a_b.com/",
+            "http://-a.com/",
+            "http://a.1/",
+            "http://256.1.1.1/",
+            "http://01.1.1.1/",
+            "http://[::1]/",
+            "http://user@example.com/",
+            "http://example.com:0/",
+            "http://example.com:65536/",
+            "http://example.com:08/",
+            "http://example.com/a b",
+            "http://example.com/#frag",
+        ] {
+            assert!(url(bad).is_err(), "{bad}");
         }
     }
 

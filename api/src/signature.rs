@@ -67,15 +67,6 @@ pub(crate) fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, Ap
                 venue.settlers.origin, order.originSettler
             )));
         }
-        let shaped = signed.signature.len() == 132
-            && signed.signature.starts_with("0x")
-            && signed.signature[2..].bytes().all(|b| b.is_ascii_hexdigit());
-        if !shaped {
-            return Err(ApiError::new(
-                Code::InvalidRequest,
-                format!("orders[{i}].signature must be 0x and 130 hex digits (65 bytes)"),
-            ));
-        }
         let bytes: Bytes = signed
             .signature
             .parse()

@@ -158,19 +158,6 @@ pub struct PauseRequest {
     pub reason: String,
 }
 
-impl PauseRequest {
-    /// The reason, at most 500 characters.
-    pub(crate) fn reason(&self) -> Result<&str, crate::ApiError> {
-        if self.reason.chars().count() > 500 {
-            return Err(crate::ApiError::new(
-                crate::Code::InvalidRequest,
-                "reason: at most 500 characters",
-            ));
-        }
-        Ok(&self.reason)
-    }
-}
-
 /// A pause in force.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Pause {

@@ -217,3 +217,31 @@ pub struct DeliveryFilter {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire's topics are the saga log's, one for one.
+    #[test]
+    fn every_topic_is_one_the_saga_log_names() {
+        let all = [
+            Topic::Started,
+            Topic::TxSigned,
+            Topic::StepFinal,
+            Topic::StepFailed,
+            Topic::Waiting,
+            Topic::Compensating,
+            Topic::Alert,
+            Topic::Fulfilled,
+            Topic::Refunded,
+            Topic::Failed,
+            Topic::Completed,
+            Topic::Retried,
+            Topic::Held,
+            Topic::Resumed,
+        ];
+        let names: Vec<String> = all.iter().map(|t| t.name()).collect();
+        assert_eq!(names, baton_engine::TOPICS);
+    }
+}

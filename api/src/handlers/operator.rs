@@ -199,7 +199,7 @@ pub(crate) async fn pause_chain(
     caller.require(Role::Operator)?;
     let scope = chain_scope(&app, &chain)?;
     Ok(pauses_dto(
-        app.engine.pause(scope, &caller.name, req.reason()?).await?,
+        app.engine.pause(scope, &caller.name, &req.reason).await?,
     ))
 }
 
@@ -237,7 +237,7 @@ pub(crate) async fn pause_all(
     caller.require(Role::Operator)?;
     Ok(pauses_dto(
         app.engine
-            .pause(Scope::All, &caller.name, req.reason()?)
+            .pause(Scope::All, &caller.name, &req.reason)
             .await?,
     ))
 }

@@ -176,6 +176,18 @@ async fn drained(api: &Api, webhook: &str) -> Value {
     endpoint_when(api, webhook, |e| e["pending"] == 0).await
 }
 
+/// Waits until each of intent `id`'s `events` arrived, signed, at least once.
+async fn every_event(inbox: &Shared, secret: &str, id: &str, events: u64) {
+    until("every event", || {
+        verified(inbox, secret, id)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .len() as u64
+            == events
+    })
+    .await;
+}
+
 /// Waits until `done` holds (a minute at most).
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -220,14 +232,7 @@ async fn every_event_arrives_signed_in_order_through_errors_timeouts_and_an_outa
 
     let view = api.view_until(&id, |v| v["status"] == "completed").await;
     let events = view["events"].as_u64().unwrap();
-    until("every event", || {
-        verified(&inbox, &secret, &id)
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .len() as u64
-            == events
-    })
-    .await;
+    every_event(&inbox, &secret, &id, events).await;
     // In the saga's order: each event first arrived after every earlier one.
     let mut firsts = Vec::new();
     for seq in verified(&inbox, &secret, &id) {
@@ -300,14 +305,7 @@ async fn an_endpoint_that_never_answers_2xx_fails_is_seen_and_gets_everything_on
         .await;
     assert_eq!(enabled.status, 200, "{}", enabled.body);
     assert_eq!(enabled.body["state"], "active");
-    until("every event", || {
-        verified(&inbox, &secret, &id)
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .len() as u64
-            == events
-    })
-    .await;
+    every_event(&inbox, &secret, &id, events).await;
     drained(&api, &webhook).await;
     deliverer.abort();
     server.abort();

@@ -60,7 +60,6 @@ async function run(): Promise<void> {
   }
 
   // 3. The settler's allowance, the signatures, and the submission (twice, with one key).
-  const approved = new Map<number, bigint>();
   for (const o of orders) {
     const totals = new Map<Address, bigint>();
     for (const i of o.data.inputs) totals.set(i.token, (totals.get(i.token) ?? 0n) + i.amount);
@@ -73,11 +72,9 @@ async function run(): Promise<void> {
         console.log(
           `3. chain ${o.chain.id}: approved the settler to pull ${what} (${approval.hash}, block ${approval.block})`,
         );
-        approved.set(o.chain.id, approval.block);
       }
     }
   }
-  await untilServerSees(baton, approved);
   const signed = {
     orders: await Promise.all(
       orders.map(async (o) => ({
@@ -155,26 +152,6 @@ async function run(): Promise<void> {
       );
     }
   }
-}
-
-/**
- * Waits until the server's view of each chain has reached `blocks` (chain → block): it checks the
- * user's allowance from that view, which may be a block behind the chain, and would refuse a
- * submission made right after an approval with 422 insufficient_allowance.
- */
-async function untilServerSees(baton: Baton, blocks: Map<number, bigint>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const heads = new Map((await baton.chains()).map((c) => [c.chain, BigInt(c.head ?? -1)]));
-    const behind = [...blocks].filter(([chain, block]) => (heads.get(chain) ?? -1n) < block);
-    if (behind.length === 0) break;
-    ensure(
-      Date.now() < deadline,
-      `the server's view of chain ${behind[0]?.[0]} did not reach block ${behind[0]?.[1]} in 30 s`,
-    );
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  for (const [chain, block] of blocks) console.log(`   the server sees chain ${chain} at block ${block} or later`);
 }
 
 /**
