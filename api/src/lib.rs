@@ -9,9 +9,10 @@
 //!   liquidity snapshot) and the API's knobs ([`Settings`]).
 //! - `handlers` (private): one module per group of endpoints — `quote` (`POST /v1/quotes`),
 //!   `intents` (`POST /v1/intents`, `GET /v1/intents/{id}` and its events), `operator`
-//!   (`GET /v1/chains`, `GET /v1/inventory`, the `/v1/operator/…` endpoints), `replay`
-//!   (`POST /v1/sagas/{id}/replay`), `system` (`/metrics`, `/healthz`, `/openapi.json`, unknown
-//!   routes and methods).
+//!   (`GET /v1/chains`, `GET /v1/inventory`, the `/v1/operator/…` endpoints, the outcome series),
+//!   `replay` (`POST /v1/sagas/{id}/replay`), `system` (`/v1/me`, `/metrics`, `/healthz`,
+//!   `/openapi.json`, unknown routes and methods), `console` (the operators' console at
+//!   `/console`: a page, its script and style, embedded).
 //! - [`dto`]: the request and response types, converted from and to the domain's at the boundary.
 //! - `signature` (private): signed orders checked against their users, and the intent they
 //!   describe; `stream` (private): an intent's Server-Sent Events; `idempotency` (private): the
@@ -63,8 +64,12 @@ pub use openapi::ApiDoc;
 /// The whole API.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.settings.body_limit;
-    use handlers::{intents, operator, quote, replay, system, webhooks};
+    use handlers::{console, intents, operator, quote, replay, system, webhooks};
     Router::new()
+        .route("/console", get(console::index))
+        .route("/console/app.js", get(console::script))
+        .route("/console/app.css", get(console::style))
+        .route("/v1/me", get(system::me))
         .route("/v1/quotes", post(quote::quote))
         .route("/v1/intents", post(intents::submit))
         .route("/v1/intents/{id}", get(intents::status))
@@ -72,6 +77,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/chains", get(operator::chains))
         .route("/v1/inventory", get(operator::inventory))
         .route("/v1/operator/sagas", get(operator::sagas))
+        .route("/v1/operator/outcomes", get(operator::outcomes))
         .route("/v1/operator/sagas/{id}/retry", post(operator::retry))
         .route("/v1/sagas/{id}/replay", post(replay::replay))
         .route(

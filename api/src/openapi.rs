@@ -17,6 +17,7 @@ use crate::handlers::{intents, operator, quote, replay, system, webhooks};
         operator::chains,
         operator::inventory,
         operator::sagas,
+        operator::outcomes,
         operator::retry,
         replay::replay,
         operator::pause_chain,
@@ -32,11 +33,12 @@ use crate::handlers::{intents, operator, quote, replay, system, webhooks};
         webhooks::enable,
         webhooks::deliveries,
         webhooks::list_all,
+        system::me,
         system::metrics,
         system::healthz,
         system::openapi,
     ),
-    components(schemas(ErrorBody, Code, Role, crate::dto::webhook::WebhookPayload, crate::dto::operator::SagaState, crate::dto::intent::StreamedEvent)),
+    components(schemas(ErrorBody, Code, Role, crate::dto::webhook::WebhookPayload, crate::dto::operator::SagaState, crate::dto::operator::OutcomeKind, crate::dto::intent::StreamedEvent)),
     modifiers(&Security, &Answers, &Tagged)
 )]
 /// The OpenAPI document of this API.

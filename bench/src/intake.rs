@@ -395,7 +395,12 @@ async fn outcomes(args: &IntakeArgs, served: &Served, http: &reqwest::Client) ->
     let mut progress = Progress::new("outcomes", accepted.len());
     let waited = Instant::now();
     let decided = loop {
-        let summaries = log.summaries(None, i64::MAX).await?;
+        let summaries = log
+            .summaries(&baton_engine::log::SagaFilter {
+                limit: i64::MAX,
+                ..Default::default()
+            })
+            .await?;
         let decided: Vec<_> = summaries
             .into_iter()
             .filter(|s| accepted.contains_key(&s.id))

@@ -56,6 +56,7 @@ pub(crate) async fn recovery(args: RecoveryArgs) -> Result<Report> {
         // Admitted as the engine admits (its input stored with it), without inventory to reserve.
         let admission = baton_engine::log::Admission {
             body: serde_json::to_string(&input)?,
+            route: String::new(),
             needs: Vec::new(),
             available: Default::default(),
             now_ms: 0,

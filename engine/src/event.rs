@@ -39,6 +39,17 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The outcome as a word: `fulfilled`, `refunded` or `failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Fulfilled => "fulfilled",
+            Outcome::Refunded => "refunded",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+}
+
 /// One state change of a saga. Written before the effect it describes (write-ahead). `comp` marks
 /// the compensation of a step rather than the step itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,7 @@ pub mod event;
 pub mod liquidity;
 pub mod log;
 pub mod observe;
+pub mod outcomes;
 pub mod saga;
 pub mod simworld;
 pub mod view;

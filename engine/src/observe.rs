@@ -38,14 +38,6 @@ pub fn route(plan: &Plan) -> String {
     format!("{}>{}", join(&origins), join(&dests))
 }
 
-fn outcome_label(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Fulfilled => "fulfilled",
-        Outcome::Refunded => "refunded",
-        Outcome::Failed { .. } => "failed",
-    }
-}
-
 /// A saga was admitted.
 pub fn admitted(route: &str) {
     metrics::counter!(SAGAS_ADMITTED, "route" => route.to_owned()).increment(1);
@@ -53,7 +45,7 @@ pub fn admitted(route: &str) {
 
 /// A saga's outcome was decided, `secs` after its admission.
 pub fn decided(route: &str, outcome: &Outcome, secs: f64) {
-    let label = outcome_label(outcome);
+    let label = outcome.kind();
     metrics::counter!(SAGA_OUTCOMES, "route" => route.to_owned(), "outcome" => label).increment(1);
     metrics::histogram!(TIME_TO_OUTCOME, "route" => route.to_owned(), "outcome" => label)
         .record(secs);

@@ -73,6 +73,11 @@ pub struct StepView {
     pub chain: u64,
     /// The steps it waits for.
     pub depends_on: Vec<u32>,
+    /// Whether it is the pivot (a fill): once it is done, the saga goes forward only.
+    pub pivot: bool,
+    /// What undoes it if the saga compensates (`refund`, `swap-back`); `None` for steps without
+    /// effect, the pivot and what follows it.
+    pub undo: Option<String>,
     /// The step itself.
     #[serde(flatten)]
     pub progress: Progress,
@@ -175,6 +180,8 @@ pub(crate) fn build(
                 action: step.action.name().to_owned(),
                 chain: step.chain.0,
                 depends_on: step.depends_on.iter().map(|d| d.0).collect(),
+                pivot: step.action.is_pivot(),
+                undo: step.compensation.as_ref().map(|c| c.name().to_owned()),
                 progress: progress(st, step.chain, heads),
                 compensation: state
                     .comps

@@ -130,6 +130,16 @@ pub enum Compensation {
     },
 }
 
+impl Compensation {
+    /// Its name: `refund` or `swap-back`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Refund { .. } => "refund",
+            Self::SwapBack { .. } => "swap-back",
+        }
+    }
+}
+
 /// When a step may run and how long it takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timing {

@@ -9,6 +9,7 @@ mod attesters;
 mod audit;
 mod bench;
 mod cli;
+mod console;
 mod contract;
 mod contracts;
 mod devnet;

@@ -57,9 +57,134 @@ pub struct InventoryItem {
 pub struct SagaFilter {
     /// Only sagas in this stored state.
     pub state: Option<SagaState>,
+    /// Only sagas whose latest outcome is this one.
+    pub outcome: Option<OutcomeKind>,
+    /// Only sagas whose route starts or ends on this chain.
+    pub chain: Option<u64>,
+    /// Only sagas on this route, exactly as `SagaSummary.route` gives it (`31337>31338`).
+    #[param(max_length = 200)]
+    pub route: Option<String>,
+    /// Only sagas admitted at most this many seconds ago.
+    pub max_age_secs: Option<u32>,
+    /// Only sagas admitted at least this many seconds ago.
+    pub min_age_secs: Option<u32>,
     /// At most this many (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+}
+
+/// An outcome as a word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// Fulfilled.
+    Fulfilled,
+    /// Refunded.
+    Refunded,
+    /// Failed.
+    Failed,
+}
+
+impl OutcomeKind {
+    /// As the saga log stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fulfilled => "fulfilled",
+            Self::Refunded => "refunded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Which outcomes to chart.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OutcomeWindow {
+    /// How far back, seconds (default a day; at most 30 days).
+    #[param(minimum = 60, maximum = 2592000)]
+    pub window_secs: Option<u32>,
+    /// Each interval, seconds (default an hour; at most a day). The window holds at most 1,000
+    /// intervals.
+    #[param(minimum = 10, maximum = 86400)]
+    pub bucket_secs: Option<u32>,
+}
+
+/// Outcomes decided in one interval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OutcomeBucket {
+    /// The interval's start, unix milliseconds.
+    pub start_ms: i64,
+    /// Sagas fulfilled in it.
+    pub fulfilled: u64,
+    /// Sagas refunded in it.
+    pub refunded: u64,
+    /// Sagas failed in it.
+    pub failed: u64,
+}
+
+/// One route's outcomes over the window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RouteOutcomes {
+    /// The route (`31337>31338`; `unknown` for sagas admitted before routes were kept).
+    pub route: String,
+    /// Sagas fulfilled.
+    pub fulfilled: u64,
+    /// Sagas refunded.
+    pub refunded: u64,
+    /// Sagas failed.
+    pub failed: u64,
+    /// Median time from admission to outcome, seconds.
+    pub p50_secs: f64,
+    /// 99th percentile of the time from admission to outcome, seconds.
+    pub p99_secs: f64,
+}
+
+/// Outcomes over time: per interval of the window, and per route.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Outcomes {
+    /// The window's start (rounded down to an interval), unix milliseconds.
+    pub since_ms: i64,
+    /// Each interval's length, seconds.
+    pub bucket_secs: u32,
+    /// Every interval from `since_ms` to now, oldest first.
+    pub buckets: Vec<OutcomeBucket>,
+    /// Every route with an outcome in the window.
+    pub routes: Vec<RouteOutcomes>,
+}
+
+impl Outcomes {
+    /// The API's view of `series`.
+    pub fn from_series(series: baton_engine::outcomes::Series, bucket_secs: u32) -> Self {
+        let bucket_ms = series.bucket_ms;
+        Self {
+            since_ms: series.since_ms,
+            bucket_secs,
+            buckets: series
+                .buckets
+                .into_iter()
+                .zip(0i64..)
+                .map(|(c, i)| OutcomeBucket {
+                    start_ms: series.since_ms + i * bucket_ms,
+                    fulfilled: c.fulfilled,
+                    refunded: c.refunded,
+                    failed: c.failed,
+                })
+                .collect(),
+            routes: series
+                .routes
+                .into_iter()
+                .map(|r| RouteOutcomes {
+                    route: r.route,
+                    fulfilled: r.counts.fulfilled,
+                    refunded: r.counts.refunded,
+                    failed: r.counts.failed,
+                    p50_secs: r.p50_secs,
+                    p99_secs: r.p99_secs,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A saga's stored state.
@@ -220,4 +345,13 @@ impl From<control::OperatorAction> for OperatorAction {
             detail: a.detail,
         }
     }
+}
+
+/// An API key as its holder sees it (never the secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyInfo {
+    /// Its name: who acts, in the saga log and the operator record.
+    pub name: String,
+    /// What it may do.
+    pub role: crate::auth::Role,
 }

@@ -140,6 +140,11 @@ pub struct StepView {
     pub chain: u64,
     /// The steps it waits for.
     pub depends_on: Vec<u32>,
+    /// Whether it is the pivot (a fill): once it is done, the saga goes forward only.
+    pub pivot: bool,
+    /// What undoes it if the saga compensates (`refund`, `swap-back`); null for steps without
+    /// effect, the pivot and what follows it.
+    pub undo: Option<String>,
     /// The step itself.
     #[serde(flatten)]
     pub progress: Progress,
@@ -154,6 +159,8 @@ impl From<engine::StepView> for StepView {
             action: s.action,
             chain: s.chain,
             depends_on: s.depends_on,
+            pivot: s.pivot,
+            undo: s.undo,
             progress: s.progress.into(),
             compensation: s.compensation.map(Progress::from),
         }
@@ -212,10 +219,15 @@ pub struct SagaSummary {
     pub state: String,
     /// The latest outcome decided, if any.
     pub outcome: Option<Outcome>,
+    /// Its route: origin chains, `>`, destination chains (`31337>31338`); null for sagas
+    /// admitted before routes were kept.
+    pub route: Option<String>,
     /// Admitted at, unix milliseconds.
     pub created_ms: i64,
     /// Last change, unix milliseconds.
     pub updated_ms: i64,
+    /// When its latest outcome was decided, unix milliseconds.
+    pub decided_ms: Option<i64>,
 }
 
 impl From<StoredSummary> for SagaSummary {
@@ -224,8 +236,10 @@ impl From<StoredSummary> for SagaSummary {
             id: s.id.to_string(),
             state: s.state,
             outcome: s.outcome.map(Outcome::from),
+            route: s.route,
             created_ms: s.created_ms,
             updated_ms: s.updated_ms,
+            decided_ms: s.decided_ms,
         }
     }
 }

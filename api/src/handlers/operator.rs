@@ -14,7 +14,8 @@ use baton_planner::ChainId;
 use crate::App;
 use crate::auth::{Caller, Role};
 use crate::dto::operator::{
-    ChainStatus, InventoryItem, OperatorAction, Pause, PauseRequest, Retrying, SagaFilter,
+    ChainStatus, InventoryItem, OperatorAction, OutcomeWindow, Outcomes, Pause, PauseRequest,
+    Retrying, SagaFilter,
 };
 use crate::dto::saga::SagaSummary;
 use crate::error::{ApiError, ApiJson, Code, ErrorBody, query_rejection};
@@ -120,12 +121,82 @@ pub(crate) async fn sagas(
 ) -> Result<Json<Vec<SagaSummary>>, ApiError> {
     caller.require(Role::Operator)?;
     let Query(filter) = filter.map_err(query_rejection)?;
-    let limit = limit(filter.limit)?;
+    if filter
+        .route
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 200)
+    {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "route is at most 200 characters",
+        ));
+    }
+    let now = baton_engine::now_ms();
+    let ago = |secs: Option<u32>| secs.map(|s| now - i64::from(s) * 1_000);
     let sagas = app
         .engine
-        .sagas(filter.state.map(|s| s.as_str()), limit as i64)
+        .sagas(&baton_engine::log::SagaFilter {
+            state: filter.state.map(|s| s.as_str().to_owned()),
+            outcome: filter.outcome.map(|o| o.as_str().to_owned()),
+            route: filter.route,
+            chain: filter.chain,
+            admitted_from_ms: ago(filter.max_age_secs),
+            admitted_until_ms: ago(filter.min_age_secs),
+            limit: limit(filter.limit)? as i64,
+        })
         .await?;
     Ok(Json(sagas.into_iter().map(SagaSummary::from).collect()))
+}
+
+/// Outcomes over time: how many sagas were fulfilled, refunded or failed in each interval of the
+/// window, and each route's time from admission to outcome (p50, p99, nearest rank). A saga
+/// counts once, at its latest outcome.
+#[utoipa::path(
+    get,
+    path = "/v1/operator/outcomes",
+    params(OutcomeWindow),
+    responses(
+        (status = 200, description = "Outcomes over the window", body = Outcomes),
+        (status = 403, description = "Not an operator key", body = ErrorBody),
+        (status = 422, description = "More than 1,000 intervals", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn outcomes(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    window: Result<Query<OutcomeWindow>, QueryRejection>,
+) -> Result<Json<Outcomes>, ApiError> {
+    caller.require(Role::Operator)?;
+    let Query(window) = window.map_err(query_rejection)?;
+    let (span, bucket) = (
+        window.window_secs.unwrap_or(86_400),
+        window.bucket_secs.unwrap_or(3_600),
+    );
+    if !(60..=2_592_000).contains(&span) || !(10..=86_400).contains(&bucket) {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            format!(
+                "window_secs must be from 60 to 2592000 and bucket_secs from 10 to 86400; got \
+                 {span} and {bucket}"
+            ),
+        ));
+    }
+    if span / bucket > 1_000 {
+        return Err(ApiError::new(
+            Code::InvalidCombination,
+            format!(
+                "a window of {span} s in intervals of {bucket} s has more than 1,000 of them; \
+                 choose longer intervals"
+            ),
+        ));
+    }
+    let since = baton_engine::now_ms() - i64::from(span) * 1_000;
+    let series = app
+        .engine
+        .outcomes(since, i64::from(bucket) * 1_000)
+        .await?;
+    Ok(Json(Outcomes::from_series(series, bucket)))
 }
 
 /// Retries a saga that stopped for an operator: its failed steps get a fresh budget of attempts.

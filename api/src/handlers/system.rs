@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
 use crate::App;
+use crate::dto::operator::KeyInfo;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::openapi::ApiDoc;
 
@@ -92,4 +93,19 @@ pub(crate) async fn healthz(
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI document", body = Object)))]
 pub(crate) async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
+}
+
+/// The API key that makes the call: its name and role (what a client, the console among them,
+/// may offer its user).
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    responses((status = 200, description = "The caller's key", body = KeyInfo)),
+    security(("api_key" = []))
+)]
+pub(crate) async fn me(caller: crate::auth::Caller) -> axum::Json<KeyInfo> {
+    axum::Json(KeyInfo {
+        name: caller.name,
+        role: caller.role,
+    })
 }

@@ -17,6 +17,7 @@ use baton_engine::simworld::{self, World};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod console;
 mod errors;
 mod idempotency;
 mod isolation;

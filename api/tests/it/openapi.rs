@@ -18,6 +18,8 @@ async fn the_document_lists_every_endpoint_and_every_error_code() {
         "/v1/chains",
         "/v1/inventory",
         "/v1/operator/sagas",
+        "/v1/operator/outcomes",
+        "/v1/me",
         "/v1/operator/sagas/{id}/retry",
         "/v1/sagas/{id}/replay",
         "/v1/operator/pause",

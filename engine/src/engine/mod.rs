@@ -193,6 +193,7 @@ impl Engine {
         let expires = (i64::from(planned.plan.intent().fill_deadline()) + 3_600) * 1_000;
         Ok(Admission {
             body: serde_json::to_string(input).map_err(|e| EngineError::Corrupt(e.to_string()))?,
+            route: observe::route(&planned.plan),
             needs: planned
                 .plan
                 .inventory()

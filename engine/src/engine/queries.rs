@@ -7,7 +7,8 @@ use baton_adapters::port::Conditions;
 use super::Engine;
 use crate::error::Result;
 use crate::event::SagaId;
-use crate::log::{SagaSummary, StoredEvent};
+use crate::log::{SagaFilter, SagaSummary, StoredEvent};
+use crate::outcomes;
 use crate::saga::input::SagaInput;
 use crate::saga::state::SagaState;
 use crate::view::SagaView;
@@ -103,8 +104,21 @@ impl Engine {
         self.shared.unhealthy(chain)
     }
 
-    /// Sagas newest first, in `state` only when given, at most `limit`.
-    pub async fn sagas(&self, state: Option<&str>, limit: i64) -> Result<Vec<SagaSummary>> {
-        self.shared.log.summaries(state, limit).await
+    /// The sagas `filter` selects, newest first.
+    pub async fn sagas(&self, filter: &SagaFilter) -> Result<Vec<SagaSummary>> {
+        self.shared.log.summaries(filter).await
+    }
+
+    /// Outcomes decided from `since_ms` to now in intervals of `bucket_ms`, with each route's
+    /// times to outcome; counted over at most the first 100,000 decisions of the window.
+    pub async fn outcomes(&self, since_ms: i64, bucket_ms: i64) -> Result<outcomes::Series> {
+        let start = since_ms.div_euclid(bucket_ms.max(1)) * bucket_ms.max(1);
+        let decided = self.shared.log.decided_since(start, 100_000).await?;
+        Ok(outcomes::series(
+            &decided,
+            since_ms,
+            crate::now_ms(),
+            bucket_ms,
+        ))
     }
 }

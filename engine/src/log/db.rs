@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 8] = [
+const MIGRATIONS: [(i64, &str, &str); 9] = [
     (
         1,
         "saga log",
@@ -56,6 +56,11 @@ const MIGRATIONS: [(i64, &str, &str); 8] = [
         8,
         "webhooks",
         include_str!("../../migrations/0008_webhooks.sql"),
+    ),
+    (
+        9,
+        "console",
+        include_str!("../../migrations/0009_console.sql"),
     ),
 ];
 

@@ -42,7 +42,7 @@ mod writer;
 pub use events::StoredEvents;
 pub use idempotency::KeyUse;
 pub use nonces::SharedNonces;
-pub use reads::{SagaSummary, Unfinished};
+pub use reads::{Decided, SagaFilter, SagaSummary, Unfinished};
 pub use verify::{BrokenLink, Verification};
 pub use webhooks::{Attempt, Endpoint, Message, NewEndpoint, Next};
 
@@ -146,6 +146,9 @@ struct Append {
 pub struct Admission {
     /// The saga's input, as JSON.
     pub body: String,
+    /// Its route as the metrics name it (`31337>31338`; empty: unknown), kept to filter and
+    /// chart sagas by.
+    pub route: String,
     /// Inventory the plan uses.
     pub needs: Vec<(Asset, U256)>,
     /// The solver's balance of each needed asset.

@@ -30,10 +30,60 @@ pub struct SagaSummary {
     pub state: String,
     /// The latest outcome decided, if any.
     pub outcome: Option<Outcome>,
+    /// Its route (`31337>31338`), unless it was admitted before routes were kept.
+    pub route: Option<String>,
     /// Admitted at, unix milliseconds.
     pub created_ms: i64,
     /// Last change, unix milliseconds.
     pub updated_ms: i64,
+    /// When its latest outcome was decided, unix milliseconds.
+    pub decided_ms: Option<i64>,
+}
+
+/// Which sagas a list shows: every condition given must hold.
+#[derive(Clone, Debug)]
+pub struct SagaFilter {
+    /// In this stored state (`running`, `held`, …, `completed`).
+    pub state: Option<String>,
+    /// Whose latest outcome is of this kind (`fulfilled`, `refunded`, `failed`).
+    pub outcome: Option<String>,
+    /// On this route, exactly (`31337>31338`).
+    pub route: Option<String>,
+    /// Whose route starts or ends on this chain.
+    pub chain: Option<u64>,
+    /// Admitted at or after this time, unix milliseconds.
+    pub admitted_from_ms: Option<i64>,
+    /// Admitted at or before this time, unix milliseconds.
+    pub admitted_until_ms: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+impl Default for SagaFilter {
+    fn default() -> Self {
+        Self {
+            state: None,
+            outcome: None,
+            route: None,
+            chain: None,
+            admitted_from_ms: None,
+            admitted_until_ms: None,
+            limit: 100,
+        }
+    }
+}
+
+/// A saga whose outcome was decided, as the outcome series counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decided {
+    /// Its route, when known.
+    pub route: Option<String>,
+    /// The kind of its latest outcome: `fulfilled`, `refunded` or `failed`.
+    pub outcome: String,
+    /// Admitted at, unix milliseconds.
+    pub created_ms: i64,
+    /// Decided at, unix milliseconds.
+    pub decided_ms: i64,
 }
 
 impl SagaLog {
@@ -92,34 +142,89 @@ impl SagaLog {
         }))
     }
 
-    /// Sagas newest first, those in `state` only when given (`running`, `held`, `resumed`,
-    /// `compensating`, `decided`, `retried`, `completed`), at most `limit`.
-    pub async fn summaries(&self, state: Option<&str>, limit: i64) -> Result<Vec<SagaSummary>> {
-        type Row = (String, String, Option<String>, i64, i64);
+    /// The sagas `filter` selects, newest first.
+    pub async fn summaries(&self, filter: &SagaFilter) -> Result<Vec<SagaSummary>> {
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            i64,
+            Option<i64>,
+        );
+        // The chain filter matches a whole chain id in the route (`31337>31338` is read as
+        // `+31337+31338+`).
         let rows: Vec<Row> = with_pool!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT id, state, outcome, created_ms, updated_ms FROM sagas \
-                 WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY created_ms DESC, id LIMIT $2",
+                "SELECT s.id, s.state, s.outcome, i.route, s.created_ms, s.updated_ms, s.decided_ms \
+                 FROM sagas s LEFT JOIN intents i ON i.saga_num = s.num \
+                 WHERE (CAST($1 AS TEXT) IS NULL OR s.state = $1) \
+                 AND (CAST($2 AS TEXT) IS NULL OR s.outcome_kind = $2) \
+                 AND (CAST($3 AS TEXT) IS NULL OR i.route = $3) \
+                 AND (CAST($4 AS TEXT) IS NULL OR \
+                      ('+' || REPLACE(i.route, '>', '+') || '+') LIKE ('%+' || $4 || '+%')) \
+                 AND (CAST($5 AS BIGINT) IS NULL OR s.created_ms >= $5) \
+                 AND (CAST($6 AS BIGINT) IS NULL OR s.created_ms <= $6) \
+                 ORDER BY s.created_ms DESC, s.id LIMIT $7",
             )
-            .bind(state)
-            .bind(limit)
+            .bind(filter.state.as_deref())
+            .bind(filter.outcome.as_deref())
+            .bind(filter.route.as_deref())
+            .bind(filter.chain.map(|c| c.to_string()))
+            .bind(filter.admitted_from_ms)
+            .bind(filter.admitted_until_ms)
+            .bind(filter.limit)
             .fetch_all(pool)
             .await?
         });
         rows.into_iter()
-            .map(|(id, state, outcome, created_ms, updated_ms)| {
-                Ok(SagaSummary {
-                    id: SagaId(parse_hash(&id)?),
-                    state,
-                    outcome: outcome
-                        .map(|o| serde_json::from_str(&o))
-                        .transpose()
-                        .map_err(|e| EngineError::Corrupt(format!("outcome of saga {id}: {e}")))?,
-                    created_ms,
-                    updated_ms,
-                })
-            })
+            .map(
+                |(id, state, outcome, route, created_ms, updated_ms, decided_ms)| {
+                    Ok(SagaSummary {
+                        id: SagaId(parse_hash(&id)?),
+                        state,
+                        outcome: outcome
+                            .map(|o| serde_json::from_str(&o))
+                            .transpose()
+                            .map_err(|e| {
+                                EngineError::Corrupt(format!("outcome of saga {id}: {e}"))
+                            })?,
+                        route,
+                        created_ms,
+                        updated_ms,
+                        decided_ms,
+                    })
+                },
+            )
             .collect()
+    }
+
+    /// The sagas whose latest outcome was decided from `since_ms` on, oldest decision first, at
+    /// most `limit`: what the outcome series is counted from.
+    pub async fn decided_since(&self, since_ms: i64, limit: i64) -> Result<Vec<Decided>> {
+        type Row = (Option<String>, String, i64, i64);
+        let rows: Vec<Row> = with_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT i.route, s.outcome_kind, s.created_ms, s.decided_ms \
+                 FROM sagas s LEFT JOIN intents i ON i.saga_num = s.num \
+                 WHERE s.decided_ms >= $1 AND s.outcome_kind IS NOT NULL \
+                 ORDER BY s.decided_ms, s.num LIMIT $2",
+            )
+            .bind(since_ms)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(route, outcome, created_ms, decided_ms)| Decided {
+                route,
+                outcome,
+                created_ms,
+                decided_ms,
+            })
+            .collect())
     }
 
     /// Every saga in the log, oldest first.

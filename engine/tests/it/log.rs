@@ -394,6 +394,7 @@ fn admission(need: u64, held: u64) -> baton_engine::log::Admission {
     let now = baton_engine::now_ms();
     baton_engine::log::Admission {
         body: "{}".into(),
+        route: "1>2".into(),
         needs: vec![(usdc, U256::from(need))],
         available: [(usdc, U256::from(held))].into(),
         now_ms: now,

@@ -15,6 +15,7 @@ mod health;
 mod lag;
 mod layers;
 mod lease;
+mod listing;
 mod log;
 mod nonces;
 mod observe;

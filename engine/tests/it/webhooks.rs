@@ -17,6 +17,7 @@ fn admission(submitter: &str) -> Admission {
     let now = baton_engine::now_ms();
     Admission {
         body: "{}".into(),
+        route: "1>2".into(),
         needs: Vec::new(),
         available: Default::default(),
         now_ms: now,

@@ -63,6 +63,8 @@ pub(crate) struct SagaRow {
     /// The state the batch moves the saga to, if it does.
     pub(crate) state: Option<&'static str>,
     pub(crate) outcome: Option<String>,
+    /// The kind of the latest outcome decided in the batch and when (`outcome_kind`, `decided_ms`).
+    pub(crate) decided: Option<(&'static str, i64)>,
     pub(crate) last_seq: i64,
     pub(crate) last_hash: String,
     pub(crate) at_ms: i64,
@@ -93,6 +95,8 @@ pub(crate) struct IntentRow {
     pub(crate) num: i64,
     pub(crate) id: String,
     pub(crate) body: String,
+    /// Its route (`31337>31338`), unless unknown.
+    pub(crate) route: Option<String>,
     pub(crate) created_ms: i64,
     /// The API key's name that submitted it.
     pub(crate) submitter: Option<String>,
@@ -257,6 +261,7 @@ pub(crate) fn decide(
                 num: head.num,
                 id: hex(saga.0),
                 body: admission.body.clone(),
+                route: Some(admission.route.clone()).filter(|r| !r.is_empty()),
                 created_ms: admission.now_ms,
                 submitter: admission.submitter.clone(),
             });
@@ -280,15 +285,19 @@ pub(crate) fn decide(
             hash: hex(hash),
             at_ms,
         });
-        let outcome = match &append.event {
-            SagaEvent::Decided { outcome } => serde_json::to_string(outcome).ok(),
-            _ => None,
+        let (outcome, decided) = match &append.event {
+            SagaEvent::Decided { outcome } => (
+                serde_json::to_string(outcome).ok(),
+                Some((outcome.kind(), at_ms)),
+            ),
+            _ => (None, None),
         };
         let row = rows.sagas.entry(saga).or_insert_with(|| SagaRow {
             id: hex(saga.0),
             num: head.num,
             state: None,
             outcome: None,
+            decided: None,
             last_seq: 0,
             last_hash: String::new(),
             at_ms,
@@ -299,6 +308,7 @@ pub(crate) fn decide(
         }
         row.state = state_after(&append.event).or(row.state);
         row.outcome = outcome.or(row.outcome.take());
+        row.decided = decided.or(row.decided);
         row.last_seq = seq_i;
         row.last_hash = hex(hash);
         row.at_ms = at_ms;
@@ -382,6 +392,7 @@ mod tests {
         let mut a = append(saga(n), started(n));
         a.admission = Some(Admission {
             body: format!("input {n}"),
+            route: "1>2".into(),
             needs: vec![(usdc(), U256::from(need))],
             available: BTreeMap::from([(usdc(), U256::from(have))]),
             now_ms: 1_000,

@@ -45,6 +45,7 @@ where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
     for<'t> Option<i64>: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'static str>: Encode<'t, DB> + Type<DB>,
     for<'t> &'static str: Encode<'t, DB> + Type<DB>,
 {
     let mut writes = Writes {
@@ -68,11 +69,13 @@ where
         );
     }
     for chunk in rows.intents.chunks(ROWS_PER_STATEMENT) {
-        let insert = writes.statement("INSERT INTO intents (saga_num, id, body, created_ms) ");
+        let insert =
+            writes.statement("INSERT INTO intents (saga_num, id, body, route, created_ms) ");
         insert.push_values(chunk, |mut b, i| {
             b.push_bind(i.num)
                 .push_bind(i.id.clone())
                 .push_bind(i.body.clone())
+                .push_bind(i.route.clone())
                 .push_bind(i.created_ms);
         });
         insert.push(" ON CONFLICT (saga_num) DO NOTHING");
@@ -161,14 +164,16 @@ where
     let sagas: Vec<&SagaRow> = rows.sagas.values().collect();
     for chunk in sagas.chunks(ROWS_PER_STATEMENT) {
         let upsert = writes.statement(
-            "INSERT INTO sagas (id, num, state, outcome, last_seq, last_hash, created_ms, \
-             updated_ms, lease_owner, lease_until, fence) ",
+            "INSERT INTO sagas (id, num, state, outcome, outcome_kind, decided_ms, last_seq, \
+             last_hash, created_ms, updated_ms, lease_owner, lease_until, fence) ",
         );
         upsert.push_values(chunk, |mut b, r| {
             b.push_bind(r.id.clone())
                 .push_bind(r.num)
                 .push_bind(r.state.unwrap_or("running"))
                 .push_bind(r.outcome.clone())
+                .push_bind(r.decided.map(|d| d.0))
+                .push_bind(r.decided.map(|d| d.1))
                 .push_bind(r.last_seq)
                 .push_bind(r.last_hash.clone())
                 .push_bind(r.at_ms)
@@ -183,7 +188,10 @@ where
         upsert.push(
             " ON CONFLICT (id) DO UPDATE SET \
              state = CASE WHEN excluded.state = 'running' THEN sagas.state ELSE excluded.state END, \
-             outcome = COALESCE(excluded.outcome, sagas.outcome), last_seq = excluded.last_seq, \
+             outcome = COALESCE(excluded.outcome, sagas.outcome), \
+             outcome_kind = COALESCE(excluded.outcome_kind, sagas.outcome_kind), \
+             decided_ms = COALESCE(excluded.decided_ms, sagas.decided_ms), \
+             last_seq = excluded.last_seq, \
              last_hash = excluded.last_hash, updated_ms = excluded.updated_ms",
         );
     }
