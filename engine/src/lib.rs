@@ -20,7 +20,8 @@
 //! and outcomes; [`error`], [`EngineError`]; [`config`], the engine's knobs; `conditions`, the
 //! chain-conditions cache the drivers share; [`control`], operators' pauses and their recorded
 //! actions; [`attester`], who signs fills and cancels; [`observe`], metric names and the
-//! operator-relevant events; [`view`], a saga as the API shows it; [`liquidity`], a planner
+//! operator-relevant events; [`view`], a saga as the API shows it; [`outcomes`], outcomes over
+//! time as the operators' console charts them; [`liquidity`], a planner
 //! snapshot read live from the chains; [`simworld`], a ready-made two-chain sim world for tests,
 //! benchmarks and demos.
 //!

@@ -64,9 +64,11 @@ pub struct SagaFilter {
     /// Only sagas on this route, exactly as `SagaSummary.route` gives it (`31337>31338`).
     #[param(max_length = 200)]
     pub route: Option<String>,
-    /// Only sagas admitted at most this many seconds ago.
+    /// Only sagas admitted at most this many seconds ago (up to ten years).
+    #[param(minimum = 0, maximum = 315360000)]
     pub max_age_secs: Option<u32>,
-    /// Only sagas admitted at least this many seconds ago.
+    /// Only sagas admitted at least this many seconds ago (up to ten years).
+    #[param(minimum = 0, maximum = 315360000)]
     pub min_age_secs: Option<u32>,
     /// At most this many (default 100).
     #[param(minimum = 1, maximum = 1000)]

@@ -131,6 +131,19 @@ pub(crate) async fn sagas(
             "route is at most 200 characters",
         ));
     }
+    if filter.chain.is_some_and(|c| i64::try_from(c).is_err()) {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "chain is an int64: at most 9223372036854775807",
+        ));
+    }
+    let ages = [filter.max_age_secs, filter.min_age_secs];
+    if let Some(age) = ages.into_iter().flatten().find(|&a| a > MAX_AGE_SECS) {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            format!("an age is at most {MAX_AGE_SECS} seconds (ten years); got {age}"),
+        ));
+    }
     let now = baton_engine::now_ms();
     let ago = |secs: Option<u32>| secs.map(|s| now - i64::from(s) * 1_000);
     let sagas = app
@@ -147,6 +160,9 @@ pub(crate) async fn sagas(
         .await?;
     Ok(Json(sagas.into_iter().map(SagaSummary::from).collect()))
 }
+
+/// The most `max_age_secs` and `min_age_secs` say: ten years.
+const MAX_AGE_SECS: u32 = 315_360_000;
 
 /// Outcomes over time: how many sagas were fulfilled, refunded or failed in each interval of the
 /// window, and each route's time from admission to outcome (p50, p99, nearest rank). A saga

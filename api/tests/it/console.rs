@@ -157,7 +157,9 @@ async fn operators_filter_sagas_and_chart_their_outcomes() {
     for (query, status) in [
         ("outcome=lost", 400),
         ("chain=-1", 400),
+        ("chain=9223372036854775808", 400),
         ("max_age_secs=x", 400),
+        ("min_age_secs=315360001", 400),
         (long.as_str(), 400),
     ] {
         let answer = get(&api, &format!("/v1/operator/sagas?{query}")).await;
