@@ -169,7 +169,7 @@ impl From<baton_engine::EngineError> for ApiError {
         use baton_engine::EngineError as E;
         match e {
             E::Paused => ApiError::new(Code::Paused, e.to_string()),
-            E::NotFound(_) => ApiError::new(Code::NotFound, e.to_string()),
+            E::NotFound(_) | E::UnknownVersion(_) => ApiError::new(Code::NotFound, e.to_string()),
             E::Conflict(m) => ApiError::new(Code::Conflict, m),
             E::Inventory(m) => ApiError::new(
                 Code::InsufficientLiquidity,

@@ -54,6 +54,9 @@ pub enum EngineError {
     /// The request does not fit the saga's state.
     #[error("{0}")]
     Conflict(String),
+    /// No configuration version has this id.
+    #[error("no configuration version {0}")]
+    UnknownVersion(alloy::primitives::B256),
     /// A batch of appends could not be committed; nothing of it is stored.
     #[error("appending to the saga log failed: {0}")]
     Append(String),

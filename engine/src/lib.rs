@@ -19,11 +19,11 @@
 //! Beside them, used by the layers: [`event`], what a saga's log records ([`SagaEvent`]), saga ids
 //! and outcomes; [`error`], [`EngineError`]; [`config`], the engine's knobs; `conditions`, the
 //! chain-conditions cache the drivers share; [`control`], operators' pauses and their recorded
-//! actions; [`attester`], who signs fills and cancels; [`observe`], metric names and the
-//! operator-relevant events; [`view`], a saga as the API shows it; [`outcomes`], outcomes over
-//! time as the operators' console charts them; [`liquidity`], a planner
-//! snapshot read live from the chains; [`simworld`], a ready-made two-chain sim world for tests,
-//! benchmarks and demos.
+//! actions; [`changes`], configuration versions, their lifecycle and its hash-chained record;
+//! [`attester`], who signs fills and cancels; [`observe`], metric names and the operator-relevant
+//! events; [`view`], a saga as the API shows it; [`outcomes`], outcomes over time as the
+//! operators' console charts them; [`liquidity`], a planner snapshot read live from the chains;
+//! [`simworld`], a ready-made two-chain sim world for tests, benchmarks and demos.
 //!
 //! **Status:** the saga log, the driver (holds on fees and RPC health, write-ahead signing, fee
 //! replacement, deadline budgeting, compensation, outcome from evidence, reorg healing),
@@ -37,6 +37,7 @@
 //! None.
 
 pub mod attester;
+pub mod changes;
 mod conditions;
 pub mod config;
 pub mod control;

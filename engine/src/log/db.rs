@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 9] = [
+const MIGRATIONS: [(i64, &str, &str); 10] = [
     (
         1,
         "saga log",
@@ -61,6 +61,11 @@ const MIGRATIONS: [(i64, &str, &str); 9] = [
         9,
         "console",
         include_str!("../../migrations/0009_console.sql"),
+    ),
+    (
+        10,
+        "config versions",
+        include_str!("../../migrations/0010_config_versions.sql"),
     ),
 ];
 

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use baton_engine::Db;
 
 mod anvil;
+mod changes;
 mod crash;
 mod deadline;
 mod events;

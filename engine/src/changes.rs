@@ -1,0 +1,668 @@
+//! Coordinated changes: what shapes execution (chains, settlers, tokens and pools, fees, knobs,
+//! the attester set) as versioned, content-addressed bundles in the saga log's database, each with
+//! a lifecycle, and the hash-chained record of every transition with who made it.
+//!
+//! A version's id is the keccak-256 of its body in canonical JSON ([`canonical`]: object keys
+//! sorted, no spaces), so the same bundle proposed twice, by anyone on any instance, is one
+//! version. Its states:
+//!
+//! ```text
+//! proposed → validated → approved → scheduled → active → superseded | rolled_back
+//!     └──────────┴───────────┴───────────┴──→ rejected
+//! superseded | rolled_back → proposed   (the same bundle proposed again: how a rollback starts)
+//! ```
+//!
+//! Only one version is active: activating one supersedes the one active before, or rolls it back
+//! when the newly active one is older (a lower number). Every transition is idempotent — asking
+//! for the state a version is already in changes and records nothing — and is recorded in the
+//! same transaction as the state it sets, so instances racing on one transition record it once.
+//!
+//! This module keeps the versions and their record; what a bundle holds, how it is validated,
+//! approved and activated are built on it.
+
+use alloy::primitives::{B256, keccak256};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{EngineError, Result};
+use crate::log::db::Db;
+use crate::with_pool;
+
+/// Where a version is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Proposed; not checked yet.
+    Proposed,
+    /// Checked: it parses, its chains and contracts are what it says, its shadow run passed.
+    Validated,
+    /// Approved by a quorum of operators.
+    Approved,
+    /// Set to activate at a time.
+    Scheduled,
+    /// What new intents run under.
+    Active,
+    /// Was active; a newer version took over.
+    Superseded,
+    /// Was active; an older version was activated again in its place.
+    RolledBack,
+    /// Refused (by validation or an operator) before it was active.
+    Rejected,
+}
+
+impl State {
+    /// As stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proposed => "proposed",
+            Self::Validated => "validated",
+            Self::Approved => "approved",
+            Self::Scheduled => "scheduled",
+            Self::Active => "active",
+            Self::Superseded => "superseded",
+            Self::RolledBack => "rolled_back",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        serde_json::from_value(Value::from(s))
+            .map_err(|_| EngineError::Corrupt(format!("config version state {s:?}")))
+    }
+
+    /// Whether a version in this state may move to `to`.
+    pub fn may_become(self, to: State) -> bool {
+        use State::*;
+        matches!(
+            (self, to),
+            (Proposed, Validated)
+                | (Validated, Approved)
+                | (Approved, Scheduled)
+                | (Scheduled, Active)
+                | (Proposed | Validated | Approved | Scheduled, Rejected)
+                | (Active, Superseded | RolledBack)
+                | (Superseded | RolledBack, Proposed)
+        )
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    /// keccak-256 of `body`.
+    pub id: B256,
+    /// 1, 2, … in the order versions were first proposed.
+    pub number: u64,
+    /// The version it changes (none for the first).
+    pub parent: Option<B256>,
+    /// The bundle, canonical JSON.
+    pub body: String,
+    /// Where it is.
+    pub state: State,
+    /// Who first proposed it.
+    pub proposed_by: String,
+    /// First proposed at, unix milliseconds.
+    pub created_ms: i64,
+    /// Its state set at, unix milliseconds.
+    pub updated_ms: i64,
+}
+
+/// One recorded transition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// Its place in the record: 1, 2, …
+    pub seq: u64,
+    /// The version.
+    pub version: B256,
+    /// The state it left (none: it was proposed).
+    pub from: Option<State>,
+    /// The state it entered.
+    pub to: State,
+    /// Who made it (an operator key's name, or an instance's).
+    pub by: String,
+    /// Why, or what with.
+    pub detail: String,
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+    /// The previous record's hash (zero for the first).
+    #[serde(skip)]
+    pub prev: B256,
+    /// This record's hash: keccak-256 of the previous one's and of this one's canonical JSON.
+    #[serde(skip)]
+    pub hash: B256,
+}
+
+impl Transition {
+    /// The hash that follows `prev` for this record's content.
+    fn chained(&self, prev: B256) -> B256 {
+        let content = serde_json::to_value(self).unwrap_or(Value::Null);
+        let mut pre = prev.to_vec();
+        pre.extend_from_slice(canonical(&content).as_bytes());
+        keccak256(pre)
+    }
+}
+
+/// `value` as canonical JSON: object keys in byte order at every depth, no insignificant
+/// whitespace; what a version's id is the hash of.
+pub fn canonical(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::from(key.as_str()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// A proposal's result: the version, and whether this call created it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposed {
+    /// The version (new, or the one with the same bundle).
+    pub version: Version,
+    /// Whether it is new.
+    pub new: bool,
+}
+
+/// The versions and their record, in `db`.
+#[derive(Clone, Debug)]
+pub struct Changes {
+    db: Db,
+}
+
+type VersionRow = (
+    String,
+    i64,
+    Option<String>,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+);
+type TransitionRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+);
+
+/// `SELECT` of a version's columns, then `$rest`.
+macro_rules! select_versions {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, number, parent, body, state, proposed_by, created_ms, updated_ms \
+             FROM config_versions ",
+            $rest
+        )
+    };
+}
+
+/// How often a transaction that lost a race (another instance wrote the same record's place) is
+/// tried again.
+const TRIES: usize = 5;
+
+/// Inserts `record` (a [`Transition`]) in transaction `tx`.
+macro_rules! insert_record {
+    ($tx:expr, $record:expr) => {{
+        let record: &Transition = $record;
+        sqlx::query(
+            "INSERT INTO config_transitions (seq, version, from_state, to_state, by_name, \
+             detail, at_ms, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(db_number(record.seq)?)
+        .bind(record.version.to_string())
+        .bind(record.from.map(|s| s.as_str()))
+        .bind(record.to.as_str())
+        .bind(record.by.as_str())
+        .bind(record.detail.as_str())
+        .bind(record.at_ms)
+        .bind(record.prev.to_string())
+        .bind(record.hash.to_string())
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+impl Changes {
+    /// The versions kept in `db` (migrated).
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Proposes `bundle` by `by`, changing `parent`. The same bundle proposed again is the same
+    /// version: still in its lifecycle, it is answered as it stands; superseded or rolled back,
+    /// it is proposed again (how a rollback starts).
+    pub async fn propose(
+        &self,
+        bundle: &Value,
+        parent: Option<B256>,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Proposed> {
+        if let Some(parent) = parent
+            && self.version(parent).await?.is_none()
+        {
+            return Err(EngineError::Invalid(format!(
+                "the parent version {parent} does not exist"
+            )));
+        }
+        let body = canonical(bundle);
+        let id = keccak256(body.as_bytes());
+        let mut last = None;
+        for _ in 0..TRIES {
+            match self.try_propose(id, &body, parent, by, now_ms).await {
+                Ok(Some(new)) => {
+                    return Ok(Proposed {
+                        version: new,
+                        new: true,
+                    });
+                }
+                Ok(None) => {
+                    let version = self.version(id).await?.ok_or_else(|| {
+                        EngineError::Corrupt(format!("config version {id} vanished"))
+                    })?;
+                    let version = if matches!(version.state, State::Superseded | State::RolledBack)
+                    {
+                        self.transition(id, State::Proposed, by, "proposed again", now_ms)
+                            .await?
+                    } else {
+                        version
+                    };
+                    return Ok(Proposed {
+                        version,
+                        new: false,
+                    });
+                }
+                Err(e) => {
+                    last = Some(e);
+                    lost_a_race().await;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| EngineError::Conflict("proposal raced".into())))
+    }
+
+    /// Inserts version `id` with its first transition in one transaction; `None` when it exists.
+    async fn try_propose(
+        &self,
+        id: B256,
+        body: &str,
+        parent: Option<B256>,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<Version>> {
+        let begin = self.db.begin_write();
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            let inserted = sqlx::query(
+                "INSERT INTO config_versions (id, number, parent, body, state, proposed_by, \
+                 created_ms, updated_ms) SELECT $1, COALESCE(MAX(number), 0) + 1, $2, $3, $4, $5, \
+                 $6, $6 FROM config_versions WHERE true ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(parent.map(|p| p.to_string()))
+            .bind(body)
+            .bind(State::Proposed.as_str())
+            .bind(by)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let last: Option<(i64, String)> = sqlx::query_as(
+                "SELECT seq, hash FROM config_transitions ORDER BY seq DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            let record = next_record(last, id, None, State::Proposed, by, "proposed", now_ms)?;
+            insert_record!(tx, &record);
+            let row: VersionRow = sqlx::query_as(select_versions!("WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(version_of(row)?))
+        })
+    }
+
+    /// Moves version `id` to `to`, by `by`, for `detail`; answers the version as it then stands.
+    /// Already in `to`: nothing changes and nothing is recorded. Activating a version supersedes
+    /// the one active before (or rolls it back, when the new one is older), recorded in the same
+    /// transaction. A move its state does not allow is [`EngineError::Conflict`]; an unknown
+    /// version [`EngineError::UnknownVersion`].
+    pub async fn transition(
+        &self,
+        id: B256,
+        to: State,
+        by: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> Result<Version> {
+        let mut last = None;
+        for _ in 0..TRIES {
+            let version = self
+                .version(id)
+                .await?
+                .ok_or(EngineError::UnknownVersion(id))?;
+            if version.state == to {
+                return Ok(version);
+            }
+            if !version.state.may_become(to) {
+                return Err(EngineError::Conflict(format!(
+                    "config version {} is {}; it cannot become {to}",
+                    version.number, version.state
+                )));
+            }
+            match self.try_transition(&version, to, by, detail, now_ms).await {
+                Ok(true) => {
+                    return self
+                        .version(id)
+                        .await?
+                        .ok_or(EngineError::UnknownVersion(id));
+                }
+                // Its state changed meanwhile: look again.
+                Ok(false) => {}
+                Err(e) => {
+                    last = Some(e);
+                    lost_a_race().await;
+                }
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| EngineError::Conflict(format!("config version {id} kept changing"))))
+    }
+
+    /// Sets `version`'s state to `to` if it is still what it was read as, with its record (and
+    /// the previously active version's, on activation); false when another writer was first.
+    async fn try_transition(
+        &self,
+        version: &Version,
+        to: State,
+        by: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let begin = self.db.begin_write();
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            let mut last: Option<(i64, String)> = sqlx::query_as(
+                "SELECT seq, hash FROM config_transitions ORDER BY seq DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if to == State::Active {
+                let active: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT id, number FROM config_versions WHERE state = 'active'",
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((old, number)) = active {
+                    let old_id = parse_id(&old)?;
+                    let (ended, why) = if number > db_number(version.number)? {
+                        (State::RolledBack, "rolled back to")
+                    } else {
+                        (State::Superseded, "superseded by")
+                    };
+                    sqlx::query(
+                        "UPDATE config_versions SET state = $1, updated_ms = $2 WHERE id = $3",
+                    )
+                    .bind(ended.as_str())
+                    .bind(now_ms)
+                    .bind(&old)
+                    .execute(&mut *tx)
+                    .await?;
+                    let detail = format!("{why} version {}", version.number);
+                    let record = next_record(
+                        last, old_id, Some(State::Active), ended, by, &detail, now_ms,
+                    )?;
+                    insert_record!(tx, &record);
+                    last = Some((db_number(record.seq)?, record.hash.to_string()));
+                }
+            }
+            let moved = sqlx::query(
+                "UPDATE config_versions SET state = $1, updated_ms = $2 WHERE id = $3 AND state = $4",
+            )
+            .bind(to.as_str())
+            .bind(now_ms)
+            .bind(version.id.to_string())
+            .bind(version.state.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if moved == 0 {
+                return Ok(false);
+            }
+            let record =
+                next_record(last, version.id, Some(version.state), to, by, detail, now_ms)?;
+            insert_record!(tx, &record);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Version `id`, if there is one.
+    pub async fn version(&self, id: B256) -> Result<Option<Version>> {
+        let row: Option<VersionRow> = with_pool!(&self.db, pool => {
+            sqlx::query_as(select_versions!("WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(version_of).transpose()
+    }
+
+    /// Every version, by number.
+    pub async fn versions(&self) -> Result<Vec<Version>> {
+        let rows: Vec<VersionRow> = with_pool!(&self.db, pool => {
+            sqlx::query_as(select_versions!("ORDER BY number"))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(version_of).collect()
+    }
+
+    /// The active version, if any.
+    pub async fn active(&self) -> Result<Option<Version>> {
+        let row: Option<VersionRow> = with_pool!(&self.db, pool => {
+            sqlx::query_as(select_versions!("WHERE state = 'active'"))
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(version_of).transpose()
+    }
+
+    /// The recorded transitions, in order: every one, or version `id`'s.
+    pub async fn history(&self, id: Option<B256>) -> Result<Vec<Transition>> {
+        let rows: Vec<TransitionRow> = with_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT seq, version, from_state, to_state, by_name, detail, at_ms, prev_hash, hash \
+                 FROM config_transitions WHERE (CAST($1 AS TEXT) IS NULL OR version = $1) \
+                 ORDER BY seq",
+            )
+            .bind(id.map(|i| i.to_string()))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(transition_of).collect()
+    }
+
+    /// Checks the record's hash chain: the seq of the first record that does not follow from the
+    /// one before (altered, or one missing before it), if any.
+    pub async fn verify(&self) -> Result<Option<u64>> {
+        let mut prev = B256::ZERO;
+        for (expected, record) in (1u64..).zip(self.history(None).await?) {
+            if record.seq != expected || record.prev != prev || record.chained(prev) != record.hash
+            {
+                return Ok(Some(expected));
+            }
+            prev = record.hash;
+        }
+        Ok(None)
+    }
+}
+
+/// A short wait, different for each racer, before a transaction that failed (most likely because
+/// another writer took the record's next place first) is tried again.
+async fn lost_a_race() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    tokio::time::sleep(std::time::Duration::from_millis(5 + u64::from(nanos % 40))).await;
+}
+
+/// The record that follows `last` (seq, hash).
+fn next_record(
+    last: Option<(i64, String)>,
+    version: B256,
+    from: Option<State>,
+    to: State,
+    by: &str,
+    detail: &str,
+    at_ms: i64,
+) -> Result<Transition> {
+    let (seq, prev) = match last {
+        Some((seq, hash)) => (u64::try_from(seq + 1).unwrap_or(0), parse_id(&hash)?),
+        None => (1, B256::ZERO),
+    };
+    let mut record = Transition {
+        seq,
+        version,
+        from,
+        to,
+        by: by.to_owned(),
+        detail: detail.to_owned(),
+        at_ms,
+        prev,
+        hash: B256::ZERO,
+    };
+    record.hash = record.chained(prev);
+    Ok(record)
+}
+
+fn db_number(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| EngineError::Corrupt(format!("number {n}")))
+}
+
+fn parse_id(s: &str) -> Result<B256> {
+    s.parse()
+        .map_err(|_| EngineError::Corrupt(format!("config hash {s:?}")))
+}
+
+fn version_of(row: VersionRow) -> Result<Version> {
+    let (id, number, parent, body, state, proposed_by, created_ms, updated_ms) = row;
+    Ok(Version {
+        id: parse_id(&id)?,
+        number: u64::try_from(number)
+            .map_err(|_| EngineError::Corrupt(format!("config version number {number}")))?,
+        parent: parent.as_deref().map(parse_id).transpose()?,
+        body,
+        state: State::parse(&state)?,
+        proposed_by,
+        created_ms,
+        updated_ms,
+    })
+}
+
+fn transition_of(row: TransitionRow) -> Result<Transition> {
+    let (seq, version, from, to, by, detail, at_ms, prev, hash) = row;
+    Ok(Transition {
+        seq: u64::try_from(seq)
+            .map_err(|_| EngineError::Corrupt(format!("config transition seq {seq}")))?,
+        version: parse_id(&version)?,
+        from: from.as_deref().map(State::parse).transpose()?,
+        to: State::parse(&to)?,
+        by,
+        detail,
+        at_ms,
+        prev: parse_id(&prev)?,
+        hash: parse_id(&hash)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth_and_drops_whitespace() {
+        let a: Value = serde_json::from_str(r#"{ "b": [ {"y": 1, "x": "é\""} ], "a": null }"#)
+            .unwrap_or_default();
+        assert_eq!(canonical(&a), r#"{"a":null,"b":[{"x":"é\"","y":1}]}"#);
+        let b: Value =
+            serde_json::from_str(r#"{"a":null,"b":[{"x":"é\"","y":1}]}"#).unwrap_or_default();
+        assert_eq!(canonical(&a), canonical(&b));
+    }
+
+    #[test]
+    fn the_lifecycle_moves_forward_rejects_before_activation_and_restarts_by_a_proposal() {
+        use State::*;
+        let all = [
+            Proposed, Validated, Approved, Scheduled, Active, Superseded, RolledBack, Rejected,
+        ];
+        let allowed: Vec<(State, State)> = all
+            .iter()
+            .flat_map(|&a| all.iter().map(move |&b| (a, b)))
+            .filter(|&(a, b)| a.may_become(b))
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (Proposed, Validated),
+                (Proposed, Rejected),
+                (Validated, Approved),
+                (Validated, Rejected),
+                (Approved, Scheduled),
+                (Approved, Rejected),
+                (Scheduled, Active),
+                (Scheduled, Rejected),
+                (Active, Superseded),
+                (Active, RolledBack),
+                (Superseded, Proposed),
+                (RolledBack, Proposed),
+            ]
+        );
+        for s in all {
+            assert_eq!(State::parse(s.as_str()).ok(), Some(s));
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Configuration versions on both databases: content-addressed proposals, the lifecycle's
+//! transitions (idempotent, refused out of order, raced by several writers and recorded once),
+//! activation superseding or rolling back the version before, and the record's hash chain.
+
+use baton_engine::EngineError;
+use baton_engine::changes::{Changes, State};
+use serde_json::json;
+
+use crate::databases;
+
+/// Moves `id` through the lifecycle to active.
+async fn activate(changes: &Changes, id: alloy::primitives::B256, at: i64) {
+    for (to, by) in [
+        (State::Validated, "baton-1"),
+        (State::Approved, "ops-a"),
+        (State::Scheduled, "ops-b"),
+        (State::Active, "baton-1"),
+    ] {
+        let v = changes.transition(id, to, by, "", at).await.unwrap();
+        assert_eq!(v.state, to);
+    }
+}
+
+#[tokio::test]
+async fn versions_move_through_their_lifecycle_once_each_and_the_record_holds() {
+    for (db, _guard) in databases().await {
+        let kind = db.kind();
+        let changes = Changes::new(db.clone());
+        let first = json!({ "chains": [{ "id": 1, "rpc": "http://a" }], "fee_bps": 5 });
+        let proposed = changes.propose(&first, None, "ops-a", 1_000).await.unwrap();
+        assert!(proposed.new, "{kind}");
+        let v1 = proposed.version;
+        assert_eq!((v1.number, v1.state), (1, State::Proposed), "{kind}");
+        // The same bundle, written otherwise, is the same version.
+        let same = json!({ "fee_bps": 5, "chains": [{ "rpc": "http://a", "id": 1 }] });
+        let again = changes.propose(&same, None, "ops-b", 2_000).await.unwrap();
+        assert!(!again.new, "{kind}");
+        assert_eq!(again.version.id, v1.id, "{kind}");
+        assert_eq!(
+            v1.body,
+            r#"{"chains":[{"id":1,"rpc":"http://a"}],"fee_bps":5}"#
+        );
+
+        // Out of order is refused; the state asked for again changes nothing.
+        let early = changes
+            .transition(v1.id, State::Active, "ops-a", "", 3_000)
+            .await
+            .unwrap_err();
+        assert!(matches!(early, EngineError::Conflict(_)), "{kind}: {early}");
+        activate(&changes, v1.id, 3_000).await;
+        let records = changes.history(None).await.unwrap().len();
+        let twice = changes
+            .transition(v1.id, State::Active, "ops-b", "", 4_000)
+            .await
+            .unwrap();
+        assert_eq!(twice.updated_ms, 3_000, "{kind}");
+        assert_eq!(
+            changes.history(None).await.unwrap().len(),
+            records,
+            "{kind}"
+        );
+        let unknown = changes
+            .transition(
+                alloy::primitives::B256::repeat_byte(7),
+                State::Validated,
+                "x",
+                "",
+                1,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(unknown, EngineError::UnknownVersion(_)), "{kind}");
+
+        // Version 2 changes version 1; five writers race each of its transitions.
+        let second = json!({ "chains": [{ "id": 1, "rpc": "http://b" }], "fee_bps": 5 });
+        let v2 = changes
+            .propose(&second, Some(v1.id), "ops-a", 5_000)
+            .await
+            .unwrap()
+            .version;
+        assert_eq!((v2.number, v2.parent), (2, Some(v1.id)), "{kind}");
+        for to in [
+            State::Validated,
+            State::Approved,
+            State::Scheduled,
+            State::Active,
+        ] {
+            let racers = (0..5).map(|i| {
+                let changes = changes.clone();
+                tokio::spawn(async move {
+                    changes
+                        .transition(v2.id, to, &format!("baton-{i}"), "", 6_000)
+                        .await
+                })
+            });
+            for racer in futures_util::future::join_all(racers).await {
+                assert_eq!(racer.unwrap().unwrap().state, to, "{kind}");
+            }
+        }
+        let v1_now = changes.version(v1.id).await.unwrap().unwrap();
+        assert_eq!(v1_now.state, State::Superseded, "{kind}");
+        assert_eq!(changes.active().await.unwrap().unwrap().id, v2.id, "{kind}");
+        let of_v2: Vec<State> = changes
+            .history(Some(v2.id))
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.to)
+            .collect();
+        assert_eq!(
+            of_v2,
+            [
+                State::Proposed,
+                State::Validated,
+                State::Approved,
+                State::Scheduled,
+                State::Active
+            ],
+            "{kind}: each transition recorded once"
+        );
+
+        // A rollback: version 1 proposed again, through its lifecycle, active again; version 2
+        // is rolled back, not superseded.
+        let back = changes
+            .propose(&first, Some(v2.id), "ops-b", 7_000)
+            .await
+            .unwrap();
+        assert!(!back.new, "{kind}");
+        assert_eq!(back.version.state, State::Proposed, "{kind}");
+        activate(&changes, v1.id, 8_000).await;
+        let v2_now = changes.version(v2.id).await.unwrap().unwrap();
+        assert_eq!(v2_now.state, State::RolledBack, "{kind}");
+        let versions = changes.versions().await.unwrap();
+        assert_eq!(versions.len(), 2, "{kind}");
+        let last = changes.history(None).await.unwrap();
+        let tail: Vec<(u64, State)> = last
+            .iter()
+            .rev()
+            .take(2)
+            .map(|t| (if t.version == v1.id { 1 } else { 2 }, t.to))
+            .collect();
+        assert_eq!(tail, [(1, State::Active), (2, State::RolledBack)], "{kind}");
+        assert_eq!(changes.verify().await.unwrap(), None, "{kind}");
+
+        // A record altered afterwards breaks the chain there.
+        let sql = "UPDATE config_transitions SET by_name = 'mallory' WHERE seq = 3";
+        match &db {
+            baton_engine::Db::Sqlite(pool) => {
+                sqlx::query(sql).execute(pool).await.unwrap();
+            }
+            baton_engine::Db::Postgres(pool) => {
+                sqlx::query(sql).execute(pool).await.unwrap();
+            }
+        }
+        assert_eq!(changes.verify().await.unwrap(), Some(3), "{kind}");
+    }
+}
