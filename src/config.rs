@@ -289,6 +289,59 @@ pub(crate) struct Resolved {
     pub(crate) follow: Option<baton_adapters::follow::FollowConfig>,
 }
 
+impl Resolved {
+    /// What shapes execution here, as a configuration bundle (see `baton_engine::changes`):
+    /// each chain (its RPC, settlers, finality and confirmation tiers, tokens and pools), the
+    /// attesters, fees, the planner's knobs and the engine's holds and limits. Nothing secret
+    /// (the solver's and API keys' secrets stay where the file names them) and nothing of this
+    /// instance alone (where it listens, its database, its API keys, webhook delivery).
+    pub(crate) fn bundle(&self) -> serde_json::Value {
+        use serde_json::json;
+        let chains: Vec<serde_json::Value> = self
+            .chains
+            .iter()
+            .map(|(venue, endpoint)| {
+                json!({
+                    "id": venue.chain.0,
+                    "rpc_url": endpoint.url,
+                    "requests_per_second": endpoint.requests_per_second,
+                    "logs_from_block": endpoint.logs_from_block,
+                    "logs_max_range": endpoint.logs_max_range,
+                    "origin_settler": venue.settlers.origin,
+                    "destination_settler": venue.settlers.destination,
+                    "finality_blocks": venue.finality_blocks,
+                    "confirmation_tiers": venue.confirmation_tiers.iter().map(|t| json!({
+                        "at_least": t.at_least, "blocks": t.blocks,
+                    })).collect::<Vec<_>>(),
+                    "tokens": venue.tokens.iter().map(|t| json!({
+                        "symbol": t.symbol, "address": t.address, "decimals": t.decimals,
+                        "native_price": t.native_price,
+                    })).collect::<Vec<_>>(),
+                    "pools": venue.pools.iter().map(|p| json!({
+                        "address": p.address, "fee_bps": p.fee_bps,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let planner = &self.settings.planner;
+        json!({
+            "chains": chains,
+            "attesters": self.attesters.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+            "attest_timeout_ms": self.attest_timeout.as_millis() as u64,
+            "solver_fee_bps": self.settings.solver_fee_bps,
+            "route_latency_secs": self.settings.route_latency_secs,
+            "planner": {
+                "max_hops": planner.max_hops,
+                "slippage_bps": planner.slippage_bps,
+                "fee_ceiling_pct": planner.fee_ceiling_pct,
+                "split": planner.split,
+            },
+            "hold_for_operator_secs": self.engine.hold_for_operator.as_secs(),
+            "fill_margin_blocks": self.engine.fill_margin_blocks,
+        })
+    }
+}
+
 impl Config {
     /// Reads and checks `path`.
     pub(crate) fn load(path: &Path) -> Result<Self> {

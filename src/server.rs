@@ -11,6 +11,7 @@ use baton_adapters::port::ChainAdapter;
 use baton_api::{App, Keys};
 use baton_attester::client::{Attest, HttpAttester};
 use baton_engine::attester::Attesters;
+use baton_engine::changes::Changes;
 use baton_engine::{Db, Engine, SagaLog, SharedNonces, StoredEvents, liquidity};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -92,6 +93,24 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         .await
         .with_context(|| format!("opening the saga log at {}", redact(&config.database)))?;
     let log = SagaLog::new(db.clone());
+    // A fresh deployment's config file becomes its first configuration version; later, the
+    // active version is the deployment's (instances do not run versions yet: each runs its file,
+    // and says when that differs).
+    let bundle = config.bundle();
+    let (active, ours) = Changes::new(db.clone())
+        .bootstrap(&bundle, &config.engine.instance, baton_engine::now_ms())
+        .await
+        .context("recording the configuration version")?;
+    if ours {
+        info!(version = active.number, id = %active.id, "configuration version");
+    } else {
+        warn!(
+            version = active.number,
+            id = %active.id,
+            "configuration version {} is active; this instance's config file differs from it",
+            active.number
+        );
+    }
     let mut adapters: Vec<Arc<dyn ChainAdapter>> = Vec::new();
     let mut venues = Vec::new();
     let mut settings = config.settings;

@@ -392,7 +392,10 @@ impl Changes {
                     version.number, version.state
                 )));
             }
-            match self.try_transition(&version, to, by, detail, now_ms).await {
+            match self
+                .try_transition(&version, to, by, detail, now_ms, false)
+                .await
+            {
                 Ok(true) => {
                     return self
                         .version(id)
@@ -412,7 +415,8 @@ impl Changes {
     }
 
     /// Sets `version`'s state to `to` if it is still what it was read as, with its record (and
-    /// the previously active version's, on activation); false when another writer was first.
+    /// the previously active version's, on activation); false when another writer was first, or
+    /// when `first` asks for an activation only while no version is active and one is.
     async fn try_transition(
         &self,
         version: &Version,
@@ -420,6 +424,7 @@ impl Changes {
         by: &str,
         detail: &str,
         now_ms: i64,
+        first: bool,
     ) -> Result<bool> {
         let begin = self.db.begin_write();
         with_pool!(&self.db, pool => {
@@ -436,6 +441,9 @@ impl Changes {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((old, number)) = active {
+                    if first {
+                        return Ok(false);
+                    }
                     let old_id = parse_id(&old)?;
                     let (ended, why) = if number > db_number(version.number)? {
                         (State::RolledBack, "rolled back to")
@@ -477,6 +485,71 @@ impl Changes {
             tx.commit().await?;
             Ok(true)
         })
+    }
+
+    /// The configuration a deployment starts with: when no version is active yet (the first
+    /// instance of a fresh deployment), `bundle` — its config file's — goes through the lifecycle
+    /// by `by` and is activated. Answers the active version and whether it is `bundle`'s. An
+    /// instance that finds a version active leaves it so, whatever its file says; instances
+    /// starting at once on a fresh database with different files activate one version, and the
+    /// others' are rejected.
+    pub async fn bootstrap(
+        &self,
+        bundle: &Value,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(Version, bool)> {
+        let ours = keccak256(canonical(bundle).as_bytes());
+        if let Some(active) = self.active().await? {
+            return Ok((active.clone(), active.id == ours));
+        }
+        let detail = "the deployment's first configuration, from its config file";
+        self.propose(bundle, None, by, now_ms).await?;
+        'again: for _ in 0..TRIES {
+            if let Some(active) = self.active().await? {
+                if active.id != ours {
+                    let why = format!("version {} became active first", active.number);
+                    let _ = self
+                        .transition(ours, State::Rejected, by, &why, now_ms)
+                        .await;
+                }
+                return Ok((active.clone(), active.id == ours));
+            }
+            // Another instance with the same file may be a step ahead: take the steps left.
+            let mut version = self
+                .version(ours)
+                .await?
+                .ok_or(EngineError::UnknownVersion(ours))?;
+            let path = [
+                State::Proposed,
+                State::Validated,
+                State::Approved,
+                State::Scheduled,
+            ];
+            let Some(at) = path.iter().position(|s| *s == version.state) else {
+                continue 'again;
+            };
+            for &to in &path[at + 1..] {
+                match self.transition(ours, to, by, detail, now_ms).await {
+                    Ok(moved) => version = moved,
+                    Err(EngineError::Conflict(_)) => continue 'again,
+                    Err(e) => return Err(e),
+                }
+            }
+            if self
+                .try_transition(&version, State::Active, by, detail, now_ms, true)
+                .await?
+            {
+                let active = self
+                    .version(ours)
+                    .await?
+                    .ok_or(EngineError::UnknownVersion(ours))?;
+                return Ok((active, true));
+            }
+        }
+        Err(EngineError::Conflict(
+            "the first configuration version kept changing".into(),
+        ))
     }
 
     /// Version `id`, if there is one.

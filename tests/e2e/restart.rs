@@ -4,11 +4,13 @@
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
-use baton_adapters::devnet::{SOLVER, USER, dev_signer};
+use baton_adapters::devnet::{DEV_KEYS, SOLVER, USER, dev_signer};
 use baton_api::dto::intent::Accepted;
 use baton_api::dto::saga::{Outcome, StepStatus};
+use baton_engine::Db;
+use baton_engine::changes::{Changes, State};
 
-use crate::stack::{DAPP, RECIPIENT, Stack, balance, intent};
+use crate::stack::{ADMIN, DAPP, OPS, RECIPIENT, Stack, balance, intent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_intent_reaches_its_outcome_across_a_killed_and_restarted_server() {
@@ -51,4 +53,38 @@ async fn an_intent_reaches_its_outcome_across_a_killed_and_restarted_server() {
         .await
         .body_as(202);
     assert_eq!(again.intent_id, id);
+
+    // The config file became the deployment's first configuration version when the server first
+    // started; the restart, with the same file, found it active and added none.
+    let changes = Changes::new(Db::connect(&stack.database()).await.unwrap());
+    let versions = changes.versions().await.unwrap();
+    assert_eq!(versions.len(), 1, "{versions:#?}");
+    assert_eq!(versions[0].state, State::Active);
+    let history = changes.history(None).await.unwrap();
+    let path: Vec<State> = history.iter().map(|t| t.to).collect();
+    assert_eq!(
+        path,
+        [
+            State::Proposed,
+            State::Validated,
+            State::Approved,
+            State::Scheduled,
+            State::Active
+        ]
+    );
+    // What shapes execution is in it; no secret is.
+    let body = &versions[0].body;
+    for chain in &stack.devnet.chains {
+        assert!(body.contains(chain.rpc_url().as_str()), "{body}");
+        let settler = chain.origin_settler.to_string().to_lowercase();
+        assert!(body.contains(&settler), "{body}");
+    }
+    assert!(body.contains("\"solver_fee_bps\""), "{body}");
+    for secret in [DAPP, OPS, ADMIN, DEV_KEYS[SOLVER]] {
+        assert!(
+            !body.contains(secret.trim_start_matches("0x")),
+            "a secret in {body}"
+        );
+    }
+    assert_eq!(changes.verify().await.unwrap(), None);
 }

@@ -155,3 +155,48 @@ async fn versions_move_through_their_lifecycle_once_each_and_the_record_holds() 
         assert_eq!(changes.verify().await.unwrap(), Some(3), "{kind}");
     }
 }
+
+#[tokio::test]
+async fn a_fresh_deployment_starts_one_version_from_its_files_however_many_instances_race() {
+    for (db, _guard) in databases().await {
+        let kind = db.kind();
+        let changes = Changes::new(db);
+        let files: Vec<serde_json::Value> = (0..4)
+            .map(|i| json!({ "fee_bps": 5 + i % 2, "chains": [] }))
+            .collect();
+        // Four instances at once, two config files between them.
+        let racers = files.iter().cloned().enumerate().map(|(i, file)| {
+            let changes = changes.clone();
+            tokio::spawn(
+                async move { changes.bootstrap(&file, &format!("baton-{i}"), 1_000).await },
+            )
+        });
+        let started: Vec<_> = futures_util::future::join_all(racers)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        let active = changes.active().await.unwrap().unwrap();
+        for (i, (version, ours)) in started.iter().enumerate() {
+            assert_eq!(
+                version.id, active.id,
+                "{kind}: instance {i} runs the active version"
+            );
+            let same = baton_engine::changes::canonical(&files[i]) == active.body;
+            assert_eq!(*ours, same, "{kind}: instance {i}");
+        }
+        let versions = changes.versions().await.unwrap();
+        assert_eq!(versions.len(), 2, "{kind}: one version per distinct file");
+        let states: Vec<State> = versions.iter().map(|v| v.state).collect();
+        assert!(
+            states.contains(&State::Active) && states.contains(&State::Rejected),
+            "{kind}: {states:?}"
+        );
+        // A restart with another file leaves the active version as it is.
+        let other = json!({ "fee_bps": 9, "chains": [] });
+        let (version, ours) = changes.bootstrap(&other, "baton-9", 2_000).await.unwrap();
+        assert_eq!((version.id, ours), (active.id, false), "{kind}");
+        assert_eq!(changes.versions().await.unwrap().len(), 2, "{kind}");
+        assert_eq!(changes.verify().await.unwrap(), None, "{kind}");
+    }
+}
