@@ -140,12 +140,98 @@ pub(crate) enum Command {
         #[arg(long, env = "BATON_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
     },
+    /// Configuration versions: propose, show, approve, schedule, reject, roll back, status.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// List sagas (operator key).
     Sagas {
         /// Only sagas in this state (running, held, resumed, compensating, decided,
         /// retried, completed).
         #[arg(long)]
         state: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// `baton config …`: configuration versions through their lifecycle (operator keys; approving
+/// needs an approver's key).
+#[derive(Subcommand)]
+pub(crate) enum ConfigAction {
+    /// The active version, the versions in progress and what each instance runs.
+    Status {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// One version (id, number, or `active`) with its record and approvals; without one, every
+    /// version. `--bundle` prints only its bundle: the file to edit and propose.
+    Show {
+        /// The version: its id, its number, or `active`.
+        version: Option<String>,
+        /// Print only the bundle (JSON).
+        #[arg(long, requires = "version")]
+        bundle: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Propose a bundle (a JSON file, as `show --bundle` prints one) as a change of the active
+    /// version; the instances validate it. Exits 1 when it is rejected.
+    Propose {
+        /// The bundle file.
+        file: PathBuf,
+        /// Wait (up to 60 s) for its validation and print the outcome.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Approve a validated version: checks that its bundle hashes to its id, and signs its
+    /// approval message with an approver's key (EIP-191). Without `--key-file` or
+    /// BATON_APPROVER_KEY, approves with the API key alone (an admin key, where the active version
+    /// names no approvers).
+    Approve {
+        /// The version: its id or number.
+        version: String,
+        /// A file whose first line is the approver's private key (hex).
+        #[arg(long, value_name = "FILE", conflicts_with = "key_env")]
+        key_file: Option<PathBuf>,
+        /// An environment variable that holds the approver's private key.
+        #[arg(long, value_name = "VAR", default_value = "BATON_APPROVER_KEY")]
+        key_env: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Schedule an approved version to activate: now, at a unix time, or in some seconds.
+    Schedule {
+        /// The version: its id or number.
+        version: String,
+        /// Unix seconds.
+        #[arg(long, conflicts_with = "in_secs")]
+        at: Option<u64>,
+        /// Seconds from now.
+        #[arg(long = "in", value_name = "SECS")]
+        in_secs: Option<u64>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Reject a version before it is active.
+    Reject {
+        /// The version: its id or number.
+        version: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Propose the rollback of the active version to the one it changed (or `--to`); it then
+    /// goes through validation, approval and scheduling like any change.
+    Rollback {
+        /// A version that was active: its id or number.
+        #[arg(long)]
+        to: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },

@@ -42,6 +42,18 @@ impl Client {
         Ok(body)
     }
 
+    /// `GET {path}`.
+    pub(crate) async fn get(&self, path: &str) -> Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// `POST {path}` with `body`.
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
     /// `POST /v1/quotes`.
     pub(crate) async fn quote(&self, intent: &Value) -> Result<Value> {
         self.send(

@@ -11,6 +11,11 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result, bail};
 use baton_adapters::abi::Settlers;
 use baton_adapters::devnet::DevnetFile;
+use baton_api::changes::read_chain;
+use baton_api::dto::config::{
+    ApprovalSet, Bundle, ChainBundle, Contract, PlannerKnobs, PoolBundle, TierBundle, TokenBundle,
+    Url,
+};
 use baton_api::{ApiKey, Role};
 use baton_engine::liquidity::{Venue, VenuePool, VenueToken};
 use baton_planner::{Amount, ChainId};
@@ -81,6 +86,20 @@ pub(crate) struct Config {
     /// Webhook delivery.
     #[serde(default)]
     pub(crate) webhooks: WebhooksConfig,
+    /// Who approves configuration changes (a fresh deployment's first version names them).
+    #[serde(default)]
+    pub(crate) changes: ChangesConfig,
+}
+
+/// `[changes]`: who approves a change of the configuration this file starts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct ChangesConfig {
+    /// The operator keys' addresses whose signatures approve a change.
+    #[serde(default)]
+    pub(crate) approvers: Vec<Address>,
+    /// How many of them must sign (default: all of them; with none, an admin API key approves).
+    pub(crate) quorum: Option<u32>,
 }
 
 /// `[webhooks]`: how deliveries are made and retried.
@@ -127,6 +146,9 @@ impl Endpoint {
         }
     }
 }
+
+/// How long startup keeps asking a chain whose calls fail on the way for its contracts' code.
+const READ_CODE_FOR: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How long a shared nonce stays with the instance it was handed to, unlogged, by default.
 pub(crate) const DEFAULT_NONCE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10);
@@ -287,6 +309,8 @@ pub(crate) struct Resolved {
     pub(crate) nonce_claim: std::time::Duration,
     /// Each chain's follower (none: reads go to the node).
     pub(crate) follow: Option<baton_adapters::follow::FollowConfig>,
+    /// Who approves a change of the configuration.
+    pub(crate) approval: ApprovalSet,
 }
 
 impl Resolved {
@@ -295,50 +319,110 @@ impl Resolved {
     /// attesters, fees, the planner's knobs and the engine's holds and limits. Nothing secret
     /// (the solver's and API keys' secrets stay where the file names them) and nothing of this
     /// instance alone (where it listens, its database, its API keys, webhook delivery).
-    pub(crate) fn bundle(&self) -> serde_json::Value {
-        use serde_json::json;
-        let chains: Vec<serde_json::Value> = self
-            .chains
-            .iter()
-            .map(|(venue, endpoint)| {
-                json!({
-                    "id": venue.chain.0,
-                    "rpc_url": endpoint.url,
-                    "requests_per_second": endpoint.requests_per_second,
-                    "logs_from_block": endpoint.logs_from_block,
-                    "logs_max_range": endpoint.logs_max_range,
-                    "origin_settler": venue.settlers.origin,
-                    "destination_settler": venue.settlers.destination,
-                    "finality_blocks": venue.finality_blocks,
-                    "confirmation_tiers": venue.confirmation_tiers.iter().map(|t| json!({
-                        "at_least": t.at_least, "blocks": t.blocks,
-                    })).collect::<Vec<_>>(),
-                    "tokens": venue.tokens.iter().map(|t| json!({
-                        "symbol": t.symbol, "address": t.address, "decimals": t.decimals,
-                        "native_price": t.native_price,
-                    })).collect::<Vec<_>>(),
-                    "pools": venue.pools.iter().map(|p| json!({
-                        "address": p.address, "fee_bps": p.fee_bps,
-                    })).collect::<Vec<_>>(),
+    ///
+    /// Each contract's code hash is read from its chain now: the deployment's first version
+    /// trusts the code it finds, and later versions are checked against what they declare.
+    pub(crate) async fn bundle(&self) -> Result<Bundle> {
+        let mut chains = Vec::new();
+        for (venue, endpoint) in &self.chains {
+            let chain = venue.chain;
+            let mut addresses = vec![venue.settlers.origin, venue.settlers.destination];
+            addresses.extend(venue.tokens.iter().map(|t| t.address));
+            addresses.extend(venue.pools.iter().map(|p| p.address));
+            // A provider that fails on the way (rate limits while other instances start, a node
+            // restarting) is asked again for a while, as for the inventory's approvals.
+            let started = std::time::Instant::now();
+            let (answered, hashes) = loop {
+                match read_chain(&endpoint.url, &addresses).await {
+                    Ok(read) => break read,
+                    Err(e) if started.elapsed() < READ_CODE_FOR => {
+                        tracing::warn!(chain = chain.0, error = %e, "reading the contracts' code failed; trying again");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                    Err(e) => bail!("chain {chain}: reading its contracts' code: {e}"),
+                }
+            };
+            if answered != chain.0 {
+                bail!("chain {chain}: its RPC answers as chain {answered}");
+            }
+            let code = |i: usize| {
+                hashes[i].with_context(|| {
+                    format!("chain {chain}: no code at {} (configured)", addresses[i])
                 })
-            })
-            .collect();
+            };
+            let tokens = venue.tokens.len();
+            chains.push(ChainBundle {
+                id: chain.0,
+                rpc_url: Url(endpoint.url.clone()),
+                requests_per_second: endpoint.requests_per_second,
+                logs_from_block: endpoint.logs_from_block,
+                logs_max_range: endpoint.logs_max_range,
+                origin_settler: Contract {
+                    address: venue.settlers.origin,
+                    code_hash: code(0)?,
+                },
+                destination_settler: Contract {
+                    address: venue.settlers.destination,
+                    code_hash: code(1)?,
+                },
+                finality_blocks: venue.finality_blocks,
+                confirmation_tiers: venue
+                    .confirmation_tiers
+                    .iter()
+                    .map(|t| TierBundle {
+                        at_least: t.at_least.to_string(),
+                        blocks: t.blocks,
+                    })
+                    .collect(),
+                tokens: venue
+                    .tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        Ok(TokenBundle {
+                            symbol: t.symbol.clone(),
+                            address: t.address,
+                            code_hash: code(2 + i)?,
+                            decimals: t.decimals,
+                            native_price: t.native_price.map(|p| p.to_string()),
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+                pools: venue
+                    .pools
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        Ok(PoolBundle {
+                            address: p.address,
+                            code_hash: code(2 + tokens + i)?,
+                            fee_bps: p.fee_bps,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            });
+        }
         let planner = &self.settings.planner;
-        json!({
-            "chains": chains,
-            "attesters": self.attesters.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-            "attest_timeout_ms": self.attest_timeout.as_millis() as u64,
-            "solver_fee_bps": self.settings.solver_fee_bps,
-            "route_latency_secs": self.settings.route_latency_secs,
-            "planner": {
-                "max_hops": planner.max_hops,
-                "slippage_bps": planner.slippage_bps,
-                "fee_ceiling_pct": planner.fee_ceiling_pct,
-                "split": planner.split,
+        let bundle = Bundle {
+            chains,
+            attesters: self.attesters.iter().map(|u| Url(u.to_string())).collect(),
+            attest_timeout_ms: self.attest_timeout.as_millis() as u64,
+            solver_fee_bps: self.settings.solver_fee_bps,
+            route_latency_secs: self.settings.route_latency_secs,
+            planner: PlannerKnobs {
+                max_hops: planner.max_hops as u32,
+                slippage_bps: planner.slippage_bps,
+                fee_ceiling_pct: planner.fee_ceiling_pct,
+                split: planner.split,
             },
-            "hold_for_operator_secs": self.engine.hold_for_operator.as_secs(),
-            "fill_margin_blocks": self.engine.fill_margin_blocks,
-        })
+            hold_for_operator_secs: self.engine.hold_for_operator.as_secs(),
+            fill_margin_blocks: self.engine.fill_margin_blocks,
+            approval: self.approval.clone(),
+        };
+        bundle
+            .check()
+            .map_err(|e| anyhow::anyhow!("the configuration: {}", e.message))?;
+        Ok(bundle)
     }
 }
 
@@ -469,7 +553,15 @@ impl Config {
             bail!("no API keys: configure at least one [[api-keys]]");
         }
         let defaults = baton_api::Settings::default();
+        let approval = ApprovalSet {
+            quorum: self
+                .changes
+                .quorum
+                .unwrap_or(self.changes.approvers.len() as u32),
+            approvers: self.changes.approvers,
+        };
         Ok(Resolved {
+            approval,
             listen: self
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),

@@ -100,6 +100,10 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
         engine: Default::default(),
         nonce_claim: crate::config::DEFAULT_NONCE_CLAIM,
         follow: Some(Default::default()),
+        approval: baton_api::dto::config::ApprovalSet {
+            approvers: Vec::new(),
+            quorum: 0,
+        },
     };
     let running = server::start(config).await?;
     println!(

@@ -121,6 +121,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { id, follow, server } => {
             runtime()?.block_on(commands::intents::status(&server, &id, follow))
         }
+        Command::Config { action } => runtime()?.block_on(commands::config::run(action)),
         Command::Sagas { state, server } => {
             runtime()?.block_on(commands::intents::sagas(state.as_deref(), &server))
         }

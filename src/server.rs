@@ -94,11 +94,15 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         .with_context(|| format!("opening the saga log at {}", redact(&config.database)))?;
     let log = SagaLog::new(db.clone());
     // A fresh deployment's config file becomes its first configuration version; later, the
-    // active version is the deployment's (instances do not run versions yet: each runs its file,
-    // and says when that differs).
-    let bundle = config.bundle();
+    // active version is the deployment's. Instances do not run versions yet: each runs its file,
+    // declares the bundle it runs, and says when that is not the active version.
+    let bundle = config.bundle().await?;
     let (active, ours) = Changes::new(db.clone())
-        .bootstrap(&bundle, &config.engine.instance, baton_engine::now_ms())
+        .bootstrap(
+            &bundle.to_value(),
+            &config.engine.instance,
+            baton_engine::now_ms(),
+        )
         .await
         .context("recording the configuration version")?;
     if ours {
@@ -111,6 +115,11 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
             active.number
         );
     }
+    let declared = baton_api::changes::Declared {
+        instance: config.engine.instance.clone(),
+        running: bundle.id(),
+        started_ms: baton_engine::now_ms(),
+    };
     let mut adapters: Vec<Arc<dyn ChainAdapter>> = Vec::new();
     let mut venues = Vec::new();
     let mut settings = config.settings;
@@ -194,6 +203,7 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
     let keys = Keys::new(config.api_keys).map_err(anyhow::Error::msg)?;
     let mut app = App::new(Arc::new(engine), venues, settings, keys);
     app.trial_key = trial_key;
+    app.declared = Some(declared);
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -68,6 +68,11 @@ pub struct App {
     /// The solver's key, for replay trials on forks (never logged or returned); without it a
     /// replay cannot try a change.
     pub trial_key: Option<alloy::signers::local::PrivateKeySigner>,
+    /// What this instance declares of the configuration it runs (none: it declares nothing, as
+    /// in-process tests).
+    pub declared: Option<crate::changes::Declared>,
+    /// Wakes the configuration pull (a proposal to validate, a version scheduled).
+    pub(crate) changes_wake: tokio::sync::Notify,
     pub(crate) metrics: PrometheusHandle,
     /// Event streams open, by API key name.
     pub(crate) streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
@@ -89,6 +94,8 @@ impl App {
             settings,
             keys,
             trial_key: None,
+            declared: None,
+            changes_wake: tokio::sync::Notify::new(),
             metrics: metrics_handle(),
             keys_expired_ms: std::sync::atomic::AtomicI64::new(0),
             streams: Arc::default(),

@@ -58,6 +58,9 @@ pub enum Code {
     InsufficientAllowance,
     /// Fields each of the right shape that do not go together (e.g. `resume` without `with`).
     InvalidCombination,
+    /// A configuration bundle that does not hold together (a chain twice, a quorum larger than
+    /// its approvers, …).
+    InvalidConfig,
     /// The request does not fit the saga's state (e.g. retrying a running saga).
     Conflict,
     /// Operators pulled the emergency brake: nothing is admitted until it is released.
@@ -95,6 +98,7 @@ impl Code {
             | AmountOutOfRange
             | InvalidIntent
             | InvalidCombination
+            | InvalidConfig
             | NoRoute
             | InsufficientLiquidity
             | InsufficientBalance
@@ -176,6 +180,7 @@ impl From<baton_engine::EngineError> for ApiError {
                 format!("the solver cannot promise this intent's inventory now: {m}"),
             ),
             E::Invalid(m) => ApiError::new(Code::InvalidIntent, m),
+            E::NotAnApprover(m) => ApiError::new(Code::BadSignature, m),
             E::Chain(c) => {
                 tracing::warn!(error = %c, "chain unavailable");
                 ApiError::new(

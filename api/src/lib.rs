@@ -22,6 +22,10 @@
 //! - [`error`]: the closed set of error codes; every client error is a 4xx with
 //!   `{"code", "message"}`.
 //! - [`openapi`]: the OpenAPI 3.1 document (utoipa, from this code).
+//! - [`changes`]: coordinated changes on each instance (declare the configuration it runs,
+//!   activate what is due, validate proposals against the chains); their endpoints are the
+//!   handlers' `config` (`/v1/operator/config/…`, `/v1/operator/instances`), their types
+//!   [`dto::config`].
 //! - [`webhooks`]: webhook delivery (each instance's deliverer over the saga log's outbox,
 //!   Standard Webhooks signatures, backoff, failing endpoints); their endpoints are the handlers'
 //!   `webhooks` (`/v1/webhooks…`, `/v1/operator/webhooks`).
@@ -45,6 +49,7 @@ use axum::routing::{get, post};
 
 pub mod app;
 pub mod auth;
+pub mod changes;
 mod contract;
 pub mod dto;
 pub mod error;
@@ -64,7 +69,7 @@ pub use openapi::ApiDoc;
 /// The whole API.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.settings.body_limit;
-    use handlers::{console, intents, operator, quote, replay, system, webhooks};
+    use handlers::{config, console, intents, operator, quote, replay, system, webhooks};
     Router::new()
         .route("/console", get(console::index))
         .route("/console/app.js", get(console::script))
@@ -93,6 +98,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/operator/pauses", get(operator::pauses))
         .route("/v1/operator/actions", get(operator::actions))
         .route("/v1/operator/webhooks", get(webhooks::list_all))
+        .route(
+            "/v1/operator/config/versions",
+            get(config::versions).post(config::propose),
+        )
+        .route("/v1/operator/config/versions/{id}", get(config::show))
+        .route(
+            "/v1/operator/config/versions/{id}/approve",
+            post(config::approve),
+        )
+        .route(
+            "/v1/operator/config/versions/{id}/schedule",
+            post(config::schedule),
+        )
+        .route(
+            "/v1/operator/config/versions/{id}/reject",
+            post(config::reject),
+        )
+        .route("/v1/operator/config/rollback", post(config::rollback))
+        .route("/v1/operator/instances", get(config::instances))
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route(
             "/v1/webhooks/{id}",
@@ -121,9 +145,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let deliverer = tokio::spawn(webhooks::deliver(app.clone()));
+    let pull = tokio::spawn(changes::run(app.clone()));
     let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await;
     deliverer.abort();
+    pull.abort();
     served
 }

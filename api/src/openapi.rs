@@ -4,7 +4,7 @@ use utoipa::OpenApi;
 
 use crate::auth::Role;
 use crate::error::{Code, ErrorBody};
-use crate::handlers::{intents, operator, quote, replay, system, webhooks};
+use crate::handlers::{config, intents, operator, quote, replay, system, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,14 @@ use crate::handlers::{intents, operator, quote, replay, system, webhooks};
         webhooks::enable,
         webhooks::deliveries,
         webhooks::list_all,
+        config::versions,
+        config::propose,
+        config::show,
+        config::approve,
+        config::schedule,
+        config::reject,
+        config::rollback,
+        config::instances,
         system::me,
         system::metrics,
         system::healthz,

@@ -20,7 +20,7 @@
 //! This module keeps the versions and their record; what a bundle holds, how it is validated,
 //! approved and activated are built on it.
 
-use alloy::primitives::{B256, keccak256};
+use alloy::primitives::{Address, B256, Signature, keccak256};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -111,6 +111,8 @@ pub struct Version {
     pub created_ms: i64,
     /// Its state set at, unix milliseconds.
     pub updated_ms: i64,
+    /// When scheduled: active from then, unix milliseconds.
+    pub activate_at_ms: Option<i64>,
 }
 
 /// One recorded transition.
@@ -195,6 +197,17 @@ pub struct Proposed {
     pub new: bool,
 }
 
+/// One transition asked for: to which state, by whom, why, when (and, when scheduling, from when
+/// the version is active).
+#[derive(Clone, Copy)]
+struct Move<'a> {
+    to: State,
+    by: &'a str,
+    detail: &'a str,
+    now_ms: i64,
+    activate_at_ms: Option<i64>,
+}
+
 /// The versions and their record, in `db`.
 #[derive(Clone, Debug)]
 pub struct Changes {
@@ -210,6 +223,7 @@ type VersionRow = (
     String,
     i64,
     i64,
+    Option<i64>,
 );
 type TransitionRow = (
     i64,
@@ -227,8 +241,8 @@ type TransitionRow = (
 macro_rules! select_versions {
     ($rest:literal) => {
         concat!(
-            "SELECT id, number, parent, body, state, proposed_by, created_ms, updated_ms \
-             FROM config_versions ",
+            "SELECT id, number, parent, body, state, proposed_by, created_ms, updated_ms, \
+             activate_at_ms FROM config_versions ",
             $rest
         )
     };
@@ -377,6 +391,22 @@ impl Changes {
         detail: &str,
         now_ms: i64,
     ) -> Result<Version> {
+        self.apply(
+            id,
+            &Move {
+                to,
+                by,
+                detail,
+                now_ms,
+                activate_at_ms: None,
+            },
+        )
+        .await
+    }
+
+    /// [`Self::transition`] as `step` says.
+    async fn apply(&self, id: B256, step: &Move<'_>) -> Result<Version> {
+        let Move { to, .. } = *step;
         let mut last = None;
         for _ in 0..TRIES {
             let version = self
@@ -392,10 +422,7 @@ impl Changes {
                     version.number, version.state
                 )));
             }
-            match self
-                .try_transition(&version, to, by, detail, now_ms, false)
-                .await
-            {
+            match self.try_transition(&version, step, false).await {
                 Ok(true) => {
                     return self
                         .version(id)
@@ -420,12 +447,16 @@ impl Changes {
     async fn try_transition(
         &self,
         version: &Version,
-        to: State,
-        by: &str,
-        detail: &str,
-        now_ms: i64,
+        step: &Move<'_>,
         first: bool,
     ) -> Result<bool> {
+        let Move {
+            to,
+            by,
+            detail,
+            now_ms,
+            activate_at_ms,
+        } = *step;
         let begin = self.db.begin_write();
         with_pool!(&self.db, pool => {
             let mut tx = pool.begin_with(begin).await?;
@@ -467,12 +498,14 @@ impl Changes {
                 }
             }
             let moved = sqlx::query(
-                "UPDATE config_versions SET state = $1, updated_ms = $2 WHERE id = $3 AND state = $4",
+                "UPDATE config_versions SET state = $1, updated_ms = $2, \
+                 activate_at_ms = COALESCE($5, activate_at_ms) WHERE id = $3 AND state = $4",
             )
             .bind(to.as_str())
             .bind(now_ms)
             .bind(version.id.to_string())
             .bind(version.state.as_str())
+            .bind(activate_at_ms)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -536,10 +569,14 @@ impl Changes {
                     Err(e) => return Err(e),
                 }
             }
-            if self
-                .try_transition(&version, State::Active, by, detail, now_ms, true)
-                .await?
-            {
+            let step = Move {
+                to: State::Active,
+                by,
+                detail,
+                now_ms,
+                activate_at_ms: None,
+            };
+            if self.try_transition(&version, &step, true).await? {
                 let active = self
                     .version(ours)
                     .await?
@@ -613,6 +650,268 @@ impl Changes {
     }
 }
 
+/// The text an approver signs (EIP-191 `personal_sign`) to approve version `id`: readable in a
+/// wallet, and naming what it approves.
+pub fn approval_message(id: B256) -> String {
+    format!("baton: approve configuration version {id}")
+}
+
+/// One approval of a version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// The approver key's address.
+    pub approver: Address,
+    /// Its signature over [`approval_message`], 0x-hex.
+    pub signature: String,
+    /// The API key that sent it.
+    pub by: String,
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// What an instance declares: the bundle it runs and the version it has staged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    /// Its name (`engine.instance`).
+    pub name: String,
+    /// The id of the bundle it runs (a version's, or a bundle that is no version).
+    pub running: B256,
+    /// A version it has pulled and will switch to when it activates.
+    pub staged: Option<B256>,
+    /// When it started, unix milliseconds.
+    pub started_ms: i64,
+    /// When it last declared, unix milliseconds.
+    pub seen_ms: i64,
+}
+
+impl Changes {
+    /// Versions in `state`, by number.
+    pub async fn in_state(&self, state: State) -> Result<Vec<Version>> {
+        let rows: Vec<VersionRow> = with_pool!(&self.db, pool => {
+            sqlx::query_as(select_versions!("WHERE state = $1 ORDER BY number"))
+            .bind(state.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(version_of).collect()
+    }
+
+    /// Records `signature`'s approval of version `id` (validated, or approved already), sent by
+    /// API key `by`; the version is approved once `quorum` of `approvers` (the set the active
+    /// version names) have approved it. The signature must recover, over
+    /// [`approval_message`], to one of `approvers` ([`EngineError::NotAnApprover`]); the same
+    /// approver approving twice counts once. Answers the version and its approvals.
+    pub async fn approve(
+        &self,
+        id: B256,
+        signature: &Signature,
+        approvers: &[Address],
+        quorum: usize,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(Version, Vec<Approval>)> {
+        let version = self
+            .version(id)
+            .await?
+            .ok_or(EngineError::UnknownVersion(id))?;
+        if !matches!(version.state, State::Validated | State::Approved) {
+            return Err(EngineError::Conflict(format!(
+                "config version {} is {}; only a validated version is approved",
+                version.number, version.state
+            )));
+        }
+        let signer = signature
+            .recover_address_from_msg(approval_message(id).as_bytes())
+            .map_err(|_| EngineError::NotAnApprover("the signature does not recover".into()))?;
+        if !approvers.contains(&signer) {
+            return Err(EngineError::NotAnApprover(format!(
+                "the signature recovers to {signer}, which is not one of the active version's \
+                 approvers (a signature over \"{}\" by one of them is needed)",
+                approval_message(id)
+            )));
+        }
+        with_pool!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO config_approvals (version, approver, signature, by_name, at_ms) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version, approver) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(signer.to_checksum(None))
+            .bind(signature.to_string())
+            .bind(by)
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+        });
+        let approvals = self.approvals(id).await?;
+        let counted: Vec<String> = approvals
+            .iter()
+            .filter(|a| approvers.contains(&a.approver))
+            .map(|a| a.approver.to_checksum(None))
+            .collect();
+        let version = if counted.len() >= quorum.max(1) && version.state == State::Validated {
+            let detail = format!(
+                "approved by {} of {} (quorum {quorum}): {}",
+                counted.len(),
+                approvers.len(),
+                counted.join(", ")
+            );
+            self.transition(id, State::Approved, by, &detail, now_ms)
+                .await?
+        } else {
+            version
+        };
+        Ok((version, approvals))
+    }
+
+    /// The approvals of version `id`, in the order they came.
+    pub async fn approvals(&self, id: B256) -> Result<Vec<Approval>> {
+        let rows: Vec<(String, String, String, i64)> = with_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT approver, signature, by_name, at_ms FROM config_approvals \
+                 WHERE version = $1 ORDER BY at_ms, approver",
+            )
+            .bind(id.to_string())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(approver, signature, by, at_ms)| {
+                Ok(Approval {
+                    approver: approver.parse().map_err(|_| {
+                        EngineError::Corrupt(format!("approver address {approver:?}"))
+                    })?,
+                    signature,
+                    by,
+                    at_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Schedules approved version `id` to activate at `at_ms` (now, when that has passed).
+    pub async fn schedule(&self, id: B256, at_ms: i64, by: &str, now_ms: i64) -> Result<Version> {
+        let at_ms = at_ms.max(now_ms);
+        let detail = format!("activates at {at_ms} (unix ms)");
+        self.apply(
+            id,
+            &Move {
+                to: State::Scheduled,
+                by,
+                detail: &detail,
+                now_ms,
+                activate_at_ms: Some(at_ms),
+            },
+        )
+        .await
+    }
+
+    /// Activates the scheduled versions whose time has come, in the order of their times (the
+    /// last one stays active), and answers them. Instances racing here activate each once (and
+    /// each answers the versions it found due).
+    pub async fn activate_due(&self, by: &str, now_ms: i64) -> Result<Vec<Version>> {
+        let rows: Vec<VersionRow> = with_pool!(&self.db, pool => {
+            sqlx::query_as(select_versions!(
+                "WHERE state = 'scheduled' AND activate_at_ms <= $1 ORDER BY activate_at_ms, number"
+            ))
+            .bind(now_ms)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut activated = Vec::new();
+        for row in rows {
+            let due = version_of(row)?;
+            match self
+                .transition(
+                    due.id,
+                    State::Active,
+                    by,
+                    "its activation time came",
+                    now_ms,
+                )
+                .await
+            {
+                Ok(v) => activated.push(v),
+                // An operator rejected it meanwhile, or a later one superseded it.
+                Err(EngineError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(activated)
+    }
+
+    /// Proposes a rollback of the active version: `to` (a version active before), or the
+    /// version the active one changed. The rollback then takes the lifecycle like any change.
+    pub async fn rollback(&self, to: Option<B256>, by: &str, now_ms: i64) -> Result<Version> {
+        let active = self
+            .active()
+            .await?
+            .ok_or_else(|| EngineError::Conflict("no configuration version is active".into()))?;
+        let target = to.or(active.parent).ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "version {} changed no version: name the version to roll back to",
+                active.number
+            ))
+        })?;
+        let version = self
+            .version(target)
+            .await?
+            .ok_or(EngineError::UnknownVersion(target))?;
+        if !matches!(version.state, State::Superseded | State::RolledBack) {
+            return Err(EngineError::Conflict(format!(
+                "version {} is {}: only a version that was active is rolled back to",
+                version.number, version.state
+            )));
+        }
+        let detail = format!("rollback from version {}", active.number);
+        self.transition(target, State::Proposed, by, &detail, now_ms)
+            .await
+    }
+
+    /// Records what `instance` declares (replacing its previous declaration).
+    pub async fn declare(&self, instance: &Instance) -> Result<()> {
+        with_pool!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO config_instances (instance, running, staged, started_ms, seen_ms) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance) DO UPDATE SET \
+                 running = excluded.running, staged = excluded.staged, \
+                 started_ms = excluded.started_ms, seen_ms = excluded.seen_ms",
+            )
+            .bind(&instance.name)
+            .bind(instance.running.to_string())
+            .bind(instance.staged.map(|s| s.to_string()))
+            .bind(instance.started_ms)
+            .bind(instance.seen_ms)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Every instance's last declaration, by name.
+    pub async fn instances(&self) -> Result<Vec<Instance>> {
+        let rows: Vec<(String, String, Option<String>, i64, i64)> = with_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT instance, running, staged, started_ms, seen_ms FROM config_instances \
+                 ORDER BY instance",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(name, running, staged, started_ms, seen_ms)| {
+                Ok(Instance {
+                    name,
+                    running: parse_id(&running)?,
+                    staged: staged.as_deref().map(parse_id).transpose()?,
+                    started_ms,
+                    seen_ms,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A short wait, different for each racer, before a transaction that failed (most likely because
 /// another writer took the record's next place first) is tried again.
 async fn lost_a_race() {
@@ -662,7 +961,8 @@ fn parse_id(s: &str) -> Result<B256> {
 }
 
 fn version_of(row: VersionRow) -> Result<Version> {
-    let (id, number, parent, body, state, proposed_by, created_ms, updated_ms) = row;
+    let (id, number, parent, body, state, proposed_by, created_ms, updated_ms, activate_at_ms) =
+        row;
     Ok(Version {
         id: parse_id(&id)?,
         number: u64::try_from(number)
@@ -673,6 +973,7 @@ fn version_of(row: VersionRow) -> Result<Version> {
         proposed_by,
         created_ms,
         updated_ms,
+        activate_at_ms,
     })
 }
 

@@ -54,6 +54,9 @@ pub enum EngineError {
     /// The request does not fit the saga's state.
     #[error("{0}")]
     Conflict(String),
+    /// An approval whose signature does not recover to one of the active version's approvers.
+    #[error("{0}")]
+    NotAnApprover(String),
     /// No configuration version has this id.
     #[error("no configuration version {0}")]
     UnknownVersion(alloy::primitives::B256),

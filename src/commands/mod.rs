@@ -4,6 +4,7 @@
 
 pub(crate) mod attester;
 pub(crate) mod audit;
+pub(crate) mod config;
 pub(crate) mod devnet;
 pub(crate) mod intents;
 pub(crate) mod plan;

@@ -8,6 +8,7 @@
 mod attesters;
 mod audit;
 mod bench;
+mod changes;
 mod cli;
 mod console;
 mod contract;

@@ -3,6 +3,7 @@
 //! Handlers take and answer these; the engine's and the planner's types never reach the wire
 //! directly, so they can change without changing the HTTP contract.
 
+pub mod config;
 pub mod intent;
 pub mod operator;
 pub mod quote;

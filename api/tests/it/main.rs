@@ -17,6 +17,7 @@ use baton_engine::simworld::{self, World};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod config;
 mod console;
 mod errors;
 mod idempotency;
@@ -248,6 +249,14 @@ pub fn expect_error(what: &str, answer: &Answer, status: u16, code: &str) {
         "{what}: a sentence: {}",
         answer.body
     );
+}
+
+impl Answer {
+    /// [`expect_error`] of this answer.
+    #[track_caller]
+    pub fn error(&self, status: u16, code: &str) {
+        expect_error("", self, status, code);
+    }
 }
 
 /// `value` with the field at `path` set to `to`.

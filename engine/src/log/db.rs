@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 10] = [
+const MIGRATIONS: [(i64, &str, &str); 11] = [
     (
         1,
         "saga log",
@@ -66,6 +66,11 @@ const MIGRATIONS: [(i64, &str, &str); 10] = [
         10,
         "config versions",
         include_str!("../../migrations/0010_config_versions.sql"),
+    ),
+    (
+        11,
+        "config approvals and instances",
+        include_str!("../../migrations/0011_config_approvals_and_instances.sql"),
     ),
 ];
 

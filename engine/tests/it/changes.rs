@@ -200,3 +200,148 @@ async fn a_fresh_deployment_starts_one_version_from_its_files_however_many_insta
         assert_eq!(changes.verify().await.unwrap(), None, "{kind}");
     }
 }
+
+#[tokio::test]
+async fn a_quorum_approves_a_scheduled_version_activates_on_time_and_a_rollback_restarts_the_old_one()
+ {
+    use alloy::signers::SignerSync;
+    use alloy::signers::local::PrivateKeySigner;
+    use baton_engine::changes::{Instance, approval_message};
+
+    let keys: Vec<PrivateKeySigner> = (0..4).map(|_| PrivateKeySigner::random()).collect();
+    // Three approvers, two of whom must approve; the fourth key is no approver.
+    let approvers: Vec<_> = keys[..3].iter().map(|k| k.address()).collect();
+    for (db, _guard) in databases().await {
+        let kind = db.kind();
+        let changes = Changes::new(db);
+        let (v1, _) = changes
+            .bootstrap(&json!({ "fee_bps": 5 }), "baton-1", 1_000)
+            .await
+            .unwrap();
+        let v2 = changes
+            .propose(&json!({ "fee_bps": 7 }), Some(v1.id), "ops-a", 2_000)
+            .await
+            .unwrap()
+            .version;
+        let sign = |k: &PrivateKeySigner, id| {
+            k.sign_message_sync(approval_message(id).as_bytes())
+                .unwrap()
+        };
+
+        // Not validated yet: no approval is taken.
+        let early = changes
+            .approve(v2.id, &sign(&keys[0], v2.id), &approvers, 2, "ops-a", 2_100)
+            .await
+            .unwrap_err();
+        assert!(matches!(early, EngineError::Conflict(_)), "{kind}: {early}");
+        changes
+            .transition(v2.id, State::Validated, "baton-1", "checked", 2_200)
+            .await
+            .unwrap();
+
+        // A key outside the set, and a signature over another version, are refused.
+        let outsider = changes
+            .approve(v2.id, &sign(&keys[3], v2.id), &approvers, 2, "ops-d", 2_300)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(outsider, EngineError::NotAnApprover(_)),
+            "{kind}: {outsider}"
+        );
+        let elsewhere = changes
+            .approve(v2.id, &sign(&keys[0], v1.id), &approvers, 2, "ops-a", 2_300)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(elsewhere, EngineError::NotAnApprover(_)),
+            "{kind}: {elsewhere}"
+        );
+
+        // One approver, even twice, is not a quorum of two.
+        for at in [2_400, 2_500] {
+            let (v, approvals) = changes
+                .approve(v2.id, &sign(&keys[0], v2.id), &approvers, 2, "ops-a", at)
+                .await
+                .unwrap();
+            assert_eq!(v.state, State::Validated, "{kind}");
+            assert_eq!(approvals.len(), 1, "{kind}");
+        }
+        let early = changes
+            .schedule(v2.id, 10_000, "ops-a", 2_600)
+            .await
+            .unwrap_err();
+        assert!(matches!(early, EngineError::Conflict(_)), "{kind}: {early}");
+        let (v, approvals) = changes
+            .approve(v2.id, &sign(&keys[2], v2.id), &approvers, 2, "ops-c", 2_700)
+            .await
+            .unwrap();
+        assert_eq!(v.state, State::Approved, "{kind}");
+        assert_eq!(
+            approvals.iter().map(|a| a.approver).collect::<Vec<_>>(),
+            [keys[0].address(), keys[2].address()],
+            "{kind}"
+        );
+
+        // Scheduled for 10 s: nothing is due before, and racing instances activate it once.
+        let v = changes
+            .schedule(v2.id, 10_000, "ops-a", 3_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            (v.state, v.activate_at_ms),
+            (State::Scheduled, Some(10_000)),
+            "{kind}"
+        );
+        assert!(
+            changes
+                .activate_due("baton-1", 9_999)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let racers = (0..3).map(|i| {
+            let changes = changes.clone();
+            tokio::spawn(async move { changes.activate_due(&format!("baton-{i}"), 10_000).await })
+        });
+        for racer in futures_util::future::join_all(racers).await {
+            racer.unwrap().unwrap();
+        }
+        assert_eq!(changes.active().await.unwrap().unwrap().id, v2.id, "{kind}");
+        let activations = changes
+            .history(Some(v2.id))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.to == State::Active)
+            .count();
+        assert_eq!(activations, 1, "{kind}");
+
+        // The rollback proposes version 1 again, which version 2 changed.
+        let back = changes.rollback(None, "ops-b", 11_000).await.unwrap();
+        assert_eq!((back.id, back.state), (v1.id, State::Proposed), "{kind}");
+        let again = changes.rollback(None, "ops-b", 11_500).await.unwrap_err();
+        assert!(matches!(again, EngineError::Conflict(_)), "{kind}: {again}");
+
+        // Instances declare what they run; a second declaration replaces the first.
+        for (seen, staged) in [(12_000, Some(v1.id)), (13_000, None)] {
+            changes
+                .declare(&Instance {
+                    name: "baton-2".into(),
+                    running: v2.id,
+                    staged,
+                    started_ms: 500,
+                    seen_ms: seen,
+                })
+                .await
+                .unwrap();
+        }
+        let instances = changes.instances().await.unwrap();
+        assert_eq!(instances.len(), 1, "{kind}");
+        assert_eq!(
+            (instances[0].seen_ms, instances[0].staged),
+            (13_000, None),
+            "{kind}"
+        );
+        assert_eq!(changes.verify().await.unwrap(), None, "{kind}");
+    }
+}

@@ -1,0 +1,217 @@
+//! Coordinated changes on each instance: every [`PULL_EVERY`] it declares the bundle it runs and
+//! the version it has staged, activates the scheduled versions whose time has come, and validates
+//! the proposed ones — their bundle holds together ([`Bundle::check`]), every chain's RPC answers
+//! with the chain's id, and every contract (settlers, tokens, pools) has the code whose hash the
+//! bundle declares. Instances racing on one version record each transition once (the engine's
+//! transitions are conditional). The lifecycle's endpoints are the handlers' `config`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, keccak256};
+use alloy::providers::{Provider, ProviderBuilder};
+use baton_engine::EngineError;
+use baton_engine::changes::{Changes, Instance, State, Version};
+use tracing::{info, warn};
+
+use crate::App;
+use crate::dto::config::{Bundle, ChainBundle};
+
+/// How often an instance declares itself, activates what is due and validates proposals.
+pub const PULL_EVERY: Duration = Duration::from_secs(1);
+
+/// An instance that has not declared itself for this long is shown as not alive.
+pub const ALIVE_WITHIN_MS: i64 = 10_000;
+
+/// How long one chain's RPC has to answer one validation call.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What this instance declares: its name, the bundle it runs, and when it started.
+#[derive(Clone, Debug)]
+pub struct Declared {
+    /// The instance's name (`engine.instance`).
+    pub instance: String,
+    /// The id of the bundle it runs.
+    pub running: B256,
+    /// When it started, unix milliseconds.
+    pub started_ms: i64,
+}
+
+/// The versions in the saga log's database.
+pub(crate) fn changes(app: &App) -> Changes {
+    Changes::new(app.engine.log().db().clone())
+}
+
+/// Declares, activates and validates every [`PULL_EVERY`] (or when woken) until aborted.
+pub async fn run(app: Arc<App>) {
+    loop {
+        if let Err(e) = tick(&app).await {
+            warn!(error = %e, "configuration versions: a pull failed; trying again");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PULL_EVERY) => {}
+            () = app.changes_wake.notified() => {}
+        }
+    }
+}
+
+/// One pull: declare this instance (when it has a [`Declared`]), activate what is due, validate
+/// what is proposed.
+pub async fn tick(app: &App) -> Result<(), EngineError> {
+    let changes = changes(app);
+    let by = app
+        .declared
+        .as_ref()
+        .map_or(app.engine.config().instance.as_str(), |d| {
+            d.instance.as_str()
+        });
+    let now = baton_engine::now_ms();
+    for version in changes.activate_due(by, now).await? {
+        info!(version = version.number, id = %version.id, "configuration version active");
+    }
+    if let Some(declared) = &app.declared {
+        let staged = changes.in_state(State::Scheduled).await?;
+        changes
+            .declare(&Instance {
+                name: declared.instance.clone(),
+                running: declared.running,
+                staged: staged.first().map(|v| v.id),
+                started_ms: declared.started_ms,
+                seen_ms: now,
+            })
+            .await?;
+    }
+    if let Some(active) = changes.active().await? {
+        metrics::gauge!("baton_config_active_version").set(active.number as f64);
+    }
+    for version in changes.in_state(State::Proposed).await? {
+        let (to, detail) = match validate(&version).await {
+            Ok(checked) => (State::Validated, checked),
+            Err(problems) => (State::Rejected, problems),
+        };
+        match changes
+            .transition(version.id, to, by, &detail, baton_engine::now_ms())
+            .await
+        {
+            Ok(v) => {
+                info!(version = v.number, state = %v.state, %detail, "configuration version validated")
+            }
+            // Another instance decided first (or an operator rejected it meanwhile).
+            Err(EngineError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Validates `version`: what was checked when it holds, or every problem found.
+async fn validate(version: &Version) -> Result<String, String> {
+    let bundle: Bundle = serde_json::from_str(&version.body)
+        .map_err(|e| format!("the bundle is not of the bundle's shape: {e}"))?;
+    bundle.check().map_err(|e| e.message)?;
+    let found = futures_util::future::join_all(bundle.chains.iter().map(check_chain)).await;
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
+    for (chain, found) in bundle.chains.iter().zip(found) {
+        match found {
+            Ok(contracts) => checked.push(format!(
+                "chain {}: its id, and the code of {contracts} contracts",
+                chain.id
+            )),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(format!("checked {}", checked.join("; ")))
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Checks one chain's id and contracts: how many contracts, or the problems.
+async fn check_chain(chain: &ChainBundle) -> Result<usize, Vec<String>> {
+    let id = chain.id;
+    let mut contracts: Vec<(String, Address, B256)> = vec![
+        (
+            "origin settler".into(),
+            chain.origin_settler.address,
+            chain.origin_settler.code_hash,
+        ),
+        (
+            "destination settler".into(),
+            chain.destination_settler.address,
+            chain.destination_settler.code_hash,
+        ),
+    ];
+    contracts.extend(
+        chain
+            .tokens
+            .iter()
+            .map(|t| (format!("token {}", t.symbol), t.address, t.code_hash)),
+    );
+    contracts.extend(
+        chain
+            .pools
+            .iter()
+            .map(|p| ("a pool".to_owned(), p.address, p.code_hash)),
+    );
+    let addresses: Vec<Address> = contracts.iter().map(|c| c.1).collect();
+    let (answered, hashes) = read_chain(&chain.rpc_url.0, &addresses)
+        .await
+        .map_err(|e| vec![format!("chain {id}: its RPC did not answer ({e})")])?;
+    if answered != id {
+        return Err(vec![format!(
+            "chain {id}: its RPC answers as chain {answered}"
+        )]);
+    }
+    let mut problems = Vec::new();
+    for ((what, address, declared), found) in contracts.iter().zip(&hashes) {
+        match found {
+            None => problems.push(format!("chain {id}: no code at {address} ({what})")),
+            Some(h) if h != declared => problems.push(format!(
+                "chain {id}: the {what} at {address} has code hash {h}; the bundle declares \
+                 {declared}"
+            )),
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(contracts.len())
+    } else {
+        Err(problems)
+    }
+}
+
+/// Reads the chain id that the RPC at `url` answers with, and the keccak-256 of the code at each
+/// of `addresses` (none where there is no code); each call within [`RPC_TIMEOUT`].
+pub async fn read_chain(
+    url: &str,
+    addresses: &[Address],
+) -> Result<(u64, Vec<Option<B256>>), String> {
+    let parsed = url.parse().map_err(|_| "not a URL".to_owned())?;
+    let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .connect_http(parsed);
+    let chain = tokio::time::timeout(RPC_TIMEOUT, provider.get_chain_id())
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|e| short(&e))?;
+    let mut hashes = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let code = tokio::time::timeout(RPC_TIMEOUT, provider.get_code_at(*address))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| short(&e))?;
+        hashes.push((!code.is_empty()).then(|| keccak256(&code)));
+    }
+    Ok((chain, hashes))
+}
+
+/// An RPC error in a few words (never the URL, which may hold a provider's key).
+fn short(e: &alloy::transports::TransportError) -> String {
+    match e {
+        alloy::transports::RpcError::ErrorResp(p) => format!("error {}: {}", p.code, p.message),
+        alloy::transports::RpcError::Transport(_) => "the connection failed".into(),
+        _ => "a malformed answer".into(),
+    }
+}

@@ -1,0 +1,465 @@
+//! Configuration versions over the wire: the bundle (what shapes execution, as versions keep it),
+//! a version with its record and approvals, the lifecycle's requests, and what each instance
+//! declares. The engine keeps versions as canonical JSON (`baton_engine::changes`); the bundle's
+//! shape is this module's [`Bundle`], and [`Bundle::check`] is what a bundle must hold beyond its
+//! shape.
+
+use std::collections::HashSet;
+
+use alloy::primitives::{Address, B256};
+use baton_engine::changes;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, Code};
+
+/// What shapes execution, as one configuration version: the chains (RPCs, settlers with their
+/// code hashes, finality, tokens and pools), the attesters, fees, the planner's knobs, holds and
+/// limits, and who approves a change of it. No secret: keys stay where each instance's file names
+/// them. Its id is the keccak-256 of its canonical JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// The chains served.
+    #[schema(min_items = 1, max_items = 64)]
+    pub chains: Vec<ChainBundle>,
+    /// The attesters' base URLs (`http://` or `https://`).
+    #[schema(max_items = 32)]
+    pub attesters: Vec<Url>,
+    /// Milliseconds one attester has to answer one request.
+    #[schema(minimum = 1, maximum = 600000)]
+    pub attest_timeout_ms: u64,
+    /// The solver's fee, basis points of each input.
+    #[schema(maximum = 10000)]
+    pub solver_fee_bps: u32,
+    /// Expected seconds from a fill to its attestation.
+    #[schema(maximum = 86400)]
+    pub route_latency_secs: u64,
+    /// The planner's knobs.
+    pub planner: PlannerKnobs,
+    /// Seconds a saga whose step failed before the pivot is held for an operator.
+    #[schema(maximum = 604800)]
+    pub hold_for_operator_secs: u64,
+    /// Blocks of margin a fill must leave before its order's fill deadline.
+    #[schema(maximum = 10000)]
+    pub fill_margin_blocks: u64,
+    /// Who approves a change of this version.
+    pub approval: ApprovalSet,
+}
+
+/// A URL (`http://` or `https://`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Url(pub String);
+
+impl utoipa::PartialSchema for Url {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^https?://[^\\s]{1,2040}$"))
+            .description(Some("An http:// or https:// URL"))
+            .into()
+    }
+}
+
+impl ToSchema for Url {}
+
+/// One chain of a bundle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChainBundle {
+    /// The chain id; its RPC must answer with it.
+    #[schema(minimum = 1, maximum = 9007199254740991_u64)]
+    pub id: u64,
+    /// JSON-RPC over HTTP.
+    pub rpc_url: Url,
+    /// Calls per second to the RPC (the adapter's default when null).
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub requests_per_second: Option<u32>,
+    /// The first block searched for settler events (the adapter's default when null).
+    #[schema(maximum = 9007199254740991_u64)]
+    pub logs_from_block: Option<u64>,
+    /// The most blocks one `eth_getLogs` spans (the adapter's default when null).
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub logs_max_range: Option<u64>,
+    /// The ERC-7683 origin settler.
+    pub origin_settler: Contract,
+    /// The ERC-7683 destination settler.
+    pub destination_settler: Contract,
+    /// Blocks after which a block is final.
+    #[schema(maximum = 100000)]
+    pub finality_blocks: u32,
+    /// More confirmations for more value at risk.
+    #[schema(max_items = 16)]
+    pub confirmation_tiers: Vec<TierBundle>,
+    /// The tokens the solver trades.
+    #[schema(min_items = 1, max_items = 64)]
+    pub tokens: Vec<TokenBundle>,
+    /// The pools the solver may swap through.
+    #[schema(max_items = 256)]
+    pub pools: Vec<PoolBundle>,
+}
+
+/// A contract: its address and the keccak-256 of its code there (what validation checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    /// The address.
+    #[schema(value_type = String, pattern = "^0x[0-9a-fA-F]{40}$")]
+    pub address: Address,
+    /// keccak-256 of its runtime code.
+    #[schema(value_type = String, pattern = "^0x[0-9a-fA-F]{64}$")]
+    pub code_hash: B256,
+}
+
+/// A confirmation tier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierBundle {
+    /// The least value at risk, wei of the chain's native coin (decimal).
+    #[schema(pattern = "^[0-9]{1,39}$")]
+    pub at_least: String,
+    /// Confirmations from there.
+    #[schema(maximum = 100000)]
+    pub blocks: u32,
+}
+
+/// A token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBundle {
+    /// Its symbol (the same on two chains is the same asset).
+    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9._-]+$")]
+    pub symbol: String,
+    /// The contract.
+    #[schema(value_type = String, pattern = "^0x[0-9a-fA-F]{40}$")]
+    pub address: Address,
+    /// keccak-256 of its runtime code.
+    #[schema(value_type = String, pattern = "^0x[0-9a-fA-F]{64}$")]
+    pub code_hash: B256,
+    /// Decimals.
+    #[schema(maximum = 36)]
+    pub decimals: u8,
+    /// Base units per ether, to price gas (decimal); null: not priced.
+    #[schema(pattern = "^[0-9]{1,39}$")]
+    pub native_price: Option<String>,
+}
+
+/// A pool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolBundle {
+    /// The contract.
+    #[schema(value_type = String, pattern = "^0x[0-9a-fA-F]{40}$")]
+    pub address: Address,
+    /// keccak-256 of its runtime code.
+    #[schema(value_type = String, pattern = "^0x[0-9a-fA-F]{64}$")]
+    pub code_hash: B256,
+    /// Its fee, basis points.
+    #[schema(maximum = 10000)]
+    pub fee_bps: u32,
+}
+
+/// The planner's knobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerKnobs {
+    /// Most pool swaps in one route.
+    #[schema(minimum = 1, maximum = 8)]
+    pub max_hops: u32,
+    /// Swap slippage bound, basis points.
+    #[schema(maximum = 10000)]
+    pub slippage_bps: u32,
+    /// A step waits while gas is above this percentage of the snapshot's price.
+    #[schema(minimum = 100, maximum = 100000)]
+    pub fee_ceiling_pct: u32,
+    /// Whether a leg may be split across two routes.
+    pub split: bool,
+}
+
+/// Who approves a change of a version: `quorum` distinct `approvers` signing the new version's
+/// approval message. With no approvers (and a quorum of 0), an admin API key approves alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSet {
+    /// The operator keys' addresses.
+    #[schema(value_type = Vec<String>, max_items = 32)]
+    pub approvers: Vec<Address>,
+    /// How many of them must approve (1 to their number; 0 when there are none).
+    #[schema(maximum = 32)]
+    pub quorum: u32,
+}
+
+impl Bundle {
+    /// What a bundle must hold beyond its shape: each chain once; within a chain, each token
+    /// symbol and address once and settlers distinct; each approver once and a quorum that they
+    /// can reach (and that is 1 or more when there are approvers); URLs that parse.
+    pub fn check(&self) -> Result<(), ApiError> {
+        let invalid = |m: String| Err(ApiError::new(Code::InvalidConfig, m));
+        let mut chains = HashSet::new();
+        for chain in &self.chains {
+            if !chains.insert(chain.id) {
+                return invalid(format!("chain {} is in the bundle twice", chain.id));
+            }
+            url(&chain.rpc_url, &format!("chain {}'s rpc_url", chain.id))?;
+            if chain.origin_settler.address == chain.destination_settler.address {
+                return invalid(format!(
+                    "chain {}: the origin and destination settlers are one address",
+                    chain.id
+                ));
+            }
+            let mut symbols = HashSet::new();
+            let mut addresses = HashSet::new();
+            for token in &chain.tokens {
+                if !symbols.insert(&token.symbol) || !addresses.insert(token.address) {
+                    return invalid(format!(
+                        "chain {}: token {} ({}) is listed twice",
+                        chain.id, token.symbol, token.address
+                    ));
+                }
+            }
+        }
+        for attester in &self.attesters {
+            url(attester, "an attester's URL")?;
+        }
+        let approvers: HashSet<_> = self.approval.approvers.iter().collect();
+        if approvers.len() != self.approval.approvers.len() {
+            return invalid("an approver is listed twice".into());
+        }
+        let quorum = self.approval.quorum as usize;
+        match (approvers.len(), quorum) {
+            (0, 0) => Ok(()),
+            (0, _) => invalid("a quorum without approvers: list them, or set quorum 0".into()),
+            (_, 0) => invalid("approvers with a quorum of 0: set how many must approve".into()),
+            (n, q) if q > n => invalid(format!("a quorum of {q} out of {n} approvers")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The bundle as JSON (what the engine keeps).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Its id: keccak-256 of its canonical JSON.
+    pub fn id(&self) -> B256 {
+        alloy::primitives::keccak256(changes::canonical(&self.to_value()).as_bytes())
+    }
+}
+
+fn url(url: &Url, what: &str) -> Result<reqwest::Url, ApiError> {
+    reqwest::Url::parse(&url.0)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidConfig,
+                format!("{what} {:?} is not an http(s) URL", url.0),
+            )
+        })
+}
+
+/// Where a version is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionState {
+    /// Proposed; validation is under way.
+    Proposed,
+    /// Its chains and contracts are what it says.
+    Validated,
+    /// Approved by a quorum.
+    Approved,
+    /// Set to activate at `activate_at_ms`.
+    Scheduled,
+    /// What new intents run under.
+    Active,
+    /// Was active; a newer version took over.
+    Superseded,
+    /// Was active; an older version was activated again.
+    RolledBack,
+    /// Refused before it was active (see its record).
+    Rejected,
+}
+
+impl From<changes::State> for VersionState {
+    fn from(s: changes::State) -> Self {
+        use changes::State as S;
+        match s {
+            S::Proposed => Self::Proposed,
+            S::Validated => Self::Validated,
+            S::Approved => Self::Approved,
+            S::Scheduled => Self::Scheduled,
+            S::Active => Self::Active,
+            S::Superseded => Self::Superseded,
+            S::RolledBack => Self::RolledBack,
+            S::Rejected => Self::Rejected,
+        }
+    }
+}
+
+/// A configuration version.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigVersion {
+    /// keccak-256 of its bundle's canonical JSON.
+    pub id: String,
+    /// 1, 2, … in the order versions were first proposed.
+    pub number: u64,
+    /// The version it changes.
+    pub parent: Option<String>,
+    /// Where it is.
+    pub state: VersionState,
+    /// Who first proposed it.
+    pub proposed_by: String,
+    /// First proposed at, unix milliseconds.
+    pub created_ms: i64,
+    /// Its state set at, unix milliseconds.
+    pub updated_ms: i64,
+    /// When scheduled: active from then, unix milliseconds.
+    pub activate_at_ms: Option<i64>,
+}
+
+impl From<&changes::Version> for ConfigVersion {
+    fn from(v: &changes::Version) -> Self {
+        Self {
+            id: v.id.to_string(),
+            number: v.number,
+            parent: v.parent.map(|p| p.to_string()),
+            state: v.state.into(),
+            proposed_by: v.proposed_by.clone(),
+            created_ms: v.created_ms,
+            updated_ms: v.updated_ms,
+            activate_at_ms: v.activate_at_ms,
+        }
+    }
+}
+
+/// A version with its bundle, its record and its approvals.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigVersionDetail {
+    /// The version.
+    pub version: ConfigVersion,
+    /// Its bundle (a [`Bundle`]; a version recorded before bundles had their present shape is
+    /// shown as stored).
+    #[schema(value_type = Object)]
+    pub bundle: serde_json::Value,
+    /// Its transitions, in order.
+    pub history: Vec<ConfigTransition>,
+    /// The approvals it has.
+    pub approvals: Vec<ConfigApproval>,
+    /// What an approver signs (EIP-191) to approve it.
+    pub approval_message: String,
+    /// Who approves it: the active version's approvers and quorum.
+    pub approved_by: ApprovalSet,
+}
+
+/// One recorded transition.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigTransition {
+    /// Its place in the record.
+    pub seq: u64,
+    /// The state it left (none: proposed).
+    pub from: Option<VersionState>,
+    /// The state it entered.
+    pub to: VersionState,
+    /// Who made it.
+    pub by: String,
+    /// Why (for a validation, what was checked or found).
+    pub detail: String,
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+}
+
+impl From<&changes::Transition> for ConfigTransition {
+    fn from(t: &changes::Transition) -> Self {
+        Self {
+            seq: t.seq,
+            from: t.from.map(Into::into),
+            to: t.to.into(),
+            by: t.by.clone(),
+            detail: t.detail.clone(),
+            at_ms: t.at_ms,
+        }
+    }
+}
+
+/// One approval.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigApproval {
+    /// The approver's address.
+    pub approver: String,
+    /// Its signature.
+    pub signature: String,
+    /// The API key that sent it.
+    pub by: String,
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+}
+
+impl From<&changes::Approval> for ConfigApproval {
+    fn from(a: &changes::Approval) -> Self {
+        Self {
+            approver: a.approver.to_checksum(None),
+            signature: a.signature.clone(),
+            by: a.by.clone(),
+            at_ms: a.at_ms,
+        }
+    }
+}
+
+/// An approval of a version.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// An approver's EIP-191 signature over the version's `approval_message`. Omitted only when
+    /// the active version names no approvers: then an admin key approves alone.
+    #[schema(pattern = "^0x[0-9a-fA-F]{130}$")]
+    pub signature: Option<String>,
+}
+
+/// When an approved version activates.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// Unix milliseconds (now, when omitted or past).
+    #[schema(minimum = 0, maximum = 253402300799999_i64)]
+    pub at_ms: Option<i64>,
+}
+
+/// Why a version is refused.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// The reason, recorded.
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+/// Which version to roll back to.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// A version that was active (its id); by default the one the active version changed.
+    #[schema(pattern = "^0x[0-9a-fA-F]{64}$")]
+    pub to: Option<String>,
+}
+
+/// What one instance declares.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InstanceStatus {
+    /// Its name.
+    pub instance: String,
+    /// The id of the bundle it runs.
+    pub running: String,
+    /// That bundle's version number (none: it is no version; the instance runs its own file).
+    pub running_version: Option<u64>,
+    /// A version it has pulled and switches to when it activates.
+    pub staged: Option<String>,
+    /// When it started, unix milliseconds.
+    pub started_ms: i64,
+    /// When it last declared, unix milliseconds.
+    pub seen_ms: i64,
+    /// It declared within the last few pull intervals.
+    pub alive: bool,
+    /// Alive, and not running the active version.
+    pub lagging: bool,
+}

@@ -1,0 +1,198 @@
+//! Configuration versions over REST, in-process: who may call, what a bundle must hold, the
+//! lifecycle's refusals, an admin's approval where no approvers are named, activation by the pull.
+//! Validation against real chains (chain ids, code hashes) and approvals by a quorum of signatures
+//! are tested on the devnet (`tests/e2e/changes.rs`).
+
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use baton_engine::changes::{Changes, State, approval_message};
+use serde_json::{Value, json};
+
+use crate::{ADMIN, Api, DAPP, OPS};
+
+const VERSIONS: &str = "/v1/operator/config/versions";
+
+/// A bundle of one chain whose RPC refuses connections.
+fn bundle(fee: u32) -> Value {
+    let hash = format!("0x{}", "11".repeat(32));
+    json!({
+        "chains": [{
+            "id": 1001,
+            "rpc_url": "http://127.0.0.1:1",
+            "requests_per_second": null,
+            "logs_from_block": null,
+            "logs_max_range": null,
+            "origin_settler": { "address": format!("0x{}", "aa".repeat(20)), "code_hash": hash },
+            "destination_settler": { "address": format!("0x{}", "bb".repeat(20)), "code_hash": hash },
+            "finality_blocks": 2,
+            "confirmation_tiers": [],
+            "tokens": [{
+                "symbol": "USDC", "address": format!("0x{}", "cc".repeat(20)), "code_hash": hash,
+                "decimals": 6, "native_price": null,
+            }],
+            "pools": [],
+        }],
+        "attesters": [],
+        "attest_timeout_ms": 3000,
+        "solver_fee_bps": fee,
+        "route_latency_secs": 2,
+        "planner": { "max_hops": 3, "slippage_bps": 50, "fee_ceiling_pct": 300, "split": true },
+        "hold_for_operator_secs": 0,
+        "fill_margin_blocks": 1,
+        "approval": { "approvers": [], "quorum": 0 },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() {
+    let api = Api::new().await;
+    let app = api.app();
+    let changes = Changes::new(app.engine.log().db().clone());
+
+    // Operators only; a bundle must hold together.
+    api.call("GET", VERSIONS, Some(DAPP), None)
+        .await
+        .error(403, "forbidden");
+    let mut lopsided = bundle(5);
+    lopsided["approval"] = json!({ "approvers": [format!("0x{}", "dd".repeat(20))], "quorum": 2 });
+    api.call("POST", VERSIONS, Some(OPS), Some(lopsided))
+        .await
+        .error(422, "invalid_config");
+    let mut twice = bundle(5);
+    let chain = twice["chains"][0].clone();
+    twice["chains"].as_array_mut().unwrap().push(chain);
+    api.call("POST", VERSIONS, Some(OPS), Some(twice))
+        .await
+        .error(422, "invalid_config");
+    let mut unknown_field = bundle(5);
+    unknown_field["fee"] = json!(1);
+    api.call("POST", VERSIONS, Some(OPS), Some(unknown_field))
+        .await
+        .error(400, "invalid_request");
+
+    // Proposed once, however often; validation finds the RPC closed and rejects it.
+    let first = api.call("POST", VERSIONS, Some(OPS), Some(bundle(5))).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let id = first.body["version"]["id"].as_str().unwrap().to_owned();
+    let again = api.call("POST", VERSIONS, Some(OPS), Some(bundle(5))).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["version"]["id"], id.as_str());
+    baton_api::changes::tick(&app).await.unwrap();
+    let shown = api
+        .call("GET", &format!("{VERSIONS}/1"), Some(OPS), None)
+        .await;
+    assert_eq!(shown.body["version"]["state"], "rejected", "{}", shown.body);
+    let found = shown.body["history"][1]["detail"].as_str().unwrap();
+    assert!(
+        found.contains("chain 1001: its RPC did not answer"),
+        "{found}"
+    );
+    assert!(
+        !found.contains("127.0.0.1:1"),
+        "the RPC URL is not repeated: {found}"
+    );
+
+    // Version 2, validated (here by hand: there is no chain to check), approved by an admin key
+    // alone because no active version names approvers.
+    let two = api.call("POST", VERSIONS, Some(OPS), Some(bundle(7))).await;
+    let two_id: alloy::primitives::B256 =
+        two.body["version"]["id"].as_str().unwrap().parse().unwrap();
+    api.call(
+        "POST",
+        &format!("{VERSIONS}/2/schedule"),
+        Some(OPS),
+        Some(json!({})),
+    )
+    .await
+    .error(409, "conflict");
+    changes
+        .transition(two_id, State::Validated, "test", "by hand", 1)
+        .await
+        .unwrap();
+    api.call(
+        "POST",
+        &format!("{VERSIONS}/2/approve"),
+        Some(OPS),
+        Some(json!({})),
+    )
+    .await
+    .error(403, "forbidden");
+    let signature = PrivateKeySigner::random()
+        .sign_message_sync(approval_message(two_id).as_bytes())
+        .unwrap();
+    api.call(
+        "POST",
+        &format!("{VERSIONS}/2/approve"),
+        Some(ADMIN),
+        Some(json!({ "signature": signature.to_string() })),
+    )
+    .await
+    .error(422, "invalid_combination");
+    let approved = api
+        .call(
+            "POST",
+            &format!("{VERSIONS}/{two_id}/approve"),
+            Some(ADMIN),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        approved.body["version"]["state"], "approved",
+        "{}",
+        approved.body
+    );
+
+    // Scheduled in the past: active at the next pull.
+    let scheduled = api
+        .call(
+            "POST",
+            &format!("{VERSIONS}/2/schedule"),
+            Some(OPS),
+            Some(json!({ "at_ms": 0 })),
+        )
+        .await;
+    assert_eq!(
+        scheduled.body["version"]["state"], "scheduled",
+        "{}",
+        scheduled.body
+    );
+    baton_api::changes::tick(&app).await.unwrap();
+    let listed = api.call("GET", VERSIONS, Some(OPS), None).await;
+    let states: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["rejected", "active"]);
+
+    // What cannot be: an active version rejected, a rollback with nothing before, no such version.
+    api.call(
+        "POST",
+        &format!("{VERSIONS}/2/reject"),
+        Some(OPS),
+        Some(json!({ "reason": "no" })),
+    )
+    .await
+    .error(409, "conflict");
+    api.call(
+        "POST",
+        "/v1/operator/config/rollback",
+        Some(OPS),
+        Some(json!({})),
+    )
+    .await
+    .error(409, "conflict");
+    for missing in ["3", "0x12", "active", &format!("0x{}", "00".repeat(32))] {
+        api.call("GET", &format!("{VERSIONS}/{missing}"), Some(OPS), None)
+            .await
+            .error(404, "not_found");
+    }
+    // No instance declared itself here (in-process apps declare nothing).
+    let instances = api
+        .call("GET", "/v1/operator/instances", Some(OPS), None)
+        .await;
+    assert_eq!(instances.body, json!([]));
+    assert_eq!(changes.verify().await.unwrap(), None);
+}

@@ -1,0 +1,289 @@
+//! Coordinated changes on the devnet, driven as an operator would with `baton config` and REST: a
+//! fresh deployment's file is version 1 with its approvers; a change is proposed from the active
+//! bundle and validated against the chains (a wrong chain id, a contract whose code hash differs,
+//! an address without code are rejected, with what was found); two of three approvers approve it
+//! (a key outside the set cannot), it is scheduled, pulled (staged) and activated at its time; the
+//! instance that still runs its file shows as lagging; a rollback restarts version 1 through the
+//! same lifecycle.
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::B256;
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use baton_engine::Db;
+use baton_engine::changes::{Changes, State, approval_message};
+use serde_json::{Value, json};
+
+use crate::stack::{ADMIN, OPS, Server, Stack, cli};
+
+const VERSIONS: &str = "/v1/operator/config/versions";
+
+/// Fixed approver keys (any three distinct keys do).
+fn approver(n: u8) -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::repeat_byte(0x40 + n)).unwrap()
+}
+
+/// `baton config ARGS` against `server` with the operator's key; its standard output.
+fn config(server: &Server, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut all = vec!["config"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--server", &server.base]);
+    let mut env = env.to_vec();
+    env.push(("BATON_API_KEY", OPS));
+    cli(&all, &env)
+}
+
+/// Version `id` (or number) once `done` holds of its state (validation and activation are the
+/// instances' pull, every second).
+async fn once(server: &Server, id: &str, done: impl Fn(&str) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let detail = server
+            .call("GET", &format!("{VERSIONS}/{id}"), Some(OPS), None)
+            .await
+            .body_as::<Value>(200);
+        if done(detail["version"]["state"].as_str().unwrap()) {
+            return detail;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "version {id} stayed as it was: {detail:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Version `id` once validation has decided it.
+async fn decided(server: &Server, id: &str) -> Value {
+    once(server, id, |s| s != "proposed").await
+}
+
+/// The last transition's detail.
+fn last_detail(detail: &Value) -> String {
+    let history = detail["history"].as_array().unwrap();
+    history.last().unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn instance(server: &Server) -> Value {
+    let instances = server
+        .call("GET", "/v1/operator/instances", Some(OPS), None)
+        .await
+        .body_as::<Value>(200);
+    let all = instances.as_array().unwrap();
+    assert_eq!(all.len(), 1, "{instances:#}");
+    all[0].clone()
+}
+
+#[tokio::test]
+async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_time_and_rolled_back()
+ {
+    let approvers: Vec<String> = (1..=3)
+        .map(|n| format!("\"{}\"", approver(n).address()))
+        .collect();
+    let (stack, server) = Stack::builder("changes")
+        .config(&format!(
+            "[changes]\napprovers = [{}]\nquorum = 2",
+            approvers.join(", ")
+        ))
+        .serve()
+        .await;
+
+    // Version 1 is the file, with its approvers; the instance runs it.
+    let status = config(&server, &["status"], &[]);
+    assert!(status.contains("active: version 1 "), "{status}");
+    let me = instance(&server).await;
+    assert_eq!(me["running_version"], 1, "{me:#}");
+    assert_eq!(
+        (me["alive"].as_bool(), me["lagging"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let text = config(&server, &["show", "active", "--bundle"], &[]);
+    let v1: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v1["approval"]["quorum"], 2, "{v1:#}");
+    assert_eq!(v1["chains"].as_array().unwrap().len(), 2);
+
+    // Wrong chain id, another contract's code hash, an address without code: each rejected with
+    // what validation found.
+    let mut wrong_id = v1.clone();
+    wrong_id["chains"][1]["id"] = json!(4242);
+    let mut wrong_code = v1.clone();
+    let token_hash = wrong_code["chains"][0]["tokens"][0]["code_hash"].clone();
+    wrong_code["chains"][0]["origin_settler"]["code_hash"] = token_hash.clone();
+    let mut no_code = v1.clone();
+    no_code["chains"][0]["destination_settler"]["address"] =
+        json!("0x000000000000000000000000000000000000dEaD");
+    for (bundle, found) in [
+        (wrong_id, "chain 4242: its RPC answers as chain 1002"),
+        (wrong_code, "has code hash"),
+        (
+            no_code,
+            "no code at 0x000000000000000000000000000000000000dEaD",
+        ),
+    ] {
+        let proposed = server
+            .call("POST", VERSIONS, Some(OPS), Some(bundle))
+            .await
+            .body_as::<Value>(201);
+        let detail = decided(&server, proposed["version"]["id"].as_str().unwrap()).await;
+        assert_eq!(detail["version"]["state"], "rejected", "{detail:#}");
+        assert!(last_detail(&detail).contains(found), "{detail:#}");
+    }
+    // A bundle that does not hold together is refused at once; a dApp key cannot propose.
+    let mut unreachable = v1.clone();
+    unreachable["approval"]["quorum"] = json!(4);
+    server
+        .call("POST", VERSIONS, Some(OPS), Some(unreachable))
+        .await
+        .error(422, "invalid_config");
+    server
+        .call("POST", VERSIONS, Some(crate::stack::DAPP), Some(v1.clone()))
+        .await
+        .error(403, "forbidden");
+
+    // Version 5: a higher solver fee, proposed from the active bundle with the CLI.
+    let mut change = v1.clone();
+    change["solver_fee_bps"] = json!(9);
+    let file = stack.dir.join("change.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&change).unwrap()).unwrap();
+    let out = config(&server, &["propose", file.to_str().unwrap(), "--wait"], &[]);
+    assert!(
+        out.contains("version 5 ") && out.contains("validated"),
+        "{out}"
+    );
+    assert!(
+        out.contains("checked chain 1001: its id, and the code of"),
+        "{out}"
+    );
+    let detail = server
+        .call("GET", &format!("{VERSIONS}/5"), Some(OPS), None)
+        .await
+        .body_as::<Value>(200);
+    let id = detail["version"]["id"].as_str().unwrap().to_owned();
+    let id_hash: B256 = id.parse().unwrap();
+    assert_eq!(detail["approval_message"], approval_message(id_hash));
+
+    // Not approved yet: it cannot be scheduled. A key outside the set cannot approve; one
+    // approver is not a quorum, even twice; a second one is.
+    server
+        .call(
+            "POST",
+            &format!("{VERSIONS}/5/schedule"),
+            Some(OPS),
+            Some(json!({})),
+        )
+        .await
+        .error(409, "conflict");
+    let outsider = approver(9)
+        .sign_message_sync(approval_message(id_hash).as_bytes())
+        .unwrap();
+    server
+        .call(
+            "POST",
+            &format!("{VERSIONS}/{id}/approve"),
+            Some(OPS),
+            Some(json!({ "signature": outsider.to_string() })),
+        )
+        .await
+        .error(422, "bad_signature");
+    server
+        .call(
+            "POST",
+            &format!("{VERSIONS}/5/approve"),
+            Some(ADMIN),
+            Some(json!({})),
+        )
+        .await
+        .error(422, "invalid_combination");
+    let key_file = stack.dir.join("approver-1.key");
+    std::fs::write(&key_file, format!("{}\n", approver(1).to_bytes())).unwrap();
+    for _ in 0..2 {
+        let out = config(
+            &server,
+            &["approve", "5", "--key-file", key_file.to_str().unwrap()],
+            &[],
+        );
+        assert!(
+            out.contains("validated") && out.contains("approvals: 1 (quorum 2 of 3)"),
+            "{out}"
+        );
+    }
+    let key_2 = approver(2).to_bytes().to_string();
+    let out = config(
+        &server,
+        &["approve", &id],
+        &[("BATON_APPROVER_KEY", &key_2)],
+    );
+    assert!(
+        out.contains(" approved ") && out.contains("approvals: 2"),
+        "{out}"
+    );
+
+    // Scheduled for two seconds from now: pulled and staged first, then active.
+    let out = config(&server, &["schedule", "5", "--in", "2"], &[]);
+    assert!(out.contains("scheduled"), "{out}");
+    let me = instance(&server).await;
+    assert_eq!(me["staged"].as_str(), Some(id.as_str()), "{me:#}");
+    once(&server, "5", |s| s == "active").await;
+    let v1_now = server
+        .call("GET", &format!("{VERSIONS}/1"), Some(OPS), None)
+        .await
+        .body_as::<Value>(200);
+    assert_eq!(v1_now["version"]["state"], "superseded");
+    // This instance runs its file, which is version 1: it lags.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let me = instance(&server).await;
+    assert_eq!(me["lagging"], true, "{me:#}");
+    let status = config(&server, &["status"], &[]);
+    assert!(
+        status.contains("active: version 5 ") && status.contains("lagging"),
+        "{status}"
+    );
+
+    // The rollback: version 1 again, through the lifecycle, approved by version 5's approvers.
+    let out = config(&server, &["rollback"], &[]);
+    assert!(
+        out.contains("version 1 ") && out.contains("proposed"),
+        "{out}"
+    );
+    let v1_id = v1_now["version"]["id"].as_str().unwrap().to_owned();
+    let again = decided(&server, &v1_id).await;
+    assert_eq!(again["version"]["state"], "validated", "{again:#}");
+    for n in [1, 3] {
+        let key = approver(n).to_bytes().to_string();
+        config(&server, &["approve", "1"], &[("BATON_APPROVER_KEY", &key)]);
+    }
+    config(&server, &["schedule", "1"], &[]);
+    once(&server, "5", |s| s == "rolled_back").await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let me = instance(&server).await;
+    assert_eq!(
+        (me["running_version"].as_u64(), me["lagging"].as_bool()),
+        (Some(1), Some(false))
+    );
+
+    // The whole record holds, with who did what.
+    let changes = Changes::new(Db::connect(&stack.database()).await.unwrap());
+    assert_eq!(changes.verify().await.unwrap(), None);
+    let of_five: Vec<(State, String)> = changes
+        .history(Some(id_hash))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.to, t.by))
+        .collect();
+    assert_eq!(
+        of_five,
+        [
+            (State::Proposed, "ops".to_owned()),
+            (State::Validated, "e2e".to_owned()),
+            (State::Approved, "ops".to_owned()),
+            (State::Scheduled, "ops".to_owned()),
+            (State::Active, "e2e".to_owned()),
+            (State::RolledBack, "e2e".to_owned()),
+        ]
+    );
+}
