@@ -272,6 +272,69 @@ impl SecretRef {
     }
 }
 
+/// Each chain of `bundle` as the server runs it: its venue and how its RPC is reached.
+pub(crate) fn chains_of(bundle: &Bundle) -> Result<Vec<(Venue, Endpoint)>> {
+    let amount = |what: &str, s: &str| -> Result<Amount> {
+        s.parse()
+            .map_err(|_| anyhow::anyhow!("{what} {s:?} is not an amount"))
+    };
+    let mut chains = Vec::new();
+    for c in &bundle.chains {
+        let venue = Venue {
+            chain: ChainId(c.id),
+            settlers: Settlers {
+                origin: c.origin_settler.address,
+                destination: c.destination_settler.address,
+            },
+            finality_blocks: c.finality_blocks,
+            confirmation_tiers: c
+                .confirmation_tiers
+                .iter()
+                .map(|t| {
+                    Ok(baton_planner::spec::ConfirmationTier {
+                        at_least: amount("a tier's at_least", &t.at_least)?,
+                        blocks: t.blocks,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            tokens: c
+                .tokens
+                .iter()
+                .map(|t| {
+                    Ok(VenueToken {
+                        symbol: t.symbol.clone(),
+                        address: t.address,
+                        decimals: t.decimals,
+                        native_price: t
+                            .native_price
+                            .as_deref()
+                            .map(|p| amount("a native price", p))
+                            .transpose()?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            pools: c
+                .pools
+                .iter()
+                .map(|p| VenuePool {
+                    address: p.address,
+                    fee_bps: p.fee_bps,
+                })
+                .collect(),
+        };
+        chains.push((
+            venue,
+            Endpoint {
+                url: c.rpc_url.0.clone(),
+                requests_per_second: c.requests_per_second,
+                logs_from_block: c.logs_from_block,
+                logs_max_range: c.logs_max_range,
+            },
+        ));
+    }
+    Ok(chains)
+}
+
 /// The devnet file at `path` (written by `baton devnet up`).
 pub(crate) fn read_devnet_file(path: &Path) -> Result<DevnetFile> {
     let text = std::fs::read_to_string(path)
@@ -423,6 +486,33 @@ impl Resolved {
             .check()
             .map_err(|e| anyhow::anyhow!("the configuration: {}", e.message))?;
         Ok(bundle)
+    }
+
+    /// Runs `bundle` (the active configuration version) instead of what the file says: its
+    /// chains, attesters, fees, knobs and holds. What is this instance's own stays (where it
+    /// listens, its database, its keys and secrets, webhook delivery).
+    pub(crate) fn adopt(&mut self, bundle: &Bundle) -> Result<()> {
+        let chains = chains_of(bundle)?;
+        self.chains = chains;
+        self.attesters = bundle
+            .attesters
+            .iter()
+            .map(|u| reqwest::Url::parse(&u.0).with_context(|| format!("attester URL {:?}", u.0)))
+            .collect::<Result<_>>()?;
+        self.attest_timeout = std::time::Duration::from_millis(bundle.attest_timeout_ms.max(1));
+        self.settings.solver_fee_bps = bundle.solver_fee_bps;
+        self.settings.route_latency_secs = bundle.route_latency_secs;
+        self.settings.planner = baton_planner::PlannerConfig {
+            max_hops: bundle.planner.max_hops as usize,
+            slippage_bps: bundle.planner.slippage_bps,
+            fee_ceiling_pct: bundle.planner.fee_ceiling_pct,
+            split: bundle.planner.split,
+        };
+        self.engine.hold_for_operator =
+            std::time::Duration::from_secs(bundle.hold_for_operator_secs);
+        self.engine.fill_margin_blocks = bundle.fill_margin_blocks;
+        self.approval = bundle.approval.clone();
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ mod client;
 mod commands;
 mod config;
 mod demo;
+mod runtime;
 mod server;
 
 fn main() -> ExitCode {

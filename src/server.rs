@@ -5,19 +5,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use baton_adapters::evm::{EvmAdapter, EvmConfig};
-use baton_adapters::follow::Followed;
 use baton_adapters::port::ChainAdapter;
+use baton_api::dto::config::Bundle;
 use baton_api::{App, Keys};
 use baton_attester::client::{Attest, HttpAttester};
 use baton_engine::attester::Attesters;
 use baton_engine::changes::Changes;
-use baton_engine::{Db, Engine, SagaLog, SharedNonces, StoredEvents, liquidity};
+use baton_engine::{Db, Engine, SagaLog, liquidity};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Resolved;
+use crate::runtime::{Adapters, Switcher, runtime_of};
 
 /// A running server.
 pub(crate) struct Running {
@@ -65,7 +65,7 @@ const APPROVE_FOR: std::time::Duration = std::time::Duration::from_secs(120);
 /// [`liquidity::approve_inventory`], tried again while the chain's calls fail on the way (after the
 /// adapter's own retries), for up to [`APPROVE_FOR`]; anything else ends startup at once. Trying
 /// again is safe: it reads the allowances first and approves only what is still missing.
-async fn approve_inventory(
+pub(crate) async fn approve_inventory(
     adapter: &dyn ChainAdapter,
     venue: &liquidity::Venue,
 ) -> baton_engine::Result<usize> {
@@ -87,86 +87,72 @@ async fn approve_inventory(
 }
 
 /// Connects everything `config` names and starts serving.
-pub(crate) async fn start(config: Resolved) -> Result<Running> {
+pub(crate) async fn start(mut config: Resolved) -> Result<Running> {
     prepare_database(&config.database)?;
     let db = Db::connect(&config.database)
         .await
         .with_context(|| format!("opening the saga log at {}", redact(&config.database)))?;
     let log = SagaLog::new(db.clone());
     // A fresh deployment's config file becomes its first configuration version; later, the
-    // active version is the deployment's. Instances do not run versions yet: each runs its file,
-    // declares the bundle it runs, and says when that is not the active version.
-    let bundle = config.bundle().await?;
+    // active version is the deployment's, and an instance runs it whatever its file says (its
+    // own settings and secrets stay its file's).
+    let file = config.bundle().await?;
     let (active, ours) = Changes::new(db.clone())
         .bootstrap(
-            &bundle.to_value(),
+            &file.to_value(),
             &config.engine.instance,
             baton_engine::now_ms(),
         )
         .await
         .context("recording the configuration version")?;
-    if ours {
+    let bundle = if ours {
         info!(version = active.number, id = %active.id, "configuration version");
+        file
     } else {
-        warn!(
-            version = active.number,
-            id = %active.id,
-            "configuration version {} is active; this instance's config file differs from it",
-            active.number
-        );
-    }
+        match serde_json::from_str::<Bundle>(&active.body) {
+            Ok(bundle) => {
+                warn!(
+                    version = active.number,
+                    id = %active.id,
+                    "running configuration version {}, which is active; this instance's config \
+                     file differs from it (propose the file's changes as a new version)",
+                    active.number
+                );
+                config
+                    .adopt(&bundle)
+                    .with_context(|| format!("running configuration version {}", active.number))?;
+                bundle
+            }
+            Err(e) => {
+                warn!(
+                    version = active.number,
+                    error = %e,
+                    "configuration version {} is active but predates the bundle's present shape; \
+                     this instance runs its config file",
+                    active.number
+                );
+                file
+            }
+        }
+    };
     let declared = baton_api::changes::Declared {
         instance: config.engine.instance.clone(),
-        running: bundle.id(),
         started_ms: baton_engine::now_ms(),
     };
+    let running = bundle.id();
+    let built = Arc::new(Adapters::new(
+        config.solver.clone(),
+        log.clone(),
+        config.engine.instance.clone(),
+        config.nonce_claim,
+        config.follow,
+    ));
     let mut adapters: Vec<Arc<dyn ChainAdapter>> = Vec::new();
     let mut venues = Vec::new();
     let mut settings = config.settings;
     for (venue, endpoint) in config.chains {
-        let url = &endpoint.url;
-        settings.rpc_urls.insert(venue.chain, url.clone());
-        let mut evm = EvmConfig::new(
-            venue.chain,
-            url.parse()
-                .with_context(|| format!("chain {}: RPC URL {url:?}", venue.chain))?,
-            venue.settlers,
-        );
-        if let Some(rps) = endpoint
-            .requests_per_second
-            .and_then(std::num::NonZeroU32::new)
-        {
-            evm.requests_per_second = rps;
-        }
-        if let Some(from) = endpoint.logs_from_block {
-            evm.logs_from_block = from;
-        }
-        if let Some(max) = endpoint.logs_max_range {
-            evm.logs_max_range = max.max(1);
-        }
-        // Settler events of old blocks are kept in the saga log's database: read once, also
-        // across restarts and instances.
-        let mut evm = EvmAdapter::new(evm, config.solver.clone())?
-            .with_events(Arc::new(StoredEvents::new(&db)));
-        if let Db::Postgres(_) = db {
-            // Several instances may sign as the solver on this database: they share its nonces.
-            evm = evm.with_nonces(Arc::new(SharedNonces::new(
-                &log,
-                &config.engine.instance,
-                config.nonce_claim,
-            )));
-        }
-        let mut adapter: Arc<dyn ChainAdapter> = Arc::new(evm);
-        if let Some(follow) = config.follow {
-            // One read per block instead of per request; it follows until the adapter is dropped.
-            let followed = Followed::new(adapter, follow);
-            // Until its first block, reads go to the node; the task tries again.
-            if let Err(e) = followed.sync().await {
-                warn!(chain = venue.chain.0, error = %e, "the follower could not read the chain yet");
-            }
-            followed.spawn();
-            adapter = followed;
-        }
+        settings.rpc_urls.insert(venue.chain, endpoint.url.clone());
+        let adapter = built.adapter(&venue, &endpoint).await?;
         let approved = approve_inventory(adapter.as_ref(), &venue)
             .await
             .with_context(|| format!("chain {}: approving the solver's inventory", venue.chain))?;
@@ -190,20 +176,33 @@ pub(crate) async fn start(config: Resolved) -> Result<Running> {
         attesters = members.len(),
         "asking attesters for settlements and cancels"
     );
-    let engine = Engine::new(
+    let engine = Arc::new(Engine::new(
         log,
-        adapters,
+        adapters.clone(),
         Attesters::new(members, config.attest_timeout),
         config.engine,
-    );
+    ));
+    // The sagas of this version run on these adapters; those of older versions, recovered or
+    // claimed here, on their own version's (built when needed); new versions are switched to.
+    engine.set_chains(running, adapters, true);
+    let switcher = Arc::new(Switcher {
+        adapters: built,
+        engine: std::sync::OnceLock::new(),
+        db: db.clone(),
+    });
+    let _ = switcher.engine.set(engine.clone());
+    engine.set_version_source(switcher.clone());
     let resumed = engine.recover().await?;
     if !resumed.is_empty() {
         info!(sagas = resumed.len(), "resumed unfinished sagas");
     }
     let keys = Keys::new(config.api_keys).map_err(anyhow::Error::msg)?;
-    let mut app = App::new(Arc::new(engine), venues, settings, keys);
+    let runtime = runtime_of(Some(running), &bundle, venues.clone());
+    let mut app = App::new(engine, venues, settings, keys);
     app.trial_key = trial_key;
     app.declared = Some(declared);
+    app.switcher = Some(switcher);
+    app.run(runtime).await;
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use baton_engine::Engine;
 use baton_engine::adapters::port::ChainAdapter;
 use baton_engine::liquidity::{self, Venue};
@@ -55,13 +55,30 @@ impl Default for Settings {
     }
 }
 
+/// What new intents run under: the configuration this instance runs (the solver's venues, fees
+/// and the planner's knobs), switched as a whole when another version becomes active.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    /// The id of its bundle (none where no configuration version is run, as in-process tests).
+    pub version: Option<B256>,
+    /// What the solver uses on each chain.
+    pub venues: Vec<Venue>,
+    /// The solver's fee, basis points of each input.
+    pub solver_fee_bps: u32,
+    /// Expected seconds between a fill and its attestation across chains.
+    pub route_latency_secs: u64,
+    /// The planner's knobs.
+    pub planner: PlannerConfig,
+}
+
 /// What every handler shares.
 pub struct App {
     /// The engine (its saga log, adapters and operator controls).
     pub engine: Arc<Engine>,
-    /// What the solver uses on each chain.
-    pub venues: Vec<Venue>,
-    /// Knobs.
+    /// What new intents run under.
+    runtime: std::sync::RwLock<Arc<Runtime>>,
+    /// Knobs (`solver_fee_bps`, `route_latency_secs` and `planner` as the app started; the
+    /// [`Runtime`] holds those it runs).
     pub settings: Settings,
     /// API keys.
     pub keys: Keys,
@@ -71,6 +88,8 @@ pub struct App {
     /// What this instance declares of the configuration it runs (none: it declares nothing, as
     /// in-process tests).
     pub declared: Option<crate::changes::Declared>,
+    /// Builds what another configuration version runs on (none: this app runs one configuration).
+    pub switcher: Option<Arc<dyn crate::changes::Switch>>,
     /// Wakes the configuration pull (a proposal to validate, a version scheduled).
     pub(crate) changes_wake: tokio::sync::Notify,
     pub(crate) metrics: PrometheusHandle,
@@ -88,13 +107,21 @@ impl App {
     /// The API over `engine` (already recovered), `venues`, `settings` and `keys`; installs the
     /// process's Prometheus recorder the first time.
     pub fn new(engine: Arc<Engine>, venues: Vec<Venue>, settings: Settings, keys: Keys) -> Self {
+        let runtime = Runtime {
+            version: None,
+            venues,
+            solver_fee_bps: settings.solver_fee_bps,
+            route_latency_secs: settings.route_latency_secs,
+            planner: settings.planner,
+        };
         Self {
             engine,
-            venues,
+            runtime: std::sync::RwLock::new(Arc::new(runtime)),
             settings,
             keys,
             trial_key: None,
             declared: None,
+            switcher: None,
             changes_wake: tokio::sync::Notify::new(),
             metrics: metrics_handle(),
             keys_expired_ms: std::sync::atomic::AtomicI64::new(0),
@@ -110,13 +137,31 @@ impl App {
         })
     }
 
-    pub(crate) fn venue(&self, chain: ChainId) -> Result<&Venue, ApiError> {
-        self.venues
+    /// The venue on `chain` new intents run under.
+    pub(crate) fn venue(&self, chain: ChainId) -> Result<Venue, ApiError> {
+        self.runtime()
+            .venues
             .iter()
             .find(|v| v.chain == chain)
+            .cloned()
             .ok_or_else(|| {
                 ApiError::new(Code::UnknownChain, format!("baton does not serve {chain}"))
             })
+    }
+
+    /// What new intents run under now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Runs `runtime` for new intents from now on (its adapters handed to the engine before).
+    pub async fn run(&self, runtime: Runtime) {
+        let mut cached = self.snapshot.lock().await;
+        *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(runtime);
+        *cached = None;
     }
 
     /// The liquidity snapshot read from the chains, at most `snapshot_ttl` old. Concurrent
@@ -128,11 +173,12 @@ impl App {
         {
             return Ok(snapshot.clone());
         }
+        let runtime = self.runtime();
         let snapshot = liquidity::read(
-            self.engine.chains(),
-            &self.venues,
-            self.settings.solver_fee_bps,
-            self.settings.route_latency_secs,
+            &self.engine.chains(),
+            &runtime.venues,
+            runtime.solver_fee_bps,
+            runtime.route_latency_secs,
         )
         .await?;
         *cached = Some((std::time::Instant::now(), snapshot.clone()));

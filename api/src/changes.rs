@@ -1,5 +1,7 @@
-//! Coordinated changes on each instance: every [`PULL_EVERY`] it declares the bundle it runs and
-//! the version it has staged, activates the scheduled versions whose time has come, and validates
+//! Coordinated changes on each instance: every [`PULL_EVERY`] it activates the scheduled versions
+//! whose time has come, switches to the active version when it runs another (its [`Switch`]
+//! builds the adapters of the chains the version changes; sagas admitted before run to their end
+//! on their own version's), declares the bundle it runs and the version it has staged, and validates
 //! the proposed ones — their bundle holds together ([`Bundle::check`]), every chain's RPC answers
 //! with the chain's id, and every contract (settlers, tokens, pools) has the code whose hash the
 //! bundle declares. Instances racing on one version record each transition once (the engine's
@@ -15,6 +17,7 @@ use baton_engine::changes::{Changes, Instance, State, Version};
 use tracing::{info, warn};
 
 use crate::App;
+use crate::app::Runtime;
 use crate::dto::config::{Bundle, ChainBundle};
 
 /// How often an instance declares itself, activates what is due and validates proposals.
@@ -26,15 +29,34 @@ pub const ALIVE_WITHIN_MS: i64 = 10_000;
 /// How long one chain's RPC has to answer one validation call.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What this instance declares: its name, the bundle it runs, and when it started.
+/// Who this instance declares itself as (the bundle it runs is its [`crate::app::Runtime`]'s).
 #[derive(Clone, Debug)]
 pub struct Declared {
     /// The instance's name (`engine.instance`).
     pub instance: String,
-    /// The id of the bundle it runs.
-    pub running: B256,
     /// When it started, unix milliseconds.
     pub started_ms: i64,
+}
+
+/// How an instance comes to run another configuration version: what builds the adapters of the
+/// chains a bundle changes (the server's, with the solver's key) and hands them to the engine.
+pub trait Switch: Send + Sync {
+    /// Makes the engine keep `bundle`'s adapters as version `id`'s (its sagas run on them; new
+    /// sagas too once the app runs the answer), and answers what new intents run under it.
+    fn prepare<'a>(
+        &'a self,
+        id: B256,
+        bundle: &'a Bundle,
+    ) -> futures_util::future::BoxFuture<'a, Result<Runtime, String>>;
+}
+
+/// Switches `app` to the active version `active` (its adapters first, then new intents).
+async fn switch(app: &App, switcher: &dyn Switch, active: &Version) -> Result<(), String> {
+    let bundle: Bundle = serde_json::from_str(&active.body)
+        .map_err(|e| format!("its bundle is not of the bundle's present shape: {e}"))?;
+    let runtime = switcher.prepare(active.id, &bundle).await?;
+    app.run(runtime).await;
+    Ok(())
 }
 
 /// The versions in the saga log's database.
@@ -69,19 +91,32 @@ pub async fn tick(app: &App) -> Result<(), EngineError> {
     for version in changes.activate_due(by, now).await? {
         info!(version = version.number, id = %version.id, "configuration version active");
     }
-    if let Some(declared) = &app.declared {
+    let active = changes.active().await?;
+    if let (Some(active), Some(switcher)) = (&active, &app.switcher)
+        && app.runtime().version != Some(active.id)
+    {
+        match switch(app, switcher.as_ref(), active).await {
+            Ok(()) => {
+                info!(version = active.number, id = %active.id, "running configuration version")
+            }
+            Err(e) => {
+                warn!(version = active.number, error = %e, "cannot run the active configuration version yet; trying again")
+            }
+        }
+    }
+    if let (Some(declared), Some(running)) = (&app.declared, app.runtime().version) {
         let staged = changes.in_state(State::Scheduled).await?;
         changes
             .declare(&Instance {
                 name: declared.instance.clone(),
-                running: declared.running,
+                running,
                 staged: staged.first().map(|v| v.id),
                 started_ms: declared.started_ms,
                 seen_ms: now,
             })
             .await?;
     }
-    if let Some(active) = changes.active().await? {
+    if let Some(active) = &active {
         metrics::gauge!("baton_config_active_version").set(active.number as f64);
     }
     for version in changes.in_state(State::Proposed).await? {

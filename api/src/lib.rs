@@ -66,6 +66,10 @@ pub use auth::{ApiKey, Keys, Role};
 pub use error::{ApiError, Code, ErrorBody};
 pub use openapi::ApiDoc;
 
+/// The largest configuration bundle accepted, bytes (a bundle of as many chains, tokens and
+/// pools as its schema allows fits).
+pub const BUNDLE_LIMIT: usize = 1 << 20;
+
 /// The whole API.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.settings.body_limit;
@@ -100,7 +104,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/operator/webhooks", get(webhooks::list_all))
         .route(
             "/v1/operator/config/versions",
-            get(config::versions).post(config::propose),
+            get(config::versions)
+                .post(config::propose)
+                .layer(DefaultBodyLimit::max(limit.max(BUNDLE_LIMIT))),
         )
         .route("/v1/operator/config/versions/{id}", get(config::show))
         .route(

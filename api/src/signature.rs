@@ -51,7 +51,8 @@ pub(crate) fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, Ap
         let chain = u64::try_from(order.originChainId).map_err(|_| {
             ApiError::new(Code::UnknownChain, format!("orders[{i}]: no such chain"))
         })?;
-        let venue = app
+        let runtime = app.runtime();
+        let venue = runtime
             .venues
             .iter()
             .find(|v| v.chain.0 == chain)

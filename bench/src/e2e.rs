@@ -178,6 +178,7 @@ impl Setup {
                 snapshot: snapshot.clone(),
                 config: Default::default(),
                 signatures: Vec::new(),
+                config_version: None,
             };
             input.sign_as(&user)?;
             inputs.push(input);

@@ -63,6 +63,7 @@ pub use log::SharedNonces;
 pub use log::StoredEvents;
 pub use log::db::Db;
 pub use saga::input::SagaInput;
+pub use saga::shared::{Chains, VersionChains};
 
 /// Wall-clock unix milliseconds: event times, leases, reservations.
 pub fn now_ms() -> i64 {

@@ -277,6 +277,7 @@ impl World {
             snapshot: self.snapshot(),
             config: Default::default(),
             signatures: Vec::new(),
+            config_version: None,
         };
         input.sign_as(&self.user).unwrap();
         input

@@ -3,19 +3,22 @@
 //! bundle and validated against the chains (a wrong chain id, a contract whose code hash differs,
 //! an address without code are rejected, with what was found); two of three approvers approve it
 //! (a key outside the set cannot), it is scheduled, pulled (staged) and activated at its time; the
-//! instance that still runs its file shows as lagging; a rollback restarts version 1 through the
-//! same lifecycle.
+//! instance switches to it (its fee quoted), runs it again after a restart (not its file), and an
+//! intent admitted under it is fulfilled; a rollback restarts version 1 through the same
+//! lifecycle and the instance switches back.
 
 use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
-use baton_engine::Db;
+use baton_adapters::devnet::{USER, dev_signer};
+use baton_api::dto::saga::Outcome;
 use baton_engine::changes::{Changes, State, approval_message};
+use baton_engine::{Db, SagaLog};
 use serde_json::{Value, json};
 
-use crate::stack::{ADMIN, OPS, Server, Stack, cli};
+use crate::stack::{ADMIN, DAPP, OPS, Server, Stack, cli, intent};
 
 const VERSIONS: &str = "/v1/operator/config/versions";
 
@@ -68,6 +71,50 @@ fn last_detail(detail: &Value) -> String {
         .to_owned()
 }
 
+/// The solver's fee quoted for the first example intent, in its input token.
+async fn solver_fee(server: &Server) -> u128 {
+    let quote = server
+        .call(
+            "POST",
+            "/v1/quotes",
+            Some(DAPP),
+            Some(intent("01-usdc-a-to-weth-b.json")),
+        )
+        .await
+        .body_as::<Value>(200);
+    quote["fees"][0]["solver_fee"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `fee` is `ratio` times `fee_v1`, within 1 % (a fee is taken from what is left after gas, and
+/// gas prices move).
+fn about(fee: u128, fee_v1: u128, ratio: f64) {
+    let found = fee as f64 / fee_v1 as f64;
+    assert!(
+        (found - ratio).abs() < ratio / 100.0,
+        "{fee} is not {ratio} times {fee_v1}"
+    );
+}
+
+/// Waits until the instance runs version `number` and is not lagging.
+async fn running(server: &Server, number: u64) {
+    let started = Instant::now();
+    loop {
+        let me = instance(server).await;
+        if me["running_version"].as_u64() == Some(number) && me["lagging"] == false {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the instance does not run version {number}: {me:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn instance(server: &Server) -> Value {
     let instances = server
         .call("GET", "/v1/operator/instances", Some(OPS), None)
@@ -84,7 +131,7 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
     let approvers: Vec<String> = (1..=3)
         .map(|n| format!("\"{}\"", approver(n).address()))
         .collect();
-    let (stack, server) = Stack::builder("changes")
+    let (stack, mut server) = Stack::builder("changes")
         .config(&format!(
             "[changes]\napprovers = [{}]\nquorum = 2",
             approvers.join(", ")
@@ -97,6 +144,7 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
     assert!(status.contains("active: version 1 "), "{status}");
     let me = instance(&server).await;
     assert_eq!(me["running_version"], 1, "{me:#}");
+    let fee_v1 = solver_fee(&server).await;
     assert_eq!(
         (me["alive"].as_bool(), me["lagging"].as_bool()),
         (Some(true), Some(false))
@@ -140,7 +188,7 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
         .await
         .error(422, "invalid_config");
     server
-        .call("POST", VERSIONS, Some(crate::stack::DAPP), Some(v1.clone()))
+        .call("POST", VERSIONS, Some(DAPP), Some(v1.clone()))
         .await
         .error(403, "forbidden");
 
@@ -233,14 +281,36 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
         .await
         .body_as::<Value>(200);
     assert_eq!(v1_now["version"]["state"], "superseded");
-    // This instance runs its file, which is version 1: it lags.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let me = instance(&server).await;
-    assert_eq!(me["lagging"], true, "{me:#}");
+    // The instance switches to it: the new fee is quoted, without a restart.
+    running(&server, 5).await;
+    about(solver_fee(&server).await, fee_v1, 1.8);
     let status = config(&server, &["status"], &[]);
     assert!(
-        status.contains("active: version 5 ") && status.contains("lagging"),
+        status.contains("active: version 5 ") && status.contains("runs version 5, current"),
         "{status}"
+    );
+
+    // Restarted, it runs the active version (not its file); an intent admitted now runs under
+    // version 5 to its outcome.
+    drop(server);
+    server = stack.serve().await;
+    assert_eq!(instance(&server).await["running_version"], 5);
+    about(solver_fee(&server).await, fee_v1, 1.8);
+    let signed = server
+        .quote_and_sign(&intent("01-usdc-a-to-weth-b.json"), &dev_signer(USER))
+        .await;
+    let saga = server.submit(&signed).await.intent_id;
+    let view = server.outcome(&saga).await;
+    assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
+    let log = SagaLog::new(Db::connect(&stack.database()).await.unwrap());
+    let input = log
+        .input(baton_engine::event::SagaId(saga.parse().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        input.contains(&format!("\"config_version\":\"{id}\"")),
+        "{input}"
     );
 
     // The rollback: version 1 again, through the lifecycle, approved by version 5's approvers.
@@ -258,12 +328,8 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
     }
     config(&server, &["schedule", "1"], &[]);
     once(&server, "5", |s| s == "rolled_back").await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let me = instance(&server).await;
-    assert_eq!(
-        (me["running_version"].as_u64(), me["lagging"].as_bool()),
-        (Some(1), Some(false))
-    );
+    running(&server, 1).await;
+    about(solver_fee(&server).await, fee_v1, 1.0);
 
     // The whole record holds, with who did what.
     let changes = Changes::new(Db::connect(&stack.database()).await.unwrap());

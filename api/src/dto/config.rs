@@ -21,10 +21,10 @@ use crate::error::{ApiError, Code};
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
     /// The chains served.
-    #[schema(min_items = 1, max_items = 64)]
+    #[schema(min_items = 1, max_items = 16)]
     pub chains: Vec<ChainBundle>,
     /// The attesters' base URLs (`http://` or `https://`).
-    #[schema(max_items = 32)]
+    #[schema(max_items = 16)]
     pub attesters: Vec<Url>,
     /// Milliseconds one attester has to answer one request.
     #[schema(minimum = 1, maximum = 600000)]
@@ -56,7 +56,7 @@ impl utoipa::PartialSchema for Url {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .pattern(Some("^https?://[^\\s]{1,2040}$"))
+            .pattern(Some("^https?://[!-~]{1,500}$"))
             .description(Some("An http:// or https:// URL"))
             .into()
     }
@@ -90,13 +90,13 @@ pub struct ChainBundle {
     #[schema(maximum = 100000)]
     pub finality_blocks: u32,
     /// More confirmations for more value at risk.
-    #[schema(max_items = 16)]
+    #[schema(max_items = 8)]
     pub confirmation_tiers: Vec<TierBundle>,
     /// The tokens the solver trades.
-    #[schema(min_items = 1, max_items = 64)]
+    #[schema(min_items = 1, max_items = 32)]
     pub tokens: Vec<TokenBundle>,
     /// The pools the solver may swap through.
-    #[schema(max_items = 256)]
+    #[schema(max_items = 32)]
     pub pools: Vec<PoolBundle>,
 }
 
@@ -183,11 +183,23 @@ pub struct PlannerKnobs {
 #[serde(deny_unknown_fields)]
 pub struct ApprovalSet {
     /// The operator keys' addresses.
-    #[schema(value_type = Vec<String>, max_items = 32)]
+    #[schema(schema_with = addresses)]
     pub approvers: Vec<Address>,
     /// How many of them must approve (1 to their number; 0 when there are none).
-    #[schema(maximum = 32)]
+    #[schema(maximum = 16)]
     pub quorum: u32,
+}
+
+/// Up to 16 addresses (`0x` and 40 hex digits each).
+fn addresses() -> utoipa::openapi::Array {
+    let item = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(crate::dto::wire::ADDRESS));
+    utoipa::openapi::ArrayBuilder::new()
+        .items(item)
+        .max_items(Some(16))
+        .description(Some("The operator keys' addresses"))
+        .build()
 }
 
 impl Bundle {

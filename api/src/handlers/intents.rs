@@ -34,7 +34,7 @@ const VIEW_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(3);
 async fn check_user(app: &App, spec: &IntentSpec) -> Result<(), ApiError> {
     for (i, input) in spec.inputs.iter().enumerate() {
         let what = format!("inputs[{i}]");
-        known_token(&app.venues, &what, input.chain.0, &input.token)?;
+        known_token(&app.runtime().venues, &what, input.chain.0, &input.token)?;
         let adapter = app.adapter(input.chain)?;
         let venue = app.venue(input.chain)?;
         let token: Address = input
@@ -282,7 +282,8 @@ pub(crate) async fn submit(
             ));
         }
         check_user(&app, &spec).await?;
-        let (planned, live) = plan(&spec, &snapshot, &app.settings.planner)?;
+        let runtime = app.runtime();
+        let (planned, live) = plan(&spec, &snapshot, &runtime.planner)?;
         let planned_ids: Vec<B256> = planned.orders().iter().map(|o| o.id().0).collect();
         if planned_ids != sent_ids || planned.intent().id().0 != intent_id {
             return Err(mismatch());
@@ -295,8 +296,9 @@ pub(crate) async fn submit(
         let input = SagaInput {
             intent: spec,
             snapshot,
-            config: app.settings.planner,
+            config: runtime.planner,
             signatures: orders.into_iter().map(|o| o.signature).collect(),
+            config_version: runtime.version,
         };
         // `verify` checked each order's signature: the engine runs this plan as it is.
         let planned = input.planned(planned);

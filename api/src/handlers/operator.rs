@@ -40,7 +40,7 @@ pub(crate) async fn chains(
     caller.require(Role::Dapp)?;
     let pauses = app.engine.pauses().await?;
     let mut out = Vec::new();
-    for venue in &app.venues {
+    for venue in &app.runtime().venues {
         let paused = pauses
             .iter()
             .any(|p| p.scope == Scope::All || p.scope == Scope::Chain(venue.chain));
@@ -82,7 +82,7 @@ pub(crate) async fn inventory(
     caller.require(Role::Dapp)?;
     let reserved = app.engine.log().reserved(baton_engine::now_ms()).await?;
     let mut out = Vec::new();
-    for venue in &app.venues {
+    for venue in &app.runtime().venues {
         let adapter = app.adapter(venue.chain)?;
         for token in &venue.tokens {
             let balance = adapter.balance(token.address, adapter.account()).await?;

@@ -34,8 +34,9 @@ pub(crate) async fn quote(
 ) -> Result<Json<Quote>, ApiError> {
     caller.require(Role::Dapp)?;
     let snapshot = app.snapshot().await?;
-    let spec = req.into_spec(&app.venues)?;
-    let (plan, live) = plan(&spec, &snapshot, &app.settings.planner)?;
+    let runtime = app.runtime();
+    let spec = req.into_spec(&runtime.venues)?;
+    let (plan, live) = plan(&spec, &snapshot, &runtime.planner)?;
     // A deadline the engine could not fill by with the chains idle is refused here as at
     // submission (whether the queues leave room is for the submission to say).
     let needs = Needs::of(&app, &plan, &live)?;

@@ -56,7 +56,7 @@ pub(crate) async fn replay(
             })?;
             Some(baton_replay::Trial {
                 change: change.into(),
-                venues: app.venues.clone(),
+                venues: app.runtime().venues.clone(),
                 solver,
             })
         }

@@ -85,7 +85,7 @@ pub(crate) async fn healthz(
     Ok(axum::Json(serde_json::json!({
         "status": "ok",
         "database": app.engine.log().database_kind(),
-        "chains": app.venues.len(),
+        "chains": app.runtime().venues.len(),
     })))
 }
 

@@ -70,6 +70,33 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
         .await
         .error(400, "invalid_request");
 
+    // A bundle larger than the API's body limit for other requests (16 chains of 32 tokens) is
+    // taken: bundles have a limit of their own.
+    let mut large = bundle(6);
+    let chain = large["chains"][0].clone();
+    let chains: Vec<Value> = (0..16u64)
+        .map(|c| {
+            let mut chain = chain.clone();
+            chain["id"] = json!(2000 + c);
+            chain["tokens"] = (0..32u64)
+                .map(|t| {
+                    json!({
+                        "symbol": format!("T{t}"), "address": format!("0x{:040x}", c * 100 + t + 1),
+                        "code_hash": format!("0x{}", "22".repeat(32)), "decimals": 18,
+                        "native_price": "1000000000000000000",
+                    })
+                })
+                .collect();
+            chain
+        })
+        .collect();
+    large["chains"] = json!(chains);
+    let size = large.to_string().len();
+    assert!(size > app.settings.body_limit, "{size} bytes");
+    let taken = api.call("POST", VERSIONS, Some(OPS), Some(large)).await;
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    baton_api::changes::tick(&app).await.unwrap();
+
     // Proposed once, however often; validation finds the RPC closed and rejects it.
     let first = api.call("POST", VERSIONS, Some(OPS), Some(bundle(5))).await;
     assert_eq!(first.status, 201, "{}", first.body);
@@ -79,7 +106,7 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
     assert_eq!(again.body["version"]["id"], id.as_str());
     baton_api::changes::tick(&app).await.unwrap();
     let shown = api
-        .call("GET", &format!("{VERSIONS}/1"), Some(OPS), None)
+        .call("GET", &format!("{VERSIONS}/2"), Some(OPS), None)
         .await;
     assert_eq!(shown.body["version"]["state"], "rejected", "{}", shown.body);
     let found = shown.body["history"][1]["detail"].as_str().unwrap();
@@ -92,14 +119,14 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
         "the RPC URL is not repeated: {found}"
     );
 
-    // Version 2, validated (here by hand: there is no chain to check), approved by an admin key
+    // Version 3, validated (here by hand: there is no chain to check), approved by an admin key
     // alone because no active version names approvers.
     let two = api.call("POST", VERSIONS, Some(OPS), Some(bundle(7))).await;
     let two_id: alloy::primitives::B256 =
         two.body["version"]["id"].as_str().unwrap().parse().unwrap();
     api.call(
         "POST",
-        &format!("{VERSIONS}/2/schedule"),
+        &format!("{VERSIONS}/3/schedule"),
         Some(OPS),
         Some(json!({})),
     )
@@ -111,7 +138,7 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
         .unwrap();
     api.call(
         "POST",
-        &format!("{VERSIONS}/2/approve"),
+        &format!("{VERSIONS}/3/approve"),
         Some(OPS),
         Some(json!({})),
     )
@@ -122,7 +149,7 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
         .unwrap();
     api.call(
         "POST",
-        &format!("{VERSIONS}/2/approve"),
+        &format!("{VERSIONS}/3/approve"),
         Some(ADMIN),
         Some(json!({ "signature": signature.to_string() })),
     )
@@ -146,7 +173,7 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
     let scheduled = api
         .call(
             "POST",
-            &format!("{VERSIONS}/2/schedule"),
+            &format!("{VERSIONS}/3/schedule"),
             Some(OPS),
             Some(json!({ "at_ms": 0 })),
         )
@@ -165,12 +192,12 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
         .iter()
         .map(|v| v["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, ["rejected", "active"]);
+    assert_eq!(states, ["rejected", "rejected", "active"]);
 
     // What cannot be: an active version rejected, a rollback with nothing before, no such version.
     api.call(
         "POST",
-        &format!("{VERSIONS}/2/reject"),
+        &format!("{VERSIONS}/3/reject"),
         Some(OPS),
         Some(json!({ "reason": "no" })),
     )
@@ -184,7 +211,7 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
     )
     .await
     .error(409, "conflict");
-    for missing in ["3", "0x12", "active", &format!("0x{}", "00".repeat(32))] {
+    for missing in ["4", "0x12", "active", &format!("0x{}", "00".repeat(32))] {
         api.call("GET", &format!("{VERSIONS}/{missing}"), Some(OPS), None)
             .await
             .error(404, "not_found");

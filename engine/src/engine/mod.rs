@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use alloy::primitives::B256;
 use baton_adapters::port::ChainAdapter;
-use baton_planner::ChainId;
 use tokio::sync::broadcast;
 
 use crate::attester::Attesters;
@@ -24,7 +24,7 @@ use crate::log::{Admission, Appended, Notice, Pending, SagaLog};
 use crate::now_ms;
 use crate::observe;
 use crate::saga::input::{Planned, SagaInput};
-use crate::saga::shared::Shared;
+use crate::saga::shared::{Chains, Shared};
 use crate::saga::state::SagaState;
 
 mod commands;
@@ -181,9 +181,8 @@ impl Engine {
     ) -> Result<Admission> {
         let mut available = BTreeMap::new();
         for asset in planned.plan.inventory().keys() {
-            let adapter = self
-                .shared
-                .chains
+            let chains = self.shared.chains_for(planned.config_version);
+            let adapter = chains
                 .get(&asset.chain)
                 .ok_or(EngineError::NoAdapter(asset.chain.0))?;
             let balance = adapter.balance(asset.token.0, adapter.account()).await?;
@@ -279,9 +278,23 @@ impl Engine {
         &self.shared.log
     }
 
-    /// The solver's adapter on each chain.
-    pub fn chains(&self) -> &HashMap<ChainId, Arc<dyn ChainAdapter>> {
-        &self.shared.chains
+    /// The solver's adapter on each chain: those new sagas use.
+    pub fn chains(&self) -> Arc<Chains> {
+        self.shared.chains()
+    }
+
+    /// Where the adapters of configuration versions this engine does not keep come from, when
+    /// sagas admitted under them are recovered or claimed here; set once, before [`Self::recover`].
+    pub fn set_version_source(&self, source: Arc<dyn crate::saga::shared::VersionChains>) {
+        let _ = self.shared.source.set(source);
+    }
+
+    /// Keeps `chains` as configuration `version`'s adapters, for the sagas admitted under it
+    /// (and, with `current`, for every saga admitted from now on). A saga runs to its end on its
+    /// version's adapters; one whose version this engine does not keep runs on the current ones.
+    pub fn set_chains(&self, version: B256, chains: Vec<Arc<dyn ChainAdapter>>, current: bool) {
+        let chains = chains.into_iter().map(|a| (a.chain_id(), a)).collect();
+        self.shared.set_chains(version, chains, current);
     }
 
     /// Every durable event from now on, as a [`Notice`].

@@ -35,7 +35,10 @@ impl Engine {
             if heads.contains_key(&step.chain) {
                 continue;
             }
-            if let Some(adapter) = self.shared.chains.get(&step.chain)
+            if let Some(adapter) = self
+                .shared
+                .chains_for(planned.config_version)
+                .get(&step.chain)
                 && let Ok(head) = adapter.head().await
             {
                 heads.insert(step.chain, head.number);
@@ -66,7 +69,7 @@ impl Engine {
     ) -> Vec<(baton_planner::ChainId, baton_adapters::follow::FollowStats)> {
         let mut out: Vec<_> = self
             .shared
-            .chains
+            .chains()
             .iter()
             .filter_map(|(chain, adapter)| Some((*chain, adapter.follow_stats()?)))
             .collect();
@@ -79,7 +82,7 @@ impl Engine {
     pub fn rpc_calls_by_method(&self) -> Vec<(baton_planner::ChainId, String, u64)> {
         let mut out: Vec<_> = self
             .shared
-            .chains
+            .chains()
             .iter()
             .flat_map(|(chain, adapter)| {
                 adapter

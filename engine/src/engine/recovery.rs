@@ -62,6 +62,9 @@ impl Engine {
                     .map_err(|e| EngineError::Corrupt(format!("planning: {e}")))??,
             );
         }
+        self.shared
+            .keep_versions(ready.iter().map(|r| r.1.config_version))
+            .await;
         info!(sagas = ready.len(), "resuming");
         for (id, planned, state, created_ms) in ready {
             self.spawn(id, planned, state, created_ms, None);
@@ -91,7 +94,7 @@ impl Engine {
                     Ok(claimed) => info!(claimed, "took over sagas whose lease lapsed"),
                     Err(e) => tracing::warn!(error = %e, "looking for lapsed leases"),
                 }
-                for (chain, adapter) in &shared.chains {
+                for (chain, adapter) in shared.chains().iter() {
                     match adapter.plug_nonce_gaps().await {
                         Ok(0) => {}
                         Ok(plugged) => tracing::warn!(
@@ -147,6 +150,7 @@ async fn claim(shared: &Arc<Shared>, tasks: &Arc<Tasks>) -> Result<usize> {
         }
         match resumable(u) {
             Ok((id, planned, state, created_ms)) => {
+                shared.keep_versions([planned.config_version]).await;
                 supervise::spawn(shared, tasks, id, planned, state, created_ms, None);
                 claimed += 1;
             }

@@ -85,7 +85,10 @@ impl Saga {
             filler,
         };
         let at = OriginSettlerAt::of(&o);
-        let set = self.shared.attester_set(o.chain()).await?;
+        let set = self
+            .shared
+            .attester_set(self.adapter(o.chain())?.as_ref())
+            .await?;
         let collected = self.shared.attesters.fill(&set, at, order, &req).await;
         let what = format!("attest the fill of order {}", order.0);
         let Some((deliveries, signatures)) = self
@@ -116,7 +119,10 @@ impl Saga {
         }
         let o = self.order(order)?.clone();
         let at = OriginSettlerAt::of(&o);
-        let set = self.shared.attester_set(o.chain()).await?;
+        let set = self
+            .shared
+            .attester_set(self.adapter(o.chain())?.as_ref())
+            .await?;
         let early = self
             .adapter(o.chain())?
             .sign_digest(at.cancel_request_hash(order))

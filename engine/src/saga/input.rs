@@ -23,6 +23,10 @@ pub struct SagaInput {
     pub config: PlannerConfig,
     /// The user's signature of each order, in the plan's order.
     pub signatures: Vec<Bytes>,
+    /// The configuration the saga was admitted under: the id of the bundle the admitting instance
+    /// ran (see [`crate::changes`]); none for sagas admitted before versions were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_version: Option<B256>,
 }
 
 /// A planned saga input.
@@ -34,6 +38,8 @@ pub struct Planned {
     pub hash: B256,
     /// The user's signatures, one per order.
     pub signatures: Vec<Bytes>,
+    /// The configuration it was admitted under (its input's).
+    pub config_version: Option<B256>,
 }
 
 impl SagaInput {
@@ -59,6 +65,7 @@ impl SagaInput {
             plan,
             hash,
             signatures: self.signatures.clone(),
+            config_version: self.config_version,
         }
     }
 
@@ -95,6 +102,7 @@ impl SagaInput {
             snapshot,
             config,
             signatures: self.signatures.clone(),
+            config_version: self.config_version,
         }
     }
 

@@ -47,6 +47,8 @@ const REORG_CHECK_EVERY: u64 = 4;
 /// A saga being driven.
 pub(crate) struct Saga {
     shared: Arc<Shared>,
+    /// The adapters of the configuration it was admitted under.
+    chains: Arc<crate::saga::shared::Chains>,
     id: SagaId,
     planned: Planned,
     state: SagaState,
@@ -107,6 +109,7 @@ impl Saga {
         lease: Option<(i64, i64)>,
     ) -> Self {
         Self {
+            chains: shared.chains_for(planned.config_version),
             route: observe::route(&planned.plan),
             created_ms,
             shared,
@@ -211,8 +214,7 @@ impl Saga {
     }
 
     pub(super) fn adapter(&self, chain: ChainId) -> Result<Arc<dyn ChainAdapter>> {
-        self.shared
-            .chains
+        self.chains
             .get(&chain)
             .cloned()
             .ok_or(EngineError::NoAdapter(chain.0))

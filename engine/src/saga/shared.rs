@@ -21,14 +21,35 @@ use crate::saga::input::Planned;
 /// changes reach the engine within this).
 pub(crate) const ATTESTER_SET_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The solver's adapter on each chain, as one configuration sets them.
+pub type Chains = HashMap<ChainId, Arc<dyn ChainAdapter>>;
+
+/// Makes the adapters of a configuration version the engine does not keep: the sagas admitted
+/// under it run to their end on them (the server's: it reads the version's bundle).
+pub trait VersionChains: Send + Sync {
+    /// Version `version`'s adapters.
+    fn chains(
+        &self,
+        version: alloy::primitives::B256,
+    ) -> futures_util::future::BoxFuture<'_, Result<Vec<Arc<dyn ChainAdapter>>>>;
+}
+
 /// What every saga task shares.
 pub(crate) struct Shared {
+    /// Where the adapters of versions not kept come from (none: every saga runs on `chains`).
+    pub(crate) source: std::sync::OnceLock<Arc<dyn VersionChains>>,
     pub(crate) log: SagaLog,
-    pub(crate) chains: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+    /// The adapters new sagas use (the configuration this instance runs).
+    chains: std::sync::RwLock<Arc<Chains>>,
+    /// Each configuration version's adapters, for the sagas admitted under it.
+    versions: std::sync::RwLock<HashMap<alloy::primitives::B256, Arc<Chains>>>,
     pub(crate) attesters: Attesters,
     /// Each origin chain's attester set as last read, and when; held while one is read, so the
     /// sagas that find it stale at once wait for one read instead of each making its own.
-    attester_sets: tokio::sync::Mutex<HashMap<ChainId, (std::time::Instant, AttesterSet)>>,
+    #[allow(clippy::type_complexity)]
+    attester_sets: tokio::sync::Mutex<
+        HashMap<(ChainId, Option<alloy::primitives::Address>), (std::time::Instant, AttesterSet)>,
+    >,
     pub(crate) config: EngineConfig,
     pub(crate) appended: AtomicU64,
     pub(crate) busy_ns: AtomicU64,
@@ -52,14 +73,16 @@ impl Shared {
     /// What the drivers of an engine over `log` and `chains` share.
     pub(crate) fn new(
         log: SagaLog,
-        chains: HashMap<ChainId, Arc<dyn ChainAdapter>>,
+        chains: Chains,
         attesters: Attesters,
         config: EngineConfig,
     ) -> Self {
         Self {
             conditions: ConditionsCache::new(&chains, config.health_window),
             log,
-            chains,
+            source: std::sync::OnceLock::new(),
+            chains: std::sync::RwLock::new(Arc::new(chains)),
+            versions: std::sync::RwLock::new(HashMap::new()),
             attesters,
             attester_sets: tokio::sync::Mutex::new(HashMap::new()),
             config,
@@ -76,27 +99,97 @@ impl Shared {
         }
     }
 
-    /// `chain`'s origin settler's attester set, read from the chain at most every
-    /// [`ATTESTER_SET_TTL`].
-    pub(crate) async fn attester_set(&self, chain: ChainId) -> Result<AttesterSet> {
+    /// The adapters new sagas use.
+    pub(crate) fn chains(&self) -> Arc<Chains> {
+        self.chains
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The adapters of the sagas admitted under `version`: its own when this engine has them, else
+    /// those new sagas use (a saga admitted before versions were recorded, or under the version
+    /// this engine runs).
+    pub(crate) fn chains_for(&self, version: Option<alloy::primitives::B256>) -> Arc<Chains> {
+        version
+            .and_then(|v| {
+                self.versions
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&v)
+                    .cloned()
+            })
+            .unwrap_or_else(|| self.chains())
+    }
+
+    /// Makes sure the adapters of every version in `versions` are kept, from the
+    /// [`VersionChains`] source, before sagas admitted under them are driven here.
+    pub(crate) async fn keep_versions(
+        &self,
+        versions: impl IntoIterator<Item = Option<alloy::primitives::B256>>,
+    ) {
+        let Some(source) = self.source.get() else {
+            return;
+        };
+        let wanted: HashSet<_> = versions.into_iter().flatten().collect();
+        for version in wanted {
+            let kept = self
+                .versions
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&version);
+            if kept {
+                continue;
+            }
+            match source.chains(version).await {
+                Ok(chains) => {
+                    let chains = chains.into_iter().map(|a| (a.chain_id(), a)).collect();
+                    self.set_chains(version, chains, false);
+                }
+                Err(e) => tracing::error!(
+                    %version,
+                    error = %e,
+                    "no adapters for a configuration version some sagas run under; they run on the current ones"
+                ),
+            }
+        }
+    }
+
+    /// Keeps `chains` as `version`'s adapters; with `current`, new sagas use them from now on.
+    pub(crate) fn set_chains(
+        &self,
+        version: alloy::primitives::B256,
+        chains: Chains,
+        current: bool,
+    ) {
+        let chains = Arc::new(chains);
+        self.versions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(version, chains.clone());
+        if current {
+            *self.chains.write().unwrap_or_else(|p| p.into_inner()) = chains;
+        }
+    }
+
+    /// The attester set of `adapter`'s origin settler, read from the chain at most every
+    /// [`ATTESTER_SET_TTL`] (per chain and settler: sagas of two versions may use two).
+    pub(crate) async fn attester_set(&self, adapter: &dyn ChainAdapter) -> Result<AttesterSet> {
+        let key = (adapter.chain_id(), adapter.settlers().map(|s| s.origin));
         let mut sets = self.attester_sets.lock().await;
-        if let Some((at, set)) = sets.get(&chain)
+        if let Some((at, set)) = sets.get(&key)
             && at.elapsed() < ATTESTER_SET_TTL
         {
             return Ok(set.clone());
         }
-        let adapter = self
-            .chains
-            .get(&chain)
-            .ok_or(EngineError::NoAdapter(chain.0))?;
         let set = adapter.attesters().await?;
-        sets.insert(chain, (std::time::Instant::now(), set.clone()));
+        sets.insert(key, (std::time::Instant::now(), set.clone()));
         Ok(set)
     }
 
     /// `chain`'s conditions, from the cache ([`ConditionsCache::get`]).
     pub(crate) async fn conditions(&self, chain: ChainId) -> Result<Conditions> {
-        self.conditions.get(chain, self.chains.get(&chain)).await
+        self.conditions.get(chain, self.chains().get(&chain)).await
     }
 
     /// Whether `chain`'s RPC has failed too often over the recent window to start new steps on it.
@@ -108,11 +201,12 @@ impl Shared {
 
     /// Whether this engine has an adapter on every chain of `planned`'s steps.
     pub(crate) fn adapters_for(&self, planned: &Planned) -> Result<()> {
+        let chains = self.chains_for(planned.config_version);
         match planned
             .plan
             .steps()
             .iter()
-            .find(|step| !self.chains.contains_key(&step.chain))
+            .find(|step| !chains.contains_key(&step.chain))
         {
             Some(step) => Err(EngineError::NoAdapter(step.chain.0)),
             None => Ok(()),

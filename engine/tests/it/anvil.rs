@@ -139,6 +139,7 @@ impl Setup {
             snapshot,
             config: Default::default(),
             signatures: Vec::new(),
+            config_version: None,
         };
         input.sign_as(&dev_signer(USER)).unwrap();
         input
