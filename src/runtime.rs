@@ -183,7 +183,7 @@ impl Switch for Switcher {
                     );
                 }
             }
-            engine.set_chains(id, chains.iter().map(|c| c.1.clone()).collect(), true);
+            engine.set_chains(id, chains.iter().map(|c| c.1.clone()).collect(), false);
             Ok(runtime_of(
                 Some(id),
                 bundle,

@@ -90,6 +90,8 @@ pub struct App {
     pub declared: Option<crate::changes::Declared>,
     /// Builds what another configuration version runs on (none: this app runs one configuration).
     pub switcher: Option<Arc<dyn crate::changes::Switch>>,
+    /// A version made ready ahead of its activation.
+    pub(crate) staged: tokio::sync::Mutex<Option<crate::changes::Staged>>,
     /// Wakes the configuration pull (a proposal to validate, a version scheduled).
     pub(crate) changes_wake: tokio::sync::Notify,
     pub(crate) metrics: PrometheusHandle,
@@ -122,6 +124,7 @@ impl App {
             trial_key: None,
             declared: None,
             switcher: None,
+            staged: tokio::sync::Mutex::new(None),
             changes_wake: tokio::sync::Notify::new(),
             metrics: metrics_handle(),
             keys_expired_ms: std::sync::atomic::AtomicI64::new(0),

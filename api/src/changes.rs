@@ -41,8 +41,10 @@ pub struct Declared {
 /// How an instance comes to run another configuration version: what builds the adapters of the
 /// chains a bundle changes (the server's, with the solver's key) and hands them to the engine.
 pub trait Switch: Send + Sync {
-    /// Makes the engine keep `bundle`'s adapters as version `id`'s (its sagas run on them; new
-    /// sagas too once the app runs the answer), and answers what new intents run under it.
+    /// Makes the engine keep `bundle`'s adapters as version `id`'s (the sagas admitted under it
+    /// run on them) with the solver's inventory approved, and answers what new intents run under
+    /// it; nothing changes for new intents until [`Engine::use_chains`](baton_engine::Engine::use_chains)
+    /// and [`App::run`].
     fn prepare<'a>(
         &'a self,
         id: B256,
@@ -50,18 +52,70 @@ pub trait Switch: Send + Sync {
     ) -> futures_util::future::BoxFuture<'a, Result<Runtime, String>>;
 }
 
-/// Switches `app` to the active version `active` (its adapters first, then new intents).
-async fn switch(app: &App, switcher: &dyn Switch, active: &Version) -> Result<(), String> {
-    let bundle: Bundle = serde_json::from_str(&active.body)
+/// The versions in the saga log's database.
+pub(crate) fn changes(app: &App) -> Changes {
+    Changes::new(app.engine.log().db().clone())
+}
+
+/// What a version runs on, made ready with `switcher`.
+async fn prepare(switcher: &dyn Switch, version: &Version) -> Result<Runtime, String> {
+    let bundle: Bundle = serde_json::from_str(&version.body)
         .map_err(|e| format!("its bundle is not of the bundle's present shape: {e}"))?;
-    let runtime = switcher.prepare(active.id, &bundle).await?;
+    switcher.prepare(version.id, &bundle).await
+}
+
+/// A version made ready ahead of its activation time, so the switch at that time is immediate.
+pub(crate) struct Staged {
+    /// The version.
+    pub(crate) id: B256,
+    /// When it activates, unix milliseconds.
+    pub(crate) at_ms: i64,
+    /// What new intents run under with it.
+    pub(crate) runtime: Runtime,
+}
+
+/// Switches `app` to the active version `active`: its adapters for new sagas, then new intents.
+async fn switch(app: &App, switcher: &dyn Switch, active: &Version) -> Result<(), String> {
+    let staged = app
+        .staged
+        .lock()
+        .await
+        .take_if(|s| s.id == active.id)
+        .map(|s| s.runtime);
+    let runtime = match staged {
+        Some(runtime) => runtime,
+        None => prepare(switcher, active).await?,
+    };
+    if !app.engine.use_chains(active.id) {
+        return Err("the engine does not keep its adapters".into());
+    }
     app.run(runtime).await;
     Ok(())
 }
 
-/// The versions in the saga log's database.
-pub(crate) fn changes(app: &App) -> Changes {
-    Changes::new(app.engine.log().db().clone())
+/// Makes the first scheduled version ready ahead of its time (once); answers it.
+async fn stage(app: &App, switcher: &dyn Switch, changes: &Changes) -> Option<B256> {
+    let scheduled = changes.in_state(State::Scheduled).await.ok()?;
+    let next = scheduled.iter().min_by_key(|v| v.activate_at_ms)?;
+    let mut staged = app.staged.lock().await;
+    if staged.as_ref().is_some_and(|s| s.id == next.id) {
+        return Some(next.id);
+    }
+    match prepare(switcher, next).await {
+        Ok(runtime) => {
+            info!(version = next.number, "configuration version staged");
+            *staged = Some(Staged {
+                id: next.id,
+                at_ms: next.activate_at_ms.unwrap_or_default(),
+                runtime,
+            });
+            Some(next.id)
+        }
+        Err(e) => {
+            warn!(version = next.number, error = %e, "cannot stage the scheduled configuration version yet");
+            None
+        }
+    }
 }
 
 /// Declares, activates and validates every [`PULL_EVERY`] (or when woken) until aborted.
@@ -70,8 +124,14 @@ pub async fn run(app: Arc<App>) {
         if let Err(e) = tick(&app).await {
             warn!(error = %e, "configuration versions: a pull failed; trying again");
         }
+        // Awake at a staged version's activation time, to switch then.
+        let until_staged = app.staged.lock().await.as_ref().and_then(|s| {
+            let ms = u64::try_from(s.at_ms - baton_engine::now_ms()).ok()?;
+            Some(Duration::from_millis(ms + 1))
+        });
+        let wait = until_staged.map_or(PULL_EVERY, |d| d.min(PULL_EVERY));
         tokio::select! {
-            () = tokio::time::sleep(PULL_EVERY) => {}
+            () = tokio::time::sleep(wait) => {}
             () = app.changes_wake.notified() => {}
         }
     }
@@ -104,13 +164,16 @@ pub async fn tick(app: &App) -> Result<(), EngineError> {
             }
         }
     }
+    let staged = match &app.switcher {
+        Some(switcher) => stage(app, switcher.as_ref(), &changes).await,
+        None => None,
+    };
     if let (Some(declared), Some(running)) = (&app.declared, app.runtime().version) {
-        let staged = changes.in_state(State::Scheduled).await?;
         changes
             .declare(&Instance {
                 name: declared.instance.clone(),
                 running,
-                staged: staged.first().map(|v| v.id),
+                staged,
                 started_ms: declared.started_ms,
                 seen_ms: now,
             })

@@ -270,12 +270,25 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
         "{out}"
     );
 
-    // Scheduled for two seconds from now: pulled and staged first, then active.
-    let out = config(&server, &["schedule", "5", "--in", "2"], &[]);
+    // Scheduled for three seconds from now: pulled and staged (made ready) first, then active at
+    // its time.
+    let out = config(&server, &["schedule", "5", "--in", "3"], &[]);
     assert!(out.contains("scheduled"), "{out}");
-    let me = instance(&server).await;
-    assert_eq!(me["staged"].as_str(), Some(id.as_str()), "{me:#}");
-    once(&server, "5", |s| s == "active").await;
+    let started = Instant::now();
+    while instance(&server).await["staged"].as_str() != Some(id.as_str()) {
+        assert!(started.elapsed() < Duration::from_secs(2), "not staged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let detail = once(&server, "5", |s| s == "active").await;
+    let at = detail["version"]["activate_at_ms"].as_i64().unwrap();
+    let activated = detail["history"].as_array().unwrap().last().unwrap()["at_ms"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        (at..at + 500).contains(&activated),
+        "activated at {activated}, {} ms after its time",
+        activated - at
+    );
     let v1_now = server
         .call("GET", &format!("{VERSIONS}/1"), Some(OPS), None)
         .await

@@ -283,6 +283,11 @@ impl Engine {
         self.shared.chains()
     }
 
+    /// Makes new sagas use the adapters kept for `version`; false when none are kept.
+    pub fn use_chains(&self, version: B256) -> bool {
+        self.shared.use_chains(version)
+    }
+
     /// Where the adapters of configuration versions this engine does not keep come from, when
     /// sagas admitted under them are recovered or claimed here; set once, before [`Self::recover`].
     pub fn set_version_source(&self, source: Arc<dyn crate::saga::shared::VersionChains>) {

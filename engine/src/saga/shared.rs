@@ -155,6 +155,23 @@ impl Shared {
         }
     }
 
+    /// Makes new sagas use the adapters kept for `version`; false when none are kept.
+    pub(crate) fn use_chains(&self, version: alloy::primitives::B256) -> bool {
+        let kept = self
+            .versions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&version)
+            .cloned();
+        match kept {
+            Some(chains) => {
+                *self.chains.write().unwrap_or_else(|p| p.into_inner()) = chains;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Keeps `chains` as `version`'s adapters; with `current`, new sagas use them from now on.
     pub(crate) fn set_chains(
         &self,
