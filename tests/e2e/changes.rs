@@ -366,3 +366,98 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
         ]
     );
 }
+
+/// Three instances on PostgreSQL: two running when a version activates switch at its time; the
+/// third, down then, runs it from the moment it returns (its first quote, its first intent).
+#[tokio::test]
+async fn instances_switch_together_and_one_that_was_down_returns_on_the_active_version() {
+    let Some(db) = crate::instances::Scratch::create("changes").await else {
+        return;
+    };
+    let stack = Stack::builder("changes-pg").database(&db.url).start().await;
+    let (a, b, c) = tokio::join!(
+        stack.serve_as("a"),
+        stack.serve_as("b"),
+        stack.serve_as("c")
+    );
+    let fee_v1 = solver_fee(&a).await;
+    let v1: Value = a
+        .call("GET", &format!("{VERSIONS}/1"), Some(OPS), None)
+        .await
+        .body_as::<Value>(200)["bundle"]
+        .clone();
+    let mut change = v1.clone();
+    change["solver_fee_bps"] = json!(9);
+    let proposed = b
+        .call("POST", VERSIONS, Some(OPS), Some(change))
+        .await
+        .body_as::<Value>(201);
+    let id = proposed["version"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(decided(&a, &id).await["version"]["state"], "validated");
+    // No approvers in the file: an admin key approves alone.
+    a.call(
+        "POST",
+        &format!("{VERSIONS}/2/approve"),
+        Some(ADMIN),
+        Some(json!({})),
+    )
+    .await
+    .body_as::<Value>(200);
+    drop(c);
+    let at = baton_engine::now_ms() + 3_000;
+    b.call(
+        "POST",
+        &format!("{VERSIONS}/2/schedule"),
+        Some(OPS),
+        Some(json!({ "at_ms": at })),
+    )
+    .await
+    .body_as::<Value>(200);
+    once(&a, "2", |s| s == "active").await;
+    // Both running instances switch; the one that is down is seen as down, on version 1.
+    let started = Instant::now();
+    loop {
+        let all = a
+            .call("GET", "/v1/operator/instances", Some(OPS), None)
+            .await
+            .body_as::<Value>(200);
+        let by_name = |n: &str| {
+            all.as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["instance"] == n)
+                .cloned()
+                .unwrap()
+        };
+        let (ia, ib, ic) = (by_name("a"), by_name("b"), by_name("c"));
+        if ia["running_version"] == 2 && ib["running_version"] == 2 && ic["alive"] == false {
+            assert_eq!(ic["running_version"], 1, "{all:#}");
+            assert_eq!(ic["lagging"], false, "down, not lagging: {all:#}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{all:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    about(solver_fee(&a).await, fee_v1, 1.8);
+    about(solver_fee(&b).await, fee_v1, 1.8);
+
+    // The third returns: on version 2 from its first request, and its intents run under it.
+    let c = stack.serve_as("c").await;
+    about(solver_fee(&c).await, fee_v1, 1.8);
+    let signed = c
+        .quote_and_sign(&intent("01-usdc-a-to-weth-b.json"), &dev_signer(USER))
+        .await;
+    let saga = c.submit(&signed).await.intent_id;
+    let log = SagaLog::new(Db::connect(&db.url).await.unwrap());
+    let input = log
+        .input(baton_engine::event::SagaId(saga.parse().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        input.contains(&format!("\"config_version\":\"{id}\"")),
+        "{input}"
+    );
+    let view = c.outcome(&saga).await;
+    assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
+}

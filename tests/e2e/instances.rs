@@ -20,15 +20,15 @@ use crate::hostile::{self, Hostile, Hostility};
 use crate::stack::{DAPP, RECIPIENT, Server, Stack, balance, cli};
 
 /// A PostgreSQL database of its own for one test, dropped with it.
-struct Scratch {
+pub(crate) struct Scratch {
     admin: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Scratch {
     /// `None` when `DATABASE_URL` is not set; a panic when it is set and unreachable.
-    async fn create(test: &str) -> Option<Self> {
+    pub(crate) async fn create(test: &str) -> Option<Self> {
         let admin = match std::env::var("DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => {
