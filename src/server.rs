@@ -105,9 +105,9 @@ pub(crate) async fn start(mut config: Resolved) -> Result<Running> {
         )
         .await
         .context("recording the configuration version")?;
-    let bundle = if ours {
+    let (running, bundle) = if ours {
         info!(version = active.number, id = %active.id, "configuration version");
-        file
+        (active.id, file)
     } else {
         match serde_json::from_str::<Bundle>(&active.body) {
             Ok(bundle) => {
@@ -121,7 +121,7 @@ pub(crate) async fn start(mut config: Resolved) -> Result<Running> {
                 config
                     .adopt(&bundle)
                     .with_context(|| format!("running configuration version {}", active.number))?;
-                bundle
+                (active.id, bundle)
             }
             Err(e) => {
                 warn!(
@@ -131,7 +131,7 @@ pub(crate) async fn start(mut config: Resolved) -> Result<Running> {
                      this instance runs its config file",
                     active.number
                 );
-                file
+                (file.id(), file)
             }
         }
     };
@@ -139,7 +139,6 @@ pub(crate) async fn start(mut config: Resolved) -> Result<Running> {
         instance: config.engine.instance.clone(),
         started_ms: baton_engine::now_ms(),
     };
-    let running = bundle.id();
     let built = Arc::new(Adapters::new(
         config.solver.clone(),
         log.clone(),

@@ -90,6 +90,8 @@ pub struct App {
     pub declared: Option<crate::changes::Declared>,
     /// Builds what another configuration version runs on (none: this app runs one configuration).
     pub switcher: Option<Arc<dyn crate::changes::Switch>>,
+    /// The last version this instance could not switch to (said once).
+    pub(crate) switch_warned: std::sync::Mutex<Option<B256>>,
     /// A version made ready ahead of its activation.
     pub(crate) staged: tokio::sync::Mutex<Option<crate::changes::Staged>>,
     /// Wakes the configuration pull (a proposal to validate, a version scheduled).
@@ -125,6 +127,7 @@ impl App {
             declared: None,
             switcher: None,
             staged: tokio::sync::Mutex::new(None),
+            switch_warned: std::sync::Mutex::new(None),
             changes_wake: tokio::sync::Notify::new(),
             metrics: metrics_handle(),
             keys_expired_ms: std::sync::atomic::AtomicI64::new(0),

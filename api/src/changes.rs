@@ -160,7 +160,11 @@ pub async fn tick(app: &App) -> Result<(), EngineError> {
                 info!(version = active.number, id = %active.id, "running configuration version")
             }
             Err(e) => {
-                warn!(version = active.number, error = %e, "cannot run the active configuration version yet; trying again")
+                // Said once per version; tried again at every pull.
+                let mut warned = app.switch_warned.lock().unwrap_or_else(|p| p.into_inner());
+                if warned.replace(active.id) != Some(active.id) {
+                    warn!(version = active.number, error = %e, "cannot run the active configuration version yet; trying again at every pull");
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! fresh deployment's file is version 1 with its approvers; a change is proposed from the active
 //! bundle and validated against the chains (a wrong chain id, a contract whose code hash differs,
 //! an address without code are rejected, with what was found); two of three approvers approve it
-//! (a key outside the set cannot), it is scheduled, pulled (staged) and activated at its time; the
+//! (a key outside the set cannot), it is scheduled, staged and activated at its time; the
 //! instance switches to it (its fee quoted), runs it again after a restart (not its file), and an
 //! intent admitted under it is fulfilled; a rollback restarts version 1 through the same
 //! lifecycle and the instance switches back.
@@ -284,8 +284,11 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
     let activated = detail["history"].as_array().unwrap().last().unwrap()["at_ms"]
         .as_i64()
         .unwrap();
+    // Woken at its time rather than at the next pull: late by milliseconds on an idle machine
+    // (a loaded one, running the other tests beside it, is given 1.5 s).
+    eprintln!("version 5 activated {} ms after its time", activated - at);
     assert!(
-        (at..at + 500).contains(&activated),
+        (at..at + 1_500).contains(&activated),
         "activated at {activated}, {} ms after its time",
         activated - at
     );

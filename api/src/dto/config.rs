@@ -475,3 +475,37 @@ pub struct InstanceStatus {
     /// Alive, and not running the active version.
     pub lagging: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle read back from its stored JSON has the same id: what an instance runs is the
+    /// version it read (absent optional fields stay absent, nulls stay nulls).
+    #[test]
+    fn a_bundle_read_back_hashes_to_its_id() {
+        let hash = format!("0x{}", "11".repeat(32));
+        let contract = |a: &str| serde_json::json!({ "address": format!("0x{}", a.repeat(20)), "code_hash": hash });
+        let stored = serde_json::json!({
+            "chains": [{
+                "id": 1001, "rpc_url": "http://127.0.0.1:8545", "requests_per_second": null,
+                "logs_from_block": 7, "logs_max_range": null,
+                "origin_settler": contract("aa"), "destination_settler": contract("bb"),
+                "finality_blocks": 2, "confirmation_tiers": [{ "at_least": "1000", "blocks": 4 }],
+                "tokens": [{ "symbol": "USDC", "address": format!("0x{}", "cc".repeat(20)),
+                             "code_hash": hash, "decimals": 6, "native_price": "2000000000" }],
+                "pools": [],
+            }],
+            "attesters": ["http://127.0.0.1:8090/"], "attest_timeout_ms": 3000, "solver_fee_bps": 5,
+            "route_latency_secs": 2,
+            "planner": { "max_hops": 3, "slippage_bps": 50, "fee_ceiling_pct": 300, "split": true },
+            "hold_for_operator_secs": 0, "fill_margin_blocks": 1,
+            "approval": { "approvers": [format!("0x{}", "dd".repeat(20))], "quorum": 1 },
+        });
+        let body = changes::canonical(&stored);
+        let bundle: Bundle = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(changes::canonical(&bundle.to_value()), body);
+        assert_eq!(bundle.id(), alloy::primitives::keccak256(body.as_bytes()));
+        assert!(bundle.check().is_ok());
+    }
+}
