@@ -203,7 +203,8 @@ pub(crate) enum ConfigAction {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Schedule an approved version to activate: now, at a unix time, or in some seconds.
+    /// Schedule an approved version to activate: now, at a unix time, in some seconds, or at a
+    /// chain's block.
     Schedule {
         /// The version: its id or number.
         version: String,
@@ -211,8 +212,11 @@ pub(crate) enum ConfigAction {
         #[arg(long, conflicts_with = "in_secs")]
         at: Option<u64>,
         /// Seconds from now.
-        #[arg(long = "in", value_name = "SECS")]
+        #[arg(long = "in", value_name = "SECS", conflicts_with = "at_block")]
         in_secs: Option<u64>,
+        /// At a block of a chain: CHAIN:BLOCK (once the chain's head reaches it).
+        #[arg(long, value_name = "CHAIN:BLOCK", conflicts_with = "at")]
+        at_block: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },

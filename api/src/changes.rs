@@ -148,7 +148,22 @@ pub async fn tick(app: &App) -> Result<(), EngineError> {
             d.instance.as_str()
         });
     let now = baton_engine::now_ms();
-    for version in changes.activate_due(by, now).await? {
+    // The heads of the chains whose blocks scheduled versions wait for.
+    let mut heads = std::collections::HashMap::new();
+    for version in changes.in_state(State::Scheduled).await? {
+        if let Some((chain, _)) = version.activate_at_block
+            && !heads.contains_key(&chain)
+            && let Some(adapter) = app
+                .engine
+                .chains()
+                .get(&baton_planner::ChainId(chain))
+                .cloned()
+            && let Ok(head) = adapter.head().await
+        {
+            heads.insert(chain, head.number);
+        }
+    }
+    for version in changes.activate_due(by, now, &heads).await? {
         info!(version = version.number, id = %version.id, "configuration version active");
     }
     let active = changes.active().await?;

@@ -2,8 +2,11 @@
 -- (one per approver key, with its signature), and what each instance declares it runs. Same
 -- conventions as 0001.
 
--- Set when a version is scheduled: unix milliseconds from which it is active.
+-- Set when a version is scheduled: unix milliseconds from which it is active, or the chain and
+-- block from which it is.
 ALTER TABLE config_versions ADD COLUMN activate_at_ms BIGINT;
+ALTER TABLE config_versions ADD COLUMN activate_chain BIGINT;
+ALTER TABLE config_versions ADD COLUMN activate_block BIGINT;
 
 -- An approval: the approver key's address (checksummed hex), its EIP-191 signature over the
 -- version's approval message, and the API key that sent it. One per approver and version.

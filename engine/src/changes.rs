@@ -111,8 +111,10 @@ pub struct Version {
     pub created_ms: i64,
     /// Its state set at, unix milliseconds.
     pub updated_ms: i64,
-    /// When scheduled: active from then, unix milliseconds.
+    /// When scheduled at a time: active from then, unix milliseconds.
     pub activate_at_ms: Option<i64>,
+    /// When scheduled at a block: active once this chain's head reaches this block.
+    pub activate_at_block: Option<(u64, u64)>,
 }
 
 /// One recorded transition.
@@ -206,6 +208,7 @@ struct Move<'a> {
     detail: &'a str,
     now_ms: i64,
     activate_at_ms: Option<i64>,
+    activate_at_block: Option<(i64, i64)>,
 }
 
 /// The versions and their record, in `db`.
@@ -223,6 +226,8 @@ type VersionRow = (
     String,
     i64,
     i64,
+    Option<i64>,
+    Option<i64>,
     Option<i64>,
 );
 type TransitionRow = (
@@ -242,7 +247,7 @@ macro_rules! select_versions {
     ($rest:literal) => {
         concat!(
             "SELECT id, number, parent, body, state, proposed_by, created_ms, updated_ms, \
-             activate_at_ms FROM config_versions ",
+             activate_at_ms, activate_chain, activate_block FROM config_versions ",
             $rest
         )
     };
@@ -399,6 +404,7 @@ impl Changes {
                 detail,
                 now_ms,
                 activate_at_ms: None,
+                activate_at_block: None,
             },
         )
         .await
@@ -456,6 +462,7 @@ impl Changes {
             detail,
             now_ms,
             activate_at_ms,
+            activate_at_block,
         } = *step;
         let begin = self.db.begin_write();
         with_pool!(&self.db, pool => {
@@ -499,13 +506,17 @@ impl Changes {
             }
             let moved = sqlx::query(
                 "UPDATE config_versions SET state = $1, updated_ms = $2, \
-                 activate_at_ms = COALESCE($5, activate_at_ms) WHERE id = $3 AND state = $4",
+                 activate_at_ms = COALESCE($5, activate_at_ms), \
+                 activate_chain = COALESCE($6, activate_chain), \
+                 activate_block = COALESCE($7, activate_block) WHERE id = $3 AND state = $4",
             )
             .bind(to.as_str())
             .bind(now_ms)
             .bind(version.id.to_string())
             .bind(version.state.as_str())
             .bind(activate_at_ms)
+            .bind(activate_at_block.map(|b| b.0))
+            .bind(activate_at_block.map(|b| b.1))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -538,6 +549,7 @@ impl Changes {
         }
         let detail = "the deployment's first configuration, from its config file";
         self.propose(bundle, None, by, now_ms).await?;
+        let mut last = None;
         'again: for _ in 0..TRIES {
             if let Some(active) = self.active().await? {
                 if active.id != ours {
@@ -575,18 +587,28 @@ impl Changes {
                 detail,
                 now_ms,
                 activate_at_ms: None,
+                activate_at_block: None,
             };
-            if self.try_transition(&version, &step, true).await? {
-                let active = self
-                    .version(ours)
-                    .await?
-                    .ok_or(EngineError::UnknownVersion(ours))?;
-                return Ok((active, true));
+            match self.try_transition(&version, &step, true).await {
+                Ok(true) => {
+                    let active = self
+                        .version(ours)
+                        .await?
+                        .ok_or(EngineError::UnknownVersion(ours))?;
+                    return Ok((active, true));
+                }
+                // Another instance activated a version first: look again.
+                Ok(false) => {}
+                // Most likely another instance took the record's next place first.
+                Err(e) => {
+                    last = Some(e);
+                    lost_a_race().await;
+                }
             }
         }
-        Err(EngineError::Conflict(
-            "the first configuration version kept changing".into(),
-        ))
+        Err(last.unwrap_or_else(|| {
+            EngineError::Conflict("the first configuration version kept changing".into())
+        }))
     }
 
     /// Version `id`, if there is one.
@@ -801,18 +823,49 @@ impl Changes {
                 detail: &detail,
                 now_ms,
                 activate_at_ms: Some(at_ms),
+                activate_at_block: None,
             },
         )
         .await
     }
 
-    /// Activates the scheduled versions whose time has come, in the order of their times (the
-    /// last one stays active), and answers them. Instances racing here activate each once (and
+    /// Schedules approved version `id` to activate once chain `chain`'s head reaches `block`.
+    pub async fn schedule_at_block(
+        &self,
+        id: B256,
+        (chain, block): (u64, u64),
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Version> {
+        let detail = format!("activates at block {block} of chain {chain}");
+        self.apply(
+            id,
+            &Move {
+                to: State::Scheduled,
+                by,
+                detail: &detail,
+                now_ms,
+                activate_at_ms: None,
+                activate_at_block: Some((db_number(chain)?, db_number(block)?)),
+            },
+        )
+        .await
+    }
+
+    /// Activates the scheduled versions whose time has come (or whose chain's head, in `heads` by
+    /// chain id, reached their block), in the order of their times (the last one stays active),
+    /// and answers them. Instances racing here activate each once (and
     /// each answers the versions it found due).
-    pub async fn activate_due(&self, by: &str, now_ms: i64) -> Result<Vec<Version>> {
+    pub async fn activate_due(
+        &self,
+        by: &str,
+        now_ms: i64,
+        heads: &std::collections::HashMap<u64, u64>,
+    ) -> Result<Vec<Version>> {
         let rows: Vec<VersionRow> = with_pool!(&self.db, pool => {
             sqlx::query_as(select_versions!(
-                "WHERE state = 'scheduled' AND activate_at_ms <= $1 ORDER BY activate_at_ms, number"
+                "WHERE state = 'scheduled' AND (activate_at_ms <= $1 OR activate_block IS NOT NULL) \
+                 ORDER BY activate_at_ms, number"
             ))
             .bind(now_ms)
             .fetch_all(pool)
@@ -821,6 +874,11 @@ impl Changes {
         let mut activated = Vec::new();
         for row in rows {
             let due = version_of(row)?;
+            if let Some((chain, block)) = due.activate_at_block
+                && heads.get(&chain).is_none_or(|head| *head < block)
+            {
+                continue;
+            }
             match self
                 .transition(
                     due.id,
@@ -961,8 +1019,26 @@ fn parse_id(s: &str) -> Result<B256> {
 }
 
 fn version_of(row: VersionRow) -> Result<Version> {
-    let (id, number, parent, body, state, proposed_by, created_ms, updated_ms, activate_at_ms) =
-        row;
+    let (
+        id,
+        number,
+        parent,
+        body,
+        state,
+        proposed_by,
+        created_ms,
+        updated_ms,
+        activate_at_ms,
+        chain,
+        block,
+    ) = row;
+    let activate_at_block = match (chain, block) {
+        (Some(c), Some(b)) => Some((
+            u64::try_from(c).map_err(|_| EngineError::Corrupt(format!("chain {c}")))?,
+            u64::try_from(b).map_err(|_| EngineError::Corrupt(format!("block {b}")))?,
+        )),
+        _ => None,
+    };
     Ok(Version {
         id: parse_id(&id)?,
         number: u64::try_from(number)
@@ -974,6 +1050,7 @@ fn version_of(row: VersionRow) -> Result<Version> {
         created_ms,
         updated_ms,
         activate_at_ms,
+        activate_at_block,
     })
 }
 

@@ -55,13 +55,25 @@ pub(crate) async fn run(action: ConfigAction) -> Result<ExitCode> {
             version,
             at,
             in_secs,
+            at_block,
             server,
         } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
             let at = at.or(in_secs.map(|s| now + s));
-            let body = json!({ "at_ms": at.map(|s| s.saturating_mul(1000)) });
+            let body = match at_block {
+                Some(target) => {
+                    let parsed = target
+                        .split_once(':')
+                        .and_then(|(c, b)| Some((c.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+                    let Some((chain, block)) = parsed else {
+                        bail!("--at-block takes CHAIN:BLOCK (two decimal numbers), not {target:?}");
+                    };
+                    json!({ "at_block": { "chain": chain, "block": block } })
+                }
+                None => json!({ "at_ms": at.map(|s| s.saturating_mul(1000)) }),
+            };
             let id = resolve(&server.client()?, &version).await?;
             let detail = server
                 .client()?
@@ -118,10 +130,13 @@ async fn resolve(client: &Client, version: &str) -> Result<String> {
 
 /// One line for a version.
 fn line(v: &Value) -> String {
-    let at = v["activate_at_ms"]
-        .as_i64()
-        .map(|ms| format!(" activates at {ms} ms"))
-        .unwrap_or_default();
+    let at = match (v["activate_at_ms"].as_i64(), &v["activate_at_block"]) {
+        (Some(ms), _) => format!(" activates at {ms} ms"),
+        (None, b) if b.is_object() => {
+            format!(" activates at block {} of chain {}", b["block"], b["chain"])
+        }
+        _ => String::new(),
+    };
     format!(
         "version {} {} {:<11} by {}{at}",
         v["number"],

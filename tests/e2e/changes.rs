@@ -99,6 +99,21 @@ fn about(fee: u128, fee_v1: u128, ratio: f64) {
     );
 }
 
+/// Chain `chain`'s head, as the server sees it.
+async fn chain_head(server: &Server, chain: u64) -> u64 {
+    let chains = server
+        .call("GET", "/v1/chains", Some(OPS), None)
+        .await
+        .body_as::<Value>(200);
+    chains
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["chain"] == chain)
+        .and_then(|c| c["head"].as_u64())
+        .unwrap()
+}
+
 /// Waits until the instance runs version `number` and is not lagging.
 async fn running(server: &Server, number: u64) {
     let started = Instant::now();
@@ -342,8 +357,16 @@ async fn a_change_is_validated_on_the_chains_approved_by_a_quorum_activated_on_t
         let key = approver(n).to_bytes().to_string();
         config(&server, &["approve", "1"], &[("BATON_APPROVER_KEY", &key)]);
     }
-    config(&server, &["schedule", "1"], &[]);
+    // Scheduled at a block of chain 1001, three ahead of its head (a block a second).
+    let head = chain_head(&server, 1001).await;
+    let target = format!("1001:{}", head + 3);
+    let out = config(&server, &["schedule", "1", "--at-block", &target], &[]);
+    assert!(
+        out.contains(&format!("activates at block {} of chain 1001", head + 3)),
+        "{out}"
+    );
     once(&server, "5", |s| s == "rolled_back").await;
+    assert!(chain_head(&server, 1001).await >= head + 3);
     running(&server, 1).await;
     about(solver_fee(&server).await, fee_v1, 1.0);
 

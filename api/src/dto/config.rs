@@ -326,8 +326,22 @@ pub struct ConfigVersion {
     pub created_ms: i64,
     /// Its state set at, unix milliseconds.
     pub updated_ms: i64,
-    /// When scheduled: active from then, unix milliseconds.
+    /// When scheduled at a time: active from then, unix milliseconds.
     pub activate_at_ms: Option<i64>,
+    /// When scheduled at a block: active once the chain's head reaches it.
+    pub activate_at_block: Option<BlockTarget>,
+}
+
+/// A chain's block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockTarget {
+    /// The chain id.
+    #[schema(minimum = 1, maximum = 9007199254740991_u64)]
+    pub chain: u64,
+    /// The block number.
+    #[schema(maximum = 9007199254740991_u64)]
+    pub block: u64,
 }
 
 impl From<&changes::Version> for ConfigVersion {
@@ -341,6 +355,9 @@ impl From<&changes::Version> for ConfigVersion {
             created_ms: v.created_ms,
             updated_ms: v.updated_ms,
             activate_at_ms: v.activate_at_ms,
+            activate_at_block: v
+                .activate_at_block
+                .map(|(chain, block)| BlockTarget { chain, block }),
         }
     }
 }
@@ -428,13 +445,15 @@ pub struct ApproveRequest {
     pub signature: Option<String>,
 }
 
-/// When an approved version activates.
+/// When an approved version activates: at a time, or at a chain's block (not both).
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
     /// Unix milliseconds (now, when omitted or past).
     #[schema(minimum = 0, maximum = 253402300799999_i64)]
     pub at_ms: Option<i64>,
+    /// A block of a chain baton serves: active once its head reaches it.
+    pub at_block: Option<BlockTarget>,
 }
 
 /// Why a version is refused.

@@ -241,9 +241,9 @@ pub(crate) async fn approve(
     Ok(Json(detail(&changes, &version).await?))
 }
 
-/// Schedules an approved version to activate at a time (now by default). Every instance switches
-/// new intents to it from then; intents admitted before run under the version they were admitted
-/// with.
+/// Schedules an approved version to activate at a time (now by default) or at a block of a chain
+/// baton serves. Every instance switches new intents to it from then; intents admitted before run
+/// under the version they were admitted with.
 #[utoipa::path(
     post,
     path = "/v1/operator/config/versions/{id}/schedule",
@@ -252,6 +252,7 @@ pub(crate) async fn approve(
     responses(
         (status = 200, description = "Scheduled", body = ConfigVersionDetail),
         (status = 409, description = "The version is not approved", body = ErrorBody),
+        (status = 422, description = "Both a time and a block (`invalid_combination`), or a chain baton does not serve (`unknown_chain`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -265,9 +266,25 @@ pub(crate) async fn schedule(
     let changes = changes(&app);
     let version = named(&changes, &id).await?;
     let now = baton_engine::now_ms();
-    let version = changes
-        .schedule(version.id, req.at_ms.unwrap_or(now), &caller.name, now)
-        .await?;
+    let version = match (req.at_ms, req.at_block) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                Code::InvalidCombination,
+                "give at_ms or at_block, not both",
+            ));
+        }
+        (None, Some(target)) => {
+            app.adapter(baton_planner::ChainId(target.chain))?;
+            changes
+                .schedule_at_block(version.id, (target.chain, target.block), &caller.name, now)
+                .await?
+        }
+        (at_ms, None) => {
+            changes
+                .schedule(version.id, at_ms.unwrap_or(now), &caller.name, now)
+                .await?
+        }
+    };
     app.changes_wake.notify_one();
     Ok(Json(detail(&changes, &version).await?))
 }

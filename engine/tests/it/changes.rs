@@ -294,14 +294,18 @@ async fn a_quorum_approves_a_scheduled_version_activates_on_time_and_a_rollback_
         );
         assert!(
             changes
-                .activate_due("baton-1", 9_999)
+                .activate_due("baton-1", 9_999, &Default::default())
                 .await
                 .unwrap()
                 .is_empty()
         );
         let racers = (0..3).map(|i| {
             let changes = changes.clone();
-            tokio::spawn(async move { changes.activate_due(&format!("baton-{i}"), 10_000).await })
+            tokio::spawn(async move {
+                changes
+                    .activate_due(&format!("baton-{i}"), 10_000, &Default::default())
+                    .await
+            })
         });
         for racer in futures_util::future::join_all(racers).await {
             racer.unwrap().unwrap();
@@ -343,5 +347,55 @@ async fn a_quorum_approves_a_scheduled_version_activates_on_time_and_a_rollback_
             "{kind}"
         );
         assert_eq!(changes.verify().await.unwrap(), None, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_version_scheduled_at_a_block_activates_once_its_chain_reaches_it() {
+    for (db, _guard) in databases().await {
+        let kind = db.kind();
+        let changes = Changes::new(db);
+        let (v1, _) = changes
+            .bootstrap(&json!({ "fee_bps": 5 }), "baton-1", 1_000)
+            .await
+            .unwrap();
+        let v2 = changes
+            .propose(&json!({ "fee_bps": 6 }), Some(v1.id), "ops", 2_000)
+            .await
+            .unwrap()
+            .version;
+        for to in [State::Validated, State::Approved] {
+            changes
+                .transition(v2.id, to, "ops", "", 2_000)
+                .await
+                .unwrap();
+        }
+        let v = changes
+            .schedule_at_block(v2.id, (1001, 50), "ops", 3_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            (v.state, v.activate_at_ms, v.activate_at_block),
+            (State::Scheduled, None, Some((1001, 50))),
+            "{kind}"
+        );
+        // Not before the chain's head reaches the block, whatever the time; nor without a head.
+        for heads in [
+            std::collections::HashMap::new(),
+            std::collections::HashMap::from([(1001, 49), (1002, 900)]),
+        ] {
+            let due = changes
+                .activate_due("baton-1", i64::MAX, &heads)
+                .await
+                .unwrap();
+            assert!(due.is_empty(), "{kind}: {heads:?}");
+        }
+        let heads = std::collections::HashMap::from([(1001, 50)]);
+        let due = changes
+            .activate_due("baton-1", 4_000, &heads)
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 1, "{kind}");
+        assert_eq!(changes.active().await.unwrap().unwrap().id, v2.id, "{kind}");
     }
 }
