@@ -313,16 +313,33 @@ pub async fn read_chain(
         .await
         .map_err(|_| "timed out".to_owned())?
         .map_err(|e| short(&e))?;
-    let mut hashes = Vec::with_capacity(addresses.len());
-    for address in addresses {
-        let code = tokio::time::timeout(RPC_TIMEOUT, provider.get_code_at(*address))
-            .await
-            .map_err(|_| "timed out".to_owned())?
-            .map_err(|e| short(&e))?;
-        hashes.push((!code.is_empty()).then(|| keccak256(&code)));
+    let mut hashes = vec![None; addresses.len()];
+    // A node a few blocks behind finds no code at a contract deployed since: where there is none,
+    // the chain is asked again a few times before it counts as absent.
+    for attempt in 0..=ABSENT_ASKED_AGAIN {
+        if attempt > 0 {
+            if hashes.iter().all(Option::is_some) {
+                break;
+            }
+            tokio::time::sleep(ABSENT_PAUSE).await;
+        }
+        for (address, hash) in addresses.iter().zip(hashes.iter_mut()) {
+            if hash.is_some() {
+                continue;
+            }
+            let code = tokio::time::timeout(RPC_TIMEOUT, provider.get_code_at(*address))
+                .await
+                .map_err(|_| "timed out".to_owned())?
+                .map_err(|e| short(&e))?;
+            *hash = (!code.is_empty()).then(|| keccak256(&code));
+        }
     }
     Ok((chain, hashes))
 }
+
+/// How many more times an address without code is asked about, [`ABSENT_PAUSE`] apart.
+const ABSENT_ASKED_AGAIN: u32 = 3;
+const ABSENT_PAUSE: Duration = Duration::from_millis(700);
 
 /// An RPC error in a few words (never the URL, which may hold a provider's key).
 fn short(e: &alloy::transports::TransportError) -> String {

@@ -223,3 +223,52 @@ async fn versions_take_their_lifecycle_over_rest_and_refuse_what_does_not_fit() 
     assert_eq!(instances.body, json!([]));
     assert_eq!(changes.verify().await.unwrap(), None);
 }
+
+/// A JSON-RPC provider of chain 1 that is behind at first: its first `behind` answers to
+/// `eth_getCode` find no code, later ones find `0x6001`.
+async fn lagging_provider(behind: usize) -> (String, tokio::task::JoinHandle<()>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = std::sync::Arc::new(AtomicUsize::new(0));
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |axum::Json(request): axum::Json<Value>| {
+            let asked = asked.clone();
+            async move {
+                let result = match request["method"].as_str() {
+                    Some("eth_chainId") => json!("0x1"),
+                    Some("eth_getCode") if asked.fetch_add(1, Ordering::SeqCst) < behind => {
+                        json!("0x")
+                    }
+                    Some("eth_getCode") => json!("0x6001"),
+                    _ => Value::Null,
+                };
+                axum::Json(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let served = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, served)
+}
+
+#[tokio::test]
+async fn a_provider_behind_the_contracts_deployment_is_asked_again_before_no_code_is_reported() {
+    let contract = alloy::primitives::Address::repeat_byte(7);
+    let code = alloy::primitives::keccak256([0x60, 0x01]);
+
+    let (url, served) = lagging_provider(2).await;
+    let (chain, hashes) = baton_api::changes::read_chain(&url, &[contract])
+        .await
+        .unwrap();
+    assert_eq!((chain, hashes), (1, vec![Some(code)]));
+    served.abort();
+
+    // One that never finds code reports none, after asking a few times.
+    let (url, served) = lagging_provider(usize::MAX).await;
+    let (_, hashes) = baton_api::changes::read_chain(&url, &[contract])
+        .await
+        .unwrap();
+    assert_eq!(hashes, vec![None]);
+    served.abort();
+}
