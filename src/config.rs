@@ -481,6 +481,7 @@ impl Resolved {
             hold_for_operator_secs: self.engine.hold_for_operator.as_secs(),
             fill_margin_blocks: self.engine.fill_margin_blocks,
             approval: self.approval.clone(),
+            guards: None,
         };
         bundle
             .check()

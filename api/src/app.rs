@@ -92,6 +92,8 @@ pub struct App {
     pub switcher: Option<Arc<dyn crate::changes::Switch>>,
     /// The last version this instance could not switch to (said once).
     pub(crate) switch_warned: std::sync::Mutex<Option<B256>>,
+    /// What this instance remembers of the active version's guards.
+    pub(crate) guards: std::sync::Mutex<crate::changes::guards::Watch>,
     /// A version made ready ahead of its activation.
     pub(crate) staged: tokio::sync::Mutex<Option<crate::changes::Staged>>,
     /// Wakes the configuration pull (a proposal to validate, a version scheduled).
@@ -128,6 +130,7 @@ impl App {
             switcher: None,
             staged: tokio::sync::Mutex::new(None),
             switch_warned: std::sync::Mutex::new(None),
+            guards: std::sync::Mutex::default(),
             changes_wake: tokio::sync::Notify::new(),
             metrics: metrics_handle(),
             keys_expired_ms: std::sync::atomic::AtomicI64::new(0),

@@ -20,6 +20,8 @@ use crate::App;
 use crate::app::Runtime;
 use crate::dto::config::{Bundle, ChainBundle};
 
+pub(crate) mod guards;
+
 /// How often an instance declares itself, activates what is due and validates proposals.
 pub const PULL_EVERY: Duration = Duration::from_secs(1);
 
@@ -182,6 +184,11 @@ pub async fn tick(app: &App) -> Result<(), EngineError> {
                 }
             }
         }
+    }
+    if let Some(active) = &active
+        && app.runtime().version == Some(active.id)
+    {
+        guards::watch(app, &changes, active, by, now).await?;
     }
     let staged = match &app.switcher {
         Some(switcher) => stage(app, switcher.as_ref(), &changes).await,

@@ -899,8 +899,15 @@ impl Changes {
     }
 
     /// Proposes a rollback of the active version: `to` (a version active before), or the
-    /// version the active one changed. The rollback then takes the lifecycle like any change.
-    pub async fn rollback(&self, to: Option<B256>, by: &str, now_ms: i64) -> Result<Version> {
+    /// version the active one changed, recorded with `why` (when not empty). The rollback then
+    /// takes the lifecycle like any change.
+    pub async fn rollback(
+        &self,
+        to: Option<B256>,
+        by: &str,
+        why: &str,
+        now_ms: i64,
+    ) -> Result<Version> {
         let active = self
             .active()
             .await?
@@ -921,7 +928,10 @@ impl Changes {
                 version.number, version.state
             )));
         }
-        let detail = format!("rollback from version {}", active.number);
+        let mut detail = format!("rollback from version {}", active.number);
+        if !why.is_empty() {
+            detail = format!("{detail}: {why}");
+        }
         self.transition(target, State::Proposed, by, &detail, now_ms)
             .await
     }

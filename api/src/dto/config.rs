@@ -45,6 +45,37 @@ pub struct Bundle {
     pub fill_margin_blocks: u64,
     /// Who approves a change of this version.
     pub approval: ApprovalSet,
+    /// The version's health conditions after its activation (none: nothing is watched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guards: Option<Guards>,
+}
+
+/// A version's health conditions, watched over a window after its activation by every instance.
+/// When one trips, intake is braked (every chain paused) and the rollback to the version it
+/// changed is proposed, to be approved like any change — or activated at once when
+/// `rollback_at_once` says so (the brake is then released once the instance runs it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Guards {
+    /// Seconds after activation over which the conditions are watched.
+    #[schema(minimum = 1, maximum = 604800)]
+    pub window_secs: u64,
+    /// How many intents admitted under the version must have their outcome before the outcome
+    /// rates count.
+    #[schema(minimum = 1, maximum = 100000)]
+    pub min_outcomes: u32,
+    /// Trips when more of those outcomes than this are refunds, basis points.
+    #[schema(maximum = 10000)]
+    pub max_refunded_bps: Option<u32>,
+    /// Trips when more of those outcomes than this are failures, basis points.
+    #[schema(maximum = 10000)]
+    pub max_failed_bps: Option<u32>,
+    /// Trips when a chain's RPC error rate over the engine's health window is above this, basis
+    /// points.
+    #[schema(maximum = 10000)]
+    pub max_rpc_error_bps: Option<u32>,
+    /// Whether the rollback activates at once, without approvals.
+    pub rollback_at_once: bool,
 }
 
 /// A URL (`http://` or `https://`).
@@ -233,6 +264,20 @@ impl Bundle {
         }
         for attester in &self.attesters {
             url(attester, "an attester's URL")?;
+        }
+        if let Some(g) = &self.guards {
+            if !(1..=604_800).contains(&g.window_secs) || !(1..=100_000).contains(&g.min_outcomes) {
+                return invalid(
+                    "guards: window_secs is 1 to 604800 and min_outcomes 1 to 100000".into(),
+                );
+            }
+            let limits = [g.max_refunded_bps, g.max_failed_bps, g.max_rpc_error_bps];
+            if limits.iter().flatten().any(|bps| *bps > 10_000) {
+                return invalid("guards: a rate is at most 10000 basis points".into());
+            }
+            if limits.iter().all(Option::is_none) {
+                return invalid("guards without a condition: set a max_…_bps".into());
+            }
         }
         let approvers: HashSet<_> = self.approval.approvers.iter().collect();
         if approvers.len() != self.approval.approvers.len() {

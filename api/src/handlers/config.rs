@@ -347,7 +347,7 @@ pub(crate) async fn rollback(
         None => None,
     };
     let version = changes
-        .rollback(to, &caller.name, baton_engine::now_ms())
+        .rollback(to, &caller.name, "", baton_engine::now_ms())
         .await?;
     app.changes_wake.notify_one();
     Ok(Json(detail(&changes, &version).await?))

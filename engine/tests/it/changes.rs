@@ -321,9 +321,12 @@ async fn a_quorum_approves_a_scheduled_version_activates_on_time_and_a_rollback_
         assert_eq!(activations, 1, "{kind}");
 
         // The rollback proposes version 1 again, which version 2 changed.
-        let back = changes.rollback(None, "ops-b", 11_000).await.unwrap();
+        let back = changes.rollback(None, "ops-b", "", 11_000).await.unwrap();
         assert_eq!((back.id, back.state), (v1.id, State::Proposed), "{kind}");
-        let again = changes.rollback(None, "ops-b", 11_500).await.unwrap_err();
+        let again = changes
+            .rollback(None, "ops-b", "", 11_500)
+            .await
+            .unwrap_err();
         assert!(matches!(again, EngineError::Conflict(_)), "{kind}: {again}");
 
         // Instances declare what they run; a second declaration replaces the first.
