@@ -487,3 +487,144 @@ async fn instances_switch_together_and_one_that_was_down_returns_on_the_active_v
     let view = c.outcome(&saga).await;
     assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
 }
+
+/// A change that makes intents refund — chain 1002's settlers swapped, so fills go to the origin
+/// settler and revert — with a guard on refunds that rolls back at once: the first intent under
+/// it refunds, the guard trips, brakes intake, rolls back to version 1 through the lifecycle
+/// (recorded as the guard's, with why) and releases its brake once the instance runs version 1,
+/// where an intent is fulfilled again.
+#[tokio::test]
+async fn a_guard_trips_on_refunds_brakes_intake_and_the_rollback_restores_fulfilment() {
+    let (stack, server) = Stack::builder("guards").serve().await;
+    let text = config(&server, &["show", "active", "--bundle"], &[]);
+    let v1: Value = serde_json::from_str(&text).unwrap();
+    let mut bad = v1.clone();
+    let dest = &mut bad["chains"][1];
+    assert_eq!(dest["id"], 1002);
+    let origin = dest["origin_settler"].clone();
+    dest["origin_settler"] = dest["destination_settler"].clone();
+    dest["destination_settler"] = origin;
+    bad["guards"] = json!({
+        "window_secs": 600,
+        "min_outcomes": 1,
+        "max_refunded_bps": 0,
+        "max_failed_bps": 0,
+        "max_rpc_error_bps": null,
+        "rollback_at_once": true,
+    });
+    // Both settlers have the code the bundle declares: validation cannot see the mistake.
+    let proposed = server
+        .call("POST", VERSIONS, Some(OPS), Some(bad))
+        .await
+        .body_as::<Value>(201);
+    let id = proposed["version"]["id"].as_str().unwrap().to_owned();
+    let detail = decided(&server, &id).await;
+    assert_eq!(detail["version"]["state"], "validated", "{detail:#}");
+    server
+        .call(
+            "POST",
+            &format!("{VERSIONS}/2/approve"),
+            Some(ADMIN),
+            Some(json!({})),
+        )
+        .await
+        .body_as::<Value>(200);
+    server
+        .call(
+            "POST",
+            &format!("{VERSIONS}/2/schedule"),
+            Some(OPS),
+            Some(json!({})),
+        )
+        .await
+        .body_as::<Value>(200);
+    once(&server, "2", |s| s == "active").await;
+    running(&server, 2).await;
+
+    // The first intent under version 2 refunds; the guard trips on it.
+    let signed = server
+        .quote_and_sign(&intent("01-usdc-a-to-weth-b.json"), &dev_signer(USER))
+        .await;
+    let saga = server.submit(&signed).await.intent_id;
+    let view = server.outcome(&saga).await;
+    assert_eq!(view.outcome, Some(Outcome::Refunded), "{view:#?}");
+    let rolled = once(&server, "2", |s| s == "rolled_back").await;
+    let v1_now = once(&server, "1", |s| s == "active").await;
+    let history: Vec<(String, String, String)> = v1_now["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let field = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
+            (field("to"), field("by"), field("detail"))
+        })
+        .collect();
+    let guard = "guard (e2e)".to_owned();
+    let after: Vec<&(String, String, String)> = history
+        .iter()
+        .skip_while(|(to, ..)| to != "superseded")
+        .skip(1)
+        .collect();
+    let states: Vec<(&str, &str)> = after
+        .iter()
+        .map(|(to, by, _)| (to.as_str(), by.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("proposed", guard.as_str()),
+            ("validated", guard.as_str()),
+            ("approved", guard.as_str()),
+            ("scheduled", guard.as_str()),
+            ("active", guard.as_str()),
+        ],
+        "{rolled:#}\n{v1_now:#}"
+    );
+    assert!(
+        after[0].2.contains(
+            "rollback from version 2: the guard of configuration version 2 tripped: 1 of the 1 \
+             intents admitted under it were refunded"
+        ),
+        "{history:#?}"
+    );
+
+    // Intake was braked by the guard and released once the instance ran version 1.
+    running(&server, 1).await;
+    let started = Instant::now();
+    loop {
+        let pauses = server
+            .call("GET", "/v1/operator/pauses", Some(OPS), None)
+            .await
+            .body_as::<Value>(200);
+        if pauses.as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the brake stays: {pauses:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let actions = server
+        .call("GET", "/v1/operator/actions", Some(OPS), None)
+        .await
+        .body_as::<Value>(200);
+    let by_guard: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["by"] == guard.as_str())
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_guard.len(), 2, "{actions:#}");
+
+    // Version 1's behaviour is back: an intent is fulfilled (the refund used nonce 1).
+    let mut again = intent("01-usdc-a-to-weth-b.json");
+    again["nonce"] = json!("2");
+    let signed = server.quote_and_sign(&again, &dev_signer(USER)).await;
+    let saga = server.submit(&signed).await.intent_id;
+    let view = server.outcome(&saga).await;
+    assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
+    let changes = Changes::new(Db::connect(&stack.database()).await.unwrap());
+    assert_eq!(changes.verify().await.unwrap(), None);
+}
