@@ -91,7 +91,8 @@ pub(crate) struct Config {
     pub(crate) changes: ChangesConfig,
 }
 
-/// `[changes]`: who approves a change of the configuration this file starts.
+/// `[changes]`: who approves a change of the configuration this file starts; how often this
+/// instance pulls.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct ChangesConfig {
@@ -100,6 +101,9 @@ pub(crate) struct ChangesConfig {
     pub(crate) approvers: Vec<Address>,
     /// How many of them must sign (default: all of them; with none, an admin API key approves).
     pub(crate) quorum: Option<u32>,
+    /// How often this instance pulls the versions and declares itself, seconds (default 1;
+    /// `BATON_PULL_EVERY_SECS` overrides it).
+    pub(crate) pull_every_secs: Option<u64>,
 }
 
 /// `[webhooks]`: how deliveries are made and retried.
@@ -374,6 +378,8 @@ pub(crate) struct Resolved {
     pub(crate) follow: Option<baton_adapters::follow::FollowConfig>,
     /// Who approves a change of the configuration.
     pub(crate) approval: ApprovalSet,
+    /// How often this instance pulls the configuration versions.
+    pub(crate) pull_every: std::time::Duration,
 }
 
 impl Resolved {
@@ -540,6 +546,16 @@ impl Config {
         if let Ok(devnet) = std::env::var("BATON_DEVNET") {
             self.devnet = Some(devnet.into());
         }
+        if let Ok(secs) = std::env::var("BATON_PULL_EVERY_SECS") {
+            self.changes.pull_every_secs = Some(secs.parse().with_context(|| {
+                format!("BATON_PULL_EVERY_SECS={secs:?} is not a number of seconds")
+            })?);
+        }
+        let pull_every = match self.changes.pull_every_secs {
+            None => baton_api::changes::PULL_EVERY,
+            Some(secs @ 1..=3600) => std::time::Duration::from_secs(secs),
+            Some(secs) => bail!("[changes] pull-every-secs = {secs}: pull every 1 to 3600 seconds"),
+        };
         let mut chains = Vec::new();
         let mut dev_key = None;
         let mut attesters: Vec<String> = self.attesters.iter().map(|a| a.url.clone()).collect();
@@ -653,6 +669,7 @@ impl Config {
         };
         Ok(Resolved {
             approval,
+            pull_every,
             listen: self
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),

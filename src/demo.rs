@@ -100,6 +100,7 @@ pub(crate) async fn run(intents: &Path) -> Result<bool> {
         engine: Default::default(),
         nonce_claim: crate::config::DEFAULT_NONCE_CLAIM,
         follow: Some(Default::default()),
+        pull_every: baton_api::changes::PULL_EVERY,
         approval: baton_api::dto::config::ApprovalSet {
             approvers: Vec::new(),
             quorum: 0,

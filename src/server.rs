@@ -138,6 +138,7 @@ pub(crate) async fn start(mut config: Resolved) -> Result<Running> {
     let declared = baton_api::changes::Declared {
         instance: config.engine.instance.clone(),
         started_ms: baton_engine::now_ms(),
+        pull_every: config.pull_every,
     };
     let built = Arc::new(Adapters::new(
         config.solver.clone(),

@@ -25,8 +25,13 @@ pub(crate) mod guards;
 /// How often an instance declares itself, activates what is due and validates proposals.
 pub const PULL_EVERY: Duration = Duration::from_secs(1);
 
-/// An instance that has not declared itself for this long is shown as not alive.
+/// An instance that has not declared itself for this long (or three of its pull intervals, when
+/// longer) is shown as not alive.
 pub const ALIVE_WITHIN_MS: i64 = 10_000;
+
+/// How long an intent waits for its instance to switch to a version that became active since
+/// its last pull, before it is refused (`switching`).
+pub const SWITCH_WAIT: Duration = Duration::from_secs(5);
 
 /// How long one chain's RPC has to answer one validation call.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,6 +43,8 @@ pub struct Declared {
     pub instance: String,
     /// When it started, unix milliseconds.
     pub started_ms: i64,
+    /// How often it pulls ([`PULL_EVERY`] by default).
+    pub pull_every: Duration,
 }
 
 /// How an instance comes to run another configuration version: what builds the adapters of the
@@ -95,6 +102,40 @@ async fn switch(app: &App, switcher: &dyn Switch, active: &Version) -> Result<()
     Ok(())
 }
 
+/// What a new intent is admitted under: this instance's configuration once it runs the active
+/// version. An instance that has not switched to a newly active version yet (it pulls rarely, or
+/// has not pulled since) pulls now and waits up to [`SWITCH_WAIT`] for the switch, rather than
+/// admit an intent under the version before.
+pub(crate) async fn for_intake(app: &App) -> Result<Arc<Runtime>, crate::error::ApiError> {
+    let runtime = app.runtime();
+    let (Some(running), Some(_)) = (runtime.version, &app.switcher) else {
+        // It runs its own configuration (no versions to follow).
+        return Ok(runtime);
+    };
+    let Some(active) = changes(app).active_id().await? else {
+        return Ok(runtime);
+    };
+    if active == running {
+        return Ok(runtime);
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < SWITCH_WAIT {
+        app.changes_wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = app.runtime();
+        if now.version == Some(active) {
+            return Ok(now);
+        }
+    }
+    Err(crate::error::ApiError::new(
+        crate::error::Code::Switching,
+        format!(
+            "this instance is switching to configuration version {active}, active since its last \
+             pull; try again in a moment"
+        ),
+    ))
+}
+
 /// Makes the first scheduled version ready ahead of its time (once); answers it.
 async fn stage(app: &App, switcher: &dyn Switch, changes: &Changes) -> Option<B256> {
     let scheduled = changes.in_state(State::Scheduled).await.ok()?;
@@ -131,7 +172,8 @@ pub async fn run(app: Arc<App>) {
             let ms = u64::try_from(s.at_ms - baton_engine::now_ms()).ok()?;
             Some(Duration::from_millis(ms + 1))
         });
-        let wait = until_staged.map_or(PULL_EVERY, |d| d.min(PULL_EVERY));
+        let every = app.declared.as_ref().map_or(PULL_EVERY, |d| d.pull_every);
+        let wait = until_staged.map_or(every, |d| d.min(every));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = app.changes_wake.notified() => {}
@@ -202,6 +244,7 @@ pub async fn tick(app: &App) -> Result<(), EngineError> {
                 staged,
                 started_ms: declared.started_ms,
                 seen_ms: now,
+                pull_every_ms: i64::try_from(declared.pull_every.as_millis()).unwrap_or(i64::MAX),
             })
             .await?;
     }

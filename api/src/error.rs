@@ -69,6 +69,8 @@ pub enum Code {
     Capacity,
     /// A chain could not be reached; try again.
     ChainUnavailable,
+    /// A configuration version became active that this instance does not run yet; try again.
+    Switching,
     /// Something failed inside baton; the detail is in its logs.
     Internal,
 }
@@ -103,7 +105,7 @@ impl Code {
             | InsufficientLiquidity
             | InsufficientBalance
             | InsufficientAllowance => StatusCode::UNPROCESSABLE_ENTITY,
-            Paused | Capacity | ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Paused | Capacity | ChainUnavailable | Switching => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

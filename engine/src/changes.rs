@@ -632,6 +632,16 @@ impl Changes {
         rows.into_iter().map(version_of).collect()
     }
 
+    /// The active version's id, if any (without its bundle: what intake asks each time).
+    pub async fn active_id(&self) -> Result<Option<B256>> {
+        let row: Option<(String,)> = with_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT id FROM config_versions WHERE state = 'active'")
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(id,)| parse_id(&id)).transpose()
+    }
+
     /// The active version, if any.
     pub async fn active(&self) -> Result<Option<Version>> {
         let row: Option<VersionRow> = with_pool!(&self.db, pool => {
@@ -704,6 +714,8 @@ pub struct Instance {
     pub started_ms: i64,
     /// When it last declared, unix milliseconds.
     pub seen_ms: i64,
+    /// How often it pulls the versions and declares itself, milliseconds.
+    pub pull_every_ms: i64,
 }
 
 impl Changes {
@@ -940,16 +952,18 @@ impl Changes {
     pub async fn declare(&self, instance: &Instance) -> Result<()> {
         with_pool!(&self.db, pool => {
             sqlx::query(
-                "INSERT INTO config_instances (instance, running, staged, started_ms, seen_ms) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance) DO UPDATE SET \
-                 running = excluded.running, staged = excluded.staged, \
-                 started_ms = excluded.started_ms, seen_ms = excluded.seen_ms",
+                "INSERT INTO config_instances (instance, running, staged, started_ms, seen_ms, \
+                 pull_every_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance) DO UPDATE \
+                 SET running = excluded.running, staged = excluded.staged, \
+                 started_ms = excluded.started_ms, seen_ms = excluded.seen_ms, \
+                 pull_every_ms = excluded.pull_every_ms",
             )
             .bind(&instance.name)
             .bind(instance.running.to_string())
             .bind(instance.staged.map(|s| s.to_string()))
             .bind(instance.started_ms)
             .bind(instance.seen_ms)
+            .bind(instance.pull_every_ms)
             .execute(pool)
             .await?;
         });
@@ -958,24 +972,28 @@ impl Changes {
 
     /// Every instance's last declaration, by name.
     pub async fn instances(&self) -> Result<Vec<Instance>> {
-        let rows: Vec<(String, String, Option<String>, i64, i64)> = with_pool!(&self.db, pool => {
+        type Row = (String, String, Option<String>, i64, i64, i64);
+        let rows: Vec<Row> = with_pool!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT instance, running, staged, started_ms, seen_ms FROM config_instances \
-                 ORDER BY instance",
+                "SELECT instance, running, staged, started_ms, seen_ms, pull_every_ms \
+                 FROM config_instances ORDER BY instance",
             )
             .fetch_all(pool)
             .await?
         });
         rows.into_iter()
-            .map(|(name, running, staged, started_ms, seen_ms)| {
-                Ok(Instance {
-                    name,
-                    running: parse_id(&running)?,
-                    staged: staged.as_deref().map(parse_id).transpose()?,
-                    started_ms,
-                    seen_ms,
-                })
-            })
+            .map(
+                |(name, running, staged, started_ms, seen_ms, pull_every_ms)| {
+                    Ok(Instance {
+                        name,
+                        running: parse_id(&running)?,
+                        staged: staged.as_deref().map(parse_id).transpose()?,
+                        started_ms,
+                        seen_ms,
+                        pull_every_ms,
+                    })
+                },
+            )
             .collect()
     }
 }

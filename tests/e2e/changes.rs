@@ -130,6 +130,15 @@ async fn running(server: &Server, number: u64) {
     }
 }
 
+/// Every instance's declaration, as `server` shows them.
+async fn instances(server: &Server) -> Vec<Value> {
+    let all = server
+        .call("GET", "/v1/operator/instances", Some(OPS), None)
+        .await
+        .body_as::<Value>(200);
+    all.as_array().unwrap().clone()
+}
+
 async fn instance(server: &Server) -> Value {
     let instances = server
         .call("GET", "/v1/operator/instances", Some(OPS), None)
@@ -429,6 +438,23 @@ async fn instances_switch_together_and_one_that_was_down_returns_on_the_active_v
     )
     .await
     .body_as::<Value>(200);
+    // A fourth instance pulls every 30 s: started now, it has pulled (and declared itself on
+    // version 1) before the schedule below, and does not pull again until well after it.
+    let d = stack
+        .serve_with("d", &[("BATON_PULL_EVERY_SECS", "30")])
+        .await;
+    let started = Instant::now();
+    while !instances(&a)
+        .await
+        .iter()
+        .any(|i| i["instance"] == "d" && i["running_version"] == 1)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "d not declared"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     drop(c);
     let at = baton_engine::now_ms() + 3_000;
     b.call(
@@ -440,32 +466,44 @@ async fn instances_switch_together_and_one_that_was_down_returns_on_the_active_v
     .await
     .body_as::<Value>(200);
     once(&a, "2", |s| s == "active").await;
-    // Both running instances switch; the one that is down is seen as down, on version 1.
+    // Both running instances switch; the one that is down is seen as down, on version 1; the
+    // slow puller is alive, on version 1, lagging.
     let started = Instant::now();
     loop {
-        let all = a
-            .call("GET", "/v1/operator/instances", Some(OPS), None)
-            .await
-            .body_as::<Value>(200);
-        let by_name = |n: &str| {
-            all.as_array()
-                .unwrap()
-                .iter()
-                .find(|i| i["instance"] == n)
-                .cloned()
-                .unwrap()
-        };
+        let all = instances(&a).await;
+        let by_name = |n: &str| all.iter().find(|i| i["instance"] == n).cloned().unwrap();
         let (ia, ib, ic) = (by_name("a"), by_name("b"), by_name("c"));
         if ia["running_version"] == 2 && ib["running_version"] == 2 && ic["alive"] == false {
-            assert_eq!(ic["running_version"], 1, "{all:#}");
-            assert_eq!(ic["lagging"], false, "down, not lagging: {all:#}");
+            assert_eq!(ic["running_version"], 1, "{all:#?}");
+            assert_eq!(ic["lagging"], false, "down, not lagging: {all:#?}");
+            let id = by_name("d");
+            assert_eq!(
+                (&id["running_version"], &id["alive"], &id["lagging"]),
+                (&json!(1), &json!(true), &json!(true)),
+                "{all:#?}"
+            );
+            assert_eq!(id["pull_every_ms"], 30_000);
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "{all:#}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{all:#?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     about(solver_fee(&a).await, fee_v1, 1.8);
     about(solver_fee(&b).await, fee_v1, 1.8);
+    // Asked for a quote before its next pull, the slow puller pulls and quotes under version 2,
+    // and is no longer lagging.
+    about(solver_fee(&d).await, fee_v1, 1.8);
+    let d_now = instances(&a)
+        .await
+        .into_iter()
+        .find(|i| i["instance"] == "d")
+        .unwrap();
+    assert_eq!(
+        (&d_now["running_version"], &d_now["lagging"]),
+        (&json!(2), &json!(false)),
+        "{d_now:#}"
+    );
+    drop(d);
 
     // The third returns: on version 2 from its first request, and its intents run under it.
     let c = stack.serve_as("c").await;

@@ -296,6 +296,11 @@ secret = {{ file = "{slow}" }}
     /// Starts `baton serve` as instance `instance` (its name in saga leases and nonce claims),
     /// logging to `{instance}.log` in the stack's folder, and waits until it answers.
     pub async fn serve_as(&self, instance: &str) -> Server {
+        self.serve_with(instance, &[]).await
+    }
+
+    /// [`Stack::serve_as`] with environment variables `env` set for this instance alone.
+    pub async fn serve_with(&self, instance: &str, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = std::fs::File::create(self.dir.join(format!("{instance}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_baton"))
@@ -307,6 +312,7 @@ secret = {{ file = "{slow}" }}
             .env("TEST_OPS_KEY", OPS)
             .env("TEST_ADMIN_KEY", ADMIN)
             .env("BATON_INSTANCE", instance)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

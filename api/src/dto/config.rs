@@ -534,7 +534,9 @@ pub struct InstanceStatus {
     pub started_ms: i64,
     /// When it last declared, unix milliseconds.
     pub seen_ms: i64,
-    /// It declared within the last few pull intervals.
+    /// How often it pulls the versions and declares itself, milliseconds.
+    pub pull_every_ms: i64,
+    /// It declared within the last ten seconds (or three of its pull intervals, when longer).
     pub alive: bool,
     /// Alive, and not running the active version.
     pub lagging: bool,

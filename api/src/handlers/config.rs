@@ -354,8 +354,8 @@ pub(crate) async fn rollback(
 }
 
 /// What each instance declares: the bundle it runs (and its version), the version it has staged,
-/// whether it is alive (declared within the last few seconds) and whether it lags (alive, and not
-/// running the active version).
+/// how often it pulls, whether it is alive (declared within the last ten seconds, or three of its
+/// pull intervals) and whether it lags (alive, and not running the active version).
 #[utoipa::path(
     get,
     path = "/v1/operator/instances",
@@ -380,13 +380,15 @@ pub(crate) async fn instances(
         instances
             .into_iter()
             .map(|i| {
-                let alive = now - i.seen_ms <= ALIVE_WITHIN_MS;
+                let alive =
+                    now - i.seen_ms <= ALIVE_WITHIN_MS.max(i.pull_every_ms.saturating_mul(3));
                 InstanceStatus {
                     running: i.running.to_string(),
                     running_version: number(i.running),
                     staged: i.staged.map(|s| s.to_string()),
                     started_ms: i.started_ms,
                     seen_ms: i.seen_ms,
+                    pull_every_ms: i.pull_every_ms,
                     alive,
                     lagging: alive && Some(i.running) != active,
                     instance: i.name,

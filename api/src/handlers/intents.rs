@@ -231,7 +231,7 @@ fn fill_deadline_ms(plan: &Plan) -> u64 {
         (status = 400, description = "Bad signature, deadline passed, unknown chain or token, amount out of range", body = ErrorBody),
         (status = 409, description = "Nonce used, or the Idempotency-Key was used with another body", body = ErrorBody),
         (status = 422, description = "Insufficient balance, allowance or liquidity", body = ErrorBody),
-        (status = 503, description = "Paused by operators, or the chains' queues would make the intent miss its fill deadline (`capacity`, with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Paused by operators, the chains' queues would make the intent miss its fill deadline (`capacity`, with `Retry-After`), or this instance is switching to a newly active configuration version (`switching`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -282,7 +282,7 @@ pub(crate) async fn submit(
             ));
         }
         check_user(&app, &spec).await?;
-        let runtime = app.runtime();
+        let runtime = crate::changes::for_intake(&app).await?;
         let (planned, live) = plan(&spec, &snapshot, &runtime.planner)?;
         let planned_ids: Vec<B256> = planned.orders().iter().map(|o| o.id().0).collect();
         if planned_ids != sent_ids || planned.intent().id().0 != intent_id {

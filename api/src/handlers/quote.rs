@@ -24,6 +24,7 @@ use crate::handlers::intents::Needs;
         (status = 400, description = "Unknown chain or token, amount out of range, deadline passed, no route", body = ErrorBody),
         (status = 401, description = "No API key", body = ErrorBody),
         (status = 422, description = "Not enough liquidity", body = ErrorBody),
+        (status = 503, description = "A chain could not be reached (`chain_unavailable`), or this instance is switching to a newly active configuration version (`switching`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -33,8 +34,8 @@ pub(crate) async fn quote(
     ApiJson(req): ApiJson<IntentRequest>,
 ) -> Result<Json<Quote>, ApiError> {
     caller.require(Role::Dapp)?;
+    let runtime = crate::changes::for_intake(&app).await?;
     let snapshot = app.snapshot().await?;
-    let runtime = app.runtime();
     let spec = req.into_spec(&runtime.venues)?;
     let (plan, live) = plan(&spec, &snapshot, &runtime.planner)?;
     // A deadline the engine could not fill by with the chains idle is refused here as at

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use crate::error::{EngineError, Result};
 
 /// The numbered migrations, embedded in the binary (valid SQL for both databases).
-const MIGRATIONS: [(i64, &str, &str); 11] = [
+const MIGRATIONS: [(i64, &str, &str); 12] = [
     (
         1,
         "saga log",
@@ -71,6 +71,11 @@ const MIGRATIONS: [(i64, &str, &str); 11] = [
         11,
         "config approvals and instances",
         include_str!("../../migrations/0011_config_approvals_and_instances.sql"),
+    ),
+    (
+        12,
+        "instance pull interval",
+        include_str!("../../migrations/0012_instance_pull_interval.sql"),
     ),
 ];
 

@@ -338,6 +338,7 @@ async fn a_quorum_approves_a_scheduled_version_activates_on_time_and_a_rollback_
                     staged,
                     started_ms: 500,
                     seen_ms: seen,
+                    pull_every_ms: seen / 10,
                 })
                 .await
                 .unwrap();
