@@ -140,7 +140,8 @@ pub(crate) enum Command {
         #[arg(long, env = "BATON_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
     },
-    /// Configuration versions: propose, show, approve, schedule, reject, roll back, status.
+    /// Configuration versions: propose, show, approve, schedule, reject, override a shadow run's
+    /// regressions, roll back, status.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
@@ -225,6 +226,16 @@ pub(crate) enum ConfigAction {
         /// The version: its id or number.
         version: String,
         /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Override the regressions a version's shadow run found, so it may be approved.
+    Override {
+        /// The version: its id or number.
+        version: String,
+        /// Why (recorded, with who).
         #[arg(long)]
         reason: String,
         #[command(flatten)]

@@ -104,6 +104,9 @@ pub(crate) struct ChangesConfig {
     /// How often this instance pulls the versions and declares itself, seconds (default 1;
     /// `BATON_PULL_EVERY_SECS` overrides it).
     pub(crate) pull_every_secs: Option<u64>,
+    /// How many of the latest finished sagas a proposed version's shadow run re-runs on anvil
+    /// forks (default 50; 0: no shadow run).
+    pub(crate) shadow_sagas: Option<usize>,
 }
 
 /// `[webhooks]`: how deliveries are made and retried.
@@ -696,6 +699,7 @@ impl Config {
                     .idempotency_ttl_secs
                     .map_or(defaults.idempotency_ttl, std::time::Duration::from_secs),
                 streams_per_key: self.streams_per_key.unwrap_or(defaults.streams_per_key),
+                shadow_sagas: self.changes.shadow_sagas.unwrap_or(defaults.shadow_sagas),
                 webhooks: {
                     let w = &self.webhooks;
                     let defaults = defaults.webhooks.clone();

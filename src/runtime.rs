@@ -191,6 +191,11 @@ impl Switch for Switcher {
             ))
         })
     }
+
+    fn venues(&self, bundle: &Bundle) -> std::result::Result<Vec<Venue>, String> {
+        let chains = crate::config::chains_of(bundle).map_err(|e| format!("{e:#}"))?;
+        Ok(chains.into_iter().map(|c| c.0).collect())
+    }
 }
 
 impl VersionChains for Switcher {

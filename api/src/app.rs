@@ -37,6 +37,9 @@ pub struct Settings {
     pub streams_per_key: usize,
     /// How webhooks are delivered.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// How many of the latest finished sagas a proposed version's shadow run re-runs on forks
+    /// (0: none).
+    pub shadow_sagas: usize,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
             streams_per_key: 16,
             webhooks: crate::webhooks::WebhookSettings::default(),
+            shadow_sagas: 50,
         }
     }
 }

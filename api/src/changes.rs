@@ -21,6 +21,7 @@ use crate::app::Runtime;
 use crate::dto::config::{Bundle, ChainBundle};
 
 pub(crate) mod guards;
+pub mod shadow;
 
 /// How often an instance declares itself, activates what is due and validates proposals.
 pub const PULL_EVERY: Duration = Duration::from_secs(1);
@@ -59,6 +60,10 @@ pub trait Switch: Send + Sync {
         id: B256,
         bundle: &'a Bundle,
     ) -> futures_util::future::BoxFuture<'a, Result<Runtime, String>>;
+
+    /// `bundle`'s venues (settlers, tokens, pools per chain), without building anything: what a
+    /// shadow run trades on.
+    fn venues(&self, bundle: &Bundle) -> Result<Vec<baton_engine::liquidity::Venue>, String>;
 }
 
 /// The versions in the saga log's database.
@@ -183,7 +188,7 @@ pub async fn run(app: Arc<App>) {
 
 /// One pull: declare this instance (when it has a [`Declared`]), activate what is due, validate
 /// what is proposed.
-pub async fn tick(app: &App) -> Result<(), EngineError> {
+pub async fn tick(app: &Arc<App>) -> Result<(), EngineError> {
     let changes = changes(app);
     let by = app
         .declared
@@ -252,7 +257,22 @@ pub async fn tick(app: &App) -> Result<(), EngineError> {
         metrics::gauge!("baton_config_active_version").set(active.number as f64);
     }
     for version in changes.in_state(State::Proposed).await? {
+        if changes
+            .shadow(version.id)
+            .await?
+            .is_some_and(|s| s.finished_ms.is_none() && s.started_ms >= version.updated_ms)
+        {
+            // Its shadow run is under way (here or on another instance).
+            continue;
+        }
         let (to, detail) = match validate(&version).await {
+            Ok(checked) if shadow::on(app) => {
+                if shadow::claim(app, &changes, &version, by).await? {
+                    info!(version = version.number, "shadow run started");
+                    tokio::spawn(shadow::run(app.clone(), version, checked, by.to_owned()));
+                }
+                continue;
+            }
             Ok(checked) => (State::Validated, checked),
             Err(problems) => (State::Rejected, problems),
         };

@@ -121,6 +121,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/operator/config/versions/{id}/reject",
             post(config::reject),
         )
+        .route(
+            "/v1/operator/config/versions/{id}/override",
+            post(config::override_shadow),
+        )
         .route("/v1/operator/config/rollback", post(config::rollback))
         .route("/v1/operator/instances", get(config::instances))
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))

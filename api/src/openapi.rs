@@ -39,6 +39,7 @@ use crate::handlers::{config, intents, operator, quote, replay, system, webhooks
         config::approve,
         config::schedule,
         config::reject,
+        config::override_shadow,
         config::rollback,
         config::instances,
         system::me,

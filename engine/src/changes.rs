@@ -718,7 +718,172 @@ pub struct Instance {
     pub pull_every_ms: i64,
 }
 
+/// A version's shadow run (see migration 0012): who runs or ran it, what it found, and an
+/// operator's override of its regressions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shadow {
+    /// The instance that runs (or ran) it.
+    pub by_instance: String,
+    /// Started at, unix milliseconds.
+    pub started_ms: i64,
+    /// Finished at (none: running).
+    pub finished_ms: Option<i64>,
+    /// Sagas re-run.
+    pub sagas: u64,
+    /// Sagas that ended worse under the version than they did.
+    pub regressions: u64,
+    /// What it found, JSON.
+    pub report: Option<String>,
+    /// Who overrode the regressions, why, and when.
+    pub overridden: Option<(String, String, i64)>,
+}
+
 impl Changes {
+    /// Claims version `id`'s shadow run for `instance`: answers whether it is this instance's to
+    /// run — no run was claimed since `since_ms` (the version's proposal), or the one claimed
+    /// then was left unfinished since before `stale_ms`.
+    pub async fn claim_shadow(
+        &self,
+        id: B256,
+        instance: &str,
+        since_ms: i64,
+        stale_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done = with_pool!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO config_shadows (version, by_instance, started_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (version) DO UPDATE SET by_instance = excluded.by_instance, \
+                 started_ms = excluded.started_ms, finished_ms = NULL, sagas = 0, \
+                 regressions = 0, report = NULL, override_by = NULL, override_reason = NULL, \
+                 override_ms = NULL \
+                 WHERE (config_shadows.started_ms < $4 AND config_shadows.finished_ms IS NOT NULL) \
+                 OR (config_shadows.finished_ms IS NULL AND config_shadows.started_ms < $5)",
+            )
+            .bind(id.to_string())
+            .bind(instance)
+            .bind(now_ms)
+            .bind(since_ms)
+            .bind(stale_ms)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Records what version `id`'s shadow run found.
+    pub async fn finish_shadow(
+        &self,
+        id: B256,
+        sagas: u64,
+        regressions: u64,
+        report: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        with_pool!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE config_shadows SET finished_ms = $1, sagas = $2, regressions = $3, \
+                 report = $4 WHERE version = $5",
+            )
+            .bind(now_ms)
+            .bind(i64::try_from(sagas).unwrap_or(i64::MAX))
+            .bind(i64::try_from(regressions).unwrap_or(i64::MAX))
+            .bind(report)
+            .bind(id.to_string())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Version `id`'s shadow run, if one was claimed.
+    pub async fn shadow(&self, id: B256) -> Result<Option<Shadow>> {
+        type Row = (
+            String,
+            i64,
+            Option<i64>,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let row: Option<Row> = with_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT by_instance, started_ms, finished_ms, sagas, regressions, report, \
+                 override_by, override_reason, override_ms FROM config_shadows WHERE version = $1",
+            )
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(
+            |(by_instance, started_ms, finished_ms, sagas, regressions, report, by, why, at)| {
+                Shadow {
+                    by_instance,
+                    started_ms,
+                    finished_ms,
+                    sagas: u64::try_from(sagas).unwrap_or_default(),
+                    regressions: u64::try_from(regressions).unwrap_or_default(),
+                    report,
+                    overridden: match (by, why, at) {
+                        (Some(by), Some(why), Some(at)) => Some((by, why, at)),
+                        _ => None,
+                    },
+                }
+            },
+        ))
+    }
+
+    /// Overrides the regressions version `id`'s shadow run found, on behalf of `by`, for `reason`:
+    /// the version may then be approved.
+    pub async fn override_shadow(
+        &self,
+        id: B256,
+        by: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Shadow> {
+        let done = with_pool!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE config_shadows SET override_by = $1, override_reason = $2, \
+                 override_ms = $3 WHERE version = $4 AND finished_ms IS NOT NULL \
+                 AND regressions > 0",
+            )
+            .bind(by)
+            .bind(reason)
+            .bind(now_ms)
+            .bind(id.to_string())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Err(EngineError::Conflict(
+                "no shadow run of this version found a regression to override".into(),
+            ));
+        }
+        self.shadow(id)
+            .await?
+            .ok_or(EngineError::UnknownVersion(id))
+    }
+
+    /// Why version `id` may not be approved yet for its shadow run (none: it may): the run found
+    /// regressions no operator overrode.
+    pub async fn shadow_blocks(&self, id: B256) -> Result<Option<String>> {
+        Ok(self.shadow(id).await?.and_then(|s| {
+            (s.regressions > 0 && s.overridden.is_none()).then(|| {
+                format!(
+                    "its shadow run found {} of {} sagas ending worse under it: override with a \
+                     reason to approve it anyway",
+                    s.regressions, s.sagas
+                )
+            })
+        }))
+    }
+
     /// Versions in `state`, by number.
     pub async fn in_state(&self, state: State) -> Result<Vec<Version>> {
         let rows: Vec<VersionRow> = with_pool!(&self.db, pool => {

@@ -98,6 +98,22 @@ pub(crate) async fn run(action: ConfigAction) -> Result<ExitCode> {
             print_version(&detail);
             Ok(ExitCode::SUCCESS)
         }
+        ConfigAction::Override {
+            version,
+            reason,
+            server,
+        } => {
+            let client = server.client()?;
+            let id = resolve(&client, &version).await?;
+            let detail = client
+                .post(
+                    &format!("{VERSIONS}/{id}/override"),
+                    &json!({ "reason": reason }),
+                )
+                .await?;
+            print_version(&detail);
+            Ok(ExitCode::SUCCESS)
+        }
         ConfigAction::Rollback { to, server } => {
             let client = server.client()?;
             let to = match to {
@@ -158,6 +174,35 @@ fn print_version(detail: &Value) {
             t["by"].as_str().unwrap_or_default(),
             t["detail"].as_str().unwrap_or_default()
         );
+    }
+    let shadow = &detail["shadow"];
+    if shadow.is_object() {
+        match shadow["finished_ms"].as_i64() {
+            None => println!(
+                "  shadow run: under way on {}",
+                shadow["by_instance"].as_str().unwrap_or_default()
+            ),
+            Some(_) => println!(
+                "  shadow run: {} saga(s) re-run, {} ending worse",
+                shadow["sagas"], shadow["regressions"]
+            ),
+        }
+        let sagas = shadow["report"]["sagas"].as_array().into_iter().flatten();
+        for s in sagas.filter(|s| s["regression"] == true) {
+            println!(
+                "    saga {}: {} before, {} now: {}",
+                s["saga"].as_str().unwrap_or_default(),
+                s["before"].as_str().unwrap_or_default(),
+                s["after"].as_str().unwrap_or("no outcome"),
+                s["summary"].as_str().unwrap_or_default()
+            );
+        }
+        if let Some(by) = shadow["overridden_by"].as_str() {
+            println!(
+                "    overridden by {by}: {}",
+                shadow["override_reason"].as_str().unwrap_or_default()
+            );
+        }
     }
     let set = &detail["approved_by"];
     let approvals = detail["approvals"].as_array().map_or(0, Vec::len);

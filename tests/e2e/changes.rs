@@ -527,13 +527,21 @@ async fn instances_switch_together_and_one_that_was_down_returns_on_the_active_v
 }
 
 /// A change that makes intents refund — chain 1002's settlers swapped, so fills go to the origin
-/// settler and revert — with a guard on refunds that rolls back at once: the first intent under
-/// it refunds, the guard trips, brakes intake, rolls back to version 1 through the lifecycle
+/// settler and revert — with a guard on refunds that rolls back at once: its shadow run finds the
+/// saga finished before ending worse, which blocks approval until an operator overrides it; then
+/// the first intent under it refunds, the guard trips, brakes intake, rolls back to version 1 through the lifecycle
 /// (recorded as the guard's, with why) and releases its brake once the instance runs version 1,
 /// where an intent is fulfilled again.
 #[tokio::test]
-async fn a_guard_trips_on_refunds_brakes_intake_and_the_rollback_restores_fulfilment() {
+async fn a_shadow_run_flags_a_regression_and_a_guard_trips_on_it_and_rolls_back() {
     let (stack, server) = Stack::builder("guards").serve().await;
+    // A saga finished under version 1: what a shadow run re-runs.
+    let signed = server
+        .quote_and_sign(&intent("01-usdc-a-to-weth-b.json"), &dev_signer(USER))
+        .await;
+    let first = server.submit(&signed).await.intent_id;
+    let view = server.outcome(&first).await;
+    assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
     let text = config(&server, &["show", "active", "--bundle"], &[]);
     let v1: Value = serde_json::from_str(&text).unwrap();
     let mut bad = v1.clone();
@@ -550,7 +558,8 @@ async fn a_guard_trips_on_refunds_brakes_intake_and_the_rollback_restores_fulfil
         "max_rpc_error_bps": null,
         "rollback_at_once": true,
     });
-    // Both settlers have the code the bundle declares: validation cannot see the mistake.
+    // Both settlers have the code the bundle declares: the chains' checks pass, but the shadow
+    // run re-runs the saga on forks under the change, and it no longer ends fulfilled.
     let proposed = server
         .call("POST", VERSIONS, Some(OPS), Some(bad))
         .await
@@ -558,6 +567,42 @@ async fn a_guard_trips_on_refunds_brakes_intake_and_the_rollback_restores_fulfil
     let id = proposed["version"]["id"].as_str().unwrap().to_owned();
     let detail = decided(&server, &id).await;
     assert_eq!(detail["version"]["state"], "validated", "{detail:#}");
+    let shadow = &detail["shadow"];
+    assert_eq!(
+        (&shadow["sagas"], &shadow["regressions"]),
+        (&json!(1), &json!(1)),
+        "{detail:#}"
+    );
+    let rerun = &shadow["report"]["sagas"][0];
+    assert_eq!(
+        (&rerun["saga"], &rerun["before"], &rerun["regression"]),
+        (&json!(first), &json!("fulfilled"), &json!(true)),
+        "{detail:#}"
+    );
+    eprintln!("version 2 validated: {}", last_detail(&detail));
+    assert!(
+        last_detail(&detail).contains("1 ending worse"),
+        "{detail:#}"
+    );
+    // The regression blocks approval until an operator overrides it, with a reason.
+    server
+        .call(
+            "POST",
+            &format!("{VERSIONS}/2/approve"),
+            Some(ADMIN),
+            Some(json!({})),
+        )
+        .await
+        .error(409, "conflict");
+    let out = config(
+        &server,
+        &["override", "2", "--reason", "testing the guard"],
+        &[],
+    );
+    assert!(
+        out.contains("1 ending worse") && out.contains("overridden by ops: testing the guard"),
+        "{out}"
+    );
     server
         .call(
             "POST",
@@ -580,9 +625,9 @@ async fn a_guard_trips_on_refunds_brakes_intake_and_the_rollback_restores_fulfil
     running(&server, 2).await;
 
     // The first intent under version 2 refunds; the guard trips on it.
-    let signed = server
-        .quote_and_sign(&intent("01-usdc-a-to-weth-b.json"), &dev_signer(USER))
-        .await;
+    let mut second = intent("01-usdc-a-to-weth-b.json");
+    second["nonce"] = json!("2");
+    let signed = server.quote_and_sign(&second, &dev_signer(USER)).await;
     let saga = server.submit(&signed).await.intent_id;
     let view = server.outcome(&saga).await;
     assert_eq!(view.outcome, Some(Outcome::Refunded), "{view:#?}");
@@ -656,9 +701,9 @@ async fn a_guard_trips_on_refunds_brakes_intake_and_the_rollback_restores_fulfil
         .collect();
     assert_eq!(by_guard.len(), 2, "{actions:#}");
 
-    // Version 1's behaviour is back: an intent is fulfilled (the refund used nonce 1).
+    // Version 1's behaviour is back: an intent is fulfilled.
     let mut again = intent("01-usdc-a-to-weth-b.json");
-    again["nonce"] = json!("2");
+    again["nonce"] = json!("3");
     let signed = server.quote_and_sign(&again, &dev_signer(USER)).await;
     let saga = server.submit(&signed).await.intent_id;
     let view = server.outcome(&saga).await;

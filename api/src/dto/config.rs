@@ -424,6 +424,33 @@ pub struct ConfigVersionDetail {
     pub approval_message: String,
     /// Who approves it: the active version's approvers and quorum.
     pub approved_by: ApprovalSet,
+    /// Its shadow run, when one was started.
+    pub shadow: Option<ShadowRun>,
+}
+
+/// A version's shadow run: the latest finished sagas re-run on anvil forks under its bundle, each
+/// outcome compared with the saga's own. Regressions block approval until an operator overrides
+/// them with a reason.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShadowRun {
+    /// The instance that runs (or ran) it.
+    pub by_instance: String,
+    /// Started at, unix milliseconds.
+    pub started_ms: i64,
+    /// Finished at (none: running).
+    pub finished_ms: Option<i64>,
+    /// Sagas re-run.
+    pub sagas: u64,
+    /// Sagas that ended worse under the version.
+    pub regressions: u64,
+    /// Each saga re-run, and the ones skipped.
+    pub report: Option<crate::changes::shadow::ShadowReport>,
+    /// Who overrode the regressions.
+    pub overridden_by: Option<String>,
+    /// Why.
+    pub override_reason: Option<String>,
+    /// When, unix milliseconds.
+    pub overridden_ms: Option<i64>,
 }
 
 /// One recorded transition.

@@ -71,6 +71,7 @@ async fn detail(changes: &Changes, version: &Version) -> Result<ConfigVersionDet
         approvals: approvals.iter().map(ConfigApproval::from).collect(),
         approval_message: changes::approval_message(version.id),
         approved_by: approval_set(changes).await?,
+        shadow: crate::changes::shadow::of(changes, version.id).await?,
     })
 }
 
@@ -178,6 +179,15 @@ pub(crate) async fn approve(
     caller.require(Role::Operator)?;
     let changes = changes(&app);
     let version = named(&changes, &id).await?;
+    if let Some(why) = changes.shadow_blocks(version.id).await? {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!(
+                "configuration version {} is not approved: {why}",
+                version.number
+            ),
+        ));
+    }
     let set = approval_set(&changes).await?;
     let now = baton_engine::now_ms();
     let version = match (req.signature, set.approvers.is_empty()) {
@@ -319,6 +329,40 @@ pub(crate) async fn reject(
             baton_engine::now_ms(),
         )
         .await?;
+    Ok(Json(detail(&changes, &version).await?))
+}
+
+/// Overrides the regressions a version's shadow run found, with the reason (recorded with who
+/// gave it): the version may then be approved.
+#[utoipa::path(
+    post,
+    path = "/v1/operator/config/versions/{id}/override",
+    params(("id" = String, Path, description = "The version's id or number")),
+    request_body = RejectRequest,
+    responses(
+        (status = 200, description = "Overridden", body = ConfigVersionDetail),
+        (status = 409, description = "No shadow run of the version found a regression", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn override_shadow(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RejectRequest>,
+) -> Result<Json<ConfigVersionDetail>, ApiError> {
+    caller.require(Role::Operator)?;
+    let changes = changes(&app);
+    let version = named(&changes, &id).await?;
+    changes
+        .override_shadow(
+            version.id,
+            &caller.name,
+            &req.reason,
+            baton_engine::now_ms(),
+        )
+        .await?;
+    tracing::warn!(version = version.number, by = %caller.name, reason = %req.reason, "shadow run's regressions overridden");
     Ok(Json(detail(&changes, &version).await?))
 }
 

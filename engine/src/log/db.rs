@@ -74,8 +74,8 @@ const MIGRATIONS: [(i64, &str, &str); 12] = [
     ),
     (
         12,
-        "instance pull interval",
-        include_str!("../../migrations/0012_instance_pull_interval.sql"),
+        "instance pull interval and shadow runs",
+        include_str!("../../migrations/0012_instance_pull_and_shadow_runs.sql"),
     ),
 ];
 
