@@ -202,6 +202,7 @@ async fn release_brake(app: &App, by: &str) -> Result<(), EngineError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
