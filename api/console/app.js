@@ -341,6 +341,8 @@ const PAGES = {
   outcomes: { role: 'operator', title: 'Outcomes', render: outcomesPage },
   webhooks: { role: 'dapp', title: 'Webhooks', render: webhooksPage },
   actions: { role: 'operator', title: 'Actions', render: actionsPage },
+  changes: { role: 'operator', title: 'Changes', render: changesPage },
+  version: { role: 'operator', title: 'Version', render: versionPage },
 };
 
 function home() {
@@ -419,7 +421,7 @@ function route() {
   const def = PAGES[name];
   if (!def) return location.replace(home());
   const p = enter();
-  const tab = name === 'saga' ? 'sagas' : name;
+  const tab = { saga: 'sagas', version: 'changes' }[name] || name;
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.getAttribute('href') === `#/${tab}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -1288,6 +1290,94 @@ function actionsPage(p, main) {
     setRows(tbl, list.map((a) => h('tr', null, td(when(a.at_ms)), td(mono(a.by)), td(badge(a.action)),
       td(a.target.startsWith('0x') ? h('a', { href: `#/saga/${encodeURIComponent(a.target)}`, class: 'mono', title: a.target }, short(a.target, 8)) : mono(a.target)),
       td(dash(a.detail), 'reason', a.detail || null))), 'no operator action recorded');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinated changes: configuration versions and what each instance runs
+
+function changesPage(p, main) {
+  const versions = table('versions', [['Version', 'num'], ['Id'], ['State'], ['Proposed by'], ['Changed'], ['Activates'], ['Shadow run']]);
+  const instances = table('instances', [['Instance'], ['Runs'], ['Staged'], ['Pulls every', 'num'], ['Last seen'], ['Alive'], ['Lagging']]);
+  main.append(
+    panel('Configuration versions', h('p', { class: 'muted' }, 'Every version with where it is in its lifecycle; a version\'s page shows its record, approvals and shadow run. Propose, approve and schedule with `baton config`.'),
+      h('div', { class: 'scroll' }, versions)),
+    panel('Instances', h('p', { class: 'muted' }, 'What each instance declares: the version it runs and the one it has staged. Lagging: alive and not on the active version.'),
+      h('div', { class: 'scroll' }, instances)));
+  every(p, 3000, async () => {
+    const [list, running] = await Promise.all([
+      api('GET', '/v1/operator/config/versions', null, { signal: p.signal }),
+      api('GET', '/v1/operator/instances', null, { signal: p.signal }),
+    ]);
+    if (!p.alive) return;
+    const numberOf = new Map(list.map((v) => [v.id, v.number]));
+    setRows(versions, list.slice().reverse().map((v) => {
+      const at = v.activate_at_block ? `block ${v.activate_at_block.block} of ${v.activate_at_block.chain}` : (v.activate_at_ms ? when(v.activate_at_ms) : '—');
+      return h('tr', { 'data-version': v.number, 'data-state': v.state },
+        td(h('a', { href: `#/version/${v.number}` }, String(v.number)), 'num'), td(mono(short(v.id, 10), v.id)),
+        td(badge(v.state)), td(mono(v.proposed_by)), td(when(v.updated_ms)), td(at), td(h('span', { class: 'shadow-cell', 'data-version': v.number }, '…')));
+    }), 'no configuration version');
+    // The shadow run's verdict of the versions still in question.
+    for (const v of list.filter((x) => ['proposed', 'validated'].includes(x.state))) {
+      api('GET', `/v1/operator/config/versions/${v.number}`, null, { signal: p.signal }).then((d) => {
+        const cell = versions.querySelector(`.shadow-cell[data-version="${v.number}"]`);
+        if (cell) cell.replaceChildren(shadowWord(d.shadow));
+      }).catch(() => {});
+    }
+    for (const cell of versions.querySelectorAll('.shadow-cell')) if (cell.textContent === '…') cell.textContent = '—';
+    setRows(instances, running.map((i) => h('tr', { 'data-instance': i.instance, 'data-running': dash(i.running_version), 'data-lagging': String(i.lagging) },
+      td(mono(i.instance)), td(i.running_version ? h('a', { href: `#/version/${i.running_version}` }, `version ${i.running_version}`) : mono(short(i.running, 10), i.running)),
+      td(i.staged ? `version ${dash(numberOf.get(i.staged))}` : '—'), td(seconds(i.pull_every_ms / 1000), 'num'), td(when(i.seen_ms)),
+      td(badge(i.alive ? 'yes' : 'no')), td(badge(i.lagging ? 'lagging' : 'current')))), 'no instance has declared itself');
+  });
+}
+
+function shadowWord(shadow) {
+  if (!shadow) return '—';
+  if (!shadow.finished_ms) return badge('running');
+  if (shadow.regressions > 0 && !shadow.overridden_by) return badge('failing', { title: `${shadow.regressions} of ${shadow.sagas} sagas ended worse` });
+  if (shadow.regressions > 0) return badge('overridden', { title: shadow.override_reason || '' });
+  return badge('passed', { title: `${shadow.sagas} sagas re-run` });
+}
+
+function versionPage(p, main, number) {
+  const head = h('dl', { class: 'facts version-facts' });
+  const history = table('version-history', [['#', 'num'], ['From'], ['To'], ['By'], ['At'], ['Detail']]);
+  const approvals = table('version-approvals', [['Approver'], ['Sent by'], ['At']]);
+  const shadow = table('version-shadow', [['Saga'], ['Before'], ['Under this version'], ['Worse'], ['What happened']]);
+  const shadowHead = h('p', { class: 'muted' });
+  main.append(
+    h('div', { class: 'crumbs' }, h('a', { href: '#/changes' }, 'Changes'), ' / ', h('span', null, `version ${number}`)),
+    panel(`Configuration version ${number}`, head),
+    panel('Record', h('div', { class: 'scroll' }, history)),
+    panel('Approvals', approvals),
+    panel('Shadow run', shadowHead, h('div', { class: 'scroll' }, shadow)));
+  every(p, 3000, async () => {
+    const d = await api('GET', `/v1/operator/config/versions/${encodeURIComponent(number)}`, null, { signal: p.signal });
+    if (!p.alive) return;
+    const v = d.version;
+    head.replaceChildren(
+      h('dt', null, 'State'), h('dd', null, badge(v.state, { id: 'version-state' })),
+      h('dt', null, 'Id'), h('dd', null, mono(v.id)),
+      h('dt', null, 'Changes'), h('dd', null, v.parent ? mono(short(v.parent, 10), v.parent) : '—'),
+      h('dt', null, 'Approval message'), h('dd', null, mono(d.approval_message)),
+      h('dt', null, 'Approved by'), h('dd', null, d.approved_by.quorum > 0 ? `${d.approved_by.quorum} of ${d.approved_by.approvers.length} approvers` : 'an admin key'));
+    setRows(history, d.history.map((t) => h('tr', null, td(String(t.seq), 'num'), td(t.from ? badge(t.from) : '—'), td(badge(t.to)),
+      td(mono(t.by)), td(when(t.at_ms)), td(t.detail, 'reason', t.detail))), 'no record');
+    setRows(approvals, d.approvals.map((a) => h('tr', null, td(mono(a.approver)), td(mono(a.by)), td(when(a.at_ms)))), 'no approval');
+    const sh = d.shadow;
+    if (!sh) {
+      shadowHead.textContent = 'No shadow run (none was due, or shadow runs are off).';
+      setRows(shadow, [], 'no saga re-run');
+      return;
+    }
+    shadowHead.replaceChildren(shadowWord(sh), ' ', sh.finished_ms
+      ? `${sh.sagas} saga(s) re-run on forks by ${sh.by_instance}, ${sh.regressions} ending worse.` : `under way on ${sh.by_instance}.`,
+      sh.overridden_by ? ` Overridden by ${sh.overridden_by}: ${sh.override_reason}` : '');
+    const report = sh.report || { sagas: [], skipped: [] };
+    setRows(shadow, report.sagas.map((r) => h('tr', { 'data-regression': String(r.regression) },
+      td(h('a', { href: `#/saga/${encodeURIComponent(r.saga)}`, class: 'mono', title: r.saga }, short(r.saga, 8))),
+      td(badge(r.before)), td(badge(r.after || 'none')), td(badge(r.regression ? 'yes' : 'no')), td(r.summary, 'reason', r.summary))), 'no saga re-run');
   });
 }
 

@@ -86,34 +86,12 @@ pub(crate) async fn run(action: ConfigAction) -> Result<ExitCode> {
             version,
             reason,
             server,
-        } => {
-            let client = server.client()?;
-            let id = resolve(&client, &version).await?;
-            let detail = client
-                .post(
-                    &format!("{VERSIONS}/{id}/reject"),
-                    &json!({ "reason": reason }),
-                )
-                .await?;
-            print_version(&detail);
-            Ok(ExitCode::SUCCESS)
-        }
+        } => with_reason(&server, &version, "reject", &reason).await,
         ConfigAction::Override {
             version,
             reason,
             server,
-        } => {
-            let client = server.client()?;
-            let id = resolve(&client, &version).await?;
-            let detail = client
-                .post(
-                    &format!("{VERSIONS}/{id}/override"),
-                    &json!({ "reason": reason }),
-                )
-                .await?;
-            print_version(&detail);
-            Ok(ExitCode::SUCCESS)
-        }
+        } => with_reason(&server, &version, "override", &reason).await,
         ConfigAction::Rollback { to, server } => {
             let client = server.client()?;
             let to = match to {
@@ -160,6 +138,25 @@ fn line(v: &Value) -> String {
         v["state"].as_str().unwrap_or_default(),
         v["proposed_by"].as_str().unwrap_or_default(),
     )
+}
+
+/// `POST …/{version}/{action}` with `{"reason"}`; prints the version.
+async fn with_reason(
+    server: &ServerArgs,
+    version: &str,
+    action: &str,
+    reason: &str,
+) -> Result<ExitCode> {
+    let client = server.client()?;
+    let id = resolve(&client, version).await?;
+    let detail = client
+        .post(
+            &format!("{VERSIONS}/{id}/{action}"),
+            &json!({ "reason": reason }),
+        )
+        .await?;
+    print_version(&detail);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A version's detail: its line, its record, its approvals.

@@ -6,7 +6,7 @@
 // Protocol, line by line on stdio: this script logs in and writes `ready`; then it reads one
 // command a line and answers each with one line, `ok <json>` or `fail <message>` (and exits 1
 // after a fail). Commands: `watch <id>`, `refunded <id>`, `brake`, `release`, `sagas`,
-// `outcomes`, `webhook <url>`, `inventory`, `quit`. Every step leaves a numbered screenshot.
+// `outcomes`, `webhook <url>`, `inventory`, `changes`, `quit`. Every step leaves a numbered screenshot.
 //
 // A command fails on any uncaught error in the page, any console error (a CSP violation among
 // them) and any failed API answer other than a rate limit (429), as well as on its own timeout.
@@ -257,6 +257,27 @@ const commands = {
     const rows = await page.locator('table#inventory tr[data-chain][data-token]').count();
     await screenshot('inventory');
     return { rows };
+  },
+
+  async changes() {
+    await go('#/changes');
+    await until(() => !!document.querySelector('table#versions tr[data-state="active"]')
+      && !!document.querySelector('table#instances tr[data-instance]'), null, 15000, 'versions and instances');
+    const out = await page.evaluate(() => ({
+      versions: [...document.querySelectorAll('table#versions tr[data-version]')]
+        .map((r) => ({ number: Number(r.dataset.version), state: r.dataset.state })),
+      instances: [...document.querySelectorAll('table#instances tr[data-instance]')]
+        .map((r) => ({ name: r.dataset.instance, running: r.dataset.running, lagging: r.dataset.lagging === 'true' })),
+    }));
+    await screenshot('changes');
+    const active = out.versions.find((v) => v.state === 'active');
+    await go(`#/version/${active.number}`);
+    await until(() => !!document.querySelector('#version-state')
+      && document.querySelectorAll('table#version-history tbody tr').length > 0, null, 15000, 'the version\'s record');
+    out.record = await page.locator('table#version-history tbody tr').count();
+    out.state = await text('#version-state');
+    await screenshot('version');
+    return out;
   },
 };
 

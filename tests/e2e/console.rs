@@ -272,6 +272,21 @@ async fn the_console_draws_sagas_live_shows_compensations_and_its_brake_stops_in
     let held = browser.ask("inventory", Duration::from_secs(30));
     let tokens: usize = stack.devnet.chains.iter().map(|c| c.tokens.len()).sum();
     assert_eq!(held["rows"], tokens, "{held}");
+    // The configuration: version 1 (the file) active, the instance running it, its record.
+    let changes = browser.ask("changes", Duration::from_secs(30));
+    assert_eq!(
+        changes["versions"],
+        json!([{"number": 1, "state": "active"}]),
+        "{changes}"
+    );
+    assert_eq!(
+        changes["instances"],
+        json!([{"name": "e2e", "running": "1", "lagging": false}]),
+        "{changes}"
+    );
+    assert_eq!(changes["state"], "active", "{changes}");
+    // proposed, validated, approved, scheduled, active.
+    assert_eq!(changes["record"], 5, "{changes}");
     let hook = browser.ask(
         "webhook http://127.0.0.1:9/console-hook",
         Duration::from_secs(30),
