@@ -5,7 +5,7 @@
 //
 // Protocol, line by line on stdio: this script logs in and writes `ready`; then it reads one
 // command a line and answers each with one line, `ok <json>` or `fail <message>` (and exits 1
-// after a fail). Commands: `watch <id>`, `refunded <id>`, `brake`, `release`, `sagas`,
+// after a fail). Commands: `open <id>`, `watch <id>`, `refunded <id>`, `brake`, `release`, `sagas`,
 // `outcomes`, `webhook <url>`, `inventory`, `changes`, `quit`. Every step leaves a numbered screenshot.
 //
 // A command fails on any uncaught error in the page, any console error (a CSP violation among
@@ -106,11 +106,8 @@ function shape() {
   }));
 }
 
-const commands = {
-  /** Watches a saga's DAG from where it is until it completes. */
-  async watch(id) {
-    if (!id) throw new Error('watch needs a saga id');
-    // Record every node's states from before the page draws them.
+/** Records every node's states of saga `id`'s DAG from before the page draws them, and opens it. */
+async function record(id) {
     await page.evaluate((saga) => {
       if (window.__batonWatch) window.__batonWatch.observer.disconnect();
       const rec = { states: {}, comps: {}, sawSent: false };
@@ -127,10 +124,28 @@ const commands = {
       };
       const observer = new MutationObserver(sample);
       observer.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state', 'data-comp'] });
-      window.__batonWatch = { rec, observer };
+      window.__batonWatch = { saga, rec, observer };
       sample();
     }, id);
     await go(`#/saga/${encodeURIComponent(id)}`);
+}
+
+const commands = {
+  /** Opens a saga's page, recording its DAG, and answers once every step is drawn. */
+  async open(id) {
+    if (!id) throw new Error('open needs a saga id');
+    await record(id);
+    const nodes = await until((saga) => document.querySelectorAll(`svg#dag[data-saga="${CSS.escape(saga)}"] g.node`).length,
+      id, 30000, 'the saga\'s DAG');
+    await screenshot(`open-${id.slice(0, 10)}`);
+    return { nodes };
+  },
+
+  /** Watches a saga's DAG (recording since `open`, or from now) until it completes. */
+  async watch(id) {
+    if (!id) throw new Error('watch needs a saga id');
+    const open = await page.evaluate((saga) => !!window.__batonWatch && window.__batonWatch.saga === saga, id);
+    if (!open) await record(id);
     const deadline = Date.now() + 120000;
     let midway = false;
     for (;;) {

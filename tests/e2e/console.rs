@@ -177,21 +177,20 @@ async fn the_console_draws_sagas_live_shows_compensations_and_its_brake_stops_in
         .quote_and_sign(&intent("01-usdc-a-to-weth-b.json"), &user)
         .await;
     let id = server.submit(&signed).await.intent_id;
-    let resume = {
-        let base = server.base.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(8)).await;
-            reqwest::Client::new()
-                .post(format!("{base}/v1/operator/chains/{origin}/resume"))
-                .bearer_auth(OPS)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
+    // The page is open, every step drawn (pending: nothing can start on the paused chain); then
+    // the chain resumes and the page is watched to the end.
+    let opened = browser.ask(&format!("open {id}"), Duration::from_secs(60));
+    assert!(opened["nodes"].as_u64().unwrap() >= 2, "{opened}");
+    let resumed = server
+        .call(
+            "POST",
+            &format!("/v1/operator/chains/{origin}/resume"),
+            Some(OPS),
+            None,
+        )
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
     let watched = browser.ask(&format!("watch {id}"), Duration::from_secs(180));
-    assert_eq!(resume.await.unwrap(), 200);
     let view: SagaView = server.view(&id).await;
     assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
     assert_eq!(watched["outcome"], "fulfilled", "{watched}");
