@@ -100,7 +100,7 @@ pub(crate) async fn claim(
     version: &Version,
     instance: &str,
 ) -> Result<bool, baton_engine::EngineError> {
-    if app.switcher.is_none() || app.trial_key.is_none() || app.settings.shadow_sagas == 0 {
+    if !on(app) {
         return Ok(false);
     }
     let now = baton_engine::now_ms();
