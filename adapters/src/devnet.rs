@@ -129,9 +129,19 @@ pub struct DevnetChain {
     pub origin_settler: Address,
     /// The ERC-7683 destination settler.
     pub destination_settler: Address,
+    /// Settler pairs deployed since ([`DevnetChain::deploy_settlers`]): a settler upgrade's.
+    pub other_settlers: Vec<crate::abi::Settlers>,
 }
 
 impl DevnetChain {
+    /// Deploys another settler pair on the chain, with the devnet's attester set, as a settler
+    /// upgrade would; records it in [`DevnetChain::other_settlers`] and answers it.
+    pub async fn deploy_settlers(&mut self) -> Result<crate::abi::Settlers> {
+        let settlers = deploy_settlers(&self.provider).await?;
+        self.other_settlers.push(settlers);
+        Ok(settlers)
+    }
+
     fn new(node: Node, rpc_url: Url, chain_id: u64, c: Contracts) -> Self {
         let provider = provider(&rpc_url, SOLVER);
         Self {
@@ -143,6 +153,7 @@ impl DevnetChain {
             pools: c.pools,
             origin_settler: c.origin_settler,
             destination_settler: c.destination_settler,
+            other_settlers: Vec::new(),
         }
     }
 
@@ -381,12 +392,13 @@ pub fn stop_processes(pids: impl IntoIterator<Item = u32>, marker: &str) {
     }
 }
 
+/// Maps a failed deployment or call to what failed.
+fn fail(what: &'static str) -> impl Fn(alloy::contract::Error) -> AdapterError {
+    move |e| AdapterError::chain(what, e)
+}
+
 async fn deploy(rpc_url: &Url) -> Result<Contracts> {
     let provider = provider(rpc_url, SOLVER);
-    let fail = |what: &str| {
-        let what = what.to_string();
-        move |e: alloy::contract::Error| AdapterError::chain(what, e)
-    };
     let mut tokens = BTreeMap::new();
     for (symbol, decimals) in TOKENS {
         let token = TestToken::deploy(&provider, symbol.to_string(), symbol.to_string(), decimals)
@@ -427,9 +439,21 @@ async fn deploy(rpc_url: &Url) -> Result<Contracts> {
         .await?;
         pools.insert(format!("{a}/{b}"), *pool.address());
     }
+    let settlers = deploy_settlers(&provider).await?;
+    Ok(Contracts {
+        tokens,
+        pools,
+        origin_settler: settlers.origin,
+        destination_settler: settlers.destination,
+    })
+}
+
+/// Deploys a settler pair through `provider`: an origin settler owned by the settler owner with
+/// the devnet's attester set, and a destination settler.
+async fn deploy_settlers(provider: &DynProvider) -> Result<crate::abi::Settlers> {
     let set = dev_attester_set();
-    let origin_settler = *OriginSettler::deploy(
-        &provider,
+    let origin = *OriginSettler::deploy(
+        provider,
         dev_signer(SETTLER_OWNER).address(),
         set.members,
         U256::from(set.threshold),
@@ -438,15 +462,13 @@ async fn deploy(rpc_url: &Url) -> Result<Contracts> {
     .await
     .map_err(fail("deploying the origin settler"))?
     .address();
-    let destination_settler = *DestinationSettler::deploy(&provider)
+    let destination = *DestinationSettler::deploy(provider)
         .await
         .map_err(fail("deploying the destination settler"))?
         .address();
-    Ok(Contracts {
-        tokens,
-        pools,
-        origin_settler,
-        destination_settler,
+    Ok(crate::abi::Settlers {
+        origin,
+        destination,
     })
 }
 
@@ -526,6 +548,14 @@ impl DevnetFileChain {
             destination: self.destination_settler,
         }
     }
+
+    /// Every settler pair an attester of the devnet trusts on the chain: its settlers, then the
+    /// others.
+    pub fn trusted_settlers(&self) -> Vec<crate::abi::Settlers> {
+        std::iter::once(self.settlers())
+            .chain(self.other_settlers.iter().copied())
+            .collect()
+    }
 }
 
 /// One chain in a devnet file.
@@ -546,6 +576,10 @@ pub struct DevnetFileChain {
     pub origin_settler: Address,
     /// ERC-7683 destination settler.
     pub destination_settler: Address,
+    /// Other settler pairs deployed on the chain (`baton devnet settlers`), with the same
+    /// attester set: a settler upgrade's new pair. The devnet's attesters trust them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_settlers: Vec<crate::abi::Settlers>,
 }
 
 /// A dev account in a devnet file.
@@ -592,6 +626,7 @@ impl Devnet {
                 pools: c.pools.clone(),
                 origin_settler: c.origin_settler,
                 destination_settler: c.destination_settler,
+                other_settlers: c.other_settlers.clone(),
             })
             .collect();
         DevnetFile {

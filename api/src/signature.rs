@@ -8,7 +8,7 @@ use baton_planner::order::{BatonOrderData, GaslessCrossChainOrder, domain, order
 use baton_planner::spec::{CallSpec, DeadlineSpec, InputSpec, IntentSpec, OutputSpec};
 use baton_planner::{Amount, ChainId};
 
-use crate::App;
+use crate::app::Runtime;
 use crate::dto::intent::SubmitRequest;
 use crate::error::{ApiError, Code};
 
@@ -32,7 +32,7 @@ pub(crate) struct Verified {
 }
 
 /// The orders, parsed, their signatures checked against their users.
-pub(crate) fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, ApiError> {
+pub(crate) fn verify(req: &SubmitRequest) -> Result<Vec<Verified>, ApiError> {
     if req.orders.is_empty() || req.orders.len() > 8 {
         return Err(ApiError::new(
             Code::InvalidRequest,
@@ -51,23 +51,6 @@ pub(crate) fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, Ap
         let chain = u64::try_from(order.originChainId).map_err(|_| {
             ApiError::new(Code::UnknownChain, format!("orders[{i}]: no such chain"))
         })?;
-        let runtime = app.runtime();
-        let venue = runtime
-            .venues
-            .iter()
-            .find(|v| v.chain.0 == chain)
-            .ok_or_else(|| {
-                ApiError::new(
-                    Code::UnknownChain,
-                    format!("orders[{i}]: baton does not serve chain {chain}"),
-                )
-            })?;
-        if order.originSettler != venue.settlers.origin {
-            return Err(invalid(format!(
-                "orders[{i}]: the origin settler on chain {chain} is {}, not {}",
-                venue.settlers.origin, order.originSettler
-            )));
-        }
         let bytes: Bytes = signed
             .signature
             .parse()
@@ -93,6 +76,33 @@ pub(crate) fn verify(app: &App, req: &SubmitRequest) -> Result<Vec<Verified>, Ap
         });
     }
     Ok(out)
+}
+
+/// Checks that each order names the origin settler `runtime` (the version a new intent is
+/// admitted under) serves on its chain: after a settler upgrade, orders quoted before it name
+/// the old settler and must be quoted again.
+pub(crate) fn check_settlers(runtime: &Runtime, orders: &[Verified]) -> Result<(), ApiError> {
+    for (i, o) in orders.iter().enumerate() {
+        let chain = u64::try_from(o.order.originChainId).unwrap_or(u64::MAX);
+        let venue = runtime
+            .venues
+            .iter()
+            .find(|v| v.chain.0 == chain)
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::UnknownChain,
+                    format!("orders[{i}]: baton does not serve chain {chain}"),
+                )
+            })?;
+        if o.order.originSettler != venue.settlers.origin {
+            return Err(invalid(format!(
+                "orders[{i}]: the origin settler on chain {chain} is {}, not {} (the settlers \
+                 changed since the quote: quote again)",
+                venue.settlers.origin, o.order.originSettler
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The intent the orders describe (every order carries the intent id, its own inputs and every

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use alloy::primitives::{Address, B256, Bytes};
 use alloy::signers::local::PrivateKeySigner;
 use baton_adapters::AdapterError;
-use baton_adapters::abi::Settlers;
 use baton_adapters::attestation::{Delivery, OriginSettlerAt, signer_of};
 use baton_adapters::port::{ChainAdapter, EscrowStatus, Evidence};
 use baton_planner::{ChainId, OrderId};
@@ -21,26 +20,64 @@ use crate::wire::{Answer, Attestation, CancelRequest, Claim, FillRequest, Pendin
 #[derive(Clone)]
 pub struct AttesterChain {
     /// Reads the chain through the attester's own endpoints (it never sends a transaction). Its
-    /// settlers ([`ChainAdapter::settlers`]) are the ones the attester trusts there: orders must
-    /// name that origin settler, and only that destination settler's `Filled` events count (the
-    /// adapter's evidence holds no other).
+    /// settlers ([`ChainAdapter::settlers`]) are a pair the attester trusts there: an order must
+    /// name the origin settler of a trusted pair, and only trusted destination settlers'
+    /// `Filled` events count (each adapter's evidence holds its own settler's only).
     pub adapter: Arc<dyn ChainAdapter>,
+    /// The other settler pairs it trusts on the chain, each read through an adapter of its own:
+    /// during a settler upgrade, the new pair beside the old one that still serves the orders
+    /// opened on it until they end.
+    pub also: Vec<Arc<dyn ChainAdapter>>,
     /// How deep a block must be (1: the head) before the attester takes it as final.
     pub confirmations: u64,
 }
 
 impl AttesterChain {
-    /// The settlers the attester trusts on this chain (none known: nothing there is trusted).
-    fn settlers(&self) -> Result<Settlers, Refused> {
-        self.adapter.settlers().ok_or_else(|| {
-            (
+    /// The chain read through `adapter`, trusting its settlers alone, final at `confirmations`.
+    pub fn new(adapter: Arc<dyn ChainAdapter>, confirmations: u64) -> Self {
+        Self {
+            adapter,
+            also: Vec::new(),
+            confirmations,
+        }
+    }
+
+    /// Each trusted settler pair's adapter.
+    fn pairs(&self) -> impl Iterator<Item = &Arc<dyn ChainAdapter>> {
+        std::iter::once(&self.adapter).chain(&self.also)
+    }
+
+    /// The adapter of the trusted pair whose origin settler is `settler`.
+    fn origin_settler(&self, settler: Address) -> Result<&Arc<dyn ChainAdapter>, Refused> {
+        let chain = self.adapter.chain_id().0;
+        if self.pairs().all(|p| p.settlers().is_none()) {
+            return Err((
                 Refusal::UnknownSettler,
-                format!(
-                    "this attester knows no settlers on chain {}",
-                    self.adapter.chain_id().0
-                ),
-            )
-        })
+                format!("this attester knows no settlers on chain {chain}"),
+            ));
+        }
+        self.pairs()
+            .find(|p| p.settlers().is_some_and(|s| s.origin == settler))
+            .ok_or_else(|| {
+                (
+                    Refusal::UnknownSettler,
+                    format!(
+                        "the order names origin settler {settler}, not one this attester trusts \
+                         on chain {chain}"
+                    ),
+                )
+            })
+    }
+
+    /// Each trusted destination settler with its events about `order`.
+    async fn evidence(&self, order: OrderId) -> Result<Vec<(Address, Evidence)>, AttesterError> {
+        let mut out = Vec::new();
+        for pair in self.pairs() {
+            if let Some(settlers) = pair.settlers() {
+                out.push((settlers.destination, pair.evidence(order).await?));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -133,20 +170,11 @@ impl Attester {
         })
     }
 
-    /// The order's origin chain, when it names the settler the attester trusts there.
-    fn origin(&self, c: &Checked) -> Result<&AttesterChain, Refused> {
-        let origin = self.chain(c.chain())?;
-        if c.order.order().originSettler != origin.settlers()?.origin {
-            return Err((
-                Refusal::UnknownSettler,
-                format!(
-                    "the order names origin settler {}, not the one this attester trusts on chain {}",
-                    c.order.order().originSettler,
-                    c.chain().0
-                ),
-            ));
-        }
-        Ok(origin)
+    /// On the order's origin chain, the adapter of the trusted pair whose origin settler it
+    /// names.
+    fn origin(&self, c: &Checked) -> Result<&Arc<dyn ChainAdapter>, Refused> {
+        self.chain(c.chain())?
+            .origin_settler(c.order.order().originSettler)
     }
 
     fn attestation(&self, id: OrderId, d: Decision) -> Answer {
@@ -194,29 +222,41 @@ impl Attester {
         let id = c.order.id();
         // While the escrow is open (the usual case), the decision below is one statement that
         // also returns a decision made before; once it is closed, that decision is the answer.
-        if let Some(not_open) = escrow_not_open(origin, id).await? {
+        if let Some(not_open) = escrow_not_open(origin.as_ref(), id).await? {
             return Ok(match self.store.get(c.chain(), id).await? {
                 Some(d) => self.fill_answer(id, d, req.filler),
                 None => not_open,
             });
         }
-        // Each destination's events about the order and its head, read once.
-        let mut seen: HashMap<ChainId, (Evidence, u64)> = HashMap::new();
+        // Each destination's trusted settlers with their events about the order, and its head,
+        // read once.
+        let mut seen: HashMap<ChainId, (Vec<(Address, Evidence)>, u64)> = HashMap::new();
         let mut deliveries: Vec<Delivery> = Vec::new();
         let mut shallow = None;
         for (i, output) in c.data.outputs.iter().enumerate() {
             let index = i as u32;
             let chain = check!(rules::output_chain(output));
             let dest = check!(self.chain(chain));
-            let settler = check!(dest.settlers()).destination;
             let (evidence, head) = match seen.entry(chain) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert((
-                    dest.adapter.evidence(c.filled_as).await?,
+                    dest.evidence(c.filled_as).await?,
                     dest.adapter.head().await?.number,
                 )),
             };
-            let Some(fill) = evidence.fills.iter().find(|f| f.output_index == index) else {
+            if evidence.is_empty() {
+                return Ok(refused((
+                    Refusal::UnknownSettler,
+                    format!("this attester knows no settlers on chain {}", chain.0),
+                )));
+            }
+            let found = evidence.iter().find_map(|(settler, e)| {
+                e.fills
+                    .iter()
+                    .find(|f| f.output_index == index)
+                    .map(|f| (*settler, f))
+            });
+            let Some((settler, fill)) = found else {
                 return Ok(pending(
                     Pending::NotFilled,
                     format!("output {index} has no fill on chain {}", chain.0),
@@ -259,7 +299,7 @@ impl Attester {
     /// Answers a cancel request (see [`crate`]'s rules).
     pub async fn cancel(&self, req: &CancelRequest) -> Result<Answer, AttesterError> {
         let c = check!(Checked::new(&req.order, req.filled_as.as_ref()));
-        let origin = check!(self.origin(&c));
+        let pair = check!(self.origin(&c));
         let id = c.order.id();
         if let Some(d) = self.store.get(c.chain(), id).await? {
             return Ok(match d.claim {
@@ -267,7 +307,7 @@ impl Attester {
                 _ => refused(conflict(&d.claim)),
             });
         }
-        if let Some(not_open) = escrow_not_open(origin, id).await? {
+        if let Some(not_open) = escrow_not_open(pair.as_ref(), id).await? {
             return Ok(not_open);
         }
         let destinations = check!(c.destinations());
@@ -278,20 +318,23 @@ impl Attester {
                 ids.push(id);
             }
             for order in ids {
-                if let Some(fill) = dest.adapter.evidence(order).await?.fills.first() {
-                    return Ok(refused((
-                        Refusal::Conflict,
-                        format!(
-                            "output {} of the order was filled on chain {} (tx {})",
-                            fill.output_index, chain.0, fill.at.tx
-                        ),
-                    )));
+                // A fill by any settler it trusts there rules the cancel out.
+                for (_, evidence) in dest.evidence(order).await? {
+                    if let Some(fill) = evidence.fills.first() {
+                        return Ok(refused((
+                            Refusal::Conflict,
+                            format!(
+                                "output {} of the order was filled on chain {} (tx {})",
+                                fill.output_index, chain.0, fill.at.tx
+                            ),
+                        )));
+                    }
                 }
             }
         }
         if let Some(early) = &req.early {
             let asked = OriginSettlerAt::of(&c.order).cancel_request_hash(id);
-            let opener = origin.adapter.opener(id).await?;
+            let opener = pair.opener(id).await?;
             if opener.is_none() || signer_of(asked, early) != opener {
                 return Ok(refused((
                     Refusal::NotOpener,
@@ -325,12 +368,13 @@ impl Attester {
     }
 }
 
-/// The answer when `order`'s escrow is not open on `origin` (not yet, or no longer).
+/// The answer when `order`'s escrow is not open on the origin settler `origin` reads (not yet,
+/// or no longer).
 async fn escrow_not_open(
-    origin: &AttesterChain,
+    origin: &dyn ChainAdapter,
     order: OrderId,
 ) -> Result<Option<Answer>, AttesterError> {
-    Ok(match origin.adapter.escrow(order).await? {
+    Ok(match origin.escrow(order).await? {
         EscrowStatus::None => Some(pending(
             Pending::NotOpened,
             "the order is not open on its origin settler",

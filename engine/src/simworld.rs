@@ -147,10 +147,7 @@ impl World {
         for k in ATTESTERS {
             let key = dev_signer(k);
             let chains = [&origin, &dest]
-                .map(|c| AttesterChain {
-                    adapter: Arc::new(c.adapter(key.clone())),
-                    confirmations: 2,
-                })
+                .map(|c| AttesterChain::new(Arc::new(c.adapter(key.clone())), 2))
                 .to_vec();
             let attester = Attester::in_memory(key, chains)
                 .await

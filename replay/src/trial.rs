@@ -35,6 +35,7 @@ use crate::report::TrialReport;
 /// No attester key: the real attesters do not attest what happens on a fork. On each fork (only
 /// there) the trial makes its own attester, with a key made for the trial, the origin settler's
 /// only member (threshold 1), as the settler's owner would, whose account the fork lets it use.
+#[derive(Clone)]
 pub struct Trial {
     /// The change.
     pub change: ConfigPatch,
@@ -108,7 +109,7 @@ impl Trial {
                 baton_attester::devnet::evm_chain(
                     *chain,
                     fork.node.endpoint_url().as_str(),
-                    venue.settlers,
+                    &[venue.settlers],
                     &attester_key,
                     1,
                 )

@@ -16,6 +16,9 @@
 //! origin-settler = "0x…"
 //! destination-settler = "0x…"
 //! confirmations = 3
+//! # Other settler pairs it trusts there (a settler upgrade: the new pair, or the old one
+//! # still serving the orders opened on it):
+//! other-settlers = [{ origin = "0x…", destination = "0x…" }]
 //! ```
 
 use std::net::SocketAddr;
@@ -67,6 +70,8 @@ struct ChainConfig {
     origin_settler: Address,
     destination_settler: Address,
     confirmations: Option<u64>,
+    #[serde(default)]
+    other_settlers: Vec<Settlers>,
 }
 
 /// Serves the attester `config` describes until ctrl-c or SIGTERM.
@@ -88,11 +93,11 @@ pub(crate) fn serve(config: &Path) -> Result<ExitCode> {
     }
     let key = crate::config::signer("the attester key", &c.key.read("the attester key")?)?;
     let default_confirmations = c.confirmations.unwrap_or(2).max(1);
-    // Each chain: its id, the attester's RPC URL there, the settlers it trusts, its depth.
-    let mut chains: Vec<(ChainId, String, Settlers, u64)> = Vec::new();
+    // Each chain: its id, the attester's RPC URL there, the settler pairs it trusts, its depth.
+    let mut chains: Vec<(ChainId, String, Vec<Settlers>, u64)> = Vec::new();
     if let Some(path) = &c.devnet {
         for ch in crate::config::read_devnet_file(path)?.chains {
-            let settlers = ch.settlers();
+            let settlers = ch.trusted_settlers();
             chains.push((
                 ChainId(ch.chain_id),
                 ch.rpc_url,
@@ -105,10 +110,12 @@ pub(crate) fn serve(config: &Path) -> Result<ExitCode> {
         if chains.iter().any(|(id, ..)| id.0 == ch.id) {
             bail!("chain {} is configured twice", ch.id);
         }
-        let settlers = Settlers {
+        let settlers = std::iter::once(Settlers {
             origin: ch.origin_settler,
             destination: ch.destination_settler,
-        };
+        })
+        .chain(ch.other_settlers)
+        .collect();
         let confirmations = ch.confirmations.unwrap_or(default_confirmations).max(1);
         chains.push((ChainId(ch.id), ch.rpc_url, settlers, confirmations));
     }
@@ -124,7 +131,7 @@ pub(crate) fn serve(config: &Path) -> Result<ExitCode> {
         let followed = chains
             .iter()
             .map(|(chain, url, settlers, confirmations)| {
-                baton_attester::devnet::evm_chain(*chain, url, *settlers, &key, *confirmations)
+                baton_attester::devnet::evm_chain(*chain, url, settlers, &key, *confirmations)
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(anyhow::Error::msg)?;

@@ -7,11 +7,18 @@
 //! intent admitted under it is fulfilled; a rollback restarts version 1 through the same
 //! lifecycle and the instance switches back.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use alloy::primitives::B256;
+use alloy::consensus::Transaction;
+use alloy::primitives::{Address, B256, keccak256};
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
+use baton_adapters::contracts::OriginSettler;
 use baton_adapters::devnet::{USER, dev_signer};
 use baton_api::dto::saga::Outcome;
 use baton_engine::changes::{Changes, State, approval_message};
@@ -716,4 +723,260 @@ async fn a_shadow_run_flags_a_regression_and_a_guard_trips_on_it_and_rolls_back(
     assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
     let changes = Changes::new(Db::connect(&stack.database()).await.unwrap());
     assert_eq!(changes.verify().await.unwrap(), None);
+}
+
+/// One intent of the settler upgrade's stream: 1,000 USDC on `from` for WETH on the other chain.
+fn swap(from: u64, nonce: u64) -> Value {
+    let mut it = intent("01-usdc-a-to-weth-b.json");
+    let to = if from == 1001 { 1002 } else { 1001 };
+    it["nonce"] = json!(nonce.to_string());
+    it["inputs"][0]["chain"] = json!(from);
+    it["outputs"][0]["chain"] = json!(to);
+    it
+}
+
+/// `event`'s logs at `address` on `chain`, from its first block.
+async fn logs_of(
+    chain: &baton_adapters::devnet::DevnetChain,
+    address: Address,
+    event: B256,
+) -> usize {
+    let filter = Filter::new()
+        .address(address)
+        .event_signature(event)
+        .from_block(0u64);
+    chain.provider.get_logs(&filter).await.unwrap().len()
+}
+
+/// A settler upgrade on both chains while intents run both ways: version 2 names a new settler
+/// pair on each chain (deployed beside the old ones, with the same attester set; the attesters
+/// trust both). Its shadow run re-runs a finished saga on the settlers its user signed for, so
+/// it shows no regression. Every intent ends fulfilled or refunded; those admitted under
+/// version 1 run to their end on the old settlers (one still running at activation), those
+/// admitted after it on the new ones; the chains' own logs show nothing opened on an old settler
+/// by an intent admitted after activation.
+#[tokio::test]
+async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_the_old_settlers() {
+    let (stack, server) = Stack::builder("upgrade")
+        .spare_settlers()
+        .config("[changes]\nshadow-sagas = 1")
+        .serve()
+        .await;
+    let text = config(&server, &["show", "active", "--bundle"], &[]);
+    let v1: Value = serde_json::from_str(&text).unwrap();
+    let mut v2 = v1.clone();
+    for (i, chain) in stack.devnet.chains.iter().enumerate() {
+        let spare = chain.other_settlers[0];
+        let entry = &mut v2["chains"][i];
+        assert_eq!(entry["id"], chain.chain_id);
+        for (field, address) in [
+            ("origin_settler", spare.origin),
+            ("destination_settler", spare.destination),
+        ] {
+            let code = chain.provider.get_code_at(address).await.unwrap();
+            entry[field] = json!({ "address": address, "code_hash": keccak256(&code) });
+        }
+    }
+
+    // Intents, alternating directions, one every 600 ms until told to stop; each quoted and
+    // submitted as a dApp would, quoted again when the version changed between the two.
+    let stop = AtomicBool::new(false);
+    let accepted: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut requoted = 0;
+    let intents = async {
+        let mut nonce = 1u64;
+        while !stop.load(Ordering::Relaxed) {
+            let from = if nonce % 2 == 1 { 1001 } else { 1002 };
+            let quote = server
+                .call("POST", "/v1/quotes", Some(DAPP), Some(swap(from, nonce)))
+                .await;
+            if quote.status == 200 {
+                let signed = baton_api::wallet::sign_quote(&quote.body, &dev_signer(USER)).unwrap();
+                let sent = server
+                    .call("POST", "/v1/intents", Some(DAPP), Some(signed))
+                    .await;
+                if sent.status == 202 {
+                    let id = sent.body_as::<Value>(202)["intent_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    accepted.lock().unwrap().push(id);
+                    nonce += 1;
+                } else {
+                    // Quoted under version 1, submitted under 2 (its orders name the old
+                    // settlers), or the instance switching.
+                    eprintln!("submit {nonce}: {} {}", sent.status, sent.body);
+                    assert!([400, 503].contains(&sent.status), "{}", sent.body);
+                    requoted += 1;
+                }
+            } else {
+                eprintln!("quote {nonce}: {} {}", quote.status, quote.body);
+                assert_eq!(quote.status, 503, "{}", quote.body);
+            }
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+    };
+    let operate = async {
+        // A saga finished under version 1 (what the shadow run re-runs).
+        let first = loop {
+            if let Some(id) = accepted.lock().unwrap().first().cloned() {
+                break id;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let view = server.outcome(&first).await;
+        assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
+        let proposed = server
+            .call("POST", VERSIONS, Some(OPS), Some(v2.clone()))
+            .await
+            .body_as::<Value>(201);
+        let id = proposed["version"]["id"].as_str().unwrap().to_owned();
+        let detail = decided(&server, &id).await;
+        assert_eq!(detail["version"]["state"], "validated", "{detail:#}");
+        assert_eq!(
+            (&detail["shadow"]["sagas"], &detail["shadow"]["regressions"]),
+            (&json!(1), &json!(0)),
+            "{detail:#}"
+        );
+        assert!(
+            last_detail(&detail).contains(
+                "replaces the settlers on chain(s) 1001, 1002: sagas re-ran there on the \
+                 settlers their users signed for"
+            ),
+            "{detail:#}"
+        );
+        server
+            .call(
+                "POST",
+                &format!("{VERSIONS}/2/approve"),
+                Some(ADMIN),
+                Some(json!({})),
+            )
+            .await
+            .body_as::<Value>(200);
+        let out = config(&server, &["schedule", "2", "--in", "3"], &[]);
+        assert!(out.contains("scheduled"), "{out}");
+        let active = once(&server, "2", |s| s == "active").await;
+        running(&server, 2).await;
+        // Intents go on after it until four more were admitted.
+        let at_switch = accepted.lock().unwrap().len();
+        while accepted.lock().unwrap().len() < at_switch + 4 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        active
+    };
+    let (_, active) = tokio::join!(intents, operate);
+    let v2_id = active["version"]["id"].as_str().unwrap().to_owned();
+    let activated = active["history"].as_array().unwrap().last().unwrap()["at_ms"]
+        .as_i64()
+        .unwrap();
+
+    // Every intent's outcome, the version it was admitted under, and where its transactions went.
+    let log = SagaLog::new(Db::connect(&stack.database()).await.unwrap());
+    let ids = accepted.into_inner().unwrap();
+    let mut under = [0usize; 2];
+    let mut in_flight_at_activation = 0;
+    let (mut opened_old, mut opened_new) = ([0usize; 2], [0usize; 2]);
+    for id in &ids {
+        let view = server.outcome(id).await;
+        assert!(
+            matches!(
+                view.outcome,
+                Some(Outcome::Fulfilled) | Some(Outcome::Refunded)
+            ),
+            "{view:#?}"
+        );
+        let input = log
+            .input(baton_engine::event::SagaId(id.parse().unwrap()))
+            .await
+            .unwrap()
+            .unwrap();
+        let v = usize::from(input.contains(&format!("\"config_version\":\"{v2_id}\"")));
+        under[v] += 1;
+        if v == 0 {
+            // Admitted before the activation (its instance switches at the transition's commit,
+            // read before every admission).
+            assert!(
+                view.created_ms <= activated,
+                "{id} admitted under version 1 after it"
+            );
+            if view.updated_ms > activated {
+                in_flight_at_activation += 1;
+            }
+        }
+        for step in &view.steps {
+            let Some(tx) = &step.progress.tx else {
+                continue;
+            };
+            let chain = stack
+                .devnet
+                .chains
+                .iter()
+                .position(|c| c.chain_id == step.chain)
+                .unwrap();
+            let devnet = &stack.devnet.chains[chain];
+            let sent = devnet
+                .provider
+                .get_transaction_by_hash(tx.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            let to = sent.to().unwrap();
+            let (old, new) = (devnet.settlers(), devnet.other_settlers[0]);
+            let wrong = if v == 0 { new } else { old };
+            assert!(
+                to != wrong.origin && to != wrong.destination,
+                "intent {id} (version {}) sent {} to a settler of the other version",
+                v + 1,
+                step.action
+            );
+            if step.action.starts_with("open") {
+                assert_eq!(
+                    to,
+                    if v == 0 { old.origin } else { new.origin },
+                    "{view:#?}"
+                );
+                if v == 0 {
+                    opened_old[chain] += 1;
+                } else {
+                    opened_new[chain] += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} intents: {} under version 1 ({in_flight_at_activation} in flight at activation), {} \
+         under version 2, {requoted} quoted again",
+        ids.len(),
+        under[0],
+        under[1]
+    );
+    assert!(under[1] >= 4 && under[0] >= 2, "{under:?}");
+    assert!(
+        in_flight_at_activation >= 1,
+        "no saga of version 1 was still running at activation"
+    );
+    // The chains' own record: each origin settler's `Open` events are the opens of the intents
+    // of its version, and nothing else.
+    for (i, chain) in stack.devnet.chains.iter().enumerate() {
+        let open = OriginSettler::Open::SIGNATURE_HASH;
+        assert_eq!(
+            logs_of(chain, chain.origin_settler, open).await,
+            opened_old[i],
+            "chain {}'s old origin settler",
+            chain.chain_id
+        );
+        assert_eq!(
+            logs_of(chain, chain.other_settlers[0].origin, open).await,
+            opened_new[i],
+            "chain {}'s new origin settler",
+            chain.chain_id
+        );
+        assert!(
+            opened_new[i] >= 1,
+            "nothing opened on chain {}",
+            chain.chain_id
+        );
+    }
 }

@@ -121,9 +121,17 @@ pub struct StackBuilder {
     name: String,
     extra: String,
     database: Option<String>,
+    spare_settlers: bool,
 }
 
 impl StackBuilder {
+    /// A second settler pair on each chain (a settler upgrade's), in the devnet file: the
+    /// attesters trust it too, and the user lets its origin settlers pull its tokens.
+    pub fn spare_settlers(mut self) -> Self {
+        self.spare_settlers = true;
+        self
+    }
+
     /// Top-level keys added to `baton serve`'s config.
     pub fn config(mut self, extra: &str) -> Self {
         self.extra.push_str(extra);
@@ -139,7 +147,7 @@ impl StackBuilder {
 
     /// Starts the chains (the user's approvals in place), and no server yet.
     pub async fn start(self) -> Stack {
-        Stack::start(&self.name, &self.extra, self.database).await
+        Stack::start(self).await
     }
 
     /// Starts the chains (the user's approvals in place) and the server.
@@ -193,11 +201,23 @@ impl Stack {
             name: name.to_owned(),
             extra: String::new(),
             database: None,
+            spare_settlers: false,
         }
     }
 
-    async fn start(name: &str, extra: &str, database: Option<String>) -> Self {
-        let devnet = Devnet::start(2, Some(1)).await.unwrap();
+    async fn start(b: StackBuilder) -> Self {
+        let StackBuilder {
+            name,
+            extra,
+            database,
+            spare_settlers,
+        } = b;
+        let mut devnet = Devnet::start(2, Some(1)).await.unwrap();
+        if spare_settlers {
+            for chain in &mut devnet.chains {
+                chain.deploy_settlers().await.unwrap();
+            }
+        }
         let dir = std::env::temp_dir().join(format!("baton-api-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -260,12 +280,15 @@ secret = {{ file = "{slow}" }}
         // The user lets the origin settlers pull its USDC and WETH (not its DAI on 1001).
         for chain in &devnet.chains {
             let user = chain.adapter(USER).unwrap();
-            let mut pairs = vec![
-                (chain.tokens["USDC"], chain.origin_settler),
-                (chain.tokens["WETH"], chain.origin_settler),
-            ];
-            if chain.chain_id != 1001 {
-                pairs.push((chain.tokens["DAI"], chain.origin_settler));
+            let mut pairs = Vec::new();
+            let origins = std::iter::once(chain.origin_settler)
+                .chain(chain.other_settlers.iter().map(|s| s.origin));
+            for settler in origins {
+                pairs.push((chain.tokens["USDC"], settler));
+                pairs.push((chain.tokens["WETH"], settler));
+                if chain.chain_id != 1001 {
+                    pairs.push((chain.tokens["DAI"], settler));
+                }
             }
             liquidity::approve(&user, &pairs).await.unwrap();
         }

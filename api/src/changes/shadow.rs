@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use alloy::primitives::B256;
 use baton_engine::Outcome;
+use baton_engine::adapters::abi::Settlers;
 use baton_engine::changes::{Changes, State, Version};
 use baton_engine::log::SagaFilter;
 use baton_planner::{ChainId, ConfigPatch};
@@ -46,6 +47,10 @@ pub struct ShadowReport {
     /// Sagas that could not be re-run (no transaction to fork from, a fork that did not start),
     /// with why.
     pub skipped: Vec<String>,
+    /// What the run could not try, in sentences (a settler upgrade: the sagas re-ran on the
+    /// settlers their users signed for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl ShadowReport {
@@ -72,6 +77,9 @@ impl ShadowReport {
         }
         if !self.skipped.is_empty() {
             out.push_str(&format!(", {} skipped", self.skipped.len()));
+        }
+        for note in &self.notes {
+            out.push_str(&format!("; {note}"));
         }
         out
     }
@@ -194,13 +202,32 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
         venues,
         solver,
     };
+    let changes = super::changes(app);
     let mut report = ShadowReport::default();
+    // Each saga's settlers, by the version it was admitted under.
+    let mut settlers_then: HashMap<B256, HashMap<ChainId, Settlers>> = HashMap::new();
+    let mut kept: Vec<u64> = Vec::new();
     for saga in finished {
         let Some(before) = saga.outcome.as_ref().map(name) else {
             continue;
         };
         let id = saga.id;
         info!(version = version.number, saga = %id, "shadow run: re-running a saga on forks");
+        let mut trial = trial.clone();
+        let then = admitted_under(app, &changes, id, &mut settlers_then).await;
+        for venue in &mut trial.venues {
+            // The user signed the saga's orders for the settlers of its own version: where this
+            // version replaces them (a settler upgrade, for intents admitted after it), the saga
+            // re-runs on those, under the rest of the change.
+            if let Some(old) = then.get(&venue.chain)
+                && *old != venue.settlers
+            {
+                venue.settlers = *old;
+                if !kept.contains(&venue.chain.0) {
+                    kept.push(venue.chain.0);
+                }
+            }
+        }
         let replayed = baton_replay::replay(
             app.engine.log(),
             id,
@@ -232,7 +259,53 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
             summary,
         });
     }
+    if !kept.is_empty() {
+        kept.sort_unstable();
+        let chains: Vec<String> = kept.iter().map(u64::to_string).collect();
+        report.notes.push(format!(
+            "the version replaces the settlers on chain(s) {}: sagas re-ran there on the settlers \
+             their users signed for (the new ones serve intents admitted after activation; their \
+             code hashes were checked)",
+            chains.join(", ")
+        ));
+    }
     Ok(report)
+}
+
+/// The settlers, by chain, of the version saga `id` was admitted under (none known: empty),
+/// read once per version into `cache`.
+async fn admitted_under(
+    app: &App,
+    changes: &Changes,
+    id: baton_engine::SagaId,
+    cache: &mut HashMap<B256, HashMap<ChainId, Settlers>>,
+) -> HashMap<ChainId, Settlers> {
+    let input: Option<baton_engine::SagaInput> = app
+        .engine
+        .log()
+        .input(id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok());
+    let Some(version) = input.and_then(|i| i.config_version) else {
+        return HashMap::new();
+    };
+    if let Some(known) = cache.get(&version) {
+        return known.clone();
+    }
+    let settlers: HashMap<ChainId, Settlers> = match changes.version(version).await {
+        Ok(Some(v)) => serde_json::from_str::<Bundle>(&v.body)
+            .ok()
+            .and_then(|b| app.switcher.as_ref()?.venues(&b).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| (v.chain, v.settlers))
+            .collect(),
+        _ => HashMap::new(),
+    };
+    cache.insert(version, settlers.clone());
+    settlers
 }
 
 /// The record of version `id`'s shadow run for the API.

@@ -248,7 +248,7 @@ pub(crate) async fn submit(
     {
         return Ok((StatusCode::ACCEPTED, Json(Accepted::new(id))));
     }
-    let orders = verify(&app, &req)?;
+    let orders = verify(&req)?;
     let (spec, intent_id) = intent_of(&orders)?;
     let saga = SagaId(intent_id);
     let sent_ids: Vec<B256> = orders.iter().map(|o| o.id).collect();
@@ -281,8 +281,9 @@ pub(crate) async fn submit(
                 ),
             ));
         }
-        check_user(&app, &spec).await?;
         let runtime = crate::changes::for_intake(&app).await?;
+        crate::signature::check_settlers(&runtime, &orders)?;
+        check_user(&app, &spec).await?;
         let (planned, live) = plan(&spec, &snapshot, &runtime.planner)?;
         let planned_ids: Vec<B256> = planned.orders().iter().map(|o| o.id().0).collect();
         if planned_ids != sent_ids || planned.intent().id().0 != intent_id {

@@ -66,10 +66,7 @@ impl Bed {
         dest.mint(usdc_d, solver.address(), U256::from(1_000_000_000u64));
         let key = dev_signer(ATTESTERS[0]);
         let chains = [&origin, &dest]
-            .map(|c| AttesterChain {
-                adapter: Arc::new(c.adapter(key.clone())),
-                confirmations: CONFIRMATIONS,
-            })
+            .map(|c| AttesterChain::new(Arc::new(c.adapter(key.clone())), CONFIRMATIONS))
             .to_vec();
         let bed = Self {
             solver_o: origin.adapter(solver.clone()),
