@@ -806,7 +806,7 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
                     // Quoted under version 1, submitted under 2 (its orders name the old
                     // settlers), or the instance switching.
                     eprintln!("submit {nonce}: {} {}", sent.status, sent.body);
-                    assert!([400, 503].contains(&sent.status), "{}", sent.body);
+                    assert!([422, 503].contains(&sent.status), "{}", sent.body);
                     requoted += 1;
                 }
             } else {

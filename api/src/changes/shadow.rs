@@ -179,19 +179,19 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
         .map(|c| (ChainId(c.id), c.rpc_url.0.clone()))
         .collect();
     let anvil = baton_engine::adapters::devnet::find_anvil().map_err(|e| e.to_string())?;
-    // The latest sagas with their outcome (a fulfilled one may still be settling).
-    let latest = app
-        .engine
-        .sagas(&SagaFilter {
-            limit: i64::try_from(app.settings.shadow_sagas.saturating_mul(4)).unwrap_or(i64::MAX),
+    // The latest sagas with their outcome (a fulfilled one may still be settling), however many
+    // are running beside them.
+    let mut finished = Vec::new();
+    for outcome in ["fulfilled", "refunded", "failed"] {
+        let filter = SagaFilter {
+            outcome: Some(outcome.into()),
+            limit: i64::try_from(app.settings.shadow_sagas).unwrap_or(i64::MAX),
             ..SagaFilter::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let finished = latest
-        .into_iter()
-        .filter(|s| s.outcome.is_some())
-        .take(app.settings.shadow_sagas);
+        };
+        finished.extend(app.engine.sagas(&filter).await.map_err(|e| e.to_string())?);
+    }
+    finished.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
+    finished.truncate(app.settings.shadow_sagas);
     let trial = baton_replay::Trial {
         change: ConfigPatch {
             max_hops: Some(bundle.planner.max_hops as usize),

@@ -251,6 +251,26 @@ async fn submissions_need_the_users_signature_funds_allowance_and_a_fresh_nonce(
         "insufficient_allowance",
     );
 
+    // Orders the user signed for another origin settler (quoted before a settler upgrade): the
+    // signature holds, the settler is not the one intents are admitted on.
+    let mut quote = api
+        .call("POST", "/v1/quotes", Some(DAPP), Some(good.clone()))
+        .await
+        .body;
+    let other = json!(format!("0x{}", "ab".repeat(20)));
+    let order = &mut quote["orders"][0];
+    order["order"]["originSettler"] = other.clone();
+    order["typed_data"]["message"]["originSettler"] = other.clone();
+    order["typed_data"]["domain"]["verifyingContract"] = other;
+    let stale = baton_api::wallet::sign_quote(&quote, user).unwrap();
+    let answer = api.submit(&stale, None).await;
+    expect_error("another settler", &answer, 422, "invalid_intent");
+    let message = answer.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("the settlers changed since the quote: quote again"),
+        "{message}"
+    );
+
     let signed = api.quote_and_sign(&good, user).await;
     let accepted = api.submit(&signed, None).await;
     assert_eq!(accepted.status, 202, "{}", accepted.body);
