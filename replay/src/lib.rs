@@ -25,7 +25,8 @@
 //! - `compare` (private): each transaction's result on its fork against the log; `trace`
 //!   (private): call traces decoded with the fixtures' ABIs.
 //! - [`trial`]: trying a change ([`Trial`]); [`resume`]: whether a held saga is resumed with it
-//!   ([`resume_after_trial`]).
+//!   ([`resume_after_trial`]); [`measure()`]: what a saga's fills delivered and how fast, for a
+//!   saga as it ran and for its trial alike.
 //! - [`report`]: what a replay finds ([`Report`]); [`render()`]: the report as text.
 //! - [`error`]: the error type, [`ReplayError`].
 //!
@@ -39,6 +40,7 @@ mod blocks;
 mod compare;
 pub mod error;
 mod fork;
+pub mod measure;
 mod recorded;
 pub mod render;
 pub mod report;
@@ -48,6 +50,7 @@ mod trace;
 pub mod trial;
 
 pub use error::{ReplayError, Result};
+pub use measure::{Measured, measure};
 pub use render::render;
 pub use report::{Divergence, FailingStep, Fork, Report, StepReplay, TrialReport, TxResult};
 pub use resume::{ResumeDecision, resume_after_trial};

@@ -111,6 +111,9 @@ pub struct TrialReport {
     pub fulfilled: bool,
     /// What happened, in a sentence.
     pub summary: String,
+    /// What the intent's fills delivered on the forks, and how fast.
+    #[serde(default)]
+    pub measured: crate::measure::Measured,
 }
 
 /// The replay's findings.

@@ -26,6 +26,7 @@ use baton_planner::{ChainId, ConfigPatch, PlannerConfig};
 use crate::blocks::{Block, latest_timestamp, make_again};
 use crate::error::{ReplayError, Result};
 use crate::fork::{Forks, Spans};
+use crate::measure::Measured;
 use crate::recorded::Recorded;
 use crate::report::TrialReport;
 
@@ -149,17 +150,22 @@ impl Trial {
             .await;
         miner.abort();
         drop(forks);
-        let (plan, outcome, summary) = match outcome {
-            Ok((plan, outcome)) => {
+        let (plan, outcome, measured, summary) = match outcome {
+            Ok((plan, outcome, measured)) => {
                 let summary = match &outcome {
                     Some(o) => format!("with the change the intent ends {o:?} on the forks"),
                     None => {
                         "with the change the intent reached no outcome within two minutes".into()
                     }
                 };
-                (plan, outcome, summary)
+                (plan, outcome, measured, summary)
             }
-            Err(e) => (Vec::new(), None, format!("the change cannot run: {e}")),
+            Err(e) => (
+                Vec::new(),
+                None,
+                Measured::default(),
+                format!("the change cannot run: {e}"),
+            ),
         };
         Ok(TrialReport {
             change: self.change,
@@ -168,11 +174,13 @@ impl Trial {
             fulfilled: outcome == Some(Outcome::Fulfilled),
             outcome,
             summary,
+            measured,
         })
     }
 
     /// Re-plans `input` with `config` over the forks' liquidity and runs it with an engine on a
-    /// scratch saga log; returns the plan's steps and the outcome (none after two minutes).
+    /// scratch saga log; returns the plan's steps, the outcome (none after two minutes), and
+    /// what it delivered how fast.
     async fn engine_run(
         &self,
         input: &SagaInput,
@@ -180,7 +188,7 @@ impl Trial {
         chains: &HashMap<ChainId, Arc<dyn ChainAdapter>>,
         venues: &[Venue],
         attesters: Attesters,
-    ) -> Result<(Vec<String>, Option<Outcome>)> {
+    ) -> Result<(Vec<String>, Option<Outcome>, Measured)> {
         let snapshot = liquidity::read(
             chains,
             venues,
@@ -209,8 +217,12 @@ impl Trial {
             Ok(outcome) => Some(outcome?),
             Err(_) => None,
         };
+        let measured = match engine.view(saga).await? {
+            Some(view) => crate::measure::measure(&view, &planned.plan, chains).await,
+            None => Measured::default(),
+        };
         drop(engine);
-        Ok((plan, outcome))
+        Ok((plan, outcome, measured))
     }
 }
 

@@ -845,6 +845,15 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
             ),
             "{detail:#}"
         );
+        // What the saga delivered and how fast, as it ran and on the forks.
+        let rerun = &detail["shadow"]["report"]["sagas"][0];
+        eprintln!("the shadow run's saga: {rerun:#}");
+        for field in ["delivered_before", "delivered_after"] {
+            assert!(rerun[field][0].is_string(), "{field}: {rerun:#}");
+        }
+        for field in ["secs_before", "secs_after"] {
+            assert!(rerun[field].is_u64(), "{field}: {rerun:#}");
+        }
         server
             .call(
                 "POST",

@@ -9,12 +9,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use alloy::primitives::B256;
+use alloy::primitives::{B256, U256};
 use baton_engine::Outcome;
 use baton_engine::adapters::abi::Settlers;
 use baton_engine::changes::{Changes, State, Version};
 use baton_engine::log::SagaFilter;
 use baton_planner::{ChainId, ConfigPatch};
+use baton_replay::Measured;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -37,6 +38,66 @@ pub struct ShadowSaga {
     pub regression: bool,
     /// What happened, in a sentence.
     pub summary: String,
+    /// Each output of the intent, in its order: what its fill delivered (base units; none: not
+    /// delivered), as the saga ran.
+    #[serde(default)]
+    pub delivered_before: Vec<Option<String>>,
+    /// The same on the forks under the version.
+    #[serde(default)]
+    pub delivered_after: Vec<Option<String>>,
+    /// Seconds of chain time from the open's block to the last fill's, as the saga ran.
+    #[serde(default)]
+    pub secs_before: Option<u64>,
+    /// The same on the forks under the version.
+    #[serde(default)]
+    pub secs_after: Option<u64>,
+}
+
+/// How much less an output may deliver on the forks before it counts as a regression, in basis
+/// points: the re-plan prices the route again from the forks' pools and gas prices, which moved
+/// between the saga's quote and its first transaction (0.2 % seen on the devnet under load).
+/// A change that costs users less than this (a fee a few basis points higher) shows in the
+/// report's amounts, not as a regression.
+const DELIVERED_SLACK_BPS: u32 = 100;
+
+impl ShadowSaga {
+    /// How the re-run ends worse than the saga did, if it does: a worse outcome; fulfilled
+    /// both times but an output delivered short of what it got (beyond [`DELIVERED_SLACK_BPS`]);
+    /// or more than three times as slow to its last fill, and 30 s more. Time on the forks is
+    /// coarse (their blocks come every 300 ms, each a second of chain time, while the engine
+    /// waits in wall time: 2 s as it ran, 12 s on the forks, seen on the devnet), so only a
+    /// change of the path's shape (more blocks to wait for) shows.
+    fn worse(&self) -> Option<String> {
+        let after = self.after.as_deref();
+        if after.map_or(0, rank) < rank(&self.before) {
+            return Some(format!(
+                "it ends {} instead of {}",
+                after.unwrap_or("with no outcome"),
+                self.before
+            ));
+        }
+        if self.before == "fulfilled" && after == Some("fulfilled") {
+            let amounts = self.delivered_before.iter().zip(&self.delivered_after);
+            for (i, (before, after)) in amounts.enumerate() {
+                let parse = |a: &Option<String>| a.as_deref().and_then(|a| a.parse::<U256>().ok());
+                let (Some(before), Some(after)) = (parse(before), parse(after)) else {
+                    continue;
+                };
+                let floor = before - before * U256::from(DELIVERED_SLACK_BPS) / U256::from(10_000);
+                if after < floor {
+                    return Some(format!("output {i} delivers {after} instead of {before}"));
+                }
+            }
+            if let (Some(before), Some(after)) = (self.secs_before, self.secs_after)
+                && after > before * 3 + 30
+            {
+                return Some(format!(
+                    "its fills take {after} s of chain time instead of {before} s"
+                ));
+            }
+        }
+        None
+    }
 }
 
 /// What a shadow run found.
@@ -237,27 +298,38 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
             &|line: &str| tracing::debug!(saga = %id, "{line}"),
         )
         .await;
-        let (after, summary) = match replayed {
+        let (after, measured_after, summary) = match replayed {
             Ok(r) => match r.trial {
-                Some(t) => (t.outcome.as_ref().map(name), t.summary),
-                None => (None, "no trial ran".into()),
+                Some(t) => (t.outcome.as_ref().map(name), t.measured, t.summary),
+                None => (None, Measured::default(), "no trial ran".into()),
             },
-            Err(baton_replay::ReplayError::Trial(e)) => {
-                (None, format!("the change cannot run: {e}"))
-            }
+            Err(baton_replay::ReplayError::Trial(e)) => (
+                None,
+                Measured::default(),
+                format!("the change cannot run: {e}"),
+            ),
             Err(e) => {
                 report.skipped.push(format!("saga {id}: {e}"));
                 continue;
             }
         };
-        let regression = after.as_deref().map_or(0, rank) < rank(&before);
-        report.sagas.push(ShadowSaga {
+        let measured_before = as_it_ran(app, id).await;
+        let mut rerun = ShadowSaga {
             saga: id.to_string(),
             before,
             after,
-            regression,
+            regression: false,
             summary,
-        });
+            delivered_before: measured_before.delivered,
+            delivered_after: measured_after.delivered,
+            secs_before: measured_before.secs_to_outcome,
+            secs_after: measured_after.secs_to_outcome,
+        };
+        if let Some(worse) = rerun.worse() {
+            rerun.regression = true;
+            rerun.summary = format!("{}; {worse}", rerun.summary);
+        }
+        report.sagas.push(rerun);
     }
     if !kept.is_empty() {
         kept.sort_unstable();
@@ -270,6 +342,27 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
         ));
     }
     Ok(report)
+}
+
+/// What saga `id`'s fills delivered and how fast, as it ran (read through this instance's
+/// adapters; nothing known: empty).
+async fn as_it_ran(app: &App, id: baton_engine::SagaId) -> Measured {
+    let input: Option<baton_engine::SagaInput> = app
+        .engine
+        .log()
+        .input(id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok());
+    let plan = input.and_then(|i| i.plan().ok());
+    let view = app.engine.view(id).await.ok().flatten();
+    match (plan, view) {
+        (Some(planned), Some(view)) => {
+            baton_replay::measure(&view, &planned.plan, &app.engine.chains()).await
+        }
+        _ => Measured::default(),
+    }
 }
 
 /// The settlers, by chain, of the version saga `id` was admitted under (none known: empty),
@@ -336,15 +429,55 @@ pub(crate) async fn of(
 mod tests {
     use super::*;
 
+    fn rerun(before: &str, after: Option<&str>) -> ShadowSaga {
+        ShadowSaga {
+            saga: "0x01".into(),
+            before: before.into(),
+            after: after.map(str::to_owned),
+            regression: false,
+            summary: String::new(),
+            delivered_before: vec![Some("1000000".into()), None],
+            delivered_after: vec![Some("1000000".into()), None],
+            secs_before: Some(8),
+            secs_after: Some(9),
+        }
+    }
+
     #[test]
     fn a_saga_regresses_when_it_ends_worse_than_it_did() {
-        let worse = |before: &str, after: Option<&str>| after.map_or(0, rank) < rank(before);
+        let worse = |before: &str, after: Option<&str>| rerun(before, after).worse().is_some();
         assert!(worse("fulfilled", Some("refunded")));
         assert!(worse("fulfilled", None));
         assert!(worse("refunded", Some("failed")));
         assert!(!worse("refunded", Some("refunded")));
         assert!(!worse("refunded", Some("fulfilled")));
         assert!(!worse("failed", None));
+        assert!(!worse("fulfilled", Some("fulfilled")));
         assert_eq!(name(&Outcome::Fulfilled), "fulfilled");
+    }
+
+    #[test]
+    fn a_fulfilled_saga_regresses_when_it_delivers_less_or_takes_much_longer() {
+        let mut short = rerun("fulfilled", Some("fulfilled"));
+        short.delivered_after[0] = Some("989999".into());
+        assert_eq!(
+            short.worse().as_deref(),
+            Some("output 0 delivers 989999 instead of 1000000")
+        );
+        // Within the slack of a re-priced route.
+        short.delivered_after[0] = Some("990000".into());
+        assert_eq!(short.worse(), None);
+        let mut slow = rerun("fulfilled", Some("fulfilled"));
+        slow.secs_after = Some(55);
+        assert_eq!(
+            slow.worse().as_deref(),
+            Some("its fills take 55 s of chain time instead of 8 s")
+        );
+        slow.secs_after = Some(54);
+        assert_eq!(slow.worse(), None);
+        // Not measured on one side: nothing to compare.
+        slow.secs_after = None;
+        slow.delivered_after[0] = None;
+        assert_eq!(slow.worse(), None);
     }
 }
