@@ -18,9 +18,11 @@ use baton_adapters::port::ChainAdapter;
 use baton_api::app::Runtime;
 use baton_api::changes::Switch;
 use baton_api::dto::config::Bundle;
+use baton_attester::client::{Attest, HttpAttester};
+use baton_engine::attester::Attesters;
 use baton_engine::changes::Changes;
 use baton_engine::liquidity::Venue;
-use baton_engine::{Db, Engine, SagaLog, SharedNonces, StoredEvents, VersionChains};
+use baton_engine::{Db, Engine, Knobs, SagaLog, SharedNonces, StoredEvents, VersionChains};
 use baton_planner::{ChainId, PlannerConfig};
 use futures_util::future::BoxFuture;
 use tracing::{info, warn};
@@ -184,11 +186,11 @@ impl Switch for Switcher {
                 }
             }
             engine.set_chains(id, chains.iter().map(|c| c.1.clone()).collect(), false);
-            Ok(runtime_of(
-                Some(id),
-                bundle,
-                chains.into_iter().map(|c| c.0).collect(),
-            ))
+            let knobs = knobs_of(bundle).map_err(|e| format!("{e:#}"))?;
+            let mut runtime =
+                runtime_of(Some(id), bundle, chains.into_iter().map(|c| c.0).collect());
+            runtime.engine = Some(knobs);
+            Ok(runtime)
         })
     }
 
@@ -222,6 +224,26 @@ impl VersionChains for Switcher {
 }
 
 /// What new intents run under with `bundle` (version `version`) on `venues`.
+/// The attesters (asked over HTTP), the hold and the fill margin `bundle` sets.
+pub(crate) fn knobs_of(bundle: &Bundle) -> Result<Knobs> {
+    let timeout = std::time::Duration::from_millis(bundle.attest_timeout_ms);
+    let mut members: Vec<Arc<dyn Attest>> = Vec::new();
+    for url in &bundle.attesters {
+        let url: reqwest::Url = url
+            .0
+            .parse()
+            .with_context(|| format!("attester URL {:?}", url.0))?;
+        members.push(Arc::new(
+            HttpAttester::new(url, timeout).map_err(anyhow::Error::msg)?,
+        ));
+    }
+    Ok(Knobs {
+        attesters: Arc::new(Attesters::new(members, timeout)),
+        hold_for_operator: std::time::Duration::from_secs(bundle.hold_for_operator_secs),
+        fill_margin_blocks: bundle.fill_margin_blocks,
+    })
+}
+
 pub(crate) fn runtime_of(version: Option<B256>, bundle: &Bundle, venues: Vec<Venue>) -> Runtime {
     Runtime {
         version,
@@ -234,5 +256,6 @@ pub(crate) fn runtime_of(version: Option<B256>, bundle: &Bundle, venues: Vec<Ven
             fee_ceiling_pct: bundle.planner.fee_ceiling_pct,
             split: bundle.planner.split,
         },
+        engine: None,
     }
 }

@@ -8,8 +8,6 @@ use anyhow::{Context, Result};
 use baton_adapters::port::ChainAdapter;
 use baton_api::dto::config::Bundle;
 use baton_api::{App, Keys};
-use baton_attester::client::{Attest, HttpAttester};
-use baton_engine::attester::Attesters;
 use baton_engine::changes::Changes;
 use baton_engine::{Db, Engine, SagaLog, liquidity};
 use tokio::sync::oneshot;
@@ -166,20 +164,16 @@ pub(crate) async fn start(mut config: Resolved) -> Result<Running> {
         venues.push(venue);
     }
     let trial_key = Some(config.solver.clone());
-    let mut members: Vec<Arc<dyn Attest>> = Vec::new();
-    for url in &config.attesters {
-        let client =
-            HttpAttester::new(url.clone(), config.attest_timeout).map_err(anyhow::Error::msg)?;
-        members.push(Arc::new(client));
-    }
+    // The attesters of the version it runs (a switch sets another version's).
+    let knobs = crate::runtime::knobs_of(&bundle)?;
     info!(
-        attesters = members.len(),
+        attesters = bundle.attesters.len(),
         "asking attesters for settlements and cancels"
     );
     let engine = Arc::new(Engine::new(
         log,
         adapters.clone(),
-        Attesters::new(members, config.attest_timeout),
+        (*knobs.attesters).clone(),
         config.engine,
     ));
     // The sagas of this version run on these adapters; those of older versions, recovered or

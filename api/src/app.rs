@@ -73,6 +73,9 @@ pub struct Runtime {
     pub route_latency_secs: u64,
     /// The planner's knobs.
     pub planner: PlannerConfig,
+    /// The engine's attesters, hold and fill margin under it, set in the engine when it is run
+    /// (none: the engine keeps its own).
+    pub engine: Option<baton_engine::Knobs>,
 }
 
 /// What every handler shares.
@@ -123,6 +126,7 @@ impl App {
             solver_fee_bps: settings.solver_fee_bps,
             route_latency_secs: settings.route_latency_secs,
             planner: settings.planner,
+            engine: None,
         };
         Self {
             engine,
@@ -170,9 +174,13 @@ impl App {
             .clone()
     }
 
-    /// Runs `runtime` for new intents from now on (its adapters handed to the engine before).
+    /// Runs `runtime` for new intents from now on (its adapters handed to the engine before), and
+    /// its attesters, hold and fill margin for every saga.
     pub async fn run(&self, runtime: Runtime) {
         let mut cached = self.snapshot.lock().await;
+        if let Some(knobs) = &runtime.engine {
+            self.engine.set_knobs(knobs.clone());
+        }
         *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(runtime);
         *cached = None;
     }

@@ -50,19 +50,54 @@ impl EngineConfig {
     /// queued ahead of it: the block it lands in and [`EngineConfig::fill_margin_blocks`]. The
     /// engine signs by this; the API admits intents by it.
     pub fn fill_room_ms(&self, block_time_ms: u64) -> u64 {
-        let block_ms = if block_time_ms == 0 {
-            1_000
-        } else {
-            block_time_ms
-        };
-        self.fill_margin_blocks
-            .saturating_add(1)
-            .saturating_mul(block_ms)
+        fill_room_ms(self.fill_margin_blocks, block_time_ms)
     }
 
     /// [`EngineConfig::lease`] in milliseconds.
     pub(crate) fn lease_ms(&self) -> i64 {
         i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// The room a fill needs before the deadline with `margin_blocks` on a chain whose blocks come
+/// `block_time_ms` apart (see [`EngineConfig::fill_room_ms`]).
+pub(crate) fn fill_room_ms(margin_blocks: u64, block_time_ms: u64) -> u64 {
+    let block_ms = if block_time_ms == 0 {
+        1_000
+    } else {
+        block_time_ms
+    };
+    margin_blocks.saturating_add(1).saturating_mul(block_ms)
+}
+
+/// What a configuration version sets in a running engine beside its adapters, taken up by every
+/// saga from the moment the engine switches to it ([`crate::Engine::set_knobs`]): the attesters
+/// asked (the origin settlers' sets on the chains say whose signatures count), the hold for an
+/// operator, and the fill margin. They start as the [`EngineConfig`] and the attesters the engine
+/// is made with.
+#[derive(Clone)]
+pub struct Knobs {
+    /// The attesters asked to sign settlements and cancels.
+    pub attesters: std::sync::Arc<crate::attester::Attesters>,
+    /// See [`EngineConfig::hold_for_operator`].
+    pub hold_for_operator: Duration,
+    /// See [`EngineConfig::fill_margin_blocks`].
+    pub fill_margin_blocks: u64,
+}
+
+impl std::fmt::Debug for Knobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Knobs")
+            .field("hold_for_operator", &self.hold_for_operator)
+            .field("fill_margin_blocks", &self.fill_margin_blocks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Knobs {
+    /// See [`EngineConfig::fill_room_ms`].
+    pub fn fill_room_ms(&self, block_time_ms: u64) -> u64 {
+        fill_room_ms(self.fill_margin_blocks, block_time_ms)
     }
 }
 

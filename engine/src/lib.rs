@@ -53,7 +53,7 @@ pub mod simworld;
 pub mod view;
 
 pub use baton_adapters as adapters;
-pub use config::EngineConfig;
+pub use config::{EngineConfig, Knobs};
 pub use engine::{Engine, Work};
 pub use error::{EngineError, Result};
 pub use event::{Outcome, SagaEvent, SagaId, TOPICS};

@@ -132,8 +132,8 @@ pub(crate) struct Needs {
 impl Needs {
     pub(crate) fn of(app: &App, plan: &Plan, live: &LiquiditySnapshot) -> Result<Self, ApiError> {
         let path = plan.critical_path();
-        let config = app.engine.config();
-        let margin_blocks = config.fill_margin_blocks;
+        let knobs = app.engine.knobs();
+        let margin_blocks = knobs.fill_margin_blocks;
         let mut needs = Self {
             idle_ms: path.millis,
             queued_ms: path.millis,
@@ -157,7 +157,7 @@ impl Needs {
             if step.action.is_pivot() {
                 // As the engine reckons it when it signs the fill.
                 let block_ms = live.chains.get(&step.chain).map_or(0, |c| c.block_time_ms);
-                let fill_ms = start_ms.saturating_add(config.fill_room_ms(block_ms));
+                let fill_ms = start_ms.saturating_add(knobs.fill_room_ms(block_ms));
                 needs.idle_ms = needs.idle_ms.max(fill_ms);
                 // Behind the queues of the steps before it and its own.
                 needs.queued_ms = needs.queued_ms.max(fill_ms.saturating_add(waited_ms));

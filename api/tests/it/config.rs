@@ -272,3 +272,34 @@ async fn a_provider_behind_the_contracts_deployment_is_asked_again_before_no_cod
     assert_eq!(hashes, vec![None]);
     served.abort();
 }
+
+/// What a switch runs sets the engine's attesters, hold and fill margin with the rest: an intake
+/// that fit under the running version's margin no longer fits under a margin of a thousand
+/// blocks, and fits again once the margin is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_sets_the_engines_fill_margin_for_what_comes_in_next() {
+    let api = Api::new().await;
+    let good = api.intent(1);
+    let quote = || api.call("POST", "/v1/quotes", Some(DAPP), Some(good.clone()));
+    assert_eq!(quote().await.status, 200);
+    let before = api.app.engine.knobs();
+    let run = |margin: u64| {
+        let mut runtime = (*api.app.runtime()).clone();
+        runtime.engine = Some(baton_engine::Knobs {
+            fill_margin_blocks: margin,
+            ..before.clone()
+        });
+        api.app.run(runtime)
+    };
+    run(1_000).await;
+    assert_eq!(api.app.engine.knobs().fill_margin_blocks, 1_000);
+    let refused = quote().await;
+    crate::expect_error(
+        "a margin of 1,000 blocks",
+        &refused,
+        422,
+        "deadline_too_soon",
+    );
+    run(before.fill_margin_blocks).await;
+    assert_eq!(quote().await.status, 200);
+}

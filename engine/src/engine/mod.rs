@@ -273,6 +273,16 @@ impl Engine {
         &self.shared.config
     }
 
+    /// The attesters, the hold for an operator and the fill margin every saga runs with now.
+    pub fn knobs(&self) -> crate::config::Knobs {
+        self.shared.knobs()
+    }
+
+    /// Switches every saga, running or new, to `knobs` (a newly active configuration version's).
+    pub fn set_knobs(&self, knobs: crate::config::Knobs) {
+        self.shared.set_knobs(knobs);
+    }
+
     /// The saga log.
     pub fn log(&self) -> &SagaLog {
         &self.shared.log

@@ -89,7 +89,12 @@ impl Saga {
             .shared
             .attester_set(self.adapter(o.chain())?.as_ref())
             .await?;
-        let collected = self.shared.attesters.fill(&set, at, order, &req).await;
+        let collected = self
+            .shared
+            .knobs()
+            .attesters
+            .fill(&set, at, order, &req)
+            .await;
         let what = format!("attest the fill of order {}", order.0);
         let Some((deliveries, signatures)) = self
             .quorum(step, false, o.chain(), &what, collected)
@@ -133,7 +138,12 @@ impl Saga {
             filled_as,
             early: Some(Bytes::from(early.as_bytes().to_vec())),
         };
-        let collected = self.shared.attesters.cancel(&set, at, order, &req).await;
+        let collected = self
+            .shared
+            .knobs()
+            .attesters
+            .cancel(&set, at, order, &req)
+            .await;
         let what = format!("cancel order {}", order.0);
         let Some((_, signatures)) = self.quorum(step, true, o.chain(), &what, collected).await?
         else {

@@ -301,8 +301,9 @@ impl Saga {
         if let Op::Fill { fill_deadline, .. } = &op
             && !comp
         {
-            let margin_blocks = self.shared.config.fill_margin_blocks;
-            let room_ms = self.shared.config.fill_room_ms(c.block_time_ms);
+            let knobs = self.shared.knobs();
+            let margin_blocks = knobs.fill_margin_blocks;
+            let room_ms = knobs.fill_room_ms(c.block_time_ms);
             let wait_ms = (self.adapter(step.chain)?.backlog()).map_or(0, |b| b.sent_wait_ms());
             if !fill_can_land(&c, *fill_deadline, room_ms, wait_ms) {
                 if nonce.is_some() {

@@ -507,7 +507,7 @@ impl Saga {
     /// `Held` event) when holds are on and none has been; whether the saga is held now (false:
     /// holds are off, or this one is over, so compensate).
     async fn hold(&mut self, step: &Step, reason: &str) -> Result<bool> {
-        let hold = self.shared.config.hold_for_operator;
+        let hold = self.shared.knobs().hold_for_operator;
         if let Some(until_ms) = self.state.held_until_ms {
             return Ok(now_ms() < until_ms);
         }

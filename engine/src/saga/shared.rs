@@ -43,7 +43,8 @@ pub(crate) struct Shared {
     chains: std::sync::RwLock<Arc<Chains>>,
     /// Each configuration version's adapters, for the sagas admitted under it.
     versions: std::sync::RwLock<HashMap<alloy::primitives::B256, Arc<Chains>>>,
-    pub(crate) attesters: Attesters,
+    /// The attesters, the hold and the margin, as the version this instance runs sets them.
+    knobs: std::sync::RwLock<crate::config::Knobs>,
     /// Each origin chain's attester set as last read, and when; held while one is read, so the
     /// sagas that find it stale at once wait for one read instead of each making its own.
     #[allow(clippy::type_complexity)]
@@ -83,7 +84,11 @@ impl Shared {
             source: std::sync::OnceLock::new(),
             chains: std::sync::RwLock::new(Arc::new(chains)),
             versions: std::sync::RwLock::new(HashMap::new()),
-            attesters,
+            knobs: std::sync::RwLock::new(crate::config::Knobs {
+                attesters: Arc::new(attesters),
+                hold_for_operator: config.hold_for_operator,
+                fill_margin_blocks: config.fill_margin_blocks,
+            }),
             attester_sets: tokio::sync::Mutex::new(HashMap::new()),
             config,
             appended: AtomicU64::new(0),
@@ -97,6 +102,16 @@ impl Shared {
             claiming: AtomicBool::new(false),
             stopped_for_operator: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The attesters, the hold and the margin, as they are now.
+    pub(crate) fn knobs(&self) -> crate::config::Knobs {
+        self.knobs.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sets what [`Shared::knobs`] answers.
+    pub(crate) fn set_knobs(&self, knobs: crate::config::Knobs) {
+        *self.knobs.write().unwrap_or_else(|p| p.into_inner()) = knobs;
     }
 
     /// The adapters new sagas use.
