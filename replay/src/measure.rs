@@ -31,7 +31,7 @@ pub async fn measure(
     let mut opened = None;
     let mut filled = Vec::new();
     for step in plan.steps() {
-        let Some(seen) = view.steps.iter().find(|s| s.id == step.id.0 as u32) else {
+        let Some(seen) = view.steps.iter().find(|s| s.id == step.id.0) else {
             continue;
         };
         if seen.progress.state != StepStatus::Final {
