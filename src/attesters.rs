@@ -67,18 +67,7 @@ pub(crate) async fn spawn(devnet_file: &Path, dir: &Path) -> Result<Spawned> {
                 devnet = devnet_file.display(),
             ),
         )?;
-        let log = std::fs::File::create(at("log")?)?;
-        let child = Command::new(&exe)
-            .args(["attester", "serve", "--config"])
-            .arg(&config)
-            .env("BATON_ATTESTER_KEY", DEV_KEYS[k])
-            .env_remove("BATON_ATTESTER_LISTEN")
-            .env_remove("BATON_ATTESTER_DATABASE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting `baton attester serve`")?;
+        let child = start(&exe, dir, n, k)?;
         spawned.attesters.push(DevnetAttester {
             url: format!("http://127.0.0.1:{port}/"),
             address: dev_signer(k).address(),
@@ -86,6 +75,56 @@ pub(crate) async fn spawn(devnet_file: &Path, dir: &Path) -> Result<Spawned> {
         });
         spawned.children.push(child);
     }
+    answering(&mut spawned, dir).await?;
+    Ok(spawned)
+}
+
+/// Starts attester `n` (dev account `k`) with its config in `dir` (`attester-N.toml`), logging
+/// to `attester-N.log` there.
+fn start(exe: &Path, dir: &Path, n: usize, k: usize) -> Result<Child> {
+    let config = std::path::absolute(dir.join(format!("attester-{n}.toml")))?;
+    let log = std::fs::File::create(dir.join(format!("attester-{n}.log")))?;
+    Command::new(exe)
+        .args(["attester", "serve", "--config"])
+        .arg(&config)
+        .env("BATON_ATTESTER_KEY", DEV_KEYS[k])
+        .env_remove("BATON_ATTESTER_LISTEN")
+        .env_remove("BATON_ATTESTER_DATABASE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting `baton attester serve`")
+}
+
+/// Stops the devnet's `attesters` (started by [`spawn`] with their configs in `dir`) and starts
+/// them again, on the same ports and state, so they read the devnet file again; waits until each
+/// answers.
+pub(crate) async fn restart(attesters: &[DevnetAttester], dir: &Path) -> Result<Spawned> {
+    let exe = std::env::current_exe().context("finding the baton binary")?;
+    baton_adapters::devnet::stop_processes(attesters.iter().filter_map(|a| a.pid), "attester");
+    let mut spawned = Spawned {
+        children: Vec::new(),
+        attesters: Vec::new(),
+    };
+    for (i, a) in attesters.iter().enumerate() {
+        let k = ATTESTERS
+            .into_iter()
+            .find(|k| dev_signer(*k).address() == a.address)
+            .with_context(|| format!("attester {} is not one of the devnet's", a.address))?;
+        let child = start(&exe, dir, i + 1, k)?;
+        spawned.attesters.push(DevnetAttester {
+            pid: Some(child.id()),
+            ..a.clone()
+        });
+        spawned.children.push(child);
+    }
+    answering(&mut spawned, dir).await?;
+    Ok(spawned)
+}
+
+/// Waits until each of `spawned` answers its health check (30 s at most).
+async fn answering(spawned: &mut Spawned, dir: &Path) -> Result<()> {
     let started = Instant::now();
     for (i, a) in spawned.attesters.iter().enumerate() {
         loop {
@@ -107,5 +146,5 @@ pub(crate) async fn spawn(devnet_file: &Path, dir: &Path) -> Result<Spawned> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    Ok(spawned)
+    Ok(())
 }

@@ -324,6 +324,15 @@ pub(crate) enum DevnetAction {
         #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
         file: PathBuf,
     },
+    /// Deploy another settler pair on each chain (the same attester set), as a settler upgrade
+    /// would; record it in the devnet file and restart the devnet's attesters, which then trust
+    /// both pairs. Prints each chain's new settlers with their code hashes, as a configuration
+    /// bundle names them (`baton config propose`).
+    Settlers {
+        /// The devnet file.
+        #[arg(long, env = "BATON_DEVNET", default_value = DEVNET_FILE)]
+        file: PathBuf,
+    },
     /// Stop the nodes named in the devnet file and remove it.
     Down {
         /// The devnet file.

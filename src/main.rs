@@ -57,6 +57,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Devnet {
             action: DevnetAction::Approve { account, file },
         } => runtime()?.block_on(commands::devnet::approve(account, &file)),
+        Command::Devnet {
+            action: DevnetAction::Settlers { file },
+        } => runtime()?.block_on(commands::devnet::settlers(&file)),
         Command::Audit {
             action: AuditAction::Verify { saga, database },
         } => commands::audit::verify(&database, saga.as_deref()),

@@ -448,6 +448,13 @@ async fn deploy(rpc_url: &Url) -> Result<Contracts> {
     })
 }
 
+/// Deploys a settler pair on the devnet chain at `rpc_url`, as the solver (dev account 0): an
+/// origin settler owned by the settler owner with the devnet's attester set, and a destination
+/// settler (`baton devnet settlers`: a settler upgrade's new pair).
+pub async fn deploy_settler_pair(rpc_url: &Url) -> Result<crate::abi::Settlers> {
+    deploy_settlers(&provider(rpc_url, SOLVER)).await
+}
+
 /// Deploys a settler pair through `provider`: an origin settler owned by the settler owner with
 /// the devnet's attester set, and a destination settler.
 async fn deploy_settlers(provider: &DynProvider) -> Result<crate::abi::Settlers> {

@@ -6,7 +6,8 @@
 //!   `conflict`, `closed`, `unknown_chain`, …).
 //! - `POST /v1/cancels` with a [`CancelRequest`]: the same, for a cancel (`deadline_not_passed`
 //!   while waiting; `conflict` when the order has a fill).
-//! - `GET /v1/health`: the attester's address, the chains it follows and their heads.
+//! - `GET /v1/health`: the attester's address, the chains it follows, their heads and the settler
+//!   pairs it trusts on each.
 //! - `GET /metrics`: Prometheus metrics, when the process installed a recorder.
 //!
 //! A chain or the store failing answers 503 `unavailable`.
@@ -122,11 +123,15 @@ async fn health(State(api): State<Api>) -> Response {
     let mut chains = Vec::new();
     let mut ok = true;
     for (id, chain) in api.attester.chains() {
+        let settlers = chain.trusted();
         match chain.adapter.head().await {
-            Ok(head) => chains.push(json!({"id": id.0, "head": head.number, "ok": true})),
+            Ok(head) => chains
+                .push(json!({"id": id.0, "head": head.number, "ok": true, "settlers": settlers})),
             Err(e) => {
                 ok = false;
-                chains.push(json!({"id": id.0, "ok": false, "error": e.to_string()}));
+                chains.push(json!({
+                    "id": id.0, "ok": false, "error": e.to_string(), "settlers": settlers,
+                }));
             }
         }
     }

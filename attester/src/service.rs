@@ -42,6 +42,11 @@ impl AttesterChain {
         }
     }
 
+    /// The settler pairs it trusts on the chain.
+    pub fn trusted(&self) -> Vec<baton_adapters::abi::Settlers> {
+        self.pairs().filter_map(|p| p.settlers()).collect()
+    }
+
     /// Each trusted settler pair's adapter.
     fn pairs(&self) -> impl Iterator<Item = &Arc<dyn ChainAdapter>> {
         std::iter::once(&self.adapter).chain(&self.also)

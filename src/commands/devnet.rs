@@ -1,6 +1,6 @@
-//! `baton devnet up`, `approve` and `down`: local anvil chains with the fixture contracts deployed
-//! and seeded, and three attesters (`baton attester serve`) over them, left running and described
-//! in a devnet file.
+//! `baton devnet up`, `approve`, `settlers` and `down`: local anvil chains with the fixture
+//! contracts deployed and seeded, and three attesters (`baton attester serve`) over them, left
+//! running and described in a devnet file.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -87,19 +87,78 @@ pub(crate) async fn approve(account: usize, file: &Path) -> Result<ExitCode> {
             ),
             signer.clone(),
         )?;
-        let pairs: Vec<_> = chain
-            .tokens
-            .values()
-            .map(|t| (*t, chain.origin_settler))
-            .collect();
-        let sent = baton_engine::liquidity::approve(&adapter, &pairs).await?;
+        // Every origin settler of the chain: an upgrade's too.
+        for settlers in chain.trusted_settlers() {
+            let pairs: Vec<_> = chain
+                .tokens
+                .values()
+                .map(|t| (*t, settlers.origin))
+                .collect();
+            let sent = baton_engine::liquidity::approve(&adapter, &pairs).await?;
+            println!(
+                "chain {}: {} may pull every test token of {} ({sent} approval(s) sent)",
+                chain.chain_id,
+                settlers.origin,
+                signer.address()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `baton devnet settlers`: deploys another settler pair on each chain, records it in the devnet
+/// file, restarts the devnet's attesters (they trust every pair the file names), and prints the
+/// new pairs as a bundle names them.
+pub(crate) async fn settlers(file: &Path) -> Result<ExitCode> {
+    use alloy::providers::Provider;
+    let mut description = crate::config::read_devnet_file(file)?;
+    let mut named = Vec::new();
+    for chain in &mut description.chains {
+        let url: alloy::transports::http::reqwest::Url = chain.rpc_url.parse()?;
+        let pair = baton_adapters::devnet::deploy_settler_pair(&url)
+            .await
+            .with_context(|| format!("chain {}: deploying settlers", chain.chain_id))?;
+        chain.other_settlers.push(pair);
+        let provider = alloy::providers::ProviderBuilder::new().connect_http(url);
+        let mut entry = serde_json::Map::new();
+        entry.insert("id".into(), chain.chain_id.into());
+        for (field, address) in [
+            ("origin_settler", pair.origin),
+            ("destination_settler", pair.destination),
+        ] {
+            let code = provider.get_code_at(address).await?;
+            entry.insert(
+                field.into(),
+                serde_json::json!({
+                    "address": address,
+                    "code_hash": alloy::primitives::keccak256(&code),
+                }),
+            );
+        }
+        named.push(serde_json::Value::Object(entry));
+    }
+    let write = |description: &DevnetFile| -> Result<()> {
+        let text = serde_json::to_string_pretty(description)?;
+        std::fs::write(file, text + "\n").with_context(|| format!("writing {}", file.display()))
+    };
+    write(&description)?;
+    if !description.attesters.is_empty() {
+        let dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join("attesters");
+        let restarted = crate::attesters::restart(&description.attesters, &dir).await?;
+        description.attesters = restarted.detach();
+        write(&description)?;
         println!(
-            "chain {}: {} may pull every test token of {} ({sent} approval(s) sent)",
-            chain.chain_id,
-            chain.origin_settler,
-            signer.address()
+            "restarted {} attester(s): they trust every settler pair in {}",
+            description.attesters.len(),
+            file.display()
         );
     }
+    println!("the new settlers, as a configuration bundle's chains name them:");
+    println!("{}", serde_json::to_string_pretty(&named)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
-//! `baton devnet up|down`: nodes and attesters that outlive the command, described in a file,
-//! stopped by `down`.
+//! `baton devnet up|settlers|down`: nodes and attesters that outlive the command, described in a
+//! file, given another settler pair by `settlers` (the attesters restarted to trust it), stopped
+//! by `down`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -76,10 +77,6 @@ fn devnet_up_leaves_nodes_running_and_down_stops_them() {
     // Three attesters, each its own process, answering on their URLs.
     let attesters = described["attesters"].as_array().unwrap();
     assert_eq!(attesters.len(), 3);
-    let attester_pids: Vec<u64> = attesters
-        .iter()
-        .map(|a| a["pid"].as_u64().unwrap())
-        .collect();
     for a in attesters {
         let health = format!("{}v1/health", a["url"].as_str().unwrap());
         let body: serde_json::Value = tokio::runtime::Builder::new_current_thread()
@@ -92,6 +89,64 @@ fn devnet_up_leaves_nodes_running_and_down_stops_them() {
             body["address"].as_str().unwrap().to_lowercase(),
             a["address"].as_str().unwrap().to_lowercase()
         );
+    }
+
+    // A settler upgrade's new pair on each chain: recorded in the file, and the attesters,
+    // restarted on their URLs, trust both pairs.
+    let out = baton(&["devnet", "settlers", "--file", path], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("restarted 3 attester(s)") && printed.contains("\"code_hash\""),
+        "{printed}"
+    );
+    let upgraded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let mut trusted = Vec::new();
+    for chain in upgraded["chains"].as_array().unwrap() {
+        let other = &chain["other_settlers"][0];
+        assert_ne!(other["origin"], chain["origin_settler"], "{upgraded:#}");
+        trusted.push(vec![
+            serde_json::json!({
+                "origin": chain["origin_settler"],
+                "destination": chain["destination_settler"],
+            }),
+            other.clone(),
+        ]);
+    }
+    let restarted = upgraded["attesters"].as_array().unwrap();
+    let attester_pids: Vec<u64> = restarted
+        .iter()
+        .zip(attesters)
+        .map(|(now, before)| {
+            assert_eq!(now["url"], before["url"]);
+            let pid = now["pid"].as_u64().unwrap();
+            assert!(pid != before["pid"].as_u64().unwrap() && running(pid, "attester"));
+            assert!(!running(before["pid"].as_u64().unwrap(), "attester"));
+            pid
+        })
+        .collect();
+    for a in restarted {
+        let health = format!("{}v1/health", a["url"].as_str().unwrap());
+        let body: serde_json::Value = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { reqwest::get(&health).await.unwrap().json().await.unwrap() });
+        let mut chains = body["chains"].as_array().unwrap().clone();
+        chains.sort_by_key(|c| c["id"].as_u64());
+        let lower = |v: &serde_json::Value| v.to_string().to_lowercase();
+        for (chain, want) in chains.iter().zip(&trusted) {
+            assert_eq!(
+                lower(&chain["settlers"]),
+                lower(&serde_json::json!(want)),
+                "{body}"
+            );
+        }
     }
 
     let again = baton(&["devnet", "up", "--file", path], &[]);
