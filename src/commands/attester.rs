@@ -195,4 +195,21 @@ mod tests {
         .to_string();
         assert!(err.contains("threshold"), "{err}");
     }
+
+    #[test]
+    fn a_chain_names_the_other_settler_pairs_it_trusts() {
+        let text = "key = { env = \"K\" }\n[[chains]]\nid = 1001\nrpc-url = \"http://127.0.0.1:1\"\n\
+                    origin-settler = \"0x0000000000000000000000000000000000000001\"\n\
+                    destination-settler = \"0x0000000000000000000000000000000000000002\"\n\
+                    other-settlers = [{ origin = \"0x0000000000000000000000000000000000000003\", \
+                    destination = \"0x0000000000000000000000000000000000000004\" }]\n";
+        let config: AttesterConfig = toml::from_str(text).unwrap();
+        let other = &config.chains[0].other_settlers;
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[0].origin, Address::with_last_byte(3));
+        assert_eq!(other[0].destination, Address::with_last_byte(4));
+        // A pair must name both settlers.
+        let half = text.replace(", destination = \"0x0000000000000000000000000000000000000004\"", "");
+        assert!(toml::from_str::<AttesterConfig>(&half).is_err());
+    }
 }
