@@ -209,7 +209,10 @@ mod tests {
         assert_eq!(other[0].origin, Address::with_last_byte(3));
         assert_eq!(other[0].destination, Address::with_last_byte(4));
         // A pair must name both settlers.
-        let half = text.replace(", destination = \"0x0000000000000000000000000000000000000004\"", "");
+        let half = text.replace(
+            ", destination = \"0x0000000000000000000000000000000000000004\"",
+            "",
+        );
         assert!(toml::from_str::<AttesterConfig>(&half).is_err());
     }
 }

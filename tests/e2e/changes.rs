@@ -725,6 +725,26 @@ async fn a_shadow_run_flags_a_regression_and_a_guard_trips_on_it_and_rolls_back(
     assert_eq!(changes.verify().await.unwrap(), None);
 }
 
+/// Waits until each of `count` instances runs version `number` and none lags.
+async fn every_instance_runs(server: &Server, number: u64, count: usize) {
+    let started = Instant::now();
+    loop {
+        let all = instances(server).await;
+        let on_it = all
+            .iter()
+            .filter(|i| i["running_version"].as_u64() == Some(number) && i["lagging"] == false)
+            .count();
+        if on_it == count {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not every instance runs version {number}: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// One intent of the settler upgrade's stream: 1,000 USDC on `from` for WETH on the other chain.
 fn swap(from: u64, nonce: u64) -> Value {
     let mut it = intent("01-usdc-a-to-weth-b.json");
@@ -754,14 +774,26 @@ async fn logs_of(
 /// it shows no regression. Every intent ends fulfilled or refunded; those admitted under
 /// version 1 run to their end on the old settlers (one still running at activation), those
 /// admitted after it on the new ones; the chains' own logs show nothing opened on an old settler
-/// by an intent admitted after activation.
+/// by an intent admitted after activation. With `DATABASE_URL` set (CI), two instances on
+/// PostgreSQL take the intents in turn; else one on SQLite.
 #[tokio::test]
 async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_the_old_settlers() {
-    let (stack, server) = Stack::builder("upgrade")
+    let pg = crate::instances::Scratch::create("upgrade").await;
+    let mut builder = Stack::builder("upgrade")
         .spare_settlers()
-        .config("[changes]\nshadow-sagas = 1")
-        .serve()
-        .await;
+        .config("[changes]\nshadow-sagas = 1");
+    if let Some(db) = &pg {
+        builder = builder.database(&db.url);
+    }
+    let stack = builder.start().await;
+    let servers = match &pg {
+        Some(_) => {
+            let (a, b) = tokio::join!(stack.serve_as("a"), stack.serve_as("b"));
+            vec![a, b]
+        }
+        None => vec![stack.serve().await],
+    };
+    let server = &servers[0];
     let text = config(&server, &["show", "active", "--bundle"], &[]);
     let v1: Value = serde_json::from_str(&text).unwrap();
     let mut v2 = v1.clone();
@@ -787,6 +819,8 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
         let mut nonce = 1u64;
         while !stop.load(Ordering::Relaxed) {
             let from = if nonce % 2 == 1 { 1001 } else { 1002 };
+            // Quoted and submitted on one instance, the next intent on the next.
+            let server = &servers[nonce as usize % servers.len()];
             let quote = server
                 .call("POST", "/v1/quotes", Some(DAPP), Some(swap(from, nonce)))
                 .await;
@@ -865,8 +899,8 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
             .body_as::<Value>(200);
         let out = config(&server, &["schedule", "2", "--in", "3"], &[]);
         assert!(out.contains("scheduled"), "{out}");
-        let active = once(&server, "2", |s| s == "active").await;
-        running(&server, 2).await;
+        let active = once(server, "2", |s| s == "active").await;
+        every_instance_runs(server, 2, servers.len()).await;
         // Intents go on after it until four more were admitted.
         let at_switch = accepted.lock().unwrap().len();
         while accepted.lock().unwrap().len() < at_switch + 4 {
@@ -882,7 +916,10 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
         .unwrap();
 
     // Every intent's outcome, the version it was admitted under, and where its transactions went.
-    let log = SagaLog::new(Db::connect(&stack.database()).await.unwrap());
+    let database = pg
+        .as_ref()
+        .map_or_else(|| stack.database(), |db| db.url.clone());
+    let log = SagaLog::new(Db::connect(&database).await.unwrap());
     let ids = accepted.into_inner().unwrap();
     let mut under = [0usize; 2];
     let mut in_flight_at_activation = 0;
