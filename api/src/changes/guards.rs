@@ -10,7 +10,6 @@
 use baton_engine::EngineError;
 use baton_engine::changes::{Changes, State, Version};
 use baton_engine::control::Scope;
-use baton_engine::log::Decided;
 use tracing::{info, warn};
 
 use super::validate;
@@ -31,28 +30,26 @@ fn guard_of(instance: &str) -> String {
     format!("guard ({instance})")
 }
 
-/// Which of `guards`' conditions is broken, in a sentence (none: all hold): the outcomes of the
-/// intents admitted from `since_ms` (when the version became active) among `decided`, and each
-/// chain's RPC error rate in `rpc`.
+/// Which of `guards`' conditions is broken, in a sentence (none: all hold): the `outcomes` (each
+/// kind with its count) of the intents admitted since the version became active, and each chain's
+/// RPC error rate in `rpc`.
 pub(crate) fn broken(
     guards: &Guards,
-    decided: &[Decided],
-    since_ms: i64,
+    outcomes: &[(String, u64)],
     rpc: &[(u64, Option<f64>)],
 ) -> Option<String> {
-    let ours: Vec<&Decided> = decided
-        .iter()
-        .filter(|d| d.created_ms >= since_ms)
-        .collect();
-    let n = ours.len() as u64;
-    if n >= u64::from(guards.min_outcomes) {
+    let n: u64 = outcomes.iter().map(|(_, count)| count).sum();
+    if n >= u64::from(guards.min_outcomes) && n > 0 {
         let limits = [
             ("refunded", guards.max_refunded_bps),
             ("failed", guards.max_failed_bps),
         ];
         for (kind, limit) in limits {
             let Some(limit) = limit else { continue };
-            let count = ours.iter().filter(|d| d.outcome == kind).count() as u64;
+            let count = outcomes
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map_or(0, |(_, count)| *count);
             if count * 10_000 > u64::from(limit) * n {
                 return Some(format!(
                     "{count} of the {n} intents admitted under it were {kind} ({} bps; the \
@@ -111,7 +108,7 @@ pub(crate) async fn watch(
     {
         return Ok(());
     }
-    let decided = app.engine.log().decided_since(since, 100_000).await?;
+    let outcomes = app.engine.log().outcomes_admitted_since(since).await?;
     let rpc: Vec<(u64, Option<f64>)> = chains
         .iter()
         .map(|c| {
@@ -119,7 +116,7 @@ pub(crate) async fn watch(
             (c.id, rate)
         })
         .collect();
-    let Some(why) = broken(&guards, &decided, since, &rpc) else {
+    let Some(why) = broken(&guards, &outcomes, &rpc) else {
         return Ok(());
     };
     app.guards.lock().unwrap_or_else(|p| p.into_inner()).tripped = Some(active.id);
@@ -206,13 +203,16 @@ async fn release_brake(app: &App, by: &str) -> Result<(), EngineError> {
 mod tests {
     use super::*;
 
-    fn decided(outcome: &str, created_ms: i64) -> Decided {
-        Decided {
-            route: None,
-            outcome: outcome.into(),
-            created_ms,
-            decided_ms: created_ms + 1_000,
-        }
+    fn counts(fulfilled: u64, refunded: u64, failed: u64) -> Vec<(String, u64)> {
+        [
+            ("failed", failed),
+            ("fulfilled", fulfilled),
+            ("refunded", refunded),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect()
     }
 
     fn guards() -> Guards {
@@ -227,29 +227,27 @@ mod tests {
     }
 
     #[test]
-    fn a_guard_counts_only_the_intents_admitted_under_its_version_once_there_are_enough() {
+    fn a_guard_trips_on_the_share_of_outcomes_once_there_are_enough() {
         let g = guards();
-        let mut log = vec![decided("refunded", 50), decided("refunded", 60)];
-        log.extend((0..3).map(|i| decided("fulfilled", 100 + i)));
-        // The two refunds came from intents admitted before activation (at 100).
-        assert_eq!(broken(&g, &log, 100, &[]), None);
-        log.push(decided("refunded", 200));
         // 1 of 4: 2500 bps is allowed, above is not.
-        assert_eq!(broken(&g, &log, 100, &[]), None);
-        log.push(decided("refunded", 300));
-        let why = broken(&g, &log, 100, &[]).unwrap();
+        assert_eq!(broken(&g, &counts(3, 1, 0), &[]), None);
+        let why = broken(&g, &counts(3, 2, 0), &[]).unwrap();
         assert!(why.starts_with("2 of the 5 intents admitted under it were refunded (4000 bps"));
         // Fewer than min_outcomes: nothing counts yet.
-        assert_eq!(broken(&g, &log[..3], 0, &[]), None);
-        let failed = [4, 5, 6, 7].map(|i| decided(if i == 7 { "failed" } else { "fulfilled" }, i));
-        assert!(broken(&g, &failed, 0, &[]).unwrap().contains("were failed"));
+        assert_eq!(broken(&g, &counts(0, 3, 0), &[]), None);
+        assert_eq!(broken(&g, &[], &[]), None);
+        assert!(
+            broken(&g, &counts(3, 0, 1), &[])
+                .unwrap()
+                .contains("were failed")
+        );
     }
 
     #[test]
     fn a_guard_trips_on_a_chain_whose_rpc_fails_too_often() {
         let g = guards();
-        assert_eq!(broken(&g, &[], 0, &[(1, Some(0.5)), (2, None)]), None);
-        let why = broken(&g, &[], 0, &[(1, Some(0.2)), (2, Some(0.51))]).unwrap();
+        assert_eq!(broken(&g, &[], &[(1, Some(0.5)), (2, None)]), None);
+        let why = broken(&g, &[], &[(1, Some(0.2)), (2, Some(0.51))]).unwrap();
         assert_eq!(
             why,
             "chain 2's RPC error rate is 5100 bps; the guard allows 5000"
@@ -258,6 +256,6 @@ mod tests {
             max_rpc_error_bps: None,
             ..g
         };
-        assert_eq!(broken(&without, &[], 0, &[(2, Some(1.0))]), None);
+        assert_eq!(broken(&without, &[], &[(2, Some(1.0))]), None);
     }
 }

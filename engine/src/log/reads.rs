@@ -200,6 +200,26 @@ impl SagaLog {
             .collect()
     }
 
+    /// How many of the sagas admitted from `since_ms` on have each outcome kind (`failed`,
+    /// `fulfilled`, `refunded`, in that order; kinds none has are left out): what a configuration
+    /// version's guards count, in one statement on the admission index.
+    pub async fn outcomes_admitted_since(&self, since_ms: i64) -> Result<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = with_pool!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT outcome_kind, COUNT(*) FROM sagas \
+                 WHERE created_ms >= $1 AND outcome_kind IS NOT NULL \
+                 GROUP BY outcome_kind ORDER BY outcome_kind",
+            )
+            .bind(since_ms)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(kind, n)| (kind, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
     /// The sagas whose latest outcome was decided from `since_ms` on, oldest decision first, at
     /// most `limit`: what the outcome series is counted from.
     pub async fn decided_since(&self, since_ms: i64, limit: i64) -> Result<Vec<Decided>> {

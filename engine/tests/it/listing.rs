@@ -126,6 +126,19 @@ async fn sagas_are_listed_by_outcome_route_chain_and_age() {
             ],
             "{kind}: each saga once, at its latest outcome, oldest decision first"
         );
+        // What a guard counts: the outcomes of the sagas admitted since (saga 4 has none).
+        assert_eq!(
+            log.outcomes_admitted_since(before).await.unwrap(),
+            [("fulfilled".to_owned(), 2), ("refunded".to_owned(), 1)],
+            "{kind}"
+        );
+        assert!(
+            log.outcomes_admitted_since(baton_engine::now_ms() + 1_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{kind}"
+        );
         assert!(
             log.decided_since(baton_engine::now_ms() + 1_000, 100)
                 .await
