@@ -346,8 +346,12 @@ async fn a_quorum_approves_a_scheduled_version_activates_on_time_and_a_rollback_
         let instances = changes.instances().await.unwrap();
         assert_eq!(instances.len(), 1, "{kind}");
         assert_eq!(
-            (instances[0].seen_ms, instances[0].staged),
-            (13_000, None),
+            (
+                instances[0].seen_ms,
+                instances[0].staged,
+                instances[0].pull_every_ms
+            ),
+            (13_000, None, 1_300),
             "{kind}"
         );
         assert_eq!(changes.verify().await.unwrap(), None, "{kind}");
@@ -401,5 +405,98 @@ async fn a_version_scheduled_at_a_block_activates_once_its_chain_reaches_it() {
             .unwrap();
         assert_eq!(due.len(), 1, "{kind}");
         assert_eq!(changes.active().await.unwrap().unwrap().id, v2.id, "{kind}");
+    }
+}
+
+/// A version's shadow run is claimed by one of the instances racing for it; one left unfinished
+/// too long is taken over; a finished one runs again only once the version is proposed again
+/// (the claim clears what the last run found, its override too); only a finished run that found
+/// a regression can be overridden, and until it is, it blocks approval.
+#[tokio::test]
+async fn a_shadow_run_is_claimed_once_taken_over_when_stale_and_overridden_only_for_a_regression() {
+    for (db, _guard) in databases().await {
+        let kind = db.kind();
+        let changes = Changes::new(db.clone());
+        let v = changes
+            .propose(&json!({ "fee_bps": 7 }), None, "ops", 1_000)
+            .await
+            .unwrap()
+            .version;
+        let claim = |instance: &'static str, since: i64, stale: i64, now: i64| {
+            let changes = changes.clone();
+            async move {
+                changes
+                    .claim_shadow(v.id, instance, since, stale, now)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (a, b, c) = tokio::join!(
+            claim("a", 1_000, 0, 2_000),
+            claim("b", 1_000, 0, 2_000),
+            claim("c", 1_000, 0, 2_000)
+        );
+        assert_eq!(
+            [a, b, c].iter().filter(|won| **won).count(),
+            1,
+            "{kind}: {a} {b} {c}"
+        );
+        let first = changes.shadow(v.id).await.unwrap().unwrap();
+        assert_eq!(first.finished_ms, None, "{kind}");
+        // Running, and not stale (started at 2,000; stale means before 1,500): nobody else.
+        assert!(!claim("z", 1_000, 1_500, 3_000).await, "{kind}");
+        // Left unfinished since before 2,500: taken over.
+        assert!(claim("z", 1_000, 2_500, 40_000).await, "{kind}");
+        assert_eq!(
+            changes.shadow(v.id).await.unwrap().unwrap().by_instance,
+            "z",
+            "{kind}"
+        );
+        // Nothing to override while it runs, nor once it found no regression.
+        let early = changes.override_shadow(v.id, "ops", "why", 40_500).await;
+        assert!(matches!(early, Err(EngineError::Conflict(_))), "{kind}");
+        changes
+            .finish_shadow(v.id, 3, 0, "{}", 41_000)
+            .await
+            .unwrap();
+        let clean = changes.override_shadow(v.id, "ops", "why", 41_500).await;
+        assert!(matches!(clean, Err(EngineError::Conflict(_))), "{kind}");
+        assert_eq!(changes.shadow_blocks(v.id).await.unwrap(), None, "{kind}");
+        // Finished for this proposal: not run again, however old.
+        assert!(!claim("c", 1_000, 50_000, 60_000).await, "{kind}");
+        // Proposed again after it (since 45,000): run again, from nothing.
+        assert!(claim("c", 45_000, 0, 61_000).await, "{kind}");
+        let rerun = changes.shadow(v.id).await.unwrap().unwrap();
+        assert_eq!(
+            (rerun.by_instance.as_str(), rerun.finished_ms, rerun.sagas),
+            ("c", None, 0),
+            "{kind}"
+        );
+        changes
+            .finish_shadow(v.id, 2, 1, "{}", 62_000)
+            .await
+            .unwrap();
+        let blocks = changes.shadow_blocks(v.id).await.unwrap().unwrap();
+        assert!(
+            blocks.contains("1 of 2 sagas ending worse"),
+            "{kind}: {blocks}"
+        );
+        let overridden = changes
+            .override_shadow(v.id, "ops", "the fee is meant", 63_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            overridden.overridden,
+            Some(("ops".into(), "the fee is meant".into(), 63_000)),
+            "{kind}"
+        );
+        assert_eq!(changes.shadow_blocks(v.id).await.unwrap(), None, "{kind}");
+        // A new proposal's run clears the override with the rest.
+        assert!(claim("a", 70_000, 0, 71_000).await, "{kind}");
+        assert_eq!(
+            changes.shadow(v.id).await.unwrap().unwrap().overridden,
+            None,
+            "{kind}"
+        );
     }
 }
