@@ -992,18 +992,29 @@ impl Changes {
     pub async fn schedule(&self, id: B256, at_ms: i64, by: &str, now_ms: i64) -> Result<Version> {
         let at_ms = at_ms.max(now_ms);
         let detail = format!("activates at {at_ms} (unix ms)");
-        self.apply(
-            id,
-            &Move {
-                to: State::Scheduled,
-                by,
-                detail: &detail,
-                now_ms,
-                activate_at_ms: Some(at_ms),
-                activate_at_block: None,
-            },
-        )
-        .await
+        self.scheduled(id, by, &detail, now_ms, (Some(at_ms), None))
+            .await
+    }
+
+    /// Moves approved version `id` to scheduled, activating at `at` (a time, or a chain's block).
+    async fn scheduled(
+        &self,
+        id: B256,
+        by: &str,
+        detail: &str,
+        now_ms: i64,
+        (activate_at_ms, activate_at_block): (Option<i64>, Option<(i64, i64)>),
+    ) -> Result<Version> {
+        let to = State::Scheduled;
+        let step = Move {
+            to,
+            by,
+            detail,
+            now_ms,
+            activate_at_ms,
+            activate_at_block,
+        };
+        self.apply(id, &step).await
     }
 
     /// Schedules approved version `id` to activate once chain `chain`'s head reaches `block`.
@@ -1015,18 +1026,9 @@ impl Changes {
         now_ms: i64,
     ) -> Result<Version> {
         let detail = format!("activates at block {block} of chain {chain}");
-        self.apply(
-            id,
-            &Move {
-                to: State::Scheduled,
-                by,
-                detail: &detail,
-                now_ms,
-                activate_at_ms: None,
-                activate_at_block: Some((db_number(chain)?, db_number(block)?)),
-            },
-        )
-        .await
+        let at_block = (db_number(chain)?, db_number(block)?);
+        self.scheduled(id, by, &detail, now_ms, (None, Some(at_block)))
+            .await
     }
 
     /// Activates the scheduled versions whose time has come (or whose chain's head, in `heads` by

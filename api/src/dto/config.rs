@@ -528,11 +528,12 @@ pub struct ScheduleRequest {
     pub at_block: Option<BlockTarget>,
 }
 
-/// Why a version is refused.
+/// An operator's decision on a version, and why: its rejection, or the override of the
+/// regressions its shadow run found.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RejectRequest {
-    /// The reason, recorded.
+pub struct ReasonRequest {
+    /// Why, recorded with who decided.
     #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }

@@ -17,7 +17,7 @@ use crate::auth::{Caller, Role};
 use crate::changes::{ALIVE_WITHIN_MS, changes};
 use crate::dto::config::{
     ApprovalSet, ApproveRequest, Bundle, ConfigApproval, ConfigTransition, ConfigVersion,
-    ConfigVersionDetail, InstanceStatus, RejectRequest, RollbackRequest, ScheduleRequest,
+    ConfigVersionDetail, InstanceStatus, ReasonRequest, RollbackRequest, ScheduleRequest,
 };
 use crate::error::{ApiError, ApiJson, Code, ErrorBody};
 
@@ -304,7 +304,7 @@ pub(crate) async fn schedule(
     post,
     path = "/v1/operator/config/versions/{id}/reject",
     params(("id" = String, Path, description = "The version's id or number")),
-    request_body = RejectRequest,
+    request_body = ReasonRequest,
     responses(
         (status = 200, description = "Rejected", body = ConfigVersionDetail),
         (status = 409, description = "The version is active or was", body = ErrorBody),
@@ -315,7 +315,7 @@ pub(crate) async fn reject(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<RejectRequest>,
+    ApiJson(req): ApiJson<ReasonRequest>,
 ) -> Result<Json<ConfigVersionDetail>, ApiError> {
     caller.require(Role::Operator)?;
     let changes = changes(&app);
@@ -338,7 +338,7 @@ pub(crate) async fn reject(
     post,
     path = "/v1/operator/config/versions/{id}/override",
     params(("id" = String, Path, description = "The version's id or number")),
-    request_body = RejectRequest,
+    request_body = ReasonRequest,
     responses(
         (status = 200, description = "Overridden", body = ConfigVersionDetail),
         (status = 409, description = "No shadow run of the version found a regression", body = ErrorBody),
@@ -349,7 +349,7 @@ pub(crate) async fn override_shadow(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<RejectRequest>,
+    ApiJson(req): ApiJson<ReasonRequest>,
 ) -> Result<Json<ConfigVersionDetail>, ApiError> {
     caller.require(Role::Operator)?;
     let changes = changes(&app);
