@@ -25,7 +25,8 @@ pub struct Settings {
     pub planner: PlannerConfig,
     /// The largest request body accepted, bytes.
     pub body_limit: usize,
-    /// Each chain's JSON-RPC URL, for replays (forks are made from it).
+    /// Each chain's JSON-RPC URL, for replays (forks are made from it), as the app starts (the
+    /// [`Runtime`] holds those of the version it runs).
     pub rpc_urls: std::collections::HashMap<ChainId, String>,
     /// How long a liquidity snapshot read from the chains serves quotes and submissions before it
     /// is read again (every read costs a few RPC calls per token and pool).
@@ -76,6 +77,8 @@ pub struct Runtime {
     /// The engine's attesters, hold and fill margin under it, set in the engine when it is run
     /// (none: the engine keeps its own).
     pub engine: Option<baton_engine::Knobs>,
+    /// Each chain's JSON-RPC URL: what replays fork from.
+    pub rpc_urls: std::collections::HashMap<ChainId, String>,
 }
 
 /// What every handler shares.
@@ -127,6 +130,7 @@ impl App {
             route_latency_secs: settings.route_latency_secs,
             planner: settings.planner,
             engine: None,
+            rpc_urls: settings.rpc_urls.clone(),
         };
         Self {
             engine,

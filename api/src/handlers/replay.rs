@@ -72,7 +72,7 @@ pub(crate) async fn replay(
     let mut report = baton_replay::replay(
         app.engine.log(),
         saga,
-        &app.settings.rpc_urls,
+        &app.runtime().rpc_urls,
         &anvil,
         trial.as_ref(),
         &|line: &str| tracing::info!(%saga, "{line}"),
