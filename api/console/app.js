@@ -1344,7 +1344,8 @@ function versionPage(p, main, number) {
   const head = h('dl', { class: 'facts version-facts' });
   const history = table('version-history', [['#', 'num'], ['From'], ['To'], ['By'], ['At'], ['Detail']]);
   const approvals = table('version-approvals', [['Approver'], ['Sent by'], ['At']]);
-  const shadow = table('version-shadow', [['Saga'], ['Before'], ['Under this version'], ['Worse'], ['What happened']]);
+  const shadow = table('version-shadow', [['Saga'], ['Before'], ['Under this version'], ['Delivered (as it ran → on forks)', 'num'],
+    ['Open to last fill, chain s', 'num'], ['Worse'], ['What happened']]);
   const shadowHead = h('p', { class: 'muted' });
   main.append(
     h('div', { class: 'crumbs' }, h('a', { href: '#/changes' }, 'Changes'), ' / ', h('span', null, `version ${number}`)),
@@ -1375,9 +1376,14 @@ function versionPage(p, main, number) {
       ? `${sh.sagas} saga(s) re-run on forks by ${sh.by_instance}, ${sh.regressions} ending worse.` : `under way on ${sh.by_instance}.`,
       sh.overridden_by ? ` Overridden by ${sh.overridden_by}: ${sh.override_reason}` : '');
     const report = sh.report || { sagas: [], skipped: [] };
+    for (const note of (report.notes || []).concat(report.skipped || [])) shadowHead.append(h('br'), note);
+    // Each output's amount (base units), as it ran and on the forks.
+    const delivered = (r) => (r.delivered_before || []).map((b, i) => `${b ?? '—'} → ${(r.delivered_after || [])[i] ?? '—'}`).join('; ') || '—';
+    const secs = (r) => `${r.secs_before ?? '—'} → ${r.secs_after ?? '—'}`;
     setRows(shadow, report.sagas.map((r) => h('tr', { 'data-regression': String(r.regression) },
       td(h('a', { href: `#/saga/${encodeURIComponent(r.saga)}`, class: 'mono', title: r.saga }, short(r.saga, 8))),
-      td(badge(r.before)), td(badge(r.after || 'none')), td(badge(r.regression ? 'yes' : 'no')), td(r.summary, 'reason', r.summary))), 'no saga re-run');
+      td(badge(r.before)), td(badge(r.after || 'none')), td(delivered(r), 'num mono'), td(secs(r), 'num'),
+      td(badge(r.regression ? 'yes' : 'no')), td(r.summary, 'reason', r.summary))), 'no saga re-run');
   });
 }
 

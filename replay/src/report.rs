@@ -114,6 +114,11 @@ pub struct TrialReport {
     /// What the intent's fills delivered on the forks, and how fast.
     #[serde(default)]
     pub measured: crate::measure::Measured,
+    /// Whether the orders were signed by a stand-in user made for the trial (the user signed
+    /// for other settlers than the change's: a settler upgrade), holding the user's inputs on
+    /// the forks.
+    #[serde(default)]
+    pub stand_in: bool,
 }
 
 /// The replay's findings.

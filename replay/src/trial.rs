@@ -81,6 +81,15 @@ impl Trial {
         let forks = Forks::start(rec.spans, rec.rpcs, anvil, progress)?;
         let own: Vec<_> = rec.txs.iter().map(|t| t.tx).collect();
         make_again(upto, rec.origin, &forks, &own, &[]).await?;
+        // What the blocks made again left pending is dropped: the trial starts from those blocks
+        // alone. Without the saga's own transactions, the solver's later ones (other sagas') wait
+        // in the pool on a nonce gap, and the trial's first transactions would collide with them.
+        for fork in forks.0.values() {
+            fork.provider
+                .anvil_drop_all_transactions()
+                .await
+                .map_err(|e| ReplayError::Trial(format!("emptying a fork's pool: {e}")))?;
+        }
         progress("re-planning on the forks with the change and running the intent there …");
 
         let mut chains: HashMap<ChainId, Arc<dyn ChainAdapter>> = HashMap::new();
@@ -117,6 +126,11 @@ impl Trial {
                 .map_err(ReplayError::Trial)?,
             );
         }
+        let providers: HashMap<ChainId, DynProvider> = forks
+            .0
+            .iter()
+            .map(|(chain, fork)| (*chain, fork.provider.clone()))
+            .collect();
         let attester = Attester::in_memory(attester_key, attester_chains)
             .await
             .map_err(|e| ReplayError::Trial(e.to_string()))?;
@@ -146,24 +160,31 @@ impl Trial {
         });
         let config = self.change.apply(rec.input.config);
         let outcome = self
-            .engine_run(rec.input, config, &chains, &venues, attesters)
+            .engine_run(rec.input, config, &chains, &venues, attesters, &providers)
             .await;
         miner.abort();
         drop(forks);
-        let (plan, outcome, measured, summary) = match outcome {
-            Ok((plan, outcome, measured)) => {
-                let summary = match &outcome {
+        let (plan, outcome, measured, stand_in, summary) = match outcome {
+            Ok(ran) => {
+                let mut summary = match &ran.outcome {
                     Some(o) => format!("with the change the intent ends {o:?} on the forks"),
                     None => {
                         "with the change the intent reached no outcome within two minutes".into()
                     }
                 };
-                (plan, outcome, measured, summary)
+                if ran.stand_in {
+                    summary.push_str(
+                        " (its orders signed by a stand-in user: the user signed for other \
+                         settlers)",
+                    );
+                }
+                (ran.plan, ran.outcome, ran.measured, ran.stand_in, summary)
             }
             Err(e) => (
                 Vec::new(),
                 None,
                 Measured::default(),
+                false,
                 format!("the change cannot run: {e}"),
             ),
         };
@@ -175,12 +196,13 @@ impl Trial {
             outcome,
             summary,
             measured,
+            stand_in,
         })
     }
 
     /// Re-plans `input` with `config` over the forks' liquidity and runs it with an engine on a
-    /// scratch saga log; returns the plan's steps, the outcome (none after two minutes), and
-    /// what it delivered how fast.
+    /// scratch saga log; returns the plan's steps, the outcome (none after two minutes), what it
+    /// delivered how fast, and whether a stand-in signed for the user.
     async fn engine_run(
         &self,
         input: &SagaInput,
@@ -188,7 +210,8 @@ impl Trial {
         chains: &HashMap<ChainId, Arc<dyn ChainAdapter>>,
         venues: &[Venue],
         attesters: Attesters,
-    ) -> Result<(Vec<String>, Option<Outcome>, Measured)> {
+        forks: &HashMap<ChainId, DynProvider>,
+    ) -> Result<Ran> {
         let snapshot = liquidity::read(
             chains,
             venues,
@@ -196,7 +219,20 @@ impl Trial {
             input.snapshot.default_route_latency_secs,
         )
         .await?;
-        let changed = input.replanned(snapshot, config);
+        // The solver lets the venues' settlers pull its inventory, as a switch to the change
+        // would before its activation (new settlers have no allowance yet).
+        for venue in venues {
+            if let Some(adapter) = chains.get(&venue.chain) {
+                liquidity::approve_inventory(adapter.as_ref(), venue).await?;
+            }
+        }
+        let mut changed = input.replanned(snapshot, config);
+        let stand_in_signs = !changed.plan_stored()?.signed_by_user();
+        if stand_in_signs {
+            // The user signed for other settlers than the change's (a settler upgrade): a stand-in
+            // signs on the forks, holding what the user gave (see `stand_in`).
+            changed = stand_in(changed, forks).await?;
+        }
         let planned = changed.plan()?;
         let plan = step_list(&planned.plan);
         let scratch = ScratchSqlite::new("trial");
@@ -222,8 +258,96 @@ impl Trial {
             None => Measured::default(),
         };
         drop(engine);
-        Ok((plan, outcome, measured))
+        Ok(Ran {
+            plan,
+            outcome,
+            measured,
+            stand_in: stand_in_signs,
+        })
     }
+}
+
+/// What a trial's engine run came to.
+struct Ran {
+    plan: Vec<String>,
+    outcome: Option<Outcome>,
+    measured: Measured,
+    stand_in: bool,
+}
+
+/// `input` signed by a stand-in for its user, made for the trial: on the forks (only there) the
+/// user's inputs move to it and it lets the change's origin settlers pull them, so the intent runs
+/// on settlers its user never signed for — a settler upgrade's — from the same funds.
+async fn stand_in(
+    mut input: SagaInput,
+    forks: &HashMap<ChainId, DynProvider>,
+) -> Result<SagaInput> {
+    use alloy::signers::SignerSync;
+    let fail = |e: String| ReplayError::Trial(format!("preparing the stand-in user: {e}"));
+    let user = input.intent.user;
+    let stand_in = PrivateKeySigner::random();
+    input.intent.user = stand_in.address();
+    let planned = input.plan_stored()?;
+    for given in planned.plan.intent().inputs() {
+        let fork = forks
+            .get(&given.asset.chain)
+            .ok_or(ReplayError::NoVenue(given.asset.chain))?;
+        let settler = planned
+            .plan
+            .orders()
+            .iter()
+            .find(|o| o.chain() == given.asset.chain)
+            .map(|o| o.order().originSettler)
+            .ok_or_else(|| fail(format!("no order on chain {}", given.asset.chain)))?;
+        let token = baton_adapters::contracts::TestToken::new(given.asset.token.0, fork);
+        let transfer = token.transfer(stand_in.address(), given.amount.raw());
+        send_as(fork, user, transfer.into_transaction_request()).await?;
+        let approve = token.approve(settler, alloy::primitives::U256::MAX);
+        send_as(fork, stand_in.address(), approve.into_transaction_request()).await?;
+    }
+    input.signatures = planned
+        .plan
+        .orders()
+        .iter()
+        .map(|o| {
+            stand_in
+                .sign_hash_sync(&o.signing_hash())
+                .map(|s| alloy::primitives::Bytes::from(s.as_bytes().to_vec()))
+                .map_err(|e| fail(e.to_string()))
+        })
+        .collect::<Result<_>>()?;
+    Ok(input)
+}
+
+/// On a fork only: sends `tx` as `who` (impersonated, given gas money) and waits for it to
+/// succeed in a block the trial's miner makes.
+async fn send_as(
+    fork: &DynProvider,
+    who: alloy::primitives::Address,
+    tx: alloy::rpc::types::TransactionRequest,
+) -> Result<()> {
+    use alloy::providers::Provider;
+    let fail = |e: String| ReplayError::Trial(format!("preparing the stand-in user: {e}"));
+    let gas = alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(18u8));
+    fork.anvil_impersonate_account(who)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    fork.anvil_set_balance(who, gas)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let receipt = fork
+        .send_transaction(tx.from(who))
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .get_receipt()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if !receipt.status() {
+        return Err(fail(format!("a transaction from {who} reverted")));
+    }
+    fork.anvil_stop_impersonating_account(who)
+        .await
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// On a fork only: makes `attester` the only member (threshold 1) of `settler`'s attester set, sent

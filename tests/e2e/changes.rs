@@ -770,8 +770,8 @@ async fn logs_of(
 
 /// A settler upgrade on both chains while intents run both ways: version 2 names a new settler
 /// pair on each chain (deployed beside the old ones, with the same attester set; the attesters
-/// trust both). Its shadow run re-runs a finished saga on the settlers its user signed for, so
-/// it shows no regression. Every intent ends fulfilled or refunded; those admitted under
+/// trust both). Its shadow run re-runs a finished saga on the new settlers (its orders signed by
+/// a stand-in user on the forks: the user signed for the old ones) and finds no regression. Every intent ends fulfilled or refunded; those admitted under
 /// version 1 run to their end on the old settlers (one still running at activation), those
 /// admitted after it on the new ones; the chains' own logs show nothing opened on an old settler
 /// by an intent admitted after activation. With `DATABASE_URL` set (CI), two instances on
@@ -794,7 +794,7 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
         None => vec![stack.serve().await],
     };
     let server = &servers[0];
-    let text = config(&server, &["show", "active", "--bundle"], &[]);
+    let text = config(server, &["show", "active", "--bundle"], &[]);
     let v1: Value = serde_json::from_str(&text).unwrap();
     let mut v2 = v1.clone();
     for (i, chain) in stack.devnet.chains.iter().enumerate() {
@@ -865,7 +865,7 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
             .await
             .body_as::<Value>(201);
         let id = proposed["version"]["id"].as_str().unwrap().to_owned();
-        let detail = decided(&server, &id).await;
+        let detail = decided(server, &id).await;
         assert_eq!(detail["version"]["state"], "validated", "{detail:#}");
         assert_eq!(
             (&detail["shadow"]["sagas"], &detail["shadow"]["regressions"]),
@@ -874,8 +874,8 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
         );
         assert!(
             last_detail(&detail).contains(
-                "replaces the settlers on chain(s) 1001, 1002: sagas re-ran there on the \
-                 settlers their users signed for"
+                "1 saga(s) ran on settlers the version replaces: re-run on the new ones, their \
+                 orders signed by a stand-in user holding the user's inputs on the forks"
             ),
             "{detail:#}"
         );
@@ -897,7 +897,7 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
             )
             .await
             .body_as::<Value>(200);
-        let out = config(&server, &["schedule", "2", "--in", "3"], &[]);
+        let out = config(server, &["schedule", "2", "--in", "3"], &[]);
         assert!(out.contains("scheduled"), "{out}");
         let active = once(server, "2", |s| s == "active").await;
         every_instance_runs(server, 2, servers.len()).await;

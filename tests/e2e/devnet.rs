@@ -38,6 +38,16 @@ fn alive(pid: u64) -> bool {
     running(pid, "anvil")
 }
 
+/// The health of the attester at `url`.
+fn health(url: &serde_json::Value) -> serde_json::Value {
+    let health = format!("{}v1/health", url.as_str().unwrap());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async { reqwest::get(&health).await.unwrap().json().await.unwrap() })
+}
+
 #[test]
 fn devnet_up_leaves_nodes_running_and_down_stops_them() {
     let dir = std::env::temp_dir().join(format!("baton-devnet-{}", std::process::id()));
@@ -78,12 +88,7 @@ fn devnet_up_leaves_nodes_running_and_down_stops_them() {
     let attesters = described["attesters"].as_array().unwrap();
     assert_eq!(attesters.len(), 3);
     for a in attesters {
-        let health = format!("{}v1/health", a["url"].as_str().unwrap());
-        let body: serde_json::Value = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async { reqwest::get(&health).await.unwrap().json().await.unwrap() });
+        let body = health(&a["url"]);
         assert_eq!(body["status"], "ok", "{body}");
         assert_eq!(
             body["address"].as_str().unwrap().to_lowercase(),
@@ -131,12 +136,7 @@ fn devnet_up_leaves_nodes_running_and_down_stops_them() {
         })
         .collect();
     for a in restarted {
-        let health = format!("{}v1/health", a["url"].as_str().unwrap());
-        let body: serde_json::Value = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async { reqwest::get(&health).await.unwrap().json().await.unwrap() });
+        let body = health(&a["url"]);
         let mut chains = body["chains"].as_array().unwrap().clone();
         chains.sort_by_key(|c| c["id"].as_u64());
         let lower = |v: &serde_json::Value| v.to_string().to_lowercase();

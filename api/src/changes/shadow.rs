@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use alloy::primitives::{B256, U256};
 use baton_engine::Outcome;
-use baton_engine::adapters::abi::Settlers;
 use baton_engine::changes::{Changes, State, Version};
 use baton_engine::log::SagaFilter;
 use baton_planner::{ChainId, ConfigPatch};
@@ -263,32 +262,14 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
         venues,
         solver,
     };
-    let changes = super::changes(app);
     let mut report = ShadowReport::default();
-    // Each saga's settlers, by the version it was admitted under.
-    let mut settlers_then: HashMap<B256, HashMap<ChainId, Settlers>> = HashMap::new();
-    let mut kept: Vec<u64> = Vec::new();
+    let mut stood_in = 0;
     for saga in finished {
         let Some(before) = saga.outcome.as_ref().map(name) else {
             continue;
         };
         let id = saga.id;
         info!(version = version.number, saga = %id, "shadow run: re-running a saga on forks");
-        let mut trial = trial.clone();
-        let then = admitted_under(app, &changes, id, &mut settlers_then).await;
-        for venue in &mut trial.venues {
-            // The user signed the saga's orders for the settlers of its own version: where this
-            // version replaces them (a settler upgrade, for intents admitted after it), the saga
-            // re-runs on those, under the rest of the change.
-            if let Some(old) = then.get(&venue.chain)
-                && *old != venue.settlers
-            {
-                venue.settlers = *old;
-                if !kept.contains(&venue.chain.0) {
-                    kept.push(venue.chain.0);
-                }
-            }
-        }
         let replayed = baton_replay::replay(
             app.engine.log(),
             id,
@@ -300,7 +281,10 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
         .await;
         let (after, measured_after, summary) = match replayed {
             Ok(r) => match r.trial {
-                Some(t) => (t.outcome.as_ref().map(name), t.measured, t.summary),
+                Some(t) => {
+                    stood_in += usize::from(t.stand_in);
+                    (t.outcome.as_ref().map(name), t.measured, t.summary)
+                }
                 None => (None, Measured::default(), "no trial ran".into()),
             },
             Err(baton_replay::ReplayError::Trial(e)) => (
@@ -331,30 +315,25 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
         }
         report.sagas.push(rerun);
     }
-    if !kept.is_empty() {
-        kept.sort_unstable();
-        let chains: Vec<String> = kept.iter().map(u64::to_string).collect();
+    if stood_in > 0 {
         report.notes.push(format!(
-            "the version replaces the settlers on chain(s) {}: sagas re-ran there on the settlers \
-             their users signed for (the new ones serve intents admitted after activation; their \
-             code hashes were checked)",
-            chains.join(", ")
+            "{stood_in} saga(s) ran on settlers the version replaces: re-run on the new ones, \
+             their orders signed by a stand-in user holding the user's inputs on the forks"
         ));
     }
     Ok(report)
 }
 
+/// Saga `id`'s stored input (none: not found or not readable).
+async fn stored_input(app: &App, id: baton_engine::SagaId) -> Option<baton_engine::SagaInput> {
+    let stored = app.engine.log().input(id).await.ok().flatten()?;
+    serde_json::from_str(&stored).ok()
+}
+
 /// What saga `id`'s fills delivered and how fast, as it ran (read through this instance's
 /// adapters; nothing known: empty).
 async fn as_it_ran(app: &App, id: baton_engine::SagaId) -> Measured {
-    let input: Option<baton_engine::SagaInput> = app
-        .engine
-        .log()
-        .input(id)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok());
+    let input = stored_input(app, id).await;
     let plan = input.and_then(|i| i.plan().ok());
     let view = app.engine.view(id).await.ok().flatten();
     match (plan, view) {
@@ -363,42 +342,6 @@ async fn as_it_ran(app: &App, id: baton_engine::SagaId) -> Measured {
         }
         _ => Measured::default(),
     }
-}
-
-/// The settlers, by chain, of the version saga `id` was admitted under (none known: empty),
-/// read once per version into `cache`.
-async fn admitted_under(
-    app: &App,
-    changes: &Changes,
-    id: baton_engine::SagaId,
-    cache: &mut HashMap<B256, HashMap<ChainId, Settlers>>,
-) -> HashMap<ChainId, Settlers> {
-    let input: Option<baton_engine::SagaInput> = app
-        .engine
-        .log()
-        .input(id)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok());
-    let Some(version) = input.and_then(|i| i.config_version) else {
-        return HashMap::new();
-    };
-    if let Some(known) = cache.get(&version) {
-        return known.clone();
-    }
-    let settlers: HashMap<ChainId, Settlers> = match changes.version(version).await {
-        Ok(Some(v)) => serde_json::from_str::<Bundle>(&v.body)
-            .ok()
-            .and_then(|b| app.switcher.as_ref()?.venues(&b).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| (v.chain, v.settlers))
-            .collect(),
-        _ => HashMap::new(),
-    };
-    cache.insert(version, settlers.clone());
-    settlers
 }
 
 /// The record of version `id`'s shadow run for the API.

@@ -42,34 +42,15 @@ pub struct Planned {
     pub config_version: Option<B256>,
 }
 
-impl SagaInput {
-    /// Plans the input. Fails when it does not plan, or when the signatures do not match the
-    /// orders (one 65-byte signature per order, recovering to the user).
-    pub fn plan(&self) -> Result<Planned> {
-        let planned = self.plan_stored()?;
-        self.check_signatures(&planned.plan)?;
-        Ok(planned)
+impl Planned {
+    /// Whether every order carries its user's signature: what a change of settlers breaks (the
+    /// user signed for the others).
+    pub fn signed_by_user(&self) -> bool {
+        self.check_signatures().is_ok()
     }
 
-    /// Plans an input the engine stored itself after checking it: recovery trusts the signatures
-    /// it checked at submission, and checks the plan's hash against the saga's instead.
-    pub fn plan_stored(&self) -> Result<Planned> {
-        Ok(self.planned(self.plan_unsigned()?))
-    }
-
-    /// `plan`, made from this input by a caller that checked its signatures itself (the API, at
-    /// intake): the saga runs what the caller planned, without planning it again.
-    pub fn planned(&self, plan: Plan) -> Planned {
-        let hash = keccak256(format!("{:?}", plan.steps()));
-        Planned {
-            plan,
-            hash,
-            signatures: self.signatures.clone(),
-            config_version: self.config_version,
-        }
-    }
-
-    fn check_signatures(&self, plan: &Plan) -> Result<()> {
+    fn check_signatures(&self) -> Result<()> {
+        let plan = &self.plan;
         let invalid = |why: String| EngineError::Invalid(why);
         let user = plan.intent().user();
         if plan.orders().len() != self.signatures.len() {
@@ -92,6 +73,34 @@ impl SagaInput {
             }
         }
         Ok(())
+    }
+}
+
+impl SagaInput {
+    /// Plans the input. Fails when it does not plan, or when the signatures do not match the
+    /// orders (one 65-byte signature per order, recovering to the user).
+    pub fn plan(&self) -> Result<Planned> {
+        let planned = self.plan_stored()?;
+        planned.check_signatures()?;
+        Ok(planned)
+    }
+
+    /// Plans an input the engine stored itself after checking it: recovery trusts the signatures
+    /// it checked at submission, and checks the plan's hash against the saga's instead.
+    pub fn plan_stored(&self) -> Result<Planned> {
+        Ok(self.planned(self.plan_unsigned()?))
+    }
+
+    /// `plan`, made from this input by a caller that checked its signatures itself (the API, at
+    /// intake): the saga runs what the caller planned, without planning it again.
+    pub fn planned(&self, plan: Plan) -> Planned {
+        let hash = keccak256(format!("{:?}", plan.steps()));
+        Planned {
+            plan,
+            hash,
+            signatures: self.signatures.clone(),
+            config_version: self.config_version,
+        }
     }
 
     /// The same intent and signed orders over another `snapshot` with other knobs: what a trial
