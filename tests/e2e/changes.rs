@@ -437,14 +437,7 @@ async fn instances_switch_together_and_one_that_was_down_returns_on_the_active_v
     let id = proposed["version"]["id"].as_str().unwrap().to_owned();
     assert_eq!(decided(&a, &id).await["version"]["state"], "validated");
     // No approvers in the file: an admin key approves alone.
-    a.call(
-        "POST",
-        &format!("{VERSIONS}/2/approve"),
-        Some(ADMIN),
-        Some(json!({})),
-    )
-    .await
-    .body_as::<Value>(200);
+    admin_approves(&a, 2).await.body_as::<Value>(200);
     // A fourth instance pulls every 30 s: started now, it has pulled (and declared itself on
     // version 1) before the schedule below, and does not pull again until well after it.
     let d = stack
@@ -598,15 +591,7 @@ async fn a_shadow_run_flags_a_regression_and_a_guard_trips_on_it_and_rolls_back(
         "{detail:#}"
     );
     // The regression blocks approval until an operator overrides it, with a reason.
-    server
-        .call(
-            "POST",
-            &format!("{VERSIONS}/2/approve"),
-            Some(ADMIN),
-            Some(json!({})),
-        )
-        .await
-        .error(409, "conflict");
+    admin_approves(&server, 2).await.error(409, "conflict");
     let out = config(
         &server,
         &["override", "2", "--reason", "testing the guard"],
@@ -616,15 +601,7 @@ async fn a_shadow_run_flags_a_regression_and_a_guard_trips_on_it_and_rolls_back(
         out.contains("1 ending worse") && out.contains("overridden by ops: testing the guard"),
         "{out}"
     );
-    server
-        .call(
-            "POST",
-            &format!("{VERSIONS}/2/approve"),
-            Some(ADMIN),
-            Some(json!({})),
-        )
-        .await
-        .body_as::<Value>(200);
+    admin_approves(&server, 2).await.body_as::<Value>(200);
     server
         .call(
             "POST",
@@ -723,6 +700,19 @@ async fn a_shadow_run_flags_a_regression_and_a_guard_trips_on_it_and_rolls_back(
     assert_eq!(view.outcome, Some(Outcome::Fulfilled), "{view:#?}");
     let changes = Changes::new(Db::connect(&stack.database()).await.unwrap());
     assert_eq!(changes.verify().await.unwrap(), None);
+}
+
+/// An admin key's approval of version `number` (where the active version names no approvers, it
+/// approves alone).
+async fn admin_approves(server: &Server, number: u64) -> crate::stack::Answer {
+    server
+        .call(
+            "POST",
+            &format!("{VERSIONS}/{number}/approve"),
+            Some(ADMIN),
+            Some(json!({})),
+        )
+        .await
 }
 
 /// Waits until each of `count` instances runs version `number` and none lags.
@@ -888,15 +878,7 @@ async fn a_settler_upgrade_across_two_chains_while_intents_run_opens_nothing_on_
         for field in ["secs_before", "secs_after"] {
             assert!(rerun[field].is_u64(), "{field}: {rerun:#}");
         }
-        server
-            .call(
-                "POST",
-                &format!("{VERSIONS}/2/approve"),
-                Some(ADMIN),
-                Some(json!({})),
-            )
-            .await
-            .body_as::<Value>(200);
+        admin_approves(server, 2).await.body_as::<Value>(200);
         let out = config(server, &["schedule", "2", "--in", "3"], &[]);
         assert!(out.contains("scheduled"), "{out}");
         let active = once(server, "2", |s| s == "active").await;
