@@ -257,10 +257,6 @@ pub(crate) fn runtime_of(version: Option<B256>, bundle: &Bundle, venues: Vec<Ven
             split: bundle.planner.split,
         },
         engine: None,
-        rpc_urls: bundle
-            .chains
-            .iter()
-            .map(|c| (ChainId(c.id), c.rpc_url.0.clone()))
-            .collect(),
+        rpc_urls: bundle.rpc_urls(),
     }
 }

@@ -36,7 +36,6 @@ use crate::report::TrialReport;
 /// No attester key: the real attesters do not attest what happens on a fork. On each fork (only
 /// there) the trial makes its own attester, with a key made for the trial, the origin settler's
 /// only member (threshold 1), as the settler's owner would, whose account the fork lets it use.
-#[derive(Clone)]
 pub struct Trial {
     /// The change.
     pub change: ConfigPatch,
@@ -227,13 +226,14 @@ impl Trial {
             }
         }
         let mut changed = input.replanned(snapshot, config);
-        let stand_in_signs = !changed.plan_stored()?.signed_by_user();
+        let mut planned = changed.plan_stored()?;
+        let stand_in_signs = !planned.signed_by_user();
         if stand_in_signs {
             // The user signed for other settlers than the change's (a settler upgrade): a stand-in
             // signs on the forks, holding what the user gave (see `stand_in`).
             changed = stand_in(changed, forks).await?;
+            planned = changed.plan()?;
         }
-        let planned = changed.plan()?;
         let plan = step_list(&planned.plan);
         let scratch = ScratchSqlite::new("trial");
         let db = Db::connect(&scratch.url()).await?;

@@ -6,14 +6,13 @@
 //! operator overrides it with a reason. One instance runs it (it claims it in the database), in
 //! the background: the version stays proposed until it is done.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use alloy::primitives::{B256, U256};
 use baton_engine::Outcome;
 use baton_engine::changes::{Changes, State, Version};
 use baton_engine::log::SagaFilter;
-use baton_planner::{ChainId, ConfigPatch};
+use baton_planner::ConfigPatch;
 use baton_replay::Measured;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -54,7 +53,7 @@ pub struct ShadowSaga {
 
 /// How much less an output may deliver on the forks before it counts as a regression, in basis
 /// points: the re-plan prices the route again from the forks' pools and gas prices, which moved
-/// between the saga's quote and its first transaction (0.2 % seen on the devnet under load).
+/// between the saga's quote and its first transaction.
 /// A change that costs users less than this (a fee a few basis points higher) shows in the
 /// report's amounts, not as a regression.
 const DELIVERED_SLACK_BPS: u32 = 100;
@@ -64,7 +63,7 @@ impl ShadowSaga {
     /// both times but an output delivered short of what it got (beyond [`DELIVERED_SLACK_BPS`]);
     /// or more than three times as slow to its last fill, and 30 s more. Time on the forks is
     /// coarse (their blocks come every 300 ms, each a second of chain time, while the engine
-    /// waits in wall time: 2 s as it ran, 12 s on the forks, seen on the devnet), so only a
+    /// waits in wall time: 2 s as it ran, 4 s on the forks, seen on the devnet), so only a
     /// change of the path's shape (more blocks to wait for) shows.
     fn worse(&self) -> Option<String> {
         let after = self.after.as_deref();
@@ -107,8 +106,8 @@ pub struct ShadowReport {
     /// Sagas that could not be re-run (no transaction to fork from, a fork that did not start),
     /// with why.
     pub skipped: Vec<String>,
-    /// What the run could not try, in sentences (a settler upgrade: the sagas re-ran on the
-    /// settlers their users signed for).
+    /// What the run did otherwise than the saga did, in sentences (a settler upgrade: sagas
+    /// re-run on the new settlers, signed by a stand-in user).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -233,11 +232,7 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
     let switcher = app.switcher.as_ref().ok_or("no switcher")?;
     let solver = app.trial_key.clone().ok_or("no solver key for trials")?;
     let venues = switcher.venues(&bundle)?;
-    let rpcs: HashMap<ChainId, String> = bundle
-        .chains
-        .iter()
-        .map(|c| (ChainId(c.id), c.rpc_url.0.clone()))
-        .collect();
+    let rpcs = bundle.rpc_urls();
     let anvil = baton_engine::adapters::devnet::find_anvil().map_err(|e| e.to_string())?;
     // The latest sagas with their outcome (a fulfilled one may still be settling), however many
     // are running beside them.
@@ -324,17 +319,13 @@ async fn shadow(app: &App, version: &Version) -> Result<ShadowReport, String> {
     Ok(report)
 }
 
-/// Saga `id`'s stored input (none: not found or not readable).
-async fn stored_input(app: &App, id: baton_engine::SagaId) -> Option<baton_engine::SagaInput> {
-    let stored = app.engine.log().input(id).await.ok().flatten()?;
-    serde_json::from_str(&stored).ok()
-}
-
 /// What saga `id`'s fills delivered and how fast, as it ran (read through this instance's
 /// adapters; nothing known: empty).
 async fn as_it_ran(app: &App, id: baton_engine::SagaId) -> Measured {
-    let input = stored_input(app, id).await;
-    let plan = input.and_then(|i| i.plan().ok());
+    // Its signatures were checked at admission: planned as recovery plans it.
+    let stored = app.engine.log().input(id).await.ok().flatten();
+    let input = stored.and_then(|s| serde_json::from_str::<baton_engine::SagaInput>(&s).ok());
+    let plan = input.and_then(|i| i.plan_stored().ok());
     let view = app.engine.view(id).await.ok().flatten();
     match (plan, view) {
         (Some(planned), Some(view)) => {

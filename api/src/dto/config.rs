@@ -234,6 +234,14 @@ fn addresses() -> utoipa::openapi::Array {
 }
 
 impl Bundle {
+    /// Each chain's JSON-RPC URL: what replays and shadow runs fork from.
+    pub fn rpc_urls(&self) -> std::collections::HashMap<baton_planner::ChainId, String> {
+        self.chains
+            .iter()
+            .map(|c| (baton_planner::ChainId(c.id), c.rpc_url.0.clone()))
+            .collect()
+    }
+
     /// What a bundle must hold beyond its shape: each chain once; within a chain, each token
     /// symbol and address once and settlers distinct; each approver once and a quorum that they
     /// can reach (and that is 1 or more when there are approvers); URLs that parse.
